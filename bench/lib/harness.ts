@@ -1,0 +1,175 @@
+// A small benchmark harness built for side-by-side runs:
+// - every case runs in its own Node process, so JIT feedback from one library cannot help or
+//   hurt another;
+// - each process does one checked run, warm-ups, then timed runs; the median is reported
+//   (with the min and max), never a single sample;
+// - cases of one group do the same work on the same input, and the table shows each one's
+//   ratio against our implementation.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type RedisServer, startRedis } from '@redis-events/testkit';
+
+/** What one timed run did. */
+export interface RunResult {
+  /** Operations done (replies decoded, messages delivered...). */
+  readonly ops: number;
+  /** Bytes processed, when throughput in MiB/s means something. */
+  readonly bytes?: number;
+}
+
+/** One contender in a group. */
+export interface BenchCase<Context = unknown> {
+  /** Cases with the same group are compared with each other. */
+  readonly group: string;
+  /** Who runs: `ours` for our code, else the peer's name (for example `ioredis`). */
+  readonly subject: string;
+  /** Prepares inputs outside the timed region. */
+  readonly setup?: () => Promise<Context> | Context;
+  /** One timed run. It must check its own result (throw when wrong). */
+  readonly run: (context: Context) => Promise<RunResult> | RunResult;
+  readonly teardown?: (context: Context) => Promise<void> | void;
+}
+
+/** A measured case, as printed and saved. */
+export interface Measurement {
+  readonly group: string;
+  readonly subject: string;
+  readonly medianMs: number;
+  readonly minMs: number;
+  readonly maxMs: number;
+  readonly opsPerSec: number;
+  readonly mibPerSec?: number;
+  readonly runs: number;
+}
+
+const runs = Number(process.env.BENCH_RUNS ?? 7);
+const warmups = Number(process.env.BENCH_WARMUPS ?? 3);
+
+async function measure<C>(c: BenchCase<C>): Promise<Measurement> {
+  const context = (await c.setup?.()) as C;
+  try {
+    await c.run(context); // checked run: a wrong result throws before anything is timed
+    for (let i = 0; i < warmups; i++) await c.run(context);
+    const times: number[] = [];
+    let last: RunResult = { ops: 0 };
+    for (let i = 0; i < runs; i++) {
+      const start = performance.now();
+      last = await c.run(context);
+      times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    const medianMs = times[Math.floor(times.length / 2)] ?? Number.NaN;
+    return {
+      group: c.group,
+      subject: c.subject,
+      medianMs,
+      minMs: times[0] ?? Number.NaN,
+      maxMs: times[times.length - 1] ?? Number.NaN,
+      opsPerSec: last.ops / (medianMs / 1000),
+      ...(last.bytes !== undefined ? { mibPerSec: last.bytes / 1048576 / (medianMs / 1000) } : {}),
+      runs,
+    };
+  } finally {
+    await c.teardown?.(context);
+  }
+}
+
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return '-';
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return n.toFixed(n >= 100 ? 0 : 2);
+}
+
+/** Prints a markdown table per group, with each subject's speed relative to ours. */
+export function report(title: string, results: readonly Measurement[]): string {
+  const lines = [`### ${title}`, ''];
+  const groups = [...new Set(results.map((r) => r.group))];
+  for (const group of groups) {
+    const rows = results.filter((r) => r.group === group);
+    const ours = rows.find((r) => r.subject === 'ours');
+    lines.push(
+      `**${group}**`,
+      '',
+      '| subject | median ms | min–max ms | ops/s | MiB/s | ours vs this |',
+      '|---|---:|---:|---:|---:|---:|',
+    );
+    for (const r of rows) {
+      const ratio = ours && r !== ours ? `${(r.medianMs / ours.medianMs).toFixed(2)}x` : '';
+      lines.push(
+        `| ${r.subject} | ${r.medianMs.toFixed(2)} | ${r.minMs.toFixed(1)}–${r.maxMs.toFixed(1)} | ${fmt(r.opsPerSec)} | ${r.mibPerSec === undefined ? '' : r.mibPerSec.toFixed(0)} | ${ratio} |`,
+      );
+    }
+    lines.push('');
+  }
+  lines.push(
+    `_${runs} timed runs after ${warmups} warm-ups, each case in its own process; "ours vs this" above 1 means ours is faster._`,
+    '',
+  );
+  return lines.join('\n');
+}
+
+/** Options of {@link runSuite}. */
+export interface SuiteOptions {
+  /**
+   * Start one Redis for the whole suite (or use REDIS_URL) and hand its URL to every case
+   * process through {@link benchRedisUrl}, so that all contenders hit the same server.
+   */
+  readonly redis?: boolean;
+}
+
+/** The suite's shared server URL inside a case process. */
+export function benchRedisUrl(): string {
+  const url = process.env.BENCH_REDIS_URL;
+  if (!url) throw new Error('this suite was not started with { redis: true }');
+  return url;
+}
+
+/**
+ * Runs a suite. Called with `--case=<i>` it measures that one case and prints JSON (this is
+ * how the parent runs each case in a fresh process); otherwise it runs every case, optionally
+ * filtered by `BENCH_FILTER` (a substring of group or subject), and prints the table.
+ */
+export async function runSuite(
+  moduleUrl: string,
+  title: string,
+  // biome-ignore lint/suspicious/noExplicitAny: cases of one suite have different context types
+  cases: readonly BenchCase<any>[],
+  options: SuiteOptions = {},
+): Promise<Measurement[]> {
+  const only = process.argv.find((a) => a.startsWith('--case='));
+  if (only) {
+    const c = cases[Number(only.slice('--case='.length))];
+    if (!c) throw new Error(`no case ${only}`);
+    process.stdout.write(`${JSON.stringify(await measure(c))}\n`);
+    return [];
+  }
+  const filter = process.env.BENCH_FILTER;
+  const file = fileURLToPath(moduleUrl);
+  const results: Measurement[] = [];
+  let server: RedisServer | undefined;
+  const env = { ...process.env };
+  if (options.redis) {
+    server = await startRedis();
+    env.BENCH_REDIS_URL = server.url;
+    process.stderr.write(`${title}: ${server.kind} ${server.version.text} at ${server.host}:${server.port}\n`);
+  }
+  try {
+    for (const [i, c] of cases.entries()) {
+      if (filter && !`${c.group} ${c.subject}`.includes(filter)) continue;
+      const out = execFileSync(process.execPath, [...process.execArgv, file, `--case=${i}`], {
+        encoding: 'utf8',
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 1 << 24,
+      });
+      const line = out.trim().split('\n').pop() ?? '';
+      results.push(JSON.parse(line) as Measurement);
+      process.stderr.write(`  measured ${c.group} / ${c.subject}\n`);
+    }
+  } finally {
+    await server?.stop();
+  }
+  console.log(report(title, results));
+  return results;
+}

@@ -1,0 +1,50 @@
+/** Stable codes carried by {@link TestkitError}. */
+export type TestkitErrorCode =
+  /** No way to get a Redis was found (no REDIS_URL, no container engine, no redis-server binary). */
+  | 'ERR_TESTKIT_NO_SERVER'
+  /** A server process or container did not start, or exited while starting. */
+  | 'ERR_TESTKIT_START'
+  /** A wait (readiness, replication link, cluster state) ran out of time. */
+  | 'ERR_TESTKIT_TIMEOUT'
+  /** The operation is not possible for this kind of server (for example restarting a REDIS_URL server). */
+  | 'ERR_TESTKIT_UNSUPPORTED'
+  /** FLUSHALL was refused on a server the testkit does not own. */
+  | 'ERR_TESTKIT_FLUSH_REFUSED'
+  /** REDIS_SERVER or REDIS_SERVERS_DIR did not select any server. */
+  | 'ERR_TESTKIT_SELECTION'
+  /** Certificates for TLS could not be generated. */
+  | 'ERR_TESTKIT_TLS'
+  /** The container engine failed or an image is missing while pulls are forbidden. */
+  | 'ERR_TESTKIT_CONTAINER'
+  /** Wrong arguments to a testkit function. */
+  | 'ERR_TESTKIT_ARGUMENT';
+
+const brand: unique symbol = Symbol.for('@redis-events/testkit.error');
+
+/**
+ * The one error class thrown by the testkit. `code` is stable; `message` says what went wrong and
+ * what to do about it. `instanceof` works across duplicate installs of the package.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await startRedis();
+ * } catch (err) {
+ *   if (err instanceof TestkitError && err.code === 'ERR_TESTKIT_NO_SERVER') console.error(err.message);
+ * }
+ * ```
+ */
+export class TestkitError extends Error {
+  override readonly name: string = 'TestkitError';
+  readonly code: TestkitErrorCode;
+
+  constructor(code: TestkitErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && brand in value;
+  }
+}
