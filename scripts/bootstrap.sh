@@ -78,7 +78,16 @@ re_ensure_redis() {
   re_log "  or install redis-server (e.g. 'sudo apt-get install redis-server')."
 }
 
+# Node and npm trust their bundled CA list, not the system's. Behind a TLS-inspecting proxy (or
+# any private CA added to the system store) registry downloads then fail, so trust the system
+# store as well when the caller has not chosen otherwise.
+re_trust_system_cas() {
+  local bundle=/etc/ssl/certs/ca-certificates.crt
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r "$bundle" ]; then export NODE_EXTRA_CA_CERTS="$bundle"; fi
+}
+
 bootstrap() {
+  re_trust_system_cas
   re_ensure_node
   re_ensure_pnpm
   re_ensure_deps
