@@ -1,5 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
 const root = import.meta.dirname;
@@ -16,8 +17,10 @@ const packages = readdirSync(join(root, 'packages')).filter((name) => existsSync
 export default defineConfig({
   root,
   // Tests run against the TypeScript sources of the workspace packages, never a stale build.
-  resolve: { conditions: [condition] },
-  ssr: { resolve: { conditions: [condition], externalConditions: [condition] } },
+  // Test files resolve in Vite's ssr environment, global setup files in Vitest's own
+  // (__vitest__): both need the condition, next to Node's default ones.
+  ssr: { resolve: { conditions: [condition, ...defaultServerConditions] } },
+  environments: { __vitest__: { resolve: { conditions: [condition, ...defaultServerConditions] } } },
   test: {
     env,
     testTimeout: 30_000,
