@@ -20,7 +20,9 @@ export interface ProxyStats {
   readonly accepted: number;
   /** Connections ended by {@link TcpProxy.cut} or {@link TcpProxy.cutAfter}. */
   readonly cut: number;
+  /** Bytes forwarded from clients to the server. */
   readonly bytesUpstream: number;
+  /** Bytes forwarded from the server to clients. */
   readonly bytesDownstream: number;
 }
 
@@ -28,6 +30,8 @@ interface Link {
   client: Socket;
   server: Socket;
   forwarded: Record<ProxyDirection, number>;
+  /** Set by cutAfter: nothing more is forwarded while the reset is on its way. */
+  cutting: boolean;
 }
 
 /**
@@ -149,7 +153,7 @@ export class TcpProxy implements AsyncDisposable {
     client.setNoDelay(true);
     const server = createConnection({ host: this.target.host, port: this.target.port });
     server.setNoDelay(true);
-    const link: Link = { client, server, forwarded: { upstream: 0, downstream: 0 } };
+    const link: Link = { client, server, forwarded: { upstream: 0, downstream: 0 }, cutting: false };
     this.#links.add(link);
     if (this.#paused) {
       client.pause();
@@ -169,18 +173,21 @@ export class TcpProxy implements AsyncDisposable {
   #pipe(link: Link, from: Socket, to: Socket, direction: ProxyDirection): void {
     let busyUntil = 0; // bandwidth shaping: when the previous chunk finishes "transmitting"
     from.on('data', (chunk: Buffer) => {
-      if (!this.#links.has(link)) return;
-      link.forwarded[direction] += chunk.length;
-      this.#bytes[direction] += chunk.length;
+      if (!this.#links.has(link) || link.cutting) return;
       const rule = this.#cutAfter;
-      if (rule && rule.direction === direction && link.forwarded[direction] >= rule.bytes) {
+      if (rule && rule.direction === direction && link.forwarded[direction] + chunk.length >= rule.bytes) {
         this.#cutAfter = undefined;
         // Forward the part before the limit so the peer sees a reply cut in the middle.
-        const keep = chunk.length - (link.forwarded[direction] - rule.bytes);
-        if (keep > 0) to.write(chunk.subarray(0, keep));
-        setImmediate(() => this.#cut(link));
+        const keep = Math.max(0, rule.bytes - link.forwarded[direction]);
+        link.forwarded[direction] += keep;
+        this.#bytes[direction] += keep;
+        link.cutting = true;
+        // Reset once the kept part is flushed, so the peer really holds a partial reply.
+        to.write(chunk.subarray(0, keep), () => this.#cut(link));
         return;
       }
+      link.forwarded[direction] += chunk.length;
+      this.#bytes[direction] += chunk.length;
       let delay = this.#latencyMs;
       if (this.#bytesPerSecond > 0) {
         const now = Date.now();
