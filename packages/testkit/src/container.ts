@@ -207,16 +207,8 @@ export async function startContainerRedis(options: ContainerRedisOptions = {}): 
   }
   let container = new tc.GenericContainer(image)
     .withExposedPorts(6379)
-    .withCommand([
-      'redis-server',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--protected-mode',
-      'no',
-      ...(options.args ?? []),
-    ])
+    // Arguments only: the official image's entrypoint and a plain redis-server entrypoint both take them.
+    .withCommand(['--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...(options.args ?? [])])
     .withWaitStrategy(tc.Wait.forLogMessage(/Ready to accept connections/));
   if (offline) container = container.withPullPolicy({ shouldPull: () => 'never' });
   let started: StartedContainer;
