@@ -5,6 +5,7 @@ import { TestkitError } from './errors.ts';
 import { RedisServer, type ServerKind } from './server.ts';
 import type { TlsMaterial } from './tls.ts';
 import type { ServerVersion } from './version.ts';
+import { waitFor } from './wait.ts';
 
 // testcontainers is an optional peer dependency, imported only when a container is wanted.
 type Testcontainers = typeof import('testcontainers');
@@ -72,31 +73,43 @@ export interface ContainerRedisOptions {
   readonly args?: readonly string[];
 }
 
+/**
+ * What {@link ContainerRedis} needs from the engine. Built from testcontainers objects inside
+ * {@link startContainerRedis}, so that no testcontainers type reaches this package's declarations
+ * (it is an optional peer: users without it must still typecheck).
+ */
+export interface ContainerControl {
+  readonly id: string;
+  readonly host: string;
+  /** The host port bound to the container's 6379; engines may bind a new one at each start. */
+  mappedPort(): Promise<number>;
+  restart(): Promise<void>;
+  kill(): Promise<void>;
+  start(): Promise<void>;
+  remove(): Promise<void>;
+}
+
 /** A Redis in a container started through testcontainers. */
 export class ContainerRedis extends RedisServer {
   readonly kind: ServerKind = 'container';
   readonly tls: TlsMaterial | undefined = undefined;
   readonly password: string | undefined = undefined;
   readonly image: string;
-  #container: StartedContainer;
-  #tc: Testcontainers;
-  #host: string;
+  readonly #control: ContainerControl;
   #port: number;
   #version: ServerVersion | undefined;
   #stopped = false;
 
   /** Use {@link startContainerRedis}. */
-  constructor(tc: Testcontainers, container: StartedContainer, image: string) {
+  constructor(control: ContainerControl, port: number, image: string) {
     super();
-    this.#tc = tc;
-    this.#container = container;
+    this.#control = control;
+    this.#port = port;
     this.image = image;
-    this.#host = container.getHost();
-    this.#port = container.getMappedPort(6379);
   }
 
   get host(): string {
-    return this.#host;
+    return this.#control.host;
   }
   get port(): number {
     return this.#port;
@@ -107,7 +120,7 @@ export class ContainerRedis extends RedisServer {
   }
   /** The container id. */
   get id(): string {
-    return this.#container.getId();
+    return this.#control.id;
   }
 
   /** @internal */
@@ -116,58 +129,36 @@ export class ContainerRedis extends RedisServer {
     return this;
   }
 
-  async #refreshPort(): Promise<void> {
-    // The engine may bind a new host port when a container starts again.
-    const client = await this.#tc.getContainerRuntimeClient();
-    const inspect = await client.container.inspect(client.container.getById(this.id));
-    const binding = inspect.NetworkSettings.Ports['6379/tcp']?.[0]?.HostPort;
-    if (binding) this.#port = Number(binding);
-  }
-
-  async #waitReady(): Promise<void> {
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        this.dropAdmin();
-        await this.command('PING');
-        return;
-      } catch (err) {
-        if (Date.now() > deadline)
-          throw new TestkitError('ERR_TESTKIT_TIMEOUT', `container ${this.id} did not answer after a start`, {
-            cause: err,
-          });
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+  async #afterStart(): Promise<void> {
+    this.#port = await this.#control.mappedPort();
+    await waitFor(`container ${this.id} to answer after a start`, async () => {
+      this.dropAdmin();
+      return (await this.command('PING')) === 'PONG';
+    });
   }
 
   async restart(options: { keepData?: boolean } = {}): Promise<void> {
-    if (options.keepData ?? true) await this.command('SAVE');
-    else await this.command('FLUSHALL');
+    await this.command((options.keepData ?? true) ? 'SAVE' : 'FLUSHALL');
     this.dropAdmin();
-    await this.#container.restart();
-    await this.#refreshPort();
-    await this.#waitReady();
+    await this.#control.restart();
+    await this.#afterStart();
   }
 
   async kill(): Promise<void> {
     this.dropAdmin();
-    const client = await this.#tc.getContainerRuntimeClient();
-    await client.container.getById(this.id).kill({ signal: 'SIGKILL' });
+    await this.#control.kill();
   }
 
   async start(): Promise<void> {
-    const client = await this.#tc.getContainerRuntimeClient();
-    await client.container.getById(this.id).start();
-    await this.#refreshPort();
-    await this.#waitReady();
+    await this.#control.start();
+    await this.#afterStart();
   }
 
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     this.closeClients();
-    await this.#container.stop({ timeout: 0, remove: true });
+    await this.#control.remove();
   }
 }
 
@@ -219,7 +210,21 @@ export async function startContainerRedis(options: ContainerRedisOptions = {}): 
       cause: err,
     });
   }
-  const server = new ContainerRedis(tc, started, image);
+  const control: ContainerControl = {
+    id: started.getId(),
+    host: started.getHost(),
+    async mappedPort() {
+      const inspect = await client.container.inspect(client.container.getById(started.getId()));
+      return Number(inspect.NetworkSettings.Ports['6379/tcp']?.[0]?.HostPort ?? started.getMappedPort(6379));
+    },
+    restart: () => started.restart(),
+    kill: () => client.container.getById(started.getId()).kill({ signal: 'SIGKILL' }),
+    start: () => client.container.getById(started.getId()).start(),
+    remove: async () => {
+      await started.stop({ timeout: 0, remove: true });
+    },
+  };
+  const server = new ContainerRedis(control, started.getMappedPort(6379), image);
   try {
     return await server.init();
   } catch (err) {
