@@ -19,35 +19,60 @@ export interface LayoutContext {
   readonly serializer: Serializer;
 }
 
-// Lua: the server's clock in ms. TIME is allowed in write scripts since Redis 5 (effects
-// replication), and Redis 7 replicates scripts by effects only.
+// Lua: the server's clock in ms. TIME is allowed in scripts that write: Redis 7 replicates
+// scripts by their effects.
 const NOW_MS = `local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 `;
 
-// KEYS[1] stream; ARGV: max, ttl ms, payload. The MINID trim never removes the new entry, even if
-// its id is ahead of TIME (ids keep increasing when the clock steps back).
-const APPEND = new LuaScript(`${NOW_MS}
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'payload', ARGV[3])
-local cutoff = math.min(now_ms() - tonumber(ARGV[2]) + 1, tonumber(string.match(id, '^(%d+)')))
-if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', string.format('%.0f', cutoff)) end
+// KEYS[1] stream; ARGV: max, ttl ms, payload. XADD's id carries the server's time, so no TIME
+// call is needed. The first entry of each millisecond also drops whole stream nodes of expired
+// entries (MINID ~ costs O(1) when there is nothing to drop); reads filter expired entries
+// exactly, and count() trims exactly.
+const APPEND = new LuaScript(`local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'payload', ARGV[3])
+if string.sub(id, -2) == '-0' then
+  local cutoff = tonumber(string.sub(id, 1, -3)) - tonumber(ARGV[2]) + 1
+  if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', cutoff)) end
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return id
 `);
 
 // KEYS[1] stream; ARGV: ttl ms, order, lower, upper, count. The lower bound is raised to the TTL
-// cutoff, so an expired entry is never returned even before it is trimmed.
+// cutoff, so an expired entry is never returned even before it is trimmed. The reply is flat,
+// [id, payload, id, payload, ...], which costs half of the nested XRANGE shape to convert and
+// parse; an entry without a payload field (written by someone else) comes back as ['!' .. id, ''].
 const READ = new LuaScript(`${NOW_MS}
 local cutoff = math.max(now_ms() - tonumber(ARGV[1]) + 1, 0)
 local lower = ARGV[3]
 local lower_ms = tonumber(string.match(lower, '^%(?(%d+)'))
 if lower_ms == nil or lower_ms < cutoff then lower = string.format('%.0f', cutoff) .. '-0' end
+local entries
 if ARGV[2] == 'newest' then
-  return redis.call('XREVRANGE', KEYS[1], ARGV[4], lower, 'COUNT', ARGV[5])
+  entries = redis.call('XREVRANGE', KEYS[1], ARGV[4], lower, 'COUNT', ARGV[5])
+else
+  entries = redis.call('XRANGE', KEYS[1], lower, ARGV[4], 'COUNT', ARGV[5])
 end
-return redis.call('XRANGE', KEYS[1], lower, ARGV[4], 'COUNT', ARGV[5])
+local out = {}
+for i = 1, #entries do
+  local id, fields = entries[i][1], entries[i][2]
+  local payload = fields[1] == 'payload' and fields[2] or nil
+  if payload == nil then
+    for f = 3, #fields, 2 do
+      if fields[f] == 'payload' then payload = fields[f + 1] break end
+    end
+  end
+  if payload == nil then
+    out[#out + 1] = '!' .. id
+    out[#out + 1] = ''
+  else
+    out[#out + 1] = id
+    out[#out + 1] = payload
+  end
+end
+return out
 `);
 
 // KEYS[1] stream; ARGV: ttl ms. Trims expired entries, then counts.
@@ -103,25 +128,16 @@ function corrupt(key: string, detail: string): EventStoreError {
   );
 }
 
-/** Reads the entries of an XRANGE-shaped reply: `[[id, [field, value, ...]], ...]`. */
+/** Reads the read script's reply: `[id, payload, id, payload, ...]`. */
 function entriesOf(key: string, reply: unknown): RawEvent[] {
-  if (!Array.isArray(reply)) throw corrupt(key, `reply ${typeof reply}`);
-  const out: RawEvent[] = new Array(reply.length);
-  for (let i = 0; i < reply.length; i++) {
-    const entry = reply[i] as unknown;
-    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !Array.isArray(entry[1]))
-      throw corrupt(key, 'malformed entry');
-    const id = entry[0];
-    const fields = entry[1] as unknown[];
-    let text: unknown;
-    for (let f = 0; f + 1 < fields.length; f += 2) {
-      if (fields[f] === 'payload') {
-        text = fields[f + 1];
-        break;
-      }
-    }
-    if (typeof text !== 'string') throw corrupt(key, `entry ${id} has no payload field`);
-    out[i] = { id, timestampMs: msOf(id), text };
+  if (!Array.isArray(reply) || reply.length % 2 !== 0) throw corrupt(key, `reply ${typeof reply}`);
+  const out: RawEvent[] = new Array(reply.length / 2);
+  for (let i = 0; i < reply.length; i += 2) {
+    const id = reply[i] as unknown;
+    const text = reply[i + 1] as unknown;
+    if (typeof id !== 'string' || typeof text !== 'string') throw corrupt(key, 'malformed entry');
+    if (id.startsWith('!')) throw corrupt(key, `entry ${id.slice(1)} has no payload field`);
+    out[i / 2] = { id, timestampMs: msOf(id), text };
   }
   return out;
 }

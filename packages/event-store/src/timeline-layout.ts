@@ -40,7 +40,11 @@ end
 
 // Lua helpers shared by the scripts. Ids are decimal nanosecond strings without leading zeros,
 // compared by length, then text (a double cannot hold 19 digits exactly).
-const HELPERS = `local function cmp(a, b)
+const UNLINK_ALL = `local function unlink_all(keys)
+  for i = 1, #keys, 1000 do redis.call('UNLINK', unpack(keys, i, math.min(i + 999, #keys))) end
+end
+`;
+const HELPERS = `${UNLINK_ALL}local function cmp(a, b)
   if #a ~= #b then return #a < #b and -1 or 1 end
   if a == b then return 0 end
   return a < b and -1 or 1
@@ -49,30 +53,28 @@ local function ns_of(key)
   if not key then return nil end
   return string.match(key, ':(%d+)$')
 end
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 local function cutoff_ns(ttl)
-  return string.format('%.0f', math.max(now_ms() - ttl + 1, 0)) .. '000000'
-end
-local function unlink_all(keys)
-  for i = 1, #keys, 1000 do redis.call('UNLINK', unpack(keys, i, math.min(i + 999, #keys))) end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  return string.format('%.0f', math.max(now - ttl + 1, 0)) .. '000000'
 end
 `;
 
 // KEYS[1] list; ARGV: ttl ms, max, envelope head (up to the timestamp's opening quote).
-const APPEND = new LuaScript(`${LUA_RFC3339}${HELPERS}
+// Seven calls in the steady state: TIME, LINDEX, SET, RPUSH, LPOP + UNLINK (at the cap) or
+// LINDEX + EXISTS (below it), PEXPIRE.
+const APPEND = new LuaScript(`${LUA_RFC3339}${UNLINK_ALL}
 local list = KEYS[1]
 local base = string.sub(list, 1, -10)
-local ttl = tonumber(ARGV[1])
+local ttl = ARGV[1]
 local t = redis.call('TIME')
 local s = tonumber(t[1])
 local f = tonumber(t[2]) * 1000
 local last = redis.call('LINDEX', list, -1)
-local existed = last ~= false
-local last_ns = ns_of(last)
-if not existed then
+local last_ns
+if last then
+  last_ns = string.match(last, ':(%d+)$')
+else
   local floor = redis.call('GET', base .. ':floor')
   if floor then last_ns = string.match(floor, '^(%d+)$') end
 end
@@ -92,23 +94,21 @@ for attempt = 1, 1000 do
   f = f + 1
 end
 if not key then return redis.error_reply('ERR event-store: no free key after 1000 tries under ' .. base) end
-redis.call('RPUSH', list, key)
-local n = redis.call('LLEN', list)
+local n = redis.call('RPUSH', list, key)
 local max = tonumber(ARGV[2])
-if n > max then unlink_all(redis.call('LPOP', list, n - max)) end
--- Index entries of expired events sit at the head (same TTL, oldest first): drop them.
-for i = 1, 100 do
-  local head = redis.call('LINDEX', list, 0)
-  if not head or redis.call('EXISTS', head) == 1 then break end
-  redis.call('LPOP', list)
+if n > max then
+  unlink_all(redis.call('LPOP', list, n - max))
+else
+  -- Below the cap, index entries of expired events sit at the head (one TTL, oldest first).
+  for i = 1, 100 do
+    local head = redis.call('LINDEX', list, 0)
+    if not head or redis.call('EXISTS', head) == 1 then break end
+    redis.call('LPOP', list)
+  end
 end
--- The list lives as long as its newest event. A list without a TTL was made by a Go writer,
--- whose events may live longer than ours: leave it so.
-if not existed then
-  redis.call('PEXPIRE', list, ttl)
-elseif redis.call('PTTL', list) >= 0 then
-  redis.call('PEXPIRE', list, ttl, 'GT')
-end
+-- The list lives as long as its newest event. GT leaves a list without a TTL alone: a Go
+-- writer made it, and its events may live longer than ours.
+if last then redis.call('PEXPIRE', list, ttl, 'GT') else redis.call('PEXPIRE', list, ttl) end
 return string.sub(key, #base + 2)
 `);
 
@@ -128,9 +128,10 @@ end
 `;
 
 // KEYS[1] list; ARGV: ttl ms, order, lower, lower exclusive (1/0), upper ('' = none), upper
-// exclusive, limit, max. Returns [id, json, id, json, ...]; an entry that is not a
-// "<base>:<digits>" key comes back as ['!' .. key, ''] so the caller can report it. Dead entries
-// met on the way (their event expired or was deleted) are removed from the list.
+// exclusive, limit, max. Returns [key, json, key, json, ...]. The walk reads chunks of the list
+// with LRANGE and MGET; a chunk whose far end is in range is in range as a whole (the list is in
+// id order), so ids are parsed once per chunk, not per event. Dead entries met on the way (their
+// event expired or was deleted) are removed from the list.
 const READ = new LuaScript(`${HELPERS}${SEARCH}
 local list = KEYS[1]
 local n = redis.call('LLEN', list)
@@ -142,16 +143,18 @@ local upper, upper_ex = ARGV[5], ARGV[6] == '1'
 local limit = tonumber(ARGV[7])
 local lo = math.max(0, n - tonumber(ARGV[8]))
 local function above(ns)
+  if ns == nil then return true end -- not an event key: the caller reports it
   local c = cmp(ns, lower)
   return c > 0 or (c == 0 and not lower_ex)
 end
 local function below(ns)
-  if upper == '' then return true end
+  if upper == '' or ns == nil then return true end
   local c = cmp(ns, upper)
   return c < 0 or (c == 0 and not upper_ex)
 end
-local out, found, dead = {}, 0, {}
 local newest = ARGV[2] == 'newest'
+local in_range = newest and above or below
+local out, found, dead = {}, 0, {}
 local i
 if newest then
   i = (upper == '') and (n - 1) or (search(list, lo, n, function(ns) return not below(ns) end) - 1)
@@ -161,30 +164,31 @@ end
 local stop = false
 while not stop and found < limit and i >= lo and i < n do
   local size = math.min(math.max(limit - found, 16), 512)
-  local from, to
-  if newest then from, to = math.max(lo, i - size + 1), i else from, to = i, math.min(n - 1, i + size - 1) end
+  local from, to, first, last, step
+  if newest then
+    from, to = math.max(lo, i - size + 1), i
+  else
+    from, to = i, math.min(n - 1, i + size - 1)
+  end
   local keys = redis.call('LRANGE', list, from, to)
   if #keys == 0 then break end
   local values = redis.call('MGET', unpack(keys))
-  local first, last, step = 1, #keys, 1
-  if newest then first, last, step = #keys, 1, -1 end
+  if newest then first, last, step = #keys, 1, -1 else first, last, step = 1, #keys, 1 end
+  local whole = in_range(ns_of(keys[last]))
   for j = first, last, step do
     local key = keys[j]
-    local ns = ns_of(key)
-    if ns == nil then
-      out[#out + 1] = '!' .. key
-      out[#out + 1] = ''
-      found = found + 1
-    elseif (newest and not above(ns)) or (not newest and not below(ns)) then
+    if not whole and not in_range(ns_of(key)) then
       stop = true
-    elseif values[j] == false then
+      break
+    end
+    if values[j] == false then
       dead[#dead + 1] = key
-    elseif above(ns) and below(ns) then
-      out[#out + 1] = ns
+    else
+      out[#out + 1] = key
       out[#out + 1] = values[j]
       found = found + 1
+      if found >= limit then break end
     end
-    if stop or found >= limit then break end
   end
   if newest then i = from - 1 else i = to + 1 end
 end
@@ -308,15 +312,17 @@ export class TimelineLayout implements Layout {
     }
     const out: RawEvent[] = new Array(reply.length / 2);
     for (let i = 0; i < reply.length; i += 2) {
-      const id = reply[i] as unknown;
+      const key = reply[i] as unknown;
       const text = reply[i + 1] as unknown;
-      if (typeof id !== 'string' || typeof text !== 'string') {
+      if (typeof key !== 'string' || typeof text !== 'string') {
         throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the read script replied a malformed entry for ${list}`);
       }
-      if (id.startsWith('!')) {
+      const id = key.slice(key.lastIndexOf(':') + 1);
+      // The list may hold keys of another shape (another writer); ioredis' keyPrefix may precede the base.
+      if (!NS_ID.test(id) || !key.endsWith(`${this.baseOf(name)}:${id}`)) {
         throw new EventStoreError(
           'ERR_EVENT_STORE_DECODE',
-          `the list ${list} holds "${id.slice(1)}", which is not a "${this.baseOf(name)}:<unix nanoseconds>" key; remove it (LREM) or clear the name`,
+          `the list ${list} holds "${key}", which is not a "${this.baseOf(name)}:<unix nanoseconds>" key; remove it (LREM) or clear the name`,
         );
       }
       out[i / 2] = { id, timestampMs: timestampOf(id), text };

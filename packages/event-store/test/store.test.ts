@@ -300,7 +300,7 @@ describe('timeline layout specifics', () => {
 local out = {}
 for i = 1, #ARGV, 2 do out[#out + 1] = rfc3339(tonumber(ARGV[i]), tonumber(ARGV[i + 1])) end
 return out`;
-    const args = samples.flatMap(([s, f]) => [s, f]);
+    const args = samples.flat();
     const formatted = (await client.eval(script, 0, ...args)) as string[];
     expect(formatted).toEqual(samples.map(([s, f]) => formatRfc3339Nano(`${BigInt(s) * 1_000_000_000n + BigInt(f)}`)));
   });
