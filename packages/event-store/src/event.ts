@@ -38,21 +38,22 @@ export interface StoredEvent<Payload = unknown> extends Event<Payload> {
  *
  * @example
  * ```ts
- * const memory: EventStore = {
- *   events: [] as StoredEvent[],
- *   async storeEvent(event) {
- *     const stored = { ...event, id: String(this.events.length), timestamp: new Date() };
- *     this.events.push(stored);
+ * class MemoryStore implements EventStore {
+ *   #events: StoredEvent[] = [];
+ *   async storeEvent(event: Event): Promise<StoredEvent> {
+ *     const stored = { ...event, id: String(this.#events.length + 1), timestamp: new Date() };
+ *     this.#events.push(stored);
  *     return stored;
- *   },
- *   async getEvents(name, limit = 0) {
- *     const all = this.events.filter((e) => e.name === name).reverse();
- *     return limit > 0 ? all.slice(0, limit) : all;
- *   },
- *   async clearEvents(name) {
- *     this.events = this.events.filter((e) => e.name !== name);
- *   },
- * } as EventStore & { events: StoredEvent[] };
+ *   }
+ *   async getEvents(name: string, limit = 0): Promise<StoredEvent[]> {
+ *     const newest = this.#events.filter((e) => e.name === name).reverse();
+ *     return limit > 0 ? newest.slice(0, limit) : newest;
+ *   }
+ *   async clearEvents(name: string): Promise<void> {
+ *     this.#events = this.#events.filter((e) => e.name !== name);
+ *   }
+ * }
+ * mediator.registerEventStore(new MemoryStore());
  * ```
  */
 export interface EventStore {

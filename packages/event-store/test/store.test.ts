@@ -119,6 +119,36 @@ describe('arguments', () => {
   });
 });
 
+describe("ioredis' keyPrefix", () => {
+  for (const layout of ['stream', 'timeline'] as const) {
+    it(`works under a client key prefix, keys and all (${layout})`, async () => {
+      const prefixed = server.createClient({ keyPrefix: 'app:' });
+      const prefix = freshPrefix();
+      const store = new RedisEventStore(prefixed, { layout, prefix });
+      const tail = store.tail('k', { pollIntervalMs: 20, blockMs: 1000 });
+      const next = tail.next();
+      await delay(30);
+      const stored = await store.storeEvent({ name: 'k', payload: 1 });
+      await store.storeEvent({ name: 'k', payload: 2 });
+      expect((await store.getEvents('k')).map((e) => e.payload)).toEqual([2, 1]);
+      expect(await store.count('k')).toBe(2);
+      expect((await next).value?.id).toBe(stored.id);
+      await tail.close();
+      const keys = await client.keys(`app:${prefix}:*`);
+      expect(keys.length).toBeGreaterThan(0);
+      expect(await client.keys(`${prefix}:*`)).toEqual([]);
+      if (layout === 'timeline') {
+        expect(await client.lrange(`app:${prefix}:k:timeline`, 0, -1)).toEqual(
+          expect.arrayContaining([`app:${prefix}:k:${stored.id}`]),
+        );
+      }
+      await store.clearEvents('k');
+      expect(await store.getEvents('k')).toEqual([]);
+      prefixed.disconnect();
+    });
+  }
+});
+
 describe('closing', () => {
   it('never closes a client it did not create, and refuses calls once closed', async () => {
     const own = server.createClient();
