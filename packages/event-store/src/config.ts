@@ -7,6 +7,11 @@ import { jsonSerializer, type Serializer } from './serializer.ts';
  * - `stream` (default): one Redis Stream per event name;
  * - `timeline`: the Go extension's layout (a JSON string key per event and a list of those keys
  *   per name), so that Go and TypeScript services share one store.
+ *
+ * @example
+ * ```ts
+ * const shared = new RedisEventStore(redis, { layout: 'timeline', eventTtl: 86_400_000 });
+ * ```
  */
 export type EventStoreLayout = 'stream' | 'timeline';
 
@@ -39,7 +44,14 @@ export interface EventStoreConfig {
   readonly maxEventBytes: number;
 }
 
-/** Options of the {@link RedisEventStore} constructor: any part of {@link EventStoreConfig}. */
+/**
+ * Options of the {@link RedisEventStore} constructor: any part of {@link EventStoreConfig}.
+ *
+ * @example
+ * ```ts
+ * const options: EventStoreOptions = { prefix: 'shop:events', maxEventsPerType: 10_000 };
+ * ```
+ */
 export type EventStoreOptions = Partial<EventStoreConfig>;
 
 /**
@@ -72,7 +84,14 @@ function positiveInteger(name: string, value: unknown, max: number): number {
   return value;
 }
 
-/** A checked configuration with every default applied. */
+/**
+ * A checked configuration with every default applied, as `RedisEventStore.config` shows it.
+ *
+ * @example
+ * ```ts
+ * const { layout, timelineKeys } = new RedisEventStore(cluster, { layout: 'timeline' }).config; // 'timeline', 'tagged'
+ * ```
+ */
 export type ResolvedConfig = Required<Omit<EventStoreConfig, 'timelineKeys'>> & { readonly timelineKeys: TimelineKeys };
 
 /** Applies defaults and checks every option; throws `ERR_EVENT_STORE_CONFIG`. */

@@ -1,6 +1,13 @@
 import type { StoredEvent } from './event.ts';
 
-/** Stable codes carried by {@link EventStoreError}. */
+/**
+ * Stable codes carried by {@link EventStoreError}.
+ *
+ * @example
+ * ```ts
+ * const retryable = (code: EventStoreErrorCode) => code === 'ERR_EVENT_STORE_REDIS';
+ * ```
+ */
 export type EventStoreErrorCode =
   /** A bad argument: an empty or malformed event name, a bad limit, cursor, time or option. */
   | 'ERR_EVENT_STORE_ARGUMENT'

@@ -70,10 +70,25 @@ export interface EventStore {
   checkEvent?(event: Event): void;
 }
 
-/** Read order: `newest` first (the default) or `oldest` first. */
+/**
+ * Read order: `newest` first (the default) or `oldest` first.
+ *
+ * @example
+ * ```ts
+ * const order: ReadOrder = 'oldest';
+ * await store.read('order.paid', { order });
+ * ```
+ */
 export type ReadOrder = 'newest' | 'oldest';
 
-/** A point in time: a `Date` or milliseconds since the epoch. */
+/**
+ * A point in time: a `Date` or milliseconds since the epoch.
+ *
+ * @example
+ * ```ts
+ * const since: TimeInput = Date.now() - 60_000; // or new Date('2024-05-13T10:00:00Z')
+ * ```
+ */
 export type TimeInput = Date | number;
 
 /**

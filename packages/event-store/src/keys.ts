@@ -1,6 +1,13 @@
 import { EventStoreError } from './errors.ts';
 
-/** Longest event name or prefix accepted, in UTF-8 bytes: keys stay small and readable. */
+/**
+ * Longest event name or prefix accepted, in UTF-8 bytes: keys stay small and readable.
+ *
+ * @example
+ * ```ts
+ * if (Buffer.byteLength(name) > MAX_NAME_BYTES) name = hash(name);
+ * ```
+ */
 export const MAX_NAME_BYTES = 1024;
 
 /**
@@ -11,6 +18,11 @@ export const MAX_NAME_BYTES = 1024;
  * - `tagged`: `{prefix}:{<escaped name>}:{unixNano}` and `{prefix}:{<escaped name>}:timeline`, a
  *   hash tag per name so that a name's keys share one slot (Redis Cluster). A Go service reads
  *   and writes the same keys when it names the event `{name}` (for names without `%`, `:`, `{`, `}`).
+ *
+ * @example
+ * ```ts
+ * const store = new RedisEventStore(cluster, { layout: 'timeline', timelineKeys: 'tagged' });
+ * ```
  */
 export type TimelineKeys = 'go' | 'tagged';
 

@@ -1,13 +1,35 @@
 import { describeError, EventStoreError, PublishError } from './errors.ts';
 import type { Event, EventStore, StoredEvent } from './event.ts';
 
-/** A handler of one event name. It may be async; the mediator awaits it. */
+/**
+ * A handler of one event name. It may be async; the mediator awaits it.
+ *
+ * @example
+ * ```ts
+ * const log: EventHandler<{ id: number }> = async (event) => console.log(event.name, event.payload.id);
+ * ```
+ */
 export type EventHandler<Payload = unknown> = (event: Event<Payload>) => void | Promise<void>;
 
-/** Event names mapped to their payload types, for a typed {@link Mediator}. */
+/**
+ * Event names mapped to their payload types, for a typed {@link Mediator}.
+ *
+ * @example
+ * ```ts
+ * type Events = { 'user.created': { id: number }; 'user.deleted': { id: number; reason: string } };
+ * const mediator = new Mediator<Events>();
+ * ```
+ */
 export type EventMap = Record<string, unknown>;
 
-/** Options of {@link Mediator}. */
+/**
+ * Options of {@link Mediator}.
+ *
+ * @example
+ * ```ts
+ * const strict = new Mediator({ requireHandlers: true }); // like the Go mediator
+ * ```
+ */
 export interface MediatorOptions {
   /**
    * Refuse to publish (and store) an event that has no handler, as the Go mediator does

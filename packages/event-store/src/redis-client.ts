@@ -5,7 +5,15 @@ import { describeError, EventStoreError } from './errors.ts';
 /** ioredis 6's reply mappings (its `ReplyMappingMode`, which it does not export). */
 type ReplyMapping = 'legacy' | 'resp3';
 
-/** An ioredis 6 client: a `Redis` (standalone, Sentinel) or a `Cluster`, RESP2 or RESP3, either reply mapping. */
+/**
+ * An ioredis 6 client: a `Redis` (standalone, Sentinel) or a `Cluster`, RESP2 or RESP3, either
+ * reply mapping.
+ *
+ * @example
+ * ```ts
+ * const client: RedisClient = new Cluster([{ host: '127.0.0.1', port: 7000 }]);
+ * ```
+ */
 export type RedisClient = Redis<ReplyMapping> | Cluster<ReplyMapping>;
 
 /** The part of an ioredis client the store uses. */
@@ -146,7 +154,7 @@ export function redisError(err: unknown, what: string, key: string): EventStoreE
   } else if (isTransient(err)) {
     hint = 'Redis is unreachable or busy; ioredis reconnects on its own (retryStrategy), so retry the call';
   } else if (/NOPERM/.test(text)) {
-    hint = `the Redis user may not run this: it needs EVALSHA/EVAL and the keys ${key}*`;
+    hint = `the Redis user lacks a permission: give it the commands +@scripting +@read +@write +time and the keys of the store's prefix (${key} is one)`;
   } else {
     hint = 'see the cause';
   }

@@ -149,6 +149,32 @@ describe("ioredis' keyPrefix", () => {
   }
 });
 
+describe('permissions', () => {
+  it('works for an ACL user limited to its prefix, with the rules the README gives', async () => {
+    const user = await server.createUser({
+      username: 'events',
+      password: 'pw',
+      rules: ['~app:*', '+@connection', '+@scripting', '+@read', '+@write', '+time', '-@dangerous'],
+    });
+    const limited = server.createClient({ username: user.username, password: user.password, enableReadyCheck: false });
+    for (const layout of ['stream', 'timeline'] as const) {
+      const store = new RedisEventStore(limited, { layout, prefix: `app:${freshPrefix()}` });
+      const tail = store.tail('acl', { pollIntervalMs: 20, blockMs: 1000 });
+      const next = tail.next();
+      await delay(30);
+      await store.storeEvent({ name: 'acl', payload: 1 });
+      expect((await store.getEvents('acl')).map((e) => e.payload)).toEqual([1]);
+      expect(await store.count('acl')).toBe(1);
+      expect((await next).value?.payload).toBe(1);
+      await tail.close();
+      await store.clearEvents('acl');
+      await expect(
+        new RedisEventStore(limited, { layout, prefix: 'other' }).storeEvent({ name: 'acl', payload: 1 }),
+      ).rejects.toMatchObject({ code: 'ERR_EVENT_STORE_REDIS', message: expect.stringMatching(/NOPERM/) });
+    }
+  });
+});
+
 describe('closing', () => {
   it('never closes a client it did not create, and refuses calls once closed', async () => {
     const own = server.createClient();
