@@ -69,7 +69,9 @@ export class RedisEventStore implements EventStore {
    */
   constructor(client: RedisClient | string, options: EventStoreOptions = {}) {
     if (typeof client === 'string') {
-      this.#client = new Redis(client, { lazyConnect: true });
+      const own = new Redis(client, { lazyConnect: true });
+      own.on('error', () => {}); // failures reach the callers through their commands
+      this.#client = own;
       this.#ownsClient = true;
     } else if (isClient(client)) {
       this.#client = client;

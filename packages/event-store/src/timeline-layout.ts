@@ -240,6 +240,18 @@ export const TIMELINE_SCRIPTS: readonly LuaScript[] = [APPEND, READ, COUNT, CLEA
 
 const NS_ID = /^\d{1,20}$/;
 
+function checkJsonText(name: string, text: string): void {
+  try {
+    JSON.parse(text);
+  } catch (err) {
+    throw new EventStoreError(
+      'ERR_EVENT_STORE_PAYLOAD',
+      `event "${name}": the timeline layout embeds the serialized payload in the Go extension's JSON, so the serializer must return JSON text; it returned ${JSON.stringify(text.slice(0, 40))}`,
+      { cause: err },
+    );
+  }
+}
+
 function timestampOf(ns: string): number {
   return ns.length > 6 ? Number(ns.slice(0, -6)) : 0;
 }
@@ -267,7 +279,10 @@ export class TimelineLayout implements Layout {
   async append(name: string, payloadText: string): Promise<{ id: string; timestampMs: number }> {
     const { ttl, max } = this.#context;
     // The default serializer's JSON gets Go's escaping too, so the stored bytes are what Go writes.
-    const payload = this.#context.serializer === jsonSerializer ? goEscapeJson(payloadText) : payloadText;
+    // Another serializer's text goes into the envelope as is, so it must be JSON for Go readers.
+    let payload = payloadText;
+    if (this.#context.serializer === jsonSerializer) payload = goEscapeJson(payloadText);
+    else checkJsonText(name, payloadText);
     const id = await this.#scripts.run(APPEND, [this.listOf(name)], [ttl, max, envelopeHead(name, payload)]);
     if (typeof id !== 'string' || !NS_ID.test(id)) {
       throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the append script replied ${String(id)} instead of an id`);

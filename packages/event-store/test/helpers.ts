@@ -12,6 +12,14 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** True when the promise fulfils, false when it rejects: for polling until a call works again. */
+export function succeeds(promise: Promise<unknown>): Promise<boolean> {
+  return promise.then(
+    () => true,
+    () => false,
+  );
+}
+
 /** Compares two event ids of either layout ("ms-seq" or nanoseconds): <0, 0, >0. */
 export function compareIds(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-');

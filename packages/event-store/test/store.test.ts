@@ -10,7 +10,7 @@ import type { StoredEvent } from '../src/event.ts';
 import { formatRfc3339Nano } from '../src/go-json.ts';
 import { RedisEventStore } from '../src/redis-event-store.ts';
 import { LUA_RFC3339 } from '../src/timeline-layout.ts';
-import { delay, freshPrefix } from './helpers.ts';
+import { delay, freshPrefix, succeeds } from './helpers.ts';
 
 let server: SpawnedRedis;
 let client: Redis;
@@ -94,6 +94,19 @@ describe('arguments', () => {
       });
     });
   }
+
+  it('refuses a serializer that does not write JSON in the timeline layout, which Go must parse', async () => {
+    const store = new RedisEventStore(client, {
+      layout: 'timeline',
+      prefix: freshPrefix(),
+      serializer: { serialize: (p) => `plain ${String(p)}`, deserialize: (t) => t },
+    });
+    await expect(store.storeEvent({ name: 'x', payload: 1 })).rejects.toMatchObject({
+      code: 'ERR_EVENT_STORE_PAYLOAD',
+      message: expect.stringMatching(/the serializer must return JSON text; it returned "plain 1"/),
+    });
+    expect(await store.count('x')).toBe(0);
+  });
 
   it('wraps a throwing or wrong custom serializer in a payload error', async () => {
     const throwing = new RedisEventStore(client, {
@@ -258,14 +271,7 @@ describe('Redis errors', () => {
     expect(err).toMatchObject({ code: 'ERR_EVENT_STORE_REDIS' });
     expect((err as Error).message).toMatch(/storing an event "x" failed .*Redis is unreachable or busy/);
     await down.start();
-    await expect
-      .poll(() =>
-        store.storeEvent({ name: 'x', payload: 3 }).then(
-          () => true,
-          () => false,
-        ),
-      )
-      .toBe(true);
+    await expect.poll(() => succeeds(store.storeEvent({ name: 'x', payload: 3 }))).toBe(true);
     await down.stop();
   });
 });
@@ -312,14 +318,7 @@ describe('live tail under faults', () => {
       expect((await first).value?.payload).toBe(1);
       const second = tail.next();
       await restarting.restart(); // the data survives (SAVE before restart)
-      await expect
-        .poll(() =>
-          store.storeEvent({ name: 't', payload: 2 }).then(
-            () => true,
-            () => false,
-          ),
-        )
-        .toBe(true);
+      await expect.poll(() => succeeds(store.storeEvent({ name: 't', payload: 2 }))).toBe(true);
       expect((await second).value?.payload).toBe(2);
       await tail.close();
       await restarting.stop();
