@@ -1,0 +1,99 @@
+import type { StoredEvent } from './event.ts';
+
+/**
+ * Stable codes carried by {@link EventStoreError}.
+ *
+ * @example
+ * ```ts
+ * const retryable = (code: EventStoreErrorCode) => code === 'ERR_EVENT_STORE_REDIS';
+ * ```
+ */
+export type EventStoreErrorCode =
+  /** A bad argument: an empty or malformed event name, a bad limit, cursor, time or option. */
+  | 'ERR_EVENT_STORE_ARGUMENT'
+  /** A bad store configuration (prefix, TTL, cap, layout, serializer, client). */
+  | 'ERR_EVENT_STORE_CONFIG'
+  /** A payload the serializer refuses: BigInt, NaN, a function, a cycle, too large... */
+  | 'ERR_EVENT_STORE_PAYLOAD'
+  /** Stored data that cannot be read back: not JSON, missing fields, a malformed id or key. */
+  | 'ERR_EVENT_STORE_DECODE'
+  /** Redis refused or failed a command (connection lost, WRONGTYPE, OOM, NOSCRIPT...). */
+  | 'ERR_EVENT_STORE_REDIS'
+  /** The store was used after `close()`. */
+  | 'ERR_EVENT_STORE_CLOSED'
+  /** `Mediator.publish()` found no handler for the name while `requireHandlers` is set. */
+  | 'ERR_EVENT_STORE_NO_HANDLERS'
+  /** `Mediator.publish()`: a handler or an event store failed; see {@link PublishError}. */
+  | 'ERR_EVENT_STORE_PUBLISH';
+
+const brand: unique symbol = Symbol.for('@redis-events/event-store.error');
+
+/**
+ * The error class of `@redis-events/event-store`. `code` is stable; `message` says what went
+ * wrong and what to do; `cause` holds the underlying error (an ioredis `ReplyError`, a `SyntaxError`
+ * from `JSON.parse`...). `instanceof` works across duplicate installs of the package.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await store.storeEvent({ name: 'order.paid', payload: { amount: 10n } });
+ * } catch (err) {
+ *   if (err instanceof EventStoreError && err.code === 'ERR_EVENT_STORE_PAYLOAD') console.error(err.message);
+ * }
+ * ```
+ */
+export class EventStoreError extends Error {
+  override readonly name: string = 'EventStoreError';
+  readonly code: EventStoreErrorCode;
+
+  constructor(code: EventStoreErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && brand in value;
+  }
+}
+
+/**
+ * Thrown by `Mediator.publish()` when at least one handler or event store failed. Every handler
+ * still ran and every store was still tried: `stored` lists what was stored, `handlerErrors` and
+ * `storeErrors` what failed, in registration order.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await mediator.publish({ name: 'user.created', payload: { id: 1 } });
+ * } catch (err) {
+ *   if (err instanceof PublishError) console.log(err.handlerErrors, err.storeErrors, err.stored);
+ * }
+ * ```
+ */
+export class PublishError extends EventStoreError {
+  override readonly name: string = 'PublishError';
+  /** Errors thrown by handlers, in registration order. */
+  readonly handlerErrors: readonly unknown[];
+  /** Errors of the event stores that failed, in registration order. */
+  readonly storeErrors: readonly unknown[];
+  /** The event as stored by each store that succeeded. */
+  readonly stored: readonly StoredEvent[];
+
+  constructor(
+    message: string,
+    details: { handlerErrors: readonly unknown[]; storeErrors: readonly unknown[]; stored: readonly StoredEvent[] },
+  ) {
+    const first = details.handlerErrors[0] ?? details.storeErrors[0];
+    super('ERR_EVENT_STORE_PUBLISH', message, first === undefined ? undefined : { cause: first });
+    this.handlerErrors = details.handlerErrors;
+    this.storeErrors = details.storeErrors;
+    this.stored = details.stored;
+  }
+}
+
+/** The message of an unknown thrown value, for error texts. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

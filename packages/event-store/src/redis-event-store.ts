@@ -1,0 +1,416 @@
+import { Redis } from 'ioredis';
+import { type EventStoreOptions, type ResolvedConfig, resolveConfig } from './config.ts';
+import { describeError, EventStoreError } from './errors.ts';
+import type { Event, EventStore, EventTail, ReadOptions, StoredEvent, TailOptions, TimeInput } from './event.ts';
+import { checkName } from './keys.ts';
+import type { Layout, Query, RawEvent } from './layout.ts';
+import { isClient, isCluster, type RedisClient, redisError } from './redis-client.ts';
+import { StreamLayout } from './stream-layout.ts';
+import { Tail } from './tail.ts';
+import { TimelineLayout } from './timeline-layout.ts';
+
+function timeOf(what: string, value: TimeInput | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = value instanceof Date ? value.getTime() : value;
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) {
+    throw new EventStoreError(
+      'ERR_EVENT_STORE_ARGUMENT',
+      `${what} must be a valid Date or a number of milliseconds, not ${String(value)}`,
+    );
+  }
+  return Math.max(0, Math.floor(ms));
+}
+
+function positiveOption(what: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new EventStoreError(
+      'ERR_EVENT_STORE_ARGUMENT',
+      `${what} must be an integer from 1 to ${max}, not ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * An event store on Redis, for a {@link Mediator} or on its own. Two layouts behind one API:
+ * `stream` (default; one Redis Stream per event name) and `timeline` (the Go extension's keys and
+ * JSON, shared with Go services). Every append, trim and clear is atomic and takes one round trip;
+ * events expire after `eventTtl`, at most `maxEventsPerType` are kept per name, reads return the
+ * newest first in exact storage order. Works with a `Redis` or a `Cluster` client of ioredis 6,
+ * RESP2 or RESP3.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from 'ioredis';
+ * import { RedisEventStore } from '@redis-events/event-store';
+ *
+ * const redis = new Redis();
+ * const store = new RedisEventStore(redis, { eventTtl: 3_600_000, maxEventsPerType: 500 });
+ * await store.storeEvent({ name: 'user.created', payload: { id: 1 } });
+ * const latest = await store.getEvents('user.created', 10); // newest first
+ * await store.close(); // leaves `redis` open: the store did not create it
+ * ```
+ */
+export class RedisEventStore implements EventStore {
+  /** The configuration in force, defaults applied. */
+  readonly config: ResolvedConfig;
+  readonly #client: RedisClient;
+  readonly #ownsClient: boolean;
+  readonly #layout: Layout;
+  readonly #tails = new Set<Tail<unknown>>();
+  #closed = false;
+
+  /**
+   * @param client An ioredis `Redis` or `Cluster` (never closed by the store), or a Redis URL
+   *   for a client the store creates and closes in {@link close}.
+   * @param options Any part of {@link EventStoreConfig}; see {@link defaultConfig}.
+   * @throws {EventStoreError} `ERR_EVENT_STORE_CONFIG` for a bad option or client.
+   */
+  constructor(client: RedisClient | string, options: EventStoreOptions = {}) {
+    if (typeof client === 'string') {
+      const own = new Redis(client, { lazyConnect: true });
+      own.on('error', () => {}); // failures reach the callers through their commands
+      this.#client = own;
+      this.#ownsClient = true;
+    } else if (isClient(client)) {
+      this.#client = client;
+      this.#ownsClient = false;
+    } else {
+      throw new EventStoreError(
+        'ERR_EVENT_STORE_CONFIG',
+        'the first argument must be an ioredis Redis or Cluster client, or a redis:// URL',
+      );
+    }
+    this.config = resolveConfig(options, isCluster(this.#client));
+    const context = {
+      client: this.#client,
+      prefix: this.config.prefix,
+      ttl: this.config.eventTtl,
+      max: this.config.maxEventsPerType,
+      serializer: this.config.serializer,
+    };
+    this.#layout =
+      this.config.layout === 'stream'
+        ? new StreamLayout(context)
+        : new TimelineLayout(context, this.config.timelineKeys);
+  }
+
+  #open(): void {
+    if (this.#closed) {
+      throw new EventStoreError('ERR_EVENT_STORE_CLOSED', 'this event store was closed; create a new one');
+    }
+  }
+
+  #serialize(event: Event): string {
+    if (typeof event !== 'object' || event === null) {
+      throw new EventStoreError('ERR_EVENT_STORE_ARGUMENT', 'an event must be an object { name, payload }');
+    }
+    checkName(event.name);
+    const { serializer, maxEventBytes } = this.config;
+    let text: unknown;
+    try {
+      text = serializer.serialize(event.payload);
+    } catch (err) {
+      if (err instanceof EventStoreError) {
+        throw new EventStoreError(err.code, `event "${event.name}": ${err.message}`, { cause: err.cause ?? err });
+      }
+      throw new EventStoreError(
+        'ERR_EVENT_STORE_PAYLOAD',
+        `event "${event.name}": the serializer refused the payload: ${describeError(err)}`,
+        { cause: err },
+      );
+    }
+    if (typeof text !== 'string') {
+      throw new EventStoreError(
+        'ERR_EVENT_STORE_PAYLOAD',
+        `event "${event.name}": serializer.serialize() returned ${typeof text}; it must return a string`,
+      );
+    }
+    // UTF-8 takes at least one byte per UTF-16 unit and at most three.
+    if (text.length > maxEventBytes || (text.length * 3 > maxEventBytes && Buffer.byteLength(text) > maxEventBytes)) {
+      throw new EventStoreError(
+        'ERR_EVENT_STORE_PAYLOAD',
+        `event "${event.name}": the payload takes ${Buffer.byteLength(text)} bytes, more than maxEventBytes (${maxEventBytes}); store a reference to large data instead, or raise maxEventBytes`,
+      );
+    }
+    return text;
+  }
+
+  /**
+   * Throws when the store would refuse the event: a bad name, or a payload the serializer refuses.
+   * The mediator calls it before running handlers.
+   *
+   * @example
+   * ```ts
+   * store.checkEvent({ name: 'order.paid', payload: { amount: 1n } }); // throws ERR_EVENT_STORE_PAYLOAD
+   * ```
+   */
+  checkEvent(event: Event): void {
+    this.#serialize(event);
+  }
+
+  /**
+   * Stores one event atomically, in one round trip: appends it, trims the name to
+   * `maxEventsPerType`, drops expired entries and refreshes the TTL. Resolves with the event as
+   * stored: its id and the server's time (the payload is the object you passed).
+   *
+   * @example
+   * ```ts
+   * const stored = await store.storeEvent({ name: 'user.created', payload: { id: 1, at: new Date() } });
+   * console.log(stored.id, stored.timestamp);
+   * ```
+   * @throws {EventStoreError} `ERR_EVENT_STORE_ARGUMENT` (name), `ERR_EVENT_STORE_PAYLOAD`,
+   *   `ERR_EVENT_STORE_REDIS`, `ERR_EVENT_STORE_CLOSED`.
+   */
+  async storeEvent<Payload>(event: Event<Payload>): Promise<StoredEvent<Payload>> {
+    this.#open();
+    const text = this.#serialize(event);
+    let appended: { id: string; timestampMs: number };
+    try {
+      appended = await this.#layout.append(event.name, text);
+    } catch (err) {
+      throw redisError(err, `storing an event "${event.name}"`, this.#keyText(event.name));
+    }
+    return { name: event.name, payload: event.payload, id: appended.id, timestamp: new Date(appended.timestampMs) };
+  }
+
+  /**
+   * The newest events of a name, newest first. A `limit` of 0 or none means `maxEventsPerType`.
+   * Never returns an expired event, and never fewer than `limit` when more live events exist.
+   * An unknown name gives an empty list.
+   *
+   * @example
+   * ```ts
+   * const last10 = await store.getEvents<{ id: number }>('user.created', 10);
+   * ```
+   */
+  getEvents<Payload = unknown>(name: string, limit?: number): Promise<StoredEvent<Payload>[]> {
+    return this.read<Payload>(name, limit === undefined ? {} : { limit });
+  }
+
+  /**
+   * Reads events of a name: newest or oldest first, within a time range, after a cursor id
+   * (pagination), at most `limit`.
+   *
+   * @example
+   * ```ts
+   * // page through everything, 100 at a time, newest first
+   * let page = await store.read('order.paid', { limit: 100 });
+   * while (page.length > 0) {
+   *   for (const event of page) console.log(event.id);
+   *   page = await store.read('order.paid', { limit: 100, after: page.at(-1)?.id });
+   * }
+   * // the last hour, oldest first
+   * const hour = await store.read('order.paid', { since: Date.now() - 3_600_000, order: 'oldest' });
+   * ```
+   * @throws {EventStoreError} `ERR_EVENT_STORE_ARGUMENT` for a bad name, limit, cursor or time.
+   */
+  async read<Payload = unknown>(name: string, options: ReadOptions = {}): Promise<StoredEvent<Payload>[]> {
+    this.#open();
+    checkName(name);
+    const query = this.#query(options);
+    let raw: RawEvent[];
+    try {
+      raw = await this.#layout.read(name, query);
+    } catch (err) {
+      throw redisError(err, `reading events "${name}"`, this.#keyText(name));
+    }
+    return this.#decode<Payload>(name, raw);
+  }
+
+  #query(options: ReadOptions): Query {
+    if (typeof options !== 'object' || options === null) {
+      throw new EventStoreError('ERR_EVENT_STORE_ARGUMENT', 'read options must be an object');
+    }
+    const { limit, order = 'newest' } = options;
+    if (
+      limit !== undefined &&
+      (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 0 || limit > Number.MAX_SAFE_INTEGER)
+    ) {
+      throw new EventStoreError(
+        'ERR_EVENT_STORE_ARGUMENT',
+        `limit must be a whole number >= 0 (0 means maxEventsPerType), not ${String(limit)}`,
+      );
+    }
+    if (order !== 'newest' && order !== 'oldest') {
+      throw new EventStoreError('ERR_EVENT_STORE_ARGUMENT', `order must be "newest" or "oldest", not ${String(order)}`);
+    }
+    const max = this.config.maxEventsPerType;
+    return {
+      order,
+      limit: limit === undefined || limit === 0 || limit > max ? max : limit,
+      after: options.after === undefined ? undefined : this.#layout.parseId(options.after),
+      since: timeOf('since', options.since),
+      until: timeOf('until', options.until),
+    };
+  }
+
+  #decode<Payload>(name: string, raw: readonly RawEvent[]): StoredEvent<Payload>[] {
+    const out: StoredEvent<Payload>[] = new Array(raw.length);
+    for (let i = 0; i < raw.length; i++) {
+      const entry = raw[i] as RawEvent;
+      let payload: unknown;
+      try {
+        payload = this.#layout.decode(name, entry);
+      } catch (err) {
+        if (err instanceof EventStoreError) throw err;
+        throw new EventStoreError(
+          'ERR_EVENT_STORE_DECODE',
+          `event "${name}" ${entry.id}: the stored payload cannot be read: ${describeError(err)}`,
+          { cause: err },
+        );
+      }
+      out[i] = { name, payload: payload as Payload, id: entry.id, timestamp: new Date(entry.timestampMs) };
+    }
+    return out;
+  }
+
+  /**
+   * How many live (unexpired) events a name has, at most `maxEventsPerType`.
+   *
+   * @example
+   * ```ts
+   * const pending = await store.count('order.paid');
+   * ```
+   */
+  async count(name: string): Promise<number> {
+    this.#open();
+    checkName(name);
+    try {
+      return await this.#layout.count(name);
+    } catch (err) {
+      throw redisError(err, `counting events "${name}"`, this.#keyText(name));
+    }
+  }
+
+  /**
+   * Removes every event of a name, atomically: an append racing with the clear lands wholly
+   * before it (and is removed) or wholly after it (and stays). Event ids keep growing across a
+   * clear, so cursors and tails stay valid.
+   *
+   * @example
+   * ```ts
+   * await store.clearEvents('user.created');
+   * ```
+   */
+  async clearEvents(name: string): Promise<void> {
+    this.#open();
+    checkName(name);
+    try {
+      await this.#layout.clear(name);
+    } catch (err) {
+      throw redisError(err, `clearing events "${name}"`, this.#keyText(name));
+    }
+  }
+
+  /**
+   * A live tail: an async iterator of the events of a name stored after this call (or after
+   * `options.after`), in storage order. The `stream` layout waits with a blocking XREAD on a
+   * connection of its own; the `timeline` layout polls. Lost connections are waited out.
+   *
+   * @example
+   * ```ts
+   * const controller = new AbortController();
+   * setTimeout(() => controller.abort(), 60_000);
+   * for await (const event of store.tail('order.paid', { signal: controller.signal })) {
+   *   console.log(event.id, event.payload);
+   * }
+   * ```
+   */
+  tail<Payload = unknown>(name: string, options: TailOptions = {}): EventTail<Payload> {
+    this.#open();
+    checkName(name);
+    const batchSize = positiveOption('batchSize', options.batchSize, 100, 100_000);
+    const blockMs = positiveOption('blockMs', options.blockMs, 5000, 3_600_000);
+    const pollIntervalMs = positiveOption('pollIntervalMs', options.pollIntervalMs, 100, 3_600_000);
+    const after = options.after === undefined ? undefined : this.#layout.parseId(options.after);
+    const keyText = this.#keyText(name);
+    const tail: Tail<Payload> = new Tail<Payload>(
+      {
+        start: async () => {
+          if (after !== undefined) return after;
+          try {
+            return await this.#layout.lastId(name);
+          } catch (err) {
+            throw redisError(err, `starting a tail of "${name}"`, keyText);
+          }
+        },
+        read: async (cursor, limit) => {
+          let raw: RawEvent[];
+          try {
+            raw = await this.#layout.read(name, {
+              order: 'oldest',
+              limit,
+              after: cursor,
+              since: undefined,
+              until: undefined,
+            });
+          } catch (err) {
+            throw redisError(err, `tailing events "${name}"`, keyText);
+          }
+          return this.#decode<Payload>(name, raw);
+        },
+        waiter: this.#layout.waiter(name, { blockMs, pollIntervalMs }),
+        clientEnded: () => this.#client.status === 'end',
+        onEnd: () => this.#tails.delete(tail as Tail<unknown>),
+      },
+      batchSize,
+      options.signal,
+    );
+    this.#tails.add(tail as Tail<unknown>);
+    return tail;
+  }
+
+  /**
+   * The Redis keys that hold a name's events, for inspection and operations.
+   *
+   * @example
+   * ```ts
+   * store.keysOf('user.created'); // { keys: ['mediator:events:{user.created}'] } with the stream layout
+   * ```
+   */
+  keysOf(name: string): { readonly keys: readonly string[]; readonly pattern?: string } {
+    checkName(name);
+    return this.#layout.keysOf(name);
+  }
+
+  #keyText(name: string): string {
+    try {
+      return this.#layout.keysOf(name).keys[0] ?? name;
+    } catch {
+      return name;
+    }
+  }
+
+  /** True once {@link close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Ends every tail and refuses further calls. Closes the Redis client only when the store made
+   * it from a URL; a client you passed in stays open.
+   *
+   * @example
+   * ```ts
+   * await store.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#tails].map((tail) => tail.close()));
+    if (this.#ownsClient) {
+      try {
+        await this.#client.quit();
+      } catch {
+        this.#client.disconnect();
+      }
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
