@@ -1,0 +1,36 @@
+export { RespDecoder, type RespDecoderOptions } from './decoder.ts';
+export {
+  type Command,
+  type CommandArgument,
+  CommandEncoder,
+  type CommandEncoderOptions,
+  type EncodeValueOptions,
+  encodeCommand,
+  encodeNode,
+  encodePipeline,
+  encodeValue,
+} from './encoder.ts';
+export { printable, ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
+export {
+  type ArrayNode,
+  Attributed,
+  type BigNumberNode,
+  type BooleanNode,
+  type BulkErrorNode,
+  type BulkStringNode,
+  type DoubleNode,
+  type IntegerNode,
+  type MapNode,
+  type NullNode,
+  type PushNode,
+  type RespMapValue,
+  type RespNode,
+  type RespNodeAttributes,
+  type RespNodeType,
+  type RespValue,
+  type SetNode,
+  type SimpleErrorNode,
+  type SimpleStringNode,
+  VerbatimString,
+  type VerbatimStringNode,
+} from './values.ts';
