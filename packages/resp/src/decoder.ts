@@ -470,6 +470,8 @@ export class RespDecoder<Value = RespValue> {
 
   parse(buf: Buffer, pos: number, base: number): number {
     const end = buf.length;
+    const typed = this.typed;
+    const buffers = this.buffers;
     while (pos < end) {
       const start = pos;
       const type = buf[pos] as number;
@@ -503,7 +505,7 @@ export class RespDecoder<Value = RespValue> {
           if (buf[p + 1] !== LF) this.badByte('integer', buf, p, base);
           if (p - digits > 15) value = this.exactInteger(buf, start, digits, p, base);
           else value = negative ? 0 - n : n;
-          if (this.typed) value = { type: 'integer', value };
+          if (typed) value = { type: 'integer', value };
           pos = p + 2;
           break;
         }
@@ -525,10 +527,10 @@ export class RespDecoder<Value = RespValue> {
             // The replies that are nearly all simple strings get a constant instead of a new string.
             if (p - pos === 3 && buf[pos + 1] === 79 && buf[pos + 2] === 75) value = 'OK';
             else value = (buf as unknown as NativeSlices).utf8Slice(pos + 1, p);
-            if (this.typed) value = { type: 'simple-string', value };
+            if (typed) value = { type: 'simple-string', value };
           } else {
             value = new ReplyError((buf as unknown as NativeSlices).utf8Slice(pos + 1, p));
-            if (this.typed) value = { type: 'simple-error', value };
+            if (typed) value = { type: 'simple-error', value };
           }
           pos = p + 2;
           break;
@@ -551,7 +553,7 @@ export class RespDecoder<Value = RespValue> {
             if (length === LEN_INCOMPLETE) return this.cut(buf, start, base);
             q = this.lineEnd;
             if (length === LEN_NULL) {
-              value = this.typed ? { type: 'bulk-string', value: null } : null;
+              value = typed ? { type: 'bulk-string', value: null } : null;
               pos = q;
               break;
             }
@@ -568,10 +570,10 @@ export class RespDecoder<Value = RespValue> {
             if (buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) {
               this.fail(`missing CRLF after the ${length}-byte bulk string payload`, buf, payloadEnd, base);
             }
-            if (this.buffers) value = buf.subarray(q, payloadEnd);
+            if (buffers) value = buf.subarray(q, payloadEnd);
             else if (length <= SHORT_STRING) value = this.shortString(buf, q, payloadEnd);
             else value = (buf as unknown as NativeSlices).utf8Slice(q, payloadEnd);
-            if (this.typed) value = { type: 'bulk-string', value };
+            if (typed) value = { type: 'bulk-string', value };
             pos = payloadEnd + 2;
             break;
           }
@@ -617,7 +619,7 @@ export class RespDecoder<Value = RespValue> {
           if (type === T_PUSH && this.depth > 0)
             this.fail('a push (>) inside an aggregate (pushes are top-level only)', buf, start, base);
           if (length === LEN_NULL) {
-            value = this.typed ? { type: 'array', value: null } : null;
+            value = typed ? { type: 'array', value: null } : null;
             break;
           }
           if (length > this.maxAggregateLength) {
@@ -650,7 +652,7 @@ export class RespDecoder<Value = RespValue> {
           if (buf[pos + 1] !== CR || buf[pos + 2] !== LF) {
             this.badByte('null (_ takes no content)', buf, pos + 1, base);
           }
-          value = this.typed ? { type: 'null', value: null } : null;
+          value = typed ? { type: 'null', value: null } : null;
           pos += 3;
           break;
         }
@@ -660,7 +662,7 @@ export class RespDecoder<Value = RespValue> {
           if ((c !== 116 && c !== 102) || buf[pos + 2] !== CR || buf[pos + 3] !== LF) {
             this.fail('boolean must be #t or #f', buf, start, base);
           }
-          value = this.typed ? { type: 'boolean', value: c === 116 } : c === 116;
+          value = typed ? { type: 'boolean', value: c === 116 } : c === 116;
           pos += 4;
           break;
         }

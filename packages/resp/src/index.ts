@@ -1,3 +1,18 @@
+export { type BackoffOptions, exponentialBackoff, type ReconnectStrategy } from './backoff.ts';
+export {
+  type Classification,
+  type ConnectInfo,
+  type ConnectionStatus,
+  type ConnectSession,
+  connect,
+  type DecoderMapping,
+  RespConnection,
+  type RespConnectionEvents,
+  type RespConnectionOptions,
+  type SendOptions,
+  type ServerInfo,
+  type TakeOver,
+} from './connection.ts';
 export { RespDecoder, type RespDecoderOptions } from './decoder.ts';
 export {
   type Command,
@@ -11,6 +26,7 @@ export {
   encodeValue,
 } from './encoder.ts';
 export { printable, ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
+export { type ParsedRedisUrl, parseRedisUrl } from './url.ts';
 export {
   type ArrayNode,
   Attributed,
