@@ -193,6 +193,8 @@ export class RespDecoder<Value = RespValue> {
   lineLength = 0;
   lineOffset = 0;
   lineCap = 0;
+  /** Re-checking a partial line: a cut is expected, not an error. */
+  probing = false;
 
   // A bulk payload cut by the end of a chunk.
   bulkType = 0;
@@ -495,7 +497,7 @@ export class RespDecoder<Value = RespValue> {
             c = buf[p] as number;
             if (c < 48 || c > 57) break;
             n = n * 10 + (c - 48);
-            p++;
+            if (++p - digits > 19) this.fail('integer out of the 64-bit range', buf, start, base);
           }
           if (c !== CR || p === digits) {
             if (p === digits && c === CR) this.fail('integer without digits', buf, start, base);
@@ -568,7 +570,12 @@ export class RespDecoder<Value = RespValue> {
           const payloadEnd = q + length;
           if (payloadEnd + 2 <= end) {
             if (buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) {
-              this.fail(`missing CRLF after the ${length}-byte bulk string payload`, buf, payloadEnd, base);
+              this.fail(
+                `missing CRLF after the ${length}-byte bulk string payload`,
+                buf,
+                payloadEnd + (buf[payloadEnd] === CR ? 1 : 0),
+                base,
+              );
             }
             if (buffers) value = buf.subarray(q, payloadEnd);
             else if (length <= SHORT_STRING) value = this.shortString(buf, q, payloadEnd);
@@ -588,7 +595,12 @@ export class RespDecoder<Value = RespValue> {
           const payloadEnd = q + length;
           if (payloadEnd + 2 <= end) {
             if (buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) {
-              this.fail(`missing CRLF after the ${length}-byte ${typeName(type)} payload`, buf, payloadEnd, base);
+              this.fail(
+                `missing CRLF after the ${length}-byte ${typeName(type)} payload`,
+                buf,
+                payloadEnd + (buf[payloadEnd] === CR ? 1 : 0),
+                base,
+              );
             }
             value = this.bulkValueOf(type, buf, q, payloadEnd, base);
             pos = payloadEnd + 2;
@@ -648,20 +660,20 @@ export class RespDecoder<Value = RespValue> {
           continue;
         }
         case T_NULL: {
+          if (pos + 1 < end && buf[pos + 1] !== CR) this.badByte('null (_ takes no content)', buf, pos + 1, base);
+          if (pos + 2 < end && buf[pos + 2] !== LF) this.badByte('null (_ takes no content)', buf, pos + 1, base);
           if (pos + 3 > end) return this.cut(buf, start, base);
-          if (buf[pos + 1] !== CR || buf[pos + 2] !== LF) {
-            this.badByte('null (_ takes no content)', buf, pos + 1, base);
-          }
           value = typed ? { type: 'null', value: null } : null;
           pos += 3;
           break;
         }
         case T_BOOLEAN: {
-          if (pos + 4 > end) return this.cut(buf, start, base);
           const c = buf[pos + 1];
-          if ((c !== 116 && c !== 102) || buf[pos + 2] !== CR || buf[pos + 3] !== LF) {
+          if (pos + 1 < end && c !== 116 && c !== 102) this.fail('boolean must be #t or #f', buf, start, base);
+          if ((pos + 2 < end && buf[pos + 2] !== CR) || (pos + 3 < end && buf[pos + 3] !== LF)) {
             this.fail('boolean must be #t or #f', buf, start, base);
           }
+          if (pos + 4 > end) return this.cut(buf, start, base);
           value = typed ? { type: 'boolean', value: c === 116 } : c === 116;
           pos += 4;
           break;
@@ -689,9 +701,9 @@ export class RespDecoder<Value = RespValue> {
           break;
         }
         case T_END: {
+          if (pos + 1 < end && buf[pos + 1] !== CR) this.badByte('end marker (. takes no content)', buf, pos + 1, base);
+          if (pos + 2 < end && buf[pos + 2] !== LF) this.badByte('end marker (. takes no content)', buf, pos + 1, base);
           if (pos + 3 > end) return this.cut(buf, start, base);
-          if (buf[pos + 1] !== CR || buf[pos + 2] !== LF)
-            this.badByte('end marker (. takes no content)', buf, pos + 1, base);
           const frame = this.depth > 0 ? (this.frames[this.depth - 1] as Frame) : undefined;
           if (frame === undefined || frame.length !== -1 || frame.kind === T_BULK) {
             this.fail('end marker (.) outside a streamed aggregate', buf, start, base);
@@ -723,7 +735,12 @@ export class RespDecoder<Value = RespValue> {
           const payloadEnd = q + length;
           if (payloadEnd + 2 <= end) {
             if (buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) {
-              this.fail(`missing CRLF after the ${length}-byte chunk payload`, buf, payloadEnd, base);
+              this.fail(
+                `missing CRLF after the ${length}-byte chunk payload`,
+                buf,
+                payloadEnd + (buf[payloadEnd] === CR ? 1 : 0),
+                base,
+              );
             }
             frame.items[frame.index++] = buf.subarray(q, payloadEnd);
             pos = payloadEnd + 2;
@@ -770,20 +787,28 @@ export class RespDecoder<Value = RespValue> {
     let p = start + 1;
     if (p >= end) return LEN_INCOMPLETE;
     let c = buf[p] as number;
-    if (c === 63 /* ? */ || c === 45 /* - */) {
-      if (p + 3 > end) return LEN_INCOMPLETE;
-      if (c === 63 && allowStreamed && buf[p + 1] === CR && buf[p + 2] === LF) {
-        this.lineEnd = p + 3;
-        return LEN_STREAMED;
-      }
-      if (c === 45 && allowNull && buf[p + 1] === 49 && p + 4 > end) return LEN_INCOMPLETE;
-      if (c === 45 && allowNull && buf[p + 1] === 49 && buf[p + 2] === CR && buf[p + 3] === LF) {
-        this.lineEnd = p + 4;
-        return LEN_NULL;
-      }
-      const what = typeName(buf[start] as number);
-      if (c === 63) this.fail(`a ${what} cannot be streamed (?)`, buf, p, base);
-      this.fail(`negative length of a ${what}${allowNull ? ' (only -1 means null)' : ''}`, buf, p, base);
+    if (c === 63 /* ? */) {
+      if (!allowStreamed) this.fail(`a ${typeName(buf[start] as number)} cannot be streamed (?)`, buf, p, base);
+      if (p + 1 >= end) return LEN_INCOMPLETE;
+      if (buf[p + 1] !== CR) this.badByte(`length of a ${typeName(buf[start] as number)}`, buf, p + 1, base);
+      if (p + 2 >= end) return LEN_INCOMPLETE;
+      if (buf[p + 2] !== LF) this.badByte(`length of a ${typeName(buf[start] as number)}`, buf, p + 1, base);
+      this.lineEnd = p + 3;
+      return LEN_STREAMED;
+    }
+    if (c === 45 /* - */) {
+      const negative = `negative length of a ${typeName(buf[start] as number)}${allowNull ? ' (only -1 means null)' : ''}`;
+      if (!allowNull) this.fail(negative, buf, p, base);
+      if (p + 1 >= end) return LEN_INCOMPLETE;
+      if (buf[p + 1] !== 49) this.fail(negative, buf, p, base);
+      if (p + 2 >= end) return LEN_INCOMPLETE;
+      c = buf[p + 2] as number;
+      if (c >= 48 && c <= 57) this.fail(negative, buf, p, base);
+      if (c !== CR) this.badByte(`length of a ${typeName(buf[start] as number)}`, buf, p + 2, base);
+      if (p + 3 >= end) return LEN_INCOMPLETE;
+      if (buf[p + 3] !== LF) this.badByte(`length of a ${typeName(buf[start] as number)}`, buf, p + 2, base);
+      this.lineEnd = p + 4;
+      return LEN_NULL;
     }
     let n = 0;
     const digits = p;
@@ -792,15 +817,15 @@ export class RespDecoder<Value = RespValue> {
       c = buf[p] as number;
       if (c < 48 || c > 57) break;
       n = n * 10 + (c - 48);
-      p++;
+      if (++p - digits > 15) {
+        this.fail(`length of a ${typeName(buf[start] as number)} too large`, buf, digits, base, 'ERR_RESP_LIMIT');
+      }
     }
     if (c !== CR || p === digits) {
       if (p === digits && c === CR)
         this.fail(`length of a ${typeName(buf[start] as number)} without digits`, buf, p, base);
       this.badByte(`length of a ${typeName(buf[start] as number)}`, buf, p, base);
     }
-    if (p - digits > 15)
-      this.fail(`length of a ${typeName(buf[start] as number)} too large`, buf, digits, base, 'ERR_RESP_LIMIT');
     if (p + 1 >= end) return LEN_INCOMPLETE;
     if (buf[p + 1] !== LF) this.badByte(`length of a ${typeName(buf[start] as number)}`, buf, p, base);
     this.lineEnd = p + 2;
@@ -959,6 +984,11 @@ export class RespDecoder<Value = RespValue> {
 
   /** Keeps the line from `start` to the end of `buf` until the rest arrives. */
   cut(buf: Buffer, start: number, base: number): number {
+    if (buf !== this.buf) {
+      if (this.probing) return buf.length;
+      // A reassembled line ends at its LF: if its token still looks unfinished, the line is malformed.
+      this.fail('malformed line', buf, start, base);
+    }
     const type = buf[start] as number;
     let cap: number;
     switch (type) {
@@ -1012,13 +1042,32 @@ export class RespDecoder<Value = RespValue> {
     const pos = this.pos;
     const parts = this.lineParts as Buffer[];
     const last = parts[parts.length - 1] as Buffer;
-    if (last[last.length - 1] === CR && buf[pos] !== LF) this.fail('CR not followed by LF', buf, pos, this.base);
+    if (last[last.length - 1] === CR && buf[pos] !== LF) {
+      // Report the CR, as a whole line would.
+      const crAt = this.lineOffset + this.lineLength - 1;
+      throw new RespProtocolError(
+        'ERR_RESP_PROTOCOL',
+        'CR not followed by LF in line',
+        crAt,
+        printable(buf.subarray(pos, pos + 31)),
+      );
+    }
     const lf = buf.indexOf(LF, pos);
     if (lf < 0) {
       const part = buf.subarray(pos);
       parts.push(part);
       this.lineLength += part.length;
       this.pos = buf.length;
+      if (this.lineCap === NUMBER_LINE) {
+        // Short lines are checked byte by byte, as if they had come whole, so that any split
+        // of the input fails at the same byte.
+        this.probing = true;
+        try {
+          this.parse(Buffer.concat(parts, this.lineLength), 0, this.lineOffset);
+        } finally {
+          this.probing = false;
+        }
+      }
       this.checkPartialLine(part, 0, this.base + pos);
       return;
     }
