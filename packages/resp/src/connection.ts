@@ -447,7 +447,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
    */
   connect(): Promise<ConnectInfo> {
     if (this.#status === 'ready') return Promise.resolve(this.#info());
-    if (this.#connecting) return this.#connecting;
+    if (this.#connecting !== undefined) return this.#connecting;
     if (this.#status !== 'idle') {
       return Promise.reject(
         failure('ERR_RESP_STATE', `cannot connect a connection that is ${this.#status}; create a new one`),

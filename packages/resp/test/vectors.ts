@@ -138,7 +138,11 @@ export const VALID: readonly ValidVector[] = [
   { name: 'double max', input: ',1.7976931348623157e308\r\n', values: one(double(Number.MAX_VALUE)) },
   { name: 'double min subnormal', input: ',5e-324\r\n', values: one(double(Number.MIN_VALUE)) },
   { name: 'double 17 digits', input: ',3.1415926535897931\r\n', values: one(double(Math.PI)) },
-  { name: 'double 18-digit integer', input: ',123456789012345678\r\n', values: one(double(123456789012345678)) },
+  {
+    name: 'double 18-digit integer',
+    input: ',123456789012345678\r\n',
+    values: one(double(Number('123456789012345678'))),
+  },
   { name: 'double round-trip 0.3', input: ',0.30000000000000004\r\n', values: one(double(0.1 + 0.2)) },
   // Big numbers
   {
