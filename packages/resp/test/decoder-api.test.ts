@@ -60,7 +60,7 @@ describe('plain value mapping', () => {
     const input = b('*2\r\n$5\r\nhello\r\n=8\r\ntxt:abcd\r\n');
     const { decoder, out } = recorder({ strings: 'buffer' });
     decoder.feed(input);
-    const [hello, verbatim] = out[0]?.value as [Buffer, VerbatimString<Buffer>];
+    const [hello, verbatim] = (out[0] as { value: [Buffer, VerbatimString<Buffer>] }).value;
     expect(hello).toEqual(Buffer.from('hello'));
     expect(hello.buffer).toBe(input.buffer);
     expect(verbatim.text).toEqual(Buffer.from('abcd'));
@@ -147,7 +147,6 @@ describe('flow control and offsets', () => {
 
   it('hands over exactly the bytes after the value it paused on', () => {
     const input = b('+FULLRESYNC abc 0\r\n$5\r\nREDIS\x00\x01');
-    let rest: Buffer | undefined;
     const decoder: RespDecoder = new RespDecoder({
       onReply: () => {
         decoder.pause();
@@ -156,7 +155,7 @@ describe('flow control and offsets', () => {
     decoder.feed(input.subarray(0, 10));
     decoder.feed(input.subarray(10, 25));
     decoder.feed(input.subarray(25));
-    rest = decoder.takeRemaining();
+    const rest = decoder.takeRemaining();
     expect(rest).toEqual(input.subarray(19));
     expect(decoder.bytesConsumed).toBe(19);
     expect(decoder.bytesBuffered).toBe(0);
