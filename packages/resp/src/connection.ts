@@ -1151,6 +1151,9 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
       clearTimeout(timer);
     }
     if (this.socket === socket && socket !== null) {
+      // Detached first: the server closing its side now is the end we asked for, not a loss.
+      this.socket = null;
+      this.#finish(undefined);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => socket.destroy(), 1000);
         socket.once('close', () => {
@@ -1159,6 +1162,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
         });
         socket.end();
       });
+      return;
     }
     this.#finish(undefined);
   }
