@@ -260,6 +260,18 @@ function serverInfo(reply: unknown): ServerInfo {
   return info as ServerInfo;
 }
 
+/**
+ * Whether HELLO's refusal means "speak RESP2": the command is unknown (Redis < 6, or renamed
+ * away), RESP3 is refused (NOPROTO), the ACL user may not run it (NOPERM), or the server asks
+ * for authentication although HELLO carried it (servers that check auth before looking the
+ * command up answer an unknown HELLO with NOAUTH).
+ */
+function helloUnavailable(err: ReplyError, sentAuth: boolean): boolean {
+  if (/^ERR unknown command/i.test(err.message)) return true;
+  if (err.prefix === 'NOPROTO' || err.prefix === 'NOPERM') return true;
+  return err.prefix === 'NOAUTH' && sentAuth;
+}
+
 function handshakeError(step: string, err: unknown): RespError {
   if (err instanceof ReplyError) {
     let hint = '';
@@ -600,10 +612,9 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
       try {
         server = serverInfo(await this.#internal(hello));
       } catch (err) {
-        // No HELLO (Redis < 6, or renamed away) or no RESP3: speak RESP2.
-        if (err instanceof ReplyError && (/^ERR unknown command/i.test(err.message) || err.prefix === 'NOPROTO'))
-          protocol = 2;
-        else throw handshakeError('HELLO', err);
+        if (!(err instanceof ReplyError) || !helloUnavailable(err, this.#password !== undefined))
+          throw handshakeError('HELLO', err);
+        protocol = 2;
       }
     }
     if (protocol === 2) {
