@@ -31,11 +31,10 @@ function argumentError(index: number, value: unknown, why: string): RespError {
 }
 
 /** Decimal text of a number argument (integers exactly, floats shortest round-trip, ±inf as Redis spells it). */
-function numberText(value: number, index: number): string {
-  if (Number.isFinite(value)) return String(value);
+function numberText(value: number): string {
   if (value === Infinity) return 'inf';
   if (value === -Infinity) return '-inf';
-  throw argumentError(index, value, 'is NaN, which Redis does not accept');
+  return String(value);
 }
 
 /**
@@ -79,54 +78,49 @@ export class CommandEncoder {
   push(command: Command): void {
     const count = command.length;
     if (count === 0) throw new RespError('ERR_RESP_ARGUMENT', 'a command needs at least its name');
-    // Worst case size of what goes into the slab; large Buffers only add their header.
+    // Pass 1 checks every argument and bounds the size, so that pass 2 cannot fail halfway.
     let room = 16;
     for (let i = 0; i < count; i++) {
       const arg = command[i];
       if (typeof arg === 'string') room += arg.length * 3 + 16;
       else if (arg instanceof Uint8Array) room += (arg.length >= this.passThroughBytes ? 0 : arg.length) + 16;
-      else if (typeof arg === 'number') room += 48;
-      else if (typeof arg === 'bigint') room += arg.toString().length + 16;
+      else if (typeof arg === 'number') {
+        if (arg !== arg) throw argumentError(i, arg, 'is NaN, which Redis does not accept');
+        room += 48;
+      } else if (typeof arg === 'bigint') room += arg.toString().length + 16;
       else throw argumentError(i, arg, 'has a type that cannot be sent');
     }
     if (this.cursor + room > this.slab.length) this.newSlab(room);
-    const chunkCount = this.chunks.length;
-    const start = this.cursor;
-    const chunkStart = this.chunkStart;
-    const pending = this.pendingBytes;
-    try {
-      let o = this.writeHeader(42, count, this.cursor);
-      for (let i = 0; i < count; i++) {
-        const arg = command[i] as CommandArgument;
-        if (typeof arg === 'string') o = this.writeString(arg, o);
-        else if (typeof arg === 'number') o = this.writeString(numberText(arg, i), o);
-        else if (typeof arg === 'bigint') o = this.writeString(arg.toString(), o);
-        else if (arg.length >= this.passThroughBytes) {
-          o = this.writeHeader(36, arg.length, o);
-          this.pendingBytes += o - this.cursor + arg.length;
-          this.cursor = o;
-          this.cut();
-          this.chunks.push(Buffer.isBuffer(arg) ? arg : Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength));
-          this.slab[o++] = CRLF_0;
-          this.slab[o++] = CRLF_1;
-        } else {
-          o = this.writeHeader(36, arg.length, o);
-          this.slab.set(arg, o);
-          o += arg.length;
-          this.slab[o++] = CRLF_0;
-          this.slab[o++] = CRLF_1;
-        }
+    let o = this.writeHeader(42, count, this.cursor);
+    for (let i = 0; i < count; i++) {
+      const arg = command[i] as CommandArgument;
+      if (typeof arg === 'string') o = this.writeString(arg, o);
+      else if (typeof arg === 'number') o = this.writeString(numberText(arg), o);
+      else if (typeof arg === 'bigint') o = this.writeString(arg.toString(), o);
+      else if (arg.length >= this.passThroughBytes) o = this.passThrough(arg, o);
+      else {
+        const slab = this.slab;
+        o = this.writeHeader(36, arg.length, o);
+        slab.set(arg, o);
+        o += arg.length;
+        slab[o++] = CRLF_0;
+        slab[o++] = CRLF_1;
       }
-      this.pendingBytes += o - this.cursor;
-      this.cursor = o;
-    } catch (err) {
-      // Nothing of a failed command may reach the socket.
-      this.chunks.length = chunkCount;
-      this.cursor = start;
-      this.chunkStart = chunkStart;
-      this.pendingBytes = pending;
-      throw err;
     }
+    this.pendingBytes += o - this.cursor;
+    this.cursor = o;
+  }
+
+  /** Ends the slab chunk after the header and hands the Buffer itself to writev. */
+  passThrough(arg: Uint8Array, o: number): number {
+    o = this.writeHeader(36, arg.length, o);
+    this.pendingBytes += o - this.cursor + arg.length;
+    this.cursor = o;
+    this.cut();
+    this.chunks.push(Buffer.isBuffer(arg) ? arg : Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength));
+    this.slab[o++] = CRLF_0;
+    this.slab[o++] = CRLF_1;
+    return o;
   }
 
   /** Hands out everything pushed since the last take, as chunks for `writev`, and starts afresh. */
@@ -173,21 +167,22 @@ export class CommandEncoder {
     const slab = this.slab;
     const n = text.length;
     if (n < 64) {
-      // Short ASCII strings: a loop beats two native calls (length, then write).
-      let ascii = true;
-      for (let i = 0; i < n; i++) {
-        if (text.charCodeAt(i) > 127) {
-          ascii = false;
-          break;
-        }
+      // Short strings: assume ASCII and write in one pass (a loop beats two native calls); on the
+      // first other character, start over with the UTF-8 length.
+      const start = o;
+      o = this.writeHeader(36, n, o);
+      let i = 0;
+      for (; i < n; i++) {
+        const c = text.charCodeAt(i);
+        if (c > 127) break;
+        slab[o++] = c;
       }
-      if (ascii) {
-        o = this.writeHeader(36, n, o);
-        for (let i = 0; i < n; i++) slab[o++] = text.charCodeAt(i);
+      if (i === n) {
         slab[o++] = CRLF_0;
         slab[o++] = CRLF_1;
         return o;
       }
+      o = start;
     }
     const length = Buffer.byteLength(text, 'utf8');
     o = this.writeHeader(36, length, o);
