@@ -85,7 +85,7 @@ export class CommandEncoder {
       if (typeof arg === 'string') room += arg.length * 3 + 16;
       else if (arg instanceof Uint8Array) room += (arg.length >= this.passThroughBytes ? 0 : arg.length) + 16;
       else if (typeof arg === 'number') {
-        if (arg !== arg) throw argumentError(i, arg, 'is NaN, which Redis does not accept');
+        if (Number.isNaN(arg)) throw argumentError(i, arg, 'is NaN, which Redis does not accept');
         room += 48;
       } else if (typeof arg === 'bigint') room += arg.toString().length + 16;
       else throw argumentError(i, arg, 'has a type that cannot be sent');
