@@ -334,16 +334,16 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   readonly #onConnect: ((session: ConnectSession<Value>) => Promise<void> | void) | undefined;
 
   // Hot-path state is in plain fields (see the README on private fields).
-  decoder: RespDecoder<Value>;
-  encoder: CommandEncoder = new CommandEncoder();
-  socket: Socket | null = null;
-  inflight: Fifo<Pending> = new Fifo<Pending>();
-  waiting: Fifo<Pending> = new Fifo<Pending>();
-  noReplyWritten: Pending[] = [];
-  flushScheduled = false;
-  needDrain = false;
+  private decoder: RespDecoder<Value>;
+  private encoder: CommandEncoder = new CommandEncoder();
+  private socket: Socket | null = null;
+  private inflight: Fifo<Pending> = new Fifo<Pending>();
+  private waiting: Fifo<Pending> = new Fifo<Pending>();
+  private noReplyWritten: Pending[] = [];
+  private flushScheduled = false;
+  private needDrain = false;
   /** True from socket open until handshake and onConnect are done: user commands wait. */
-  handshaking = false;
+  private handshaking = false;
 
   #status: ConnectionStatus = 'idle';
   #protocol: 2 | 3 = 3;
@@ -890,7 +890,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   }
 
   /** Writes what was encoded since the last flush, in one write (or one corked batch). */
-  flush(): void {
+  private flush(): void {
     this.flushScheduled = false;
     const socket = this.socket;
     if (socket === null) return;
@@ -943,7 +943,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
     this.socket?.resume();
   }
 
-  onReply(value: Value): void {
+  private onReply(value: Value): void {
     if (this.classify !== undefined) {
       let route: Classification;
       try {
@@ -1007,7 +1007,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
     }
   }
 
-  onPush(value: Value): void {
+  private onPush(value: Value): void {
     this.#emitSafely('push', value);
     const pending = this.inflight.peek();
     if (pending?.untilPush !== undefined) {

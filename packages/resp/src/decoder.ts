@@ -169,76 +169,73 @@ export class RespDecoder<Value = RespValue> {
   onPush: (value: Value) => void;
 
   // Options, as plain fields: read on every value.
-  readonly buffers: boolean;
-  readonly typed: boolean;
-  readonly maps: 'map' | 'object' | 'array';
-  readonly sets: 'array' | 'set';
-  readonly verbatim: 'object' | 'text';
-  readonly bigIntegers: 'bigint' | 'string';
-  readonly keepAttributes: boolean;
-  readonly maxBulkLength: number;
-  readonly maxAggregateLength: number;
-  readonly maxDepth: number;
-  readonly maxLineLength: number;
+  private readonly buffers: boolean;
+  private readonly typed: boolean;
+  private readonly maps: 'map' | 'object' | 'array';
+  private readonly sets: 'array' | 'set';
+  private readonly verbatim: 'object' | 'text';
+  private readonly bigIntegers: 'bigint' | 'string';
+  private readonly keepAttributes: boolean;
+  private readonly maxBulkLength: number;
+  private readonly maxAggregateLength: number;
+  private readonly maxDepth: number;
+  private readonly maxLineLength: number;
 
   // Input: the chunk being decoded, where, and its offset in the stream.
-  buf: Buffer = EMPTY;
-  pos = 0;
-  base = 0;
-  queue: Buffer[] = [];
-  queueHead = 0;
+  private buf: Buffer = EMPTY;
+  private pos = 0;
+  private base = 0;
+  private queue: Buffer[] = [];
+  private queueHead = 0;
 
   // A line (type byte to LF) cut by the end of a chunk.
-  lineParts: Buffer[] | null = null;
-  lineLength = 0;
-  lineOffset = 0;
-  lineCap = 0;
+  private lineParts: Buffer[] | null = null;
+  private lineLength = 0;
+  private lineOffset = 0;
+  private lineCap = 0;
   /** Re-checking a partial line: a cut is expected, not an error. */
-  probing = false;
+  private probing = false;
 
   // A bulk payload cut by the end of a chunk.
-  bulkType = 0;
-  bulkTarget: Buffer | null = null;
-  bulkLength = 0;
-  bulkFilled = 0;
+  private bulkType = 0;
+  private bulkTarget: Buffer | null = null;
+  private bulkLength = 0;
+  private bulkFilled = 0;
   /** CRLF bytes after the payload still to verify (0 when no payload is open). */
-  bulkTrailer = 0;
-  bulkOffset = 0;
-  bulkValue: unknown = undefined;
+  private bulkTrailer = 0;
+  private bulkOffset = 0;
+  private bulkValue: unknown = undefined;
 
   // The frame stack; `top` is frames[depth - 1].
-  frames: Frame[] = [];
-  depth = 0;
-  top: Frame | null = null;
-  topAttrs: unknown[] | null = null;
-  topPush = false;
-  inStreamedString = false;
+  private frames: Frame[] = [];
+  private depth = 0;
+  private top: Frame | null = null;
+  private topAttrs: unknown[] | null = null;
+  private topPush = false;
+  private inStreamedString = false;
 
   // Where parseLength leaves the position after the LF.
-  lineEnd = 0;
+  private lineEnd = 0;
 
   // Short strings are sliced from one latin1 decode of an ASCII region of the chunk.
-  regionBuf: Buffer | null = null;
-  regionStart = 0;
-  regionEnd = 0;
-  regionText: string | null = null;
-  regionHits = 0;
-  regionCooldown = 0;
+  private regionBuf: Buffer | null = null;
+  private regionStart = 0;
+  private regionEnd = 0;
+  private regionText: string | null = null;
+  private regionHits = 0;
+  private regionCooldown = 0;
 
   // Flow control.
-  running = false;
-  paused = false;
+  private running = false;
+  private paused = false;
   /** Set by pause() and reset(): the loops stop after the current value. */
-  halt = false;
-  generation = 0;
-  failure: RespProtocolError | null = null;
+  private halt = false;
+  private generation = 0;
+  private failure: RespProtocolError | null = null;
 
-  /** Bytes of complete top-level values decoded since construction or {@link reset}. */
-  bytesConsumed = 0;
-  /** Byte length of the last top-level value delivered (its attributes included). */
-  lastValueLength = 0;
-  /** Bytes fed since construction or {@link reset}. */
-  bytesReceived = 0;
+  private consumed = 0;
+  private lastLength = 0;
+  private received = 0;
 
   constructor(options: RespDecoderOptions<Value>) {
     if (typeof options?.onReply !== 'function') {
@@ -274,9 +271,24 @@ export class RespDecoder<Value = RespValue> {
     }
   }
 
+  /** Bytes of complete top-level values decoded since construction or {@link reset}: the stream offset after the last value. */
+  get bytesConsumed(): number {
+    return this.consumed;
+  }
+
+  /** Byte length of the last top-level value delivered (its attributes included); read it in `onReply` / `onPush`. */
+  get lastValueLength(): number {
+    return this.lastLength;
+  }
+
+  /** Bytes fed since construction or {@link reset}. */
+  get bytesReceived(): number {
+    return this.received;
+  }
+
   /** Bytes fed but not yet part of a delivered value (a partial value, or input held by {@link pause}). */
   get bytesBuffered(): number {
-    return this.bytesReceived - this.bytesConsumed;
+    return this.received - this.consumed;
   }
 
   /** True between {@link pause} and {@link resume}. */
@@ -317,7 +329,7 @@ export class RespDecoder<Value = RespValue> {
     }
     const data = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (data.length === 0) return;
-    this.bytesReceived += data.length;
+    this.received += data.length;
     if (this.running || this.paused || this.pos < this.buf.length) {
       this.queue.push(data);
       if (!this.running && !this.paused) this.drain();
@@ -368,7 +380,7 @@ export class RespDecoder<Value = RespValue> {
     this.pos = 0;
     this.queue = [];
     this.queueHead = 0;
-    this.bytesReceived -= rest.length;
+    this.received -= rest.length;
     return rest;
   }
 
@@ -396,15 +408,15 @@ export class RespDecoder<Value = RespValue> {
     this.paused = false;
     this.halt = this.running; // a callback that resets stops the loop that called it
     this.generation++;
-    this.bytesConsumed = 0;
-    this.lastValueLength = 0;
-    this.bytesReceived = 0;
+    this.consumed = 0;
+    this.lastLength = 0;
+    this.received = 0;
   }
 
   // ---------------------------------------------------------------------------------------------
   // The loop over chunks
 
-  drain(): void {
+  private drain(): void {
     const generation = this.generation;
     this.running = true;
     try {
@@ -449,7 +461,7 @@ export class RespDecoder<Value = RespValue> {
   // ---------------------------------------------------------------------------------------------
   // Errors
 
-  fail(
+  private fail(
     reason: string,
     buf: Uint8Array,
     at: number,
@@ -460,7 +472,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** Why the line ending at `at` is wrong: a bare LF, a CR without LF, or a bad byte. */
-  badByte(what: string, buf: Buffer, at: number, base: number): never {
+  private badByte(what: string, buf: Buffer, at: number, base: number): never {
     const c = buf[at];
     if (c === LF) this.fail(`bare LF in ${what} (lines end with CRLF)`, buf, at, base);
     if (c === CR) this.fail(`CR not followed by LF in ${what}`, buf, at, base);
@@ -470,7 +482,7 @@ export class RespDecoder<Value = RespValue> {
   // ---------------------------------------------------------------------------------------------
   // The fast path: decodes values that lie whole in `buf`, from `pos`, until the end, a cut or a halt.
 
-  parse(buf: Buffer, pos: number, base: number): number {
+  private parse(buf: Buffer, pos: number, base: number): number {
     const end = buf.length;
     const typed = this.typed;
     const buffers = this.buffers;
@@ -760,8 +772,8 @@ export class RespDecoder<Value = RespValue> {
         }
       } else if (this.topAttrs === null && !this.topPush) {
         const at = base + pos;
-        this.lastValueLength = at - this.bytesConsumed;
-        this.bytesConsumed = at;
+        this.lastLength = at - this.consumed;
+        this.consumed = at;
         if (buf === this.buf) this.pos = pos;
         this.onReply(value as Value);
         if (this.halt) return pos;
@@ -776,7 +788,7 @@ export class RespDecoder<Value = RespValue> {
    * Reads the length line at `start` (the type byte): digits, or `-1` when `allowNull`, or `?`
    * when `allowStreamed`. Leaves the position after the LF in `lineEnd`.
    */
-  parseLength(
+  private parseLength(
     buf: Buffer,
     start: number,
     end: number,
@@ -833,7 +845,13 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** An integer of 16+ digits: exact, as number, bigint or string; int64 range enforced. */
-  exactInteger(buf: Buffer, start: number, digits: number, end: number, base: number): number | bigint | string {
+  private exactInteger(
+    buf: Buffer,
+    start: number,
+    digits: number,
+    end: number,
+    base: number,
+  ): number | bigint | string {
     if (end - digits > 19) this.fail('integer out of the 64-bit range', buf, start, base);
     const big = BigInt((buf as unknown as NativeSlices).latin1Slice(start + 1, end));
     if (big < INT64_MIN || big > INT64_MAX) this.fail('integer out of the 64-bit range', buf, start, base);
@@ -841,7 +859,7 @@ export class RespDecoder<Value = RespValue> {
     return this.bigIntegers === 'string' ? big.toString() : big;
   }
 
-  double(buf: Buffer, s: number, e: number, base: number): unknown {
+  private double(buf: Buffer, s: number, e: number, base: number): unknown {
     // Grammar: [+-] (inf | nan | digits [. digits] [(e|E) [+-] digits]), case-insensitive words.
     let p = s;
     let negative = false;
@@ -895,7 +913,7 @@ export class RespDecoder<Value = RespValue> {
     return this.typed ? { type: 'double', value } : value;
   }
 
-  bigNumber(buf: Buffer, s: number, e: number, base: number): unknown {
+  private bigNumber(buf: Buffer, s: number, e: number, base: number): unknown {
     let p = s;
     if (buf[p] === 45 || buf[p] === 43) p++;
     if (p === e) this.fail('big number without digits', buf, s - 1, base);
@@ -913,7 +931,7 @@ export class RespDecoder<Value = RespValue> {
    * decoded once and each short string is sliced from it (a copy, never a view); a region that
    * serves few strings turns the scheme off for a while.
    */
-  shortString(buf: Buffer, s: number, e: number): string {
+  private shortString(buf: Buffer, s: number, e: number): string {
     if (buf === this.regionBuf && s >= this.regionStart && e <= this.regionEnd) {
       const text = this.regionText;
       if (text !== null) {
@@ -940,7 +958,7 @@ export class RespDecoder<Value = RespValue> {
     return (buf as unknown as NativeSlices).utf8Slice(s, e);
   }
 
-  lineTooLong(buf: Buffer, start: number, base: number): never {
+  private lineTooLong(buf: Buffer, start: number, base: number): never {
     this.fail(
       `line longer than maxLineLength ${this.maxLineLength} bytes (raise the decoder option if the server really sends that)`,
       buf,
@@ -950,7 +968,7 @@ export class RespDecoder<Value = RespValue> {
     );
   }
 
-  bulkTooLong(type: number, length: number, buf: Buffer, start: number, base: number): never {
+  private bulkTooLong(type: number, length: number, buf: Buffer, start: number, base: number): never {
     this.fail(
       `${typeName(type)} of ${length} bytes exceeds maxBulkLength ${this.maxBulkLength}`,
       buf,
@@ -961,7 +979,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** The value of a bulk string, bulk error or verbatim string whose payload is `buf[s, e)`. */
-  bulkValueOf(type: number, buf: Buffer, s: number, e: number, base: number): unknown {
+  private bulkValueOf(type: number, buf: Buffer, s: number, e: number, base: number): unknown {
     if (type === T_BULK) {
       const value = this.buffers ? buf.subarray(s, e) : (buf as unknown as NativeSlices).utf8Slice(s, e);
       return this.typed ? { type: 'bulk-string', value } : value;
@@ -983,7 +1001,7 @@ export class RespDecoder<Value = RespValue> {
   // Values cut by the end of a chunk
 
   /** Keeps the line from `start` to the end of `buf` until the rest arrives. */
-  cut(buf: Buffer, start: number, base: number): number {
+  private cut(buf: Buffer, start: number, base: number): number {
     if (buf !== this.buf) {
       if (this.probing) return buf.length;
       // A reassembled line ends at its LF: if its token still looks unfinished, the line is malformed.
@@ -1013,7 +1031,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** Early checks on a line that has no LF yet: a CR must be the last byte, and the line must fit. */
-  checkPartialLine(part: Buffer, from: number, offset: number): void {
+  private checkPartialLine(part: Buffer, from: number, offset: number): void {
     const cr = part.indexOf(CR, from);
     if (cr >= 0 && cr < part.length - 1) this.badByte('line', part, cr, offset - from);
     if (this.lineLength > this.lineCap) {
@@ -1037,7 +1055,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** Continues a cut line with the current chunk; decodes it once it is whole. */
-  continueLine(): void {
+  private continueLine(): void {
     const buf = this.buf;
     const pos = this.pos;
     const parts = this.lineParts as Buffer[];
@@ -1082,7 +1100,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** Opens the payload state for a bulk whose payload starts at `q` and does not end in `buf`. */
-  startBulk(type: number, length: number, buf: Buffer, q: number, base: number): number {
+  private startBulk(type: number, length: number, buf: Buffer, q: number, base: number): number {
     const end = buf.length;
     this.bulkType = type;
     this.bulkLength = length;
@@ -1109,7 +1127,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** Continues a payload (and its CRLF) with the current chunk. */
-  continueBulk(): void {
+  private continueBulk(): void {
     const buf = this.buf;
     let pos = this.pos;
     const end = buf.length;
@@ -1155,7 +1173,7 @@ export class RespDecoder<Value = RespValue> {
   // ---------------------------------------------------------------------------------------------
   // The frame stack
 
-  open(kind: number, length: number, buf: Buffer, start: number, base: number): void {
+  private open(kind: number, length: number, buf: Buffer, start: number, base: number): void {
     if (this.depth >= this.maxDepth) {
       this.fail(`nesting deeper than maxDepth ${this.maxDepth}`, buf, start, base, 'ERR_RESP_LIMIT');
     }
@@ -1175,7 +1193,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** Closes the innermost frame and returns its value (or NO_VALUE for an attribute). */
-  close(): unknown {
+  private close(): unknown {
     const frame = this.frames[--this.depth] as Frame;
     this.top = this.depth === 0 ? null : (this.frames[this.depth - 1] as Frame);
     const items = frame.items;
@@ -1201,7 +1219,7 @@ export class RespDecoder<Value = RespValue> {
     return this.finishAggregate(frame.kind, items, streamed);
   }
 
-  finishAggregate(kind: number, items: unknown[], streamed: boolean): unknown {
+  private finishAggregate(kind: number, items: unknown[], streamed: boolean): unknown {
     if (this.typed) {
       switch (kind) {
         case T_ARRAY:
@@ -1227,13 +1245,13 @@ export class RespDecoder<Value = RespValue> {
     }
   }
 
-  pairs(items: unknown[]): [RespNode, RespNode][] {
+  private pairs(items: unknown[]): [RespNode, RespNode][] {
     const pairs: [RespNode, RespNode][] = new Array(items.length >> 1);
     for (let i = 0; i < items.length; i += 2) pairs[i >> 1] = [items[i] as RespNode, items[i + 1] as RespNode];
     return pairs;
   }
 
-  mapOf(items: unknown[]): RespMapValue {
+  private mapOf(items: unknown[]): RespMapValue {
     if (this.maps === 'array') return items as RespValue[];
     if (this.maps === 'map') {
       const map = new Map<RespValue, RespValue>();
@@ -1258,7 +1276,7 @@ export class RespDecoder<Value = RespValue> {
   }
 
   /** Adds `value` to the innermost aggregate, closing those it completes; delivers a top-level value. Returns true to stop. */
-  add(value: unknown, buf: Buffer, pos: number, base: number): boolean {
+  private add(value: unknown, buf: Buffer, pos: number, base: number): boolean {
     for (;;) {
       if (this.depth === 0) {
         if (this.topAttrs !== null) {
@@ -1266,8 +1284,8 @@ export class RespDecoder<Value = RespValue> {
           this.topAttrs = null;
         }
         const at = base + pos;
-        this.lastValueLength = at - this.bytesConsumed;
-        this.bytesConsumed = at;
+        this.lastLength = at - this.consumed;
+        this.consumed = at;
         if (buf === this.buf) this.pos = pos;
         const push = this.topPush;
         this.topPush = false;
@@ -1287,7 +1305,7 @@ export class RespDecoder<Value = RespValue> {
     }
   }
 
-  attach(value: unknown, attrs: unknown[]): unknown {
+  private attach(value: unknown, attrs: unknown[]): unknown {
     if (attrs.length === 0) return value;
     if (this.typed) return { ...(value as RespNode), attributes: this.pairs(attrs) };
     return new Attributed(value as RespValue, this.mapOf(attrs));

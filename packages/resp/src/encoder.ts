@@ -53,11 +53,11 @@ function numberText(value: number): string {
 export class CommandEncoder {
   readonly passThroughBytes: number;
   readonly slabBytes: number;
-  slab: Buffer;
-  cursor = 0;
+  private slab: Buffer;
+  private cursor = 0;
   /** Start of the part of the slab not yet handed out by take(). */
-  chunkStart = 0;
-  chunks: Buffer[] = [];
+  private chunkStart = 0;
+  private chunks: Buffer[] = [];
   /** Bytes pushed and not yet taken. */
   pendingBytes = 0;
 
@@ -112,7 +112,7 @@ export class CommandEncoder {
   }
 
   /** Ends the slab chunk after the header and hands the Buffer itself to writev. */
-  passThrough(arg: Uint8Array, o: number): number {
+  private passThrough(arg: Uint8Array, o: number): number {
     o = this.writeHeader(36, arg.length, o);
     this.pendingBytes += o - this.cursor + arg.length;
     this.cursor = o;
@@ -133,12 +133,12 @@ export class CommandEncoder {
   }
 
   /** Ends the current chunk of the slab (before a passed-through Buffer, or at take). */
-  cut(): void {
+  private cut(): void {
     if (this.cursor > this.chunkStart) this.chunks.push(this.slab.subarray(this.chunkStart, this.cursor));
     this.chunkStart = this.cursor;
   }
 
-  newSlab(room: number): void {
+  private newSlab(room: number): void {
     this.cut();
     this.slab = Buffer.allocUnsafe(Math.max(this.slabBytes, room));
     this.cursor = 0;
@@ -146,7 +146,7 @@ export class CommandEncoder {
   }
 
   /** Writes `<prefix><n>\r\n` at `o`. */
-  writeHeader(prefix: number, n: number, o: number): number {
+  private writeHeader(prefix: number, n: number, o: number): number {
     const slab = this.slab;
     slab[o++] = prefix;
     if (n < 10) slab[o++] = 48 + n;
@@ -163,7 +163,7 @@ export class CommandEncoder {
   }
 
   /** Writes a bulk string holding `text` as UTF-8. */
-  writeString(text: string, o: number): number {
+  private writeString(text: string, o: number): number {
     const slab = this.slab;
     const n = text.length;
     if (n < 64) {

@@ -9,13 +9,13 @@ import { connect, RespConnection, type RespConnectionOptions } from '../src/conn
 import { ReplyError, RespError, RespProtocolError } from '../src/errors.ts';
 import { VerbatimString } from '../src/values.ts';
 
-const open: RespConnection<never>[] = [];
+const open: { destroy(): void }[] = [];
 afterEach(() => {
   for (const connection of open.splice(0)) connection.destroy();
 });
 
 function track<V>(connection: RespConnection<V>): RespConnection<V> {
-  open.push(connection as RespConnection<never>);
+  open.push(connection);
   return connection;
 }
 async function connected<V = unknown>(options: RespConnectionOptions<V> | string): Promise<RespConnection<V>> {
