@@ -977,19 +977,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
           this.inflight.shift();
           continue;
         }
-        let last = false;
-        try {
-          last = pending.untilPush(value as never) === true;
-        } catch (err) {
-          this.inflight.shift();
-          pending.settle(err as Error);
-          return;
-        }
-        if (last) {
-          this.inflight.shift();
-          pending.settle(null, value);
-        }
-        this.#checkIdle();
+        this.#offer(pending, value);
         return;
       }
       this.inflight.shift();
@@ -1010,21 +998,23 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   private onPush(value: Value): void {
     this.#emitSafely('push', value);
     const pending = this.inflight.peek();
-    if (pending?.untilPush !== undefined) {
-      let last = false;
-      try {
-        last = pending.untilPush(value as never) === true;
-      } catch (err) {
-        this.inflight.shift();
-        pending.settle(err as Error);
-        return;
-      }
-      if (last) {
-        this.inflight.shift();
-        pending.settle(null, value);
-        this.#checkIdle();
-      }
+    if (pending?.untilPush !== undefined) this.#offer(pending, value);
+  }
+
+  /** Offers a value to the push-settled command at the head: its last confirmation settles it. */
+  #offer(pending: Pending, value: Value): void {
+    let last: boolean;
+    try {
+      last = (pending.untilPush as (value: Value) => boolean)(value) === true;
+    } catch (err) {
+      this.inflight.shift();
+      pending.settle(err as Error);
+      return;
     }
+    if (!last) return;
+    this.inflight.shift();
+    pending.settle(null, value);
+    this.#checkIdle();
   }
 
   #checkIdle(): void {

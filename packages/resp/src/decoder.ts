@@ -525,17 +525,8 @@ export class RespDecoder<Value = RespValue> {
         }
         case T_SIMPLE:
         case T_ERROR: {
-          let p = pos + 1;
-          let c = 0;
-          for (;;) {
-            if (p >= end) return this.cut(buf, start, base);
-            c = buf[p] as number;
-            if (c === CR || c === LF) break;
-            p++;
-          }
-          if (c === LF) this.badByte(type === T_SIMPLE ? 'simple string' : 'simple error', buf, p, base);
-          if (p + 1 >= end) return this.cut(buf, start, base);
-          if (buf[p + 1] !== LF) this.badByte(type === T_SIMPLE ? 'simple string' : 'simple error', buf, p, base);
+          const p = this.lineCR(buf, pos, base, type === T_SIMPLE ? 'simple string' : 'simple error');
+          if (p < 0) return this.cut(buf, start, base);
           if (p - pos - 1 > this.maxLineLength) this.lineTooLong(buf, start, base);
           if (type === T_SIMPLE) {
             // The replies that are nearly all simple strings get a constant instead of a new string.
@@ -550,18 +541,9 @@ export class RespDecoder<Value = RespValue> {
           break;
         }
         case T_BULK: {
-          // Fast path: a header of digits and CRLF, the form of nearly every bulk string.
-          let p = pos + 1;
-          let length = 0;
-          let c = 0;
-          while (p < end) {
-            c = buf[p] as number;
-            if (c < 48 || c > 57) break;
-            length = length * 10 + (c - 48);
-            p++;
-          }
+          let length = this.quickLength(buf, pos);
           let q: number;
-          if (c === CR && p > pos + 1 && p - pos < 17 && p + 1 < end && buf[p + 1] === LF) q = p + 2;
+          if (length >= 0) q = this.lineEnd;
           else {
             length = this.parseLength(buf, pos, end, base, true, true);
             if (length === LEN_INCOMPLETE) return this.cut(buf, start, base);
@@ -625,16 +607,8 @@ export class RespDecoder<Value = RespValue> {
         case T_MAP:
         case T_PUSH:
         case T_ATTRIBUTE: {
-          let p = pos + 1;
-          let length = 0;
-          let c = 0;
-          while (p < end) {
-            c = buf[p] as number;
-            if (c < 48 || c > 57) break;
-            length = length * 10 + (c - 48);
-            p++;
-          }
-          if (c === CR && p > pos + 1 && p - pos < 17 && p + 1 < end && buf[p + 1] === LF) pos = p + 2;
+          let length = this.quickLength(buf, pos);
+          if (length >= 0) pos = this.lineEnd;
           else {
             length = this.parseLength(buf, pos, end, base, type === T_ARRAY, type !== T_PUSH && type !== T_ATTRIBUTE);
             if (length === LEN_INCOMPLETE) return this.cut(buf, start, base);
@@ -682,9 +656,8 @@ export class RespDecoder<Value = RespValue> {
         case T_BOOLEAN: {
           const c = buf[pos + 1];
           if (pos + 1 < end && c !== 116 && c !== 102) this.fail('boolean must be #t or #f', buf, start, base);
-          if ((pos + 2 < end && buf[pos + 2] !== CR) || (pos + 3 < end && buf[pos + 3] !== LF)) {
-            this.fail('boolean must be #t or #f', buf, start, base);
-          }
+          if (pos + 2 < end && buf[pos + 2] !== CR) this.fail('boolean must be #t or #f', buf, start, base);
+          if (pos + 3 < end && buf[pos + 3] !== LF) this.badByte('boolean', buf, pos + 2, base);
           if (pos + 4 > end) return this.cut(buf, start, base);
           value = typed ? { type: 'boolean', value: c === 116 } : c === 116;
           pos += 4;
@@ -693,17 +666,8 @@ export class RespDecoder<Value = RespValue> {
         case T_DOUBLE:
         case T_BIG: {
           const cap = type === T_DOUBLE ? DOUBLE_LINE : this.maxLineLength + 3;
-          let p = pos + 1;
-          let c = 0;
-          for (;;) {
-            if (p >= end) return this.cut(buf, start, base);
-            c = buf[p] as number;
-            if (c === CR || c === LF) break;
-            p++;
-          }
-          if (c === LF) this.badByte(type === T_DOUBLE ? 'double' : 'big number', buf, p, base);
-          if (p + 1 >= end) return this.cut(buf, start, base);
-          if (buf[p + 1] !== LF) this.badByte(type === T_DOUBLE ? 'double' : 'big number', buf, p, base);
+          const p = this.lineCR(buf, pos, base, type === T_DOUBLE ? 'double' : 'big number');
+          if (p < 0) return this.cut(buf, start, base);
           if (p + 2 - pos > cap) {
             if (type === T_DOUBLE) this.fail('double too long', buf, start, base);
             this.lineTooLong(buf, start, base);
@@ -782,6 +746,44 @@ export class RespDecoder<Value = RespValue> {
       if (this.add(value, buf, pos, base)) return pos;
     }
     return pos;
+  }
+
+  /**
+   * The header nearly every bulk string and aggregate has, `<digits>\r\n` after the type byte
+   * at `start`: its length (the position after the LF in `lineEnd`), or -1 for anything else,
+   * which parseLength then decodes or rejects.
+   */
+  private quickLength(buf: Buffer, start: number): number {
+    const end = buf.length;
+    let p = start + 1;
+    let n = 0;
+    while (p < end) {
+      const c = buf[p] as number;
+      if (c < 48 || c > 57) break;
+      n = n * 10 + (c - 48);
+      p++;
+    }
+    if (p === start + 1 || p - start > 16 || p + 1 >= end || buf[p] !== CR || buf[p + 1] !== LF) return -1;
+    this.lineEnd = p + 2;
+    return n;
+  }
+
+  /**
+   * Finds the CR that ends the line starting at `start` (the type byte) and checks the LF after
+   * it; -1 when the line goes on past the end of `buf`. A bare LF or a CR without LF is an error.
+   */
+  private lineCR(buf: Buffer, start: number, base: number, what: string): number {
+    const end = buf.length;
+    for (let p = start + 1; p < end; p++) {
+      const c = buf[p] as number;
+      if (c === CR) {
+        if (p + 1 >= end) return -1;
+        if (buf[p + 1] !== LF) this.badByte(what, buf, p, base);
+        return p;
+      }
+      if (c === LF) this.badByte(what, buf, p, base);
+    }
+    return -1;
   }
 
   /**
