@@ -25,7 +25,7 @@ export {
   encodePipeline,
   encodeValue,
 } from './encoder.ts';
-export { printable, ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
+export { ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
 export { type ParsedRedisUrl, parseRedisUrl } from './url.ts';
 export {
   type ArrayNode,

@@ -7,7 +7,7 @@ import { freePort, type SpawnedRedis, spawnRedis, startProxy, type TcpProxy } fr
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect, RespConnection, type RespConnectionOptions } from '../src/connection.ts';
 import { ReplyError, RespError, RespProtocolError } from '../src/errors.ts';
-import { VerbatimString } from '../src/values.ts';
+import { type RespNode, VerbatimString } from '../src/values.ts';
 
 const open: { destroy(): void }[] = [];
 afterEach(() => {
@@ -153,6 +153,17 @@ describe('RespConnection on a Redis server', () => {
     const key = server.keyPrefix();
     await connection.send(['HSET', `${key}h`, 'f', Buffer.from([0, 255])]);
     expect(await connection.send(['HGETALL', `${key}h`])).toEqual([Buffer.from('f'), Buffer.from([0, 255])]);
+  });
+
+  it('works in the typed mapping too: nodes for replies, ReplyError for error replies', async () => {
+    const connection = await connected<RespNode>({ url: server.url, decoder: { typed: true } });
+    expect(connection.server).toMatchObject({ proto: 3 });
+    expect(await connection.send(['PING'])).toEqual({ type: 'simple-string', value: 'PONG' });
+    expect(await connection.send(['HSET', `${server.keyPrefix()}h`, 'f', 'v'])).toEqual({ type: 'integer', value: 1 });
+    await expect(connection.send(['NOSUCHCOMMAND'])).rejects.toMatchObject({
+      code: 'ERR_RESP_REPLY',
+      command: 'NOSUCHCOMMAND',
+    });
   });
 
   it('times out a command and keeps the replies after it in order', async () => {
