@@ -367,6 +367,8 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   #idleWaiters: (() => void)[] = [];
   #drainWaiters: (() => void)[] = [];
   #lastError: Error | undefined;
+  /** pause() was called: it outlives a reconnect (applied after the new handshake). */
+  #userPaused = false;
 
   constructor(options: RespConnectionOptions<Value> | string = {}) {
     super();
@@ -441,9 +443,9 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   get needsDrain(): boolean {
     return this.needDrain;
   }
-  /** True between {@link pause} and {@link resume}. */
+  /** True between {@link pause} and {@link resume} (a reconnect keeps it). */
   get isPaused(): boolean {
-    return this.decoder.isPaused;
+    return this.#userPaused;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -552,6 +554,10 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
             this.#everConnected = true;
             const info = this.#info();
             this.#attempt = 0;
+            if (this.#userPaused) {
+              this.decoder.pause();
+              socket.pause();
+            }
             this.#writeWaiting();
             resolve();
             this.#emitSafely('connect', info);
@@ -929,12 +935,14 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
 
   /** Stops reading from the socket and delivering replies and pushes (backpressure). */
   pause(): void {
+    this.#userPaused = true;
     this.decoder.pause();
     this.socket?.pause();
   }
 
   /** Delivers what was held by {@link pause} and reads again. */
   resume(): void {
+    this.#userPaused = false;
     this.decoder.resume();
     if (this.#takeOver?.ready) {
       this.#completeTakeOver();

@@ -478,6 +478,25 @@ describe('reconnecting', () => {
     proxy.refuse(false);
   });
 
+  it('stays paused across a reconnect', async () => {
+    proxy = await startProxy({ target: server });
+    const connection = await connected({ host: '127.0.0.1', port: proxy.port, reconnect: { initialDelay: 1 } });
+    connection.pause();
+    const reconnected = new Promise((resolve) => connection.once('connect', resolve));
+    proxy.cut();
+    await reconnected;
+    const ping = connection.send(['PING']);
+    let answered = false;
+    void ping.then(() => {
+      answered = true;
+    });
+    await sleep(100);
+    expect(answered).toBe(false);
+    expect(connection.isPaused).toBe(true);
+    connection.resume();
+    expect(await ping).toBe('PONG');
+  });
+
   it('reconnects on demand, for a failed health check', async () => {
     proxy = await startProxy({ target: server });
     const connection = await connected({ host: '127.0.0.1', port: proxy.port, reconnect: { initialDelay: 1 } });
