@@ -1,5 +1,6 @@
 // RESP decoders side by side: ours, redis-parser (ioredis <= 5), the @redis/client decoder
-// (node-redis 5+) and ioredis 6's decoder, on the same prebuilt bytes cut into the same chunks.
+// (node-redis 5+) and ioredis 6's decoder (64 KiB chunks only), on the same prebuilt bytes cut
+// into the same chunks.
 // "string" mode decodes bulk strings to JS strings; "buffer" mode returns them as Buffers
 // (redis-parser's returnBuffers also turns +OK into a Buffer; the others keep simple strings as
 // strings, as ours does).
@@ -97,6 +98,8 @@ for (const [key, build] of Object.entries(WORKLOADS)) {
     for (const chunking of CHUNKINGS as Chunking[]) {
       const group = `${key} · ${mode} · ${chunking}`;
       for (const subject of SUBJECTS) {
+        // ioredis 6's decoder (not asked for by the issue, and the slowest) runs at 64 KiB only.
+        if (subject === 'ioredis 6' && chunking !== '64 KiB') continue;
         cases.push({
           group,
           subject,
