@@ -79,6 +79,8 @@ const SHORT_STRING = 12;
 /** Bytes decoded at once for short strings inside an aggregate. */
 const REGION = 2048;
 const NO_VALUE: unique symbol = Symbol('no value');
+/** What a closed frame holds: never written, since open() gives every frame fresh items. */
+const NO_ITEMS: unknown[] = Object.freeze([]) as unknown as unknown[];
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -101,7 +103,7 @@ class Frame {
   /** Elements expected (a map counts keys and values), or -1 until `.` for a streamed aggregate. */
   length = 0;
   index = 0;
-  items: unknown[] = [];
+  items: unknown[] = NO_ITEMS;
   /** Attribute pairs (flat) waiting for the next element of this aggregate. */
   attrs: unknown[] | null = null;
   /** Total bytes of a streamed string so far. */
@@ -396,7 +398,7 @@ export class RespDecoder<Value = RespValue> {
     this.bulkTarget = null;
     this.bulkTrailer = 0;
     this.bulkValue = undefined;
-    for (let i = 0; i < this.depth; i++) (this.frames[i] as Frame).items = [];
+    for (let i = 0; i < this.depth; i++) (this.frames[i] as Frame).items = NO_ITEMS;
     this.depth = 0;
     this.top = null;
     this.regionBuf = null;
@@ -574,8 +576,12 @@ export class RespDecoder<Value = RespValue> {
             if (buffers) value = buf.subarray(q, payloadEnd);
             else if (length <= SHORT_STRING) value = this.shortString(buf, q, payloadEnd);
             else value = (buf as unknown as NativeSlices).utf8Slice(q, payloadEnd);
-            if (typed) value = { type: 'bulk-string', value };
             pos = payloadEnd + 2;
+            if (typed) value = { type: 'bulk-string', value };
+            else if (this.top !== null && this.top.attrs === null && this.top.index + 1 !== this.top.length) {
+              pos = this.bulkRun(buf, pos, value);
+              continue;
+            }
             break;
           }
           return this.startBulk(T_BULK, length, buf, q, base);
@@ -745,6 +751,33 @@ export class RespDecoder<Value = RespValue> {
       }
       if (this.add(value, buf, pos, base)) return pos;
     }
+    return pos;
+  }
+
+  /**
+   * Stores `first` in the innermost aggregate, then decodes the bulk strings that follow it
+   * there in a tight loop (LRANGE, HGETALL, XRANGE fields...). Stops before the aggregate's
+   * last element and before anything unusual, which the general path then decodes (or rejects).
+   */
+  private bulkRun(buf: Buffer, pos: number, first: unknown): number {
+    const frame = this.top as Frame;
+    const items = frame.items;
+    const last = frame.length - 1;
+    const end = buf.length;
+    let index = frame.index;
+    items[index++] = first;
+    while (index !== last && pos < end && buf[pos] === T_BULK) {
+      const length = this.quickLength(buf, pos);
+      if (length < 0 || length > this.maxBulkLength) break;
+      const q = this.lineEnd;
+      const payloadEnd = q + length;
+      if (payloadEnd + 2 > end || buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) break;
+      if (this.buffers) items[index++] = buf.subarray(q, payloadEnd);
+      else if (length <= SHORT_STRING) items[index++] = this.shortString(buf, q, payloadEnd);
+      else items[index++] = (buf as unknown as NativeSlices).utf8Slice(q, payloadEnd);
+      pos = payloadEnd + 2;
+    }
+    frame.index = index;
     return pos;
   }
 
@@ -1199,7 +1232,7 @@ export class RespDecoder<Value = RespValue> {
     const frame = this.frames[--this.depth] as Frame;
     this.top = this.depth === 0 ? null : (this.frames[this.depth - 1] as Frame);
     const items = frame.items;
-    frame.items = [];
+    frame.items = NO_ITEMS;
     if (frame.kind === T_ARRAY && !this.typed) return items;
     const streamed = frame.length === -1;
     if (frame.kind === T_BULK) {
