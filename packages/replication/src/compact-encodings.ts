@@ -19,7 +19,8 @@ function int64(value: bigint): number | bigint {
 export function decodeListpack(lp: Buffer): CompactValue[] {
   if (lp.length < 7) throw new EncodingError(`listpack of ${lp.length} bytes is shorter than its 7-byte frame`);
   const total = lp.readUInt32LE(0);
-  if (total !== lp.length) throw new EncodingError(`listpack says ${total} bytes but the RDB string holds ${lp.length}`);
+  if (total !== lp.length)
+    throw new EncodingError(`listpack says ${total} bytes but the RDB string holds ${lp.length}`);
   const declared = lp.readUInt16LE(4);
   const out: CompactValue[] = [];
   let p = 6;

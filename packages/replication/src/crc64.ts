@@ -54,8 +54,20 @@ export class Crc64 {
     let i = start;
     const fast = end - ((end - start) & 7);
     for (; i < fast; i += 8) {
-      const a = (lo ^ ((data[i] as number) | ((data[i + 1] as number) << 8) | ((data[i + 2] as number) << 16) | ((data[i + 3] as number) << 24))) >>> 0;
-      const b = (hi ^ ((data[i + 4] as number) | ((data[i + 5] as number) << 8) | ((data[i + 6] as number) << 16) | ((data[i + 7] as number) << 24))) >>> 0;
+      const a =
+        (lo ^
+          ((data[i] as number) |
+            ((data[i + 1] as number) << 8) |
+            ((data[i + 2] as number) << 16) |
+            ((data[i + 3] as number) << 24))) >>>
+        0;
+      const b =
+        (hi ^
+          ((data[i + 4] as number) |
+            ((data[i + 5] as number) << 8) |
+            ((data[i + 6] as number) << 16) |
+            ((data[i + 7] as number) << 24))) >>>
+        0;
       const i0 = 7 * 256 + (a & 0xff);
       const i1 = 6 * 256 + ((a >>> 8) & 0xff);
       const i2 = 5 * 256 + ((a >>> 16) & 0xff);
@@ -64,8 +76,26 @@ export class Crc64 {
       const i5 = 2 * 256 + ((b >>> 8) & 0xff);
       const i6 = 256 + ((b >>> 16) & 0xff);
       const i7 = b >>> 24;
-      hi = ((HI[i0] as number) ^ (HI[i1] as number) ^ (HI[i2] as number) ^ (HI[i3] as number) ^ (HI[i4] as number) ^ (HI[i5] as number) ^ (HI[i6] as number) ^ (HI[i7] as number)) >>> 0;
-      lo = ((LO[i0] as number) ^ (LO[i1] as number) ^ (LO[i2] as number) ^ (LO[i3] as number) ^ (LO[i4] as number) ^ (LO[i5] as number) ^ (LO[i6] as number) ^ (LO[i7] as number)) >>> 0;
+      hi =
+        ((HI[i0] as number) ^
+          (HI[i1] as number) ^
+          (HI[i2] as number) ^
+          (HI[i3] as number) ^
+          (HI[i4] as number) ^
+          (HI[i5] as number) ^
+          (HI[i6] as number) ^
+          (HI[i7] as number)) >>>
+        0;
+      lo =
+        ((LO[i0] as number) ^
+          (LO[i1] as number) ^
+          (LO[i2] as number) ^
+          (LO[i3] as number) ^
+          (LO[i4] as number) ^
+          (LO[i5] as number) ^
+          (LO[i6] as number) ^
+          (LO[i7] as number)) >>>
+        0;
     }
     for (; i < end; i++) {
       const idx = (lo ^ (data[i] as number)) & 0xff;

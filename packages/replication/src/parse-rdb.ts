@@ -32,7 +32,10 @@ const SLICE = 256 * 1024;
  * ```
  * @throws {RdbError} `ERR_RDB_TRUNCATED`, `ERR_RDB_CORRUPT`, `ERR_RDB_CHECKSUM`, `ERR_RDB_UNKNOWN_TYPE`... with the byte offset and key.
  */
-export async function* parseRdb(source: RdbSource, options: ParseRdbOptions = {}): AsyncGenerator<RdbEvent, void, undefined> {
+export async function* parseRdb(
+  source: RdbSource,
+  options: ParseRdbOptions = {},
+): AsyncGenerator<RdbEvent, void, undefined> {
   const parser = new RdbParser(options);
   const signal = options.signal;
   signal?.throwIfAborted();
@@ -65,12 +68,17 @@ export async function* parseRdb(source: RdbSource, options: ParseRdbOptions = {}
  * ```
  * @throws {ReplicationError} `ERR_RDB_IO` when the file cannot be read, and the {@link parseRdb} errors.
  */
-export async function* parseRdbFile(path: string, options: ParseRdbOptions = {}): AsyncGenerator<RdbEvent, void, undefined> {
+export async function* parseRdbFile(
+  path: string,
+  options: ParseRdbOptions = {},
+): AsyncGenerator<RdbEvent, void, undefined> {
   try {
     const info = await stat(path);
     if (!info.isFile()) throw new Error('not a regular file');
   } catch (err) {
-    throw new ReplicationError('ERR_RDB_IO', `cannot read the RDB file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new ReplicationError('ERR_RDB_IO', `cannot read the RDB file ${path}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   const stream = createReadStream(path, { highWaterMark: SLICE });
   try {
@@ -98,7 +106,6 @@ async function* chunksOf(source: RdbSource): AsyncGenerator<Uint8Array> {
       reader.releaseLock();
     }
   }
-  if (typeof web.getReader === 'function' && !(Symbol.asyncIterator in source)) return;
   for await (const chunk of source as AsyncIterable<unknown>) {
     if (typeof chunk === 'string')
       throw new ReplicationError(
@@ -142,7 +149,7 @@ export async function* wholeEntries(events: AsyncIterable<RdbEvent>): AsyncGener
 /** Merges the parts of one entry (in order) into a single event with `part: 0, last: true`. */
 export function mergeParts(parts: readonly RdbEvent[]): RdbEvent {
   const first = parts[0];
-  if (!first || first.kind !== 'entry')
+  if (first?.kind !== 'entry')
     throw new ReplicationError('ERR_REPLICATION_ARGUMENT', 'mergeParts needs the entry parts of one key');
   let value: unknown;
   switch (first.type) {

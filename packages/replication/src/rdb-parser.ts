@@ -11,7 +11,6 @@
 // `maxPartBytes` bytes, and a string larger than `maxPartBytes` is streamed in pieces (LZF ones
 // through a streaming decompressor), so memory does not grow with the size of a key.
 
-import { Crc64 } from './crc64.ts';
 import {
   type CompactValue,
   decodeIntset,
@@ -24,18 +23,9 @@ import {
   valueBytes,
   valueNumber,
 } from './compact-encodings.ts';
+import { Crc64 } from './crc64.ts';
 import { RdbError, ReplicationError, type ReplicationErrorCode } from './errors.ts';
 import { LzfError, LzfStreamDecoder, lzfDecompress } from './lzf.ts';
-import {
-  keyMetaClassFromSpec,
-  MAX_REDIS_RDB_VERSION,
-  MODULE_OPCODE,
-  moduleTypeFromId,
-  RDB_OPCODE,
-  RDB_TYPE,
-  rdbTypeName,
-  VALKEY_RDB_VERSIONS,
-} from './rdb-format.ts';
 import type {
   HashField,
   KeyMetaClass,
@@ -48,9 +38,18 @@ import type {
   StreamIdmp,
   StreamItem,
   StreamMeta,
-  StreamPendingEntry,
   ZSetMember,
 } from './rdb-events.ts';
+import {
+  keyMetaClassFromSpec,
+  MAX_REDIS_RDB_VERSION,
+  MODULE_OPCODE,
+  moduleTypeFromId,
+  RDB_OPCODE,
+  RDB_TYPE,
+  rdbTypeName,
+  VALKEY_RDB_VERSIONS,
+} from './rdb-format.ts';
 
 /** Options of {@link RdbParser} and the functions built on it. */
 export interface RdbParserOptions {
@@ -427,7 +426,8 @@ export class RdbParser {
       this.#pos += 9;
       return hi * TWO_32 + lo;
     }
-    if (kind === 3) throw this.#err('ERR_RDB_CORRUPT', `expected a length, found the string encoding byte 0x${b.toString(16)}`);
+    if (kind === 3)
+      throw this.#err('ERR_RDB_CORRUPT', `expected a length, found the string encoding byte 0x${b.toString(16)}`);
     throw this.#err('ERR_RDB_CORRUPT', `invalid length byte 0x${b.toString(16)}`);
   }
 
@@ -557,41 +557,59 @@ export class RdbParser {
   #step(): void {
     switch (this.#state) {
       case S_MAGIC:
-        return this.#readMagic();
+        this.#readMagic();
+        return;
       case S_TOP:
-        return this.#readTop();
+        this.#readTop();
+        return;
       case S_VALUE:
-        return this.#readValueStart();
+        this.#readValueStart();
+        return;
       case S_STRING_RAW:
-        return this.#readRawStringPiece();
+        this.#readRawStringPiece();
+        return;
       case S_STRING_LZF:
-        return this.#readLzfStringPiece();
+        this.#readLzfStringPiece();
+        return;
       case S_ITEMS:
-        return this.#readItems();
+        this.#readItems();
+        return;
       case S_QUICKLIST:
-        return this.#readQuicklistNodes();
+        this.#readQuicklistNodes();
+        return;
       case S_STREAM_NODES:
-        return this.#readStreamNodes();
+        this.#readStreamNodes();
+        return;
       case S_STREAM_META:
-        return this.#readStreamMeta();
+        this.#readStreamMeta();
+        return;
       case S_STREAM_GROUP:
-        return this.#readStreamGroup();
+        this.#readStreamGroup();
+        return;
       case S_STREAM_GROUP_PEL:
-        return this.#readStreamGroupPel();
+        this.#readStreamGroupPel();
+        return;
       case S_STREAM_CONSUMERS:
-        return this.#readStreamConsumersCount();
+        this.#readStreamConsumersCount();
+        return;
       case S_STREAM_CONSUMER:
-        return this.#readStreamConsumer();
+        this.#readStreamConsumer();
+        return;
       case S_STREAM_CONSUMER_PEL:
-        return this.#readStreamConsumerPel();
+        this.#readStreamConsumerPel();
+        return;
       case S_STREAM_IDMP:
-        return this.#readStreamIdmp();
+        this.#readStreamIdmp();
+        return;
       case S_STREAM_IDMP_PRODUCER:
-        return this.#readStreamIdmpProducer();
+        this.#readStreamIdmpProducer();
+        return;
       case S_STREAM_IDMP_ENTRY:
-        return this.#readStreamIdmpEntries();
+        this.#readStreamIdmpEntries();
+        return;
       case S_MODULE:
-        return this.#readModuleItems();
+        this.#readModuleItems();
+        return;
       default:
         throw this.#err('ERR_RDB_STATE', `the parser is in state ${this.#state} and cannot read`);
     }
@@ -633,7 +651,8 @@ export class RdbParser {
     const type = this.#u8();
     switch (type) {
       case RDB_OPCODE.EOF:
-        return this.#readEof(offset);
+        this.#readEof(offset);
+        return;
       case RDB_OPCODE.SELECTDB: {
         const db = this.#len();
         this.#db = db;
@@ -710,8 +729,12 @@ export class RdbParser {
         return;
       }
       case 243: {
-        if (this.#valkey) return this.#readSlotImport(offset);
-        return this.#readKeyMeta(offset);
+        if (this.#valkey) {
+          this.#readSlotImport(offset);
+          return;
+        }
+        this.#readKeyMeta(offset);
+        return;
       }
     }
     if (!this.#knownType(type)) {
@@ -834,27 +857,37 @@ export class RdbParser {
   #readValueStart(): void {
     const cur = this.#cur as Current;
     const type = cur.rdbType;
-    if (this.#valkey && type === RDB_TYPE.VALKEY_HASH_2) return this.#startItems(this.#len(), I_HASH_VALKEY);
+    if (this.#valkey && type === RDB_TYPE.VALKEY_HASH_2) {
+      this.#startItems(this.#len(), I_HASH_VALKEY);
+      return;
+    }
     switch (type) {
       case RDB_TYPE.STRING:
-        return this.#readStringValue();
+        this.#readStringValue();
+        return;
       case RDB_TYPE.LIST:
       case RDB_TYPE.SET:
-        return this.#startItems(this.#len(), I_STRING);
+        this.#startItems(this.#len(), I_STRING);
+        return;
       case RDB_TYPE.ZSET:
-        return this.#startItems(this.#len(), I_ZSET_TEXT);
+        this.#startItems(this.#len(), I_ZSET_TEXT);
+        return;
       case RDB_TYPE.ZSET_2:
-        return this.#startItems(this.#len(), I_ZSET_BINARY);
+        this.#startItems(this.#len(), I_ZSET_BINARY);
+        return;
       case RDB_TYPE.HASH:
-        return this.#startItems(this.#len(), I_HASH);
+        this.#startItems(this.#len(), I_HASH);
+        return;
       case RDB_TYPE.HASH_METADATA: {
         const minExpire = this.#millis();
         const count = this.#len();
         this.#minExpire = minExpire;
-        return this.#startItems(count, I_HASH_TTL_RELATIVE);
+        this.#startItems(count, I_HASH_TTL_RELATIVE);
+        return;
       }
       case RDB_TYPE.HASH_METADATA_PRE_GA:
-        return this.#startItems(this.#len(), I_HASH_TTL_ABSOLUTE);
+        this.#startItems(this.#len(), I_HASH_TTL_ABSOLUTE);
+        return;
       case RDB_TYPE.MODULE_PRE_GA:
         throw this.#err(
           'ERR_RDB_UNSUPPORTED',
@@ -877,7 +910,8 @@ export class RdbParser {
       case RDB_TYPE.STREAM_LISTPACKS_2:
       case RDB_TYPE.STREAM_LISTPACKS_3:
       case RDB_TYPE.STREAM_LISTPACKS_4:
-        return this.#startStream(type);
+        this.#startStream(type);
+        return;
     }
     // The remaining types are one encoded string (with a minimum expiry first for 25).
     if (type === RDB_TYPE.HASH_LISTPACK_EX) this.#millis();
@@ -906,7 +940,8 @@ export class RdbParser {
       case RDB_TYPE.ZSET_LISTPACK: {
         const v = type === RDB_TYPE.ZSET_ZIPLIST ? decodeZiplist(blob) : decodeListpack(blob);
         if (v.length % 2 !== 0) throw new EncodingError('sorted set encoding holds an odd number of elements');
-        for (let i = 0; i < v.length; i += 2) this.#pushZ(valueBytes(v[i] as CompactValue), valueNumber(v[i + 1] as CompactValue));
+        for (let i = 0; i < v.length; i += 2)
+          this.#pushZ(valueBytes(v[i] as CompactValue), valueNumber(v[i + 1] as CompactValue));
         return;
       }
       case RDB_TYPE.HASH_ZIPLIST:
@@ -920,10 +955,15 @@ export class RdbParser {
       case RDB_TYPE.HASH_LISTPACK_EX_PRE_GA:
       case RDB_TYPE.HASH_LISTPACK_EX: {
         const v = decodeListpack(blob);
-        if (v.length % 3 !== 0) throw new EncodingError('hash-with-expiry listpack is not made of field, value, ttl triplets');
+        if (v.length % 3 !== 0)
+          throw new EncodingError('hash-with-expiry listpack is not made of field, value, ttl triplets');
         for (let i = 0; i < v.length; i += 3) {
           const ttl = valueNumber(v[i + 2] as CompactValue);
-          this.#pushHash(valueBytes(v[i] as CompactValue), valueBytes(v[i + 1] as CompactValue), ttl > 0 ? ttl : undefined);
+          this.#pushHash(
+            valueBytes(v[i] as CompactValue),
+            valueBytes(v[i + 1] as CompactValue),
+            ttl > 0 ? ttl : undefined,
+          );
         }
         return;
       }
@@ -1062,7 +1102,8 @@ export class RdbParser {
           const field = this.#string();
           const value = this.#string();
           const expireAt = ttl === 0 ? 0 : kind === I_HASH_TTL_RELATIVE ? ttl + this.#minExpire - 1 : ttl;
-          if (expireAt > EXPIRE_TIME_MAX) throw this.#err('ERR_RDB_CORRUPT', `hash field expiry ${expireAt} is out of range`);
+          if (expireAt > EXPIRE_TIME_MAX)
+            throw this.#err('ERR_RDB_CORRUPT', `hash field expiry ${expireAt} is out of range`);
           this.#pushHash(field, value, expireAt === 0 ? undefined : expireAt);
           break;
         }
@@ -1104,7 +1145,13 @@ export class RdbParser {
   #startStream(type: number): void {
     const nodes = this.#len();
     const version =
-      type === RDB_TYPE.STREAM_LISTPACKS ? 1 : type === RDB_TYPE.STREAM_LISTPACKS_2 ? 2 : type === RDB_TYPE.STREAM_LISTPACKS_3 ? 3 : 4;
+      type === RDB_TYPE.STREAM_LISTPACKS
+        ? 1
+        : type === RDB_TYPE.STREAM_LISTPACKS_2
+          ? 2
+          : type === RDB_TYPE.STREAM_LISTPACKS_3
+            ? 3
+            : 4;
     this.#stream = {
       version,
       meta: { length: 0, lastId: '0-0' },
@@ -1213,7 +1260,8 @@ export class RdbParser {
         this.#state = S_STREAM_IDMP;
         return;
       }
-      return this.#finishStream();
+      this.#finishStream();
+      return;
     }
     const name = this.#string();
     const lastDeliveredId = this.#lenStreamId();
@@ -1305,7 +1353,8 @@ export class RdbParser {
       const iidsAdded = this.#len();
       const iidsDuplicates = this.#len();
       const idmp: StreamIdmp = { ...s.idmp, iidsAdded, iidsDuplicates };
-      return this.#finishStream(idmp);
+      this.#finishStream(idmp);
+      return;
     }
     const pid = this.#string();
     const count = this.#len();
@@ -1395,7 +1444,10 @@ export class RdbParser {
   }
 
   #flushPart(): void {
-    if (this.#moduleAux) return this.#flushModuleAux(false);
+    if (this.#moduleAux) {
+      this.#flushModuleAux(false);
+      return;
+    }
     const cur = this.#cur as Current;
     const batch = this.#batch;
     this.#batch = [];
@@ -1484,6 +1536,7 @@ function streamIdText(buf: Buffer, at: number): string {
   const msHi = buf.readUInt32BE(at);
   const seqHi = buf.readUInt32BE(at + 8);
   const ms = msHi < 0x200000 ? String(msHi * TWO_32 + buf.readUInt32BE(at + 4)) : String(buf.readBigUInt64BE(at));
-  const seq = seqHi < 0x200000 ? String(seqHi * TWO_32 + buf.readUInt32BE(at + 12)) : String(buf.readBigUInt64BE(at + 8));
+  const seq =
+    seqHi < 0x200000 ? String(seqHi * TWO_32 + buf.readUInt32BE(at + 12)) : String(buf.readBigUInt64BE(at + 8));
   return `${ms}-${seq}`;
 }
