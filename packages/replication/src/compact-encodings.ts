@@ -82,7 +82,7 @@ export function decodeListpack(lp: Buffer): CompactValue[] {
           throw new EncodingError(`listpack entry has the unknown encoding byte 0x${b.toString(16)}`);
       }
     }
-    p += entryLen + (entryLen < 128 ? 1 : entryLen < 16384 ? 2 : entryLen < 2097152 ? 3 : entryLen < 268435456 ? 4 : 5);
+    p += entryLen + (entryLen < 128 ? 1 : entryLen < 16383 ? 2 : entryLen < 2097151 ? 3 : entryLen < 268435455 ? 4 : 5);
   }
   if (p !== end || lp[end] !== 0xff) throw new EncodingError('listpack does not end with its 0xFF terminator');
   // 65535 means "too many to count in 16 bits".
@@ -201,7 +201,8 @@ export function decodeZipmap(zm: Buffer): Buffer[] {
       p += 5;
       return len;
     }
-    return -1; // 255: end
+    p += 1; // 255: end
+    return -1;
   };
   for (;;) {
     const flen = readLen();

@@ -1023,9 +1023,8 @@ export class RdbParser {
         if (!this.#rotate()) throw NEED_MORE;
         continue;
       }
-      const size = Math.min(this.#maxPartBytes, this.#left + this.#strFill);
       if (!this.#strPart) {
-        this.#strPart = Buffer.allocUnsafe(size);
+        this.#strPart = Buffer.allocUnsafe(Math.min(this.#maxPartBytes, this.#left));
         this.#strFill = 0;
       }
       const take = Math.min(n, this.#strPart.length - this.#strFill);
