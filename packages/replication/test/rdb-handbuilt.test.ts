@@ -655,10 +655,10 @@ describe('large values come in parts', () => {
     expect(parts('raw').length).toBe(3);
     expect(parts('raw').map((e) => (e as { value: Buffer }).value.length)).toEqual([4096, 4096, 1808]);
     expect(parts('lzf').length).toBeGreaterThanOrEqual(3);
-    expect(counted('list').map((e) => (e as { value: unknown[] }).value.length)).toEqual([1000, 1000, 500]);
+    expect(counted('list').map((e) => (e as { value: readonly unknown[] }).value.length)).toEqual([1000, 1000, 500]);
     expect(counted('list').map((e) => (e as { last: boolean }).last)).toEqual([false, false, true]);
     expect(counted('list').map((e) => (e as { part: number }).part)).toEqual([0, 1, 2]);
-    expect(counted('hash').map((e) => (e as { value: unknown[] }).value.length)).toEqual([1000, 1000, 500]);
+    expect(counted('hash').map((e) => (e as { value: readonly unknown[] }).value.length)).toEqual([1000, 1000, 500]);
     // With a small maxPartBytes, parts are cut by size: no part holds much more than 4 KiB.
     for (const e of [...parts('list'), ...parts('hash')]) {
       const size = JSON.stringify(plain((e as { value: unknown }).value)).length;

@@ -53,7 +53,7 @@ export interface Dataset {
   expected: ExpectedEntry[];
   /** RDB type bytes this server must use for this dataset. */
   types: number[];
-  functionCode?: string;
+  functionCode: string;
 }
 
 export async function writeDataset(client: Redis, binary: ServerBinary): Promise<Dataset> {
@@ -234,14 +234,12 @@ export async function writeDataset(client: Redis, binary: ServerBinary): Promise
   add({ db: 2, key: 'db2:key', type: 'string', value: 'in db 2' });
   await call('SELECT', 0);
 
-  let functionCode: string | undefined;
-  const code = "#!lua name=testlib\nredis.register_function('testfn', function(keys, args) return 1 end)";
-  await call('FUNCTION', 'LOAD', code);
-  functionCode = code;
+  const functionCode = "#!lua name=testlib\nredis.register_function('testfn', function(keys, args) return 1 end)";
+  await call('FUNCTION', 'LOAD', functionCode);
 
   const types = [0, 2, 4, 5, 11, 16, 17, 18];
   if (versionAtLeast(v, '7.2') || valkey) types.push(20);
   types.push(!valkey && versionAtLeast(v, '8.6') ? 26 : versionAtLeast(v, '7.2') || valkey ? 21 : 19);
   if (hfe) types.push(...(valkey ? [22] : [24, 25]));
-  return functionCode ? { expected, types, functionCode } : { expected, types };
+  return { expected, types, functionCode };
 }
