@@ -59,7 +59,7 @@ describe('memory', () => {
   if (process.env.REPLICATION_LARGE_RDB === '1') sizes.push(['1 GiB, 200 MB key', 1024 * MiB, 200 * MiB]);
 
   it('holds a few MiB of live data, and a flat peak RSS, whatever the size of the RDB or of its largest key', () => {
-    const results = sizes.map(([label, total, big]) => {
+    for (const [label, total, big] of sizes) {
       const m = measure(total, big, ['--expose-gc']);
       report(label, m);
       expect(m.keys).toBe(m.expectedKeys);
@@ -67,8 +67,7 @@ describe('memory', () => {
       expect(m.parts).toBeGreaterThan(m.keys);
       // What the parser keeps alive: the unit in progress, one part (<= 1 MiB or 1024 elements), the chunk.
       expect(m.maxLiveHeap).toBeLessThan(32 * MiB);
-      return m;
-    });
+    }
     // Peak RSS (garbage included, as V8 sizes its heap) must not follow the file: a file 10x
     // (or 64x) larger with a key 16x (or 50x) larger stays within a band of the small one.
     const plainRuns = sizes.map(([, total, big]) => measure(total, big, []));
