@@ -15,7 +15,7 @@ export interface ParseRdbOptions extends RdbParserOptions {
 
 // Input is fed to the parser in slices of this size so that one huge chunk (a whole file given
 // as a Buffer) cannot produce an unbounded array of events at once.
-const SLICE = 256 * 1024;
+const SLICE = 64 * 1024;
 
 /**
  * Parses an RDB from any byte source (a Node stream, a web `ReadableStream`, an async iterable

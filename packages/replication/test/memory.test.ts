@@ -68,13 +68,12 @@ describe('memory', () => {
       // What the parser keeps alive: the unit in progress, one part (<= 1 MiB or 1024 elements), the chunk.
       expect(m.maxLiveHeap).toBeLessThan(32 * MiB);
     }
-    // Peak RSS (garbage included, as V8 sizes its heap) must not follow the file: a file 10x
-    // (or 64x) larger with a key 16x (or 50x) larger stays within a band of the small one.
-    const plainRuns = sizes.map(([, total, big]) => measure(total, big, []));
-    const [first] = plainRuns;
-    for (const [i, m] of plainRuns.entries()) {
-      report(`${sizes[i]?.[0]} (no forced GC)`, m);
-      expect(Math.abs(m.peakRss - (first as Measured).peakRss)).toBeLessThan(96 * MiB);
+    // Peak RSS counts garbage V8 has not collected yet, so it rises to a plateau set by V8's heap
+    // sizing, not by the file: it must stay far below the file and its largest key.
+    for (const [label, total, big] of sizes) {
+      const m = measure(total, big, []);
+      report(`${label} (no forced GC)`, m);
+      expect(m.peakRss - m.baselineRss).toBeLessThan(256 * MiB);
     }
   }, 600_000);
 });
