@@ -50,6 +50,7 @@ export {
   type ReplicationErrorCode,
 } from './errors.ts';
 export {
+  createRdbStream,
   mergeParts,
   type ParseRdbOptions,
   parseRdb,

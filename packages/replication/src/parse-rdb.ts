@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { Transform } from 'node:stream';
 import { ReplicationError } from './errors.ts';
 import type { RdbEvent } from './rdb-events.ts';
 import { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
@@ -44,8 +45,10 @@ export async function* parseRdb(
     if (parser.done) break;
     for (let at = 0; at < chunk.length; at += SLICE) {
       const events = parser.write(chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE));
-      for (const event of events) yield event;
-      signal?.throwIfAborted();
+      for (const event of events) {
+        yield event;
+        signal?.throwIfAborted();
+      }
     }
   }
   for (const event of parser.end()) yield event;
@@ -166,4 +169,50 @@ export function mergeParts(parts: readonly RdbEvent[]): RdbEvent {
       value = parts.flatMap((p) => (p as typeof first).value as unknown[]);
   }
   return { ...first, part: 0, last: true, value } as RdbEvent;
+}
+
+/**
+ * A Node `Transform` from RDB bytes to {@link RdbEvent} objects: pipe a file, a socket or any
+ * byte stream into it, and listen to `data` (an event emitter) or iterate it. Backpressure flows
+ * both ways: a slow consumer pauses the byte source. Errors are {@link RdbError}s, emitted as
+ * `error` and ending the stream.
+ *
+ * @example
+ * ```ts
+ * import { createReadStream } from 'node:fs';
+ * import { createRdbStream } from '@redis-events/replication';
+ *
+ * createReadStream('dump.rdb')
+ *   .pipe(createRdbStream())
+ *   .on('data', (event) => { if (event.kind === 'entry') console.log(event.key.toString()); })
+ *   .on('error', (err) => console.error(err.code, err.message));
+ * ```
+ */
+export function createRdbStream(options: RdbParserOptions = {}): Transform {
+  const parser = new RdbParser(options);
+  return new Transform({
+    readableObjectMode: true,
+    readableHighWaterMark: 1024,
+    transform(chunk: Buffer, _encoding, callback) {
+      try {
+        if (typeof chunk === 'string')
+          throw new ReplicationError('ERR_REPLICATION_ARGUMENT', 'write RDB bytes, not strings');
+        for (let at = 0; at < chunk.length; at += SLICE) {
+          for (const event of parser.write(chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE)))
+            this.push(event);
+        }
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+    flush(callback) {
+      try {
+        for (const event of parser.end()) this.push(event);
+        callback();
+      } catch (err) {
+        callback(err as Error);
+      }
+    },
+  });
 }

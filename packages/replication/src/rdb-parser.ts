@@ -1421,10 +1421,11 @@ export class RdbParser {
 
   // ---------------------------------------------------------------- batching and emitting
 
+  // A full batch is flushed when the next element arrives, so the last part of a key is never empty.
   #push(element: Buffer): void {
+    if (this.#batch.length >= this.#batchSize || this.#batchBytes >= this.#maxPartBytes) this.#flushPart();
     this.#batch.push(element);
     this.#batchBytes += element.length + 16;
-    if (this.#batch.length >= this.#batchSize || this.#batchBytes >= this.#maxPartBytes) this.#flushPart();
   }
 
   #pushZ(member: Buffer, score: number): void {
@@ -1437,9 +1438,9 @@ export class RdbParser {
   }
 
   #pushItem(item: unknown, bytes: number): void {
+    if (this.#batch.length >= this.#batchSize || this.#batchBytes >= this.#maxPartBytes) this.#flushPart();
     this.#batch.push(item);
     this.#batchBytes += bytes;
-    if (this.#batch.length >= this.#batchSize || this.#batchBytes >= this.#maxPartBytes) this.#flushPart();
   }
 
   #flushPart(): void {
