@@ -455,17 +455,14 @@ const LEFT_RIGHT: Record<string, 'left' | 'right'> = { LEFT: 'left', RIGHT: 'rig
 
 function parseSet(name: string, args: readonly Buffer[]): SetView {
   need(args, 2, 'SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]');
-  const view: {
-    type: 'set';
-    name: string;
-    key: Buffer;
-    value: Buffer;
-    expire?: ExpireSpec;
-    keepTtl: boolean;
-    condition?: 'NX' | 'XX';
-    ifEqual?: Buffer;
-    get: boolean;
-  } = { type: 'set', name, key: arg(args, 0), value: arg(args, 1), keepTtl: false, get: false };
+  const view: { -readonly [K in keyof SetView]: SetView[K] } = {
+    type: 'set',
+    name,
+    key: arg(args, 0),
+    value: arg(args, 1),
+    keepTtl: false,
+    get: false,
+  };
   for (let i = 2; i < args.length; i++) {
     const opt = upper(args[i]);
     switch (opt) {
