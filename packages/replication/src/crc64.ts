@@ -5,8 +5,9 @@
 const POLY_REFLECTED_HI = 0x95ac9329;
 const POLY_REFLECTED_LO = 0xac4bc9b5;
 
-const HI = new Uint32Array(8 * 256);
-const LO = new Uint32Array(8 * 256);
+// Int32Array, not Uint32Array: its values stay small integers for V8, never heap doubles.
+const HI = new Int32Array(8 * 256);
+const LO = new Int32Array(8 * 256);
 
 for (let n = 0; n < 256; n++) {
   let hi = 0;
@@ -55,52 +56,48 @@ export class Crc64 {
     const fast = end - ((end - start) & 7);
     for (; i < fast; i += 8) {
       const a =
-        (lo ^
-          ((data[i] as number) |
-            ((data[i + 1] as number) << 8) |
-            ((data[i + 2] as number) << 16) |
-            ((data[i + 3] as number) << 24))) >>>
-        0;
+        lo ^
+        ((data[i] as number) |
+          ((data[i + 1] as number) << 8) |
+          ((data[i + 2] as number) << 16) |
+          ((data[i + 3] as number) << 24));
       const b =
-        (hi ^
-          ((data[i + 4] as number) |
-            ((data[i + 5] as number) << 8) |
-            ((data[i + 6] as number) << 16) |
-            ((data[i + 7] as number) << 24))) >>>
-        0;
-      const i0 = 7 * 256 + (a & 0xff);
-      const i1 = 6 * 256 + ((a >>> 8) & 0xff);
-      const i2 = 5 * 256 + ((a >>> 16) & 0xff);
-      const i3 = 4 * 256 + (a >>> 24);
-      const i4 = 3 * 256 + (b & 0xff);
-      const i5 = 2 * 256 + ((b >>> 8) & 0xff);
-      const i6 = 256 + ((b >>> 16) & 0xff);
-      const i7 = b >>> 24;
+        hi ^
+        ((data[i + 4] as number) |
+          ((data[i + 5] as number) << 8) |
+          ((data[i + 6] as number) << 16) |
+          ((data[i + 7] as number) << 24));
+      const i0 = 1792 + (a & 0xff);
+      const i1 = 1536 + ((a >> 8) & 0xff);
+      const i2 = 1280 + ((a >> 16) & 0xff);
+      const i3 = 1024 + ((a >> 24) & 0xff);
+      const i4 = 768 + (b & 0xff);
+      const i5 = 512 + ((b >> 8) & 0xff);
+      const i6 = 256 + ((b >> 16) & 0xff);
+      const i7 = (b >> 24) & 0xff;
       hi =
-        ((HI[i0] as number) ^
-          (HI[i1] as number) ^
-          (HI[i2] as number) ^
-          (HI[i3] as number) ^
-          (HI[i4] as number) ^
-          (HI[i5] as number) ^
-          (HI[i6] as number) ^
-          (HI[i7] as number)) >>>
-        0;
+        (HI[i0] as number) ^
+        (HI[i1] as number) ^
+        (HI[i2] as number) ^
+        (HI[i3] as number) ^
+        (HI[i4] as number) ^
+        (HI[i5] as number) ^
+        (HI[i6] as number) ^
+        (HI[i7] as number);
       lo =
-        ((LO[i0] as number) ^
-          (LO[i1] as number) ^
-          (LO[i2] as number) ^
-          (LO[i3] as number) ^
-          (LO[i4] as number) ^
-          (LO[i5] as number) ^
-          (LO[i6] as number) ^
-          (LO[i7] as number)) >>>
-        0;
+        (LO[i0] as number) ^
+        (LO[i1] as number) ^
+        (LO[i2] as number) ^
+        (LO[i3] as number) ^
+        (LO[i4] as number) ^
+        (LO[i5] as number) ^
+        (LO[i6] as number) ^
+        (LO[i7] as number);
     }
     for (; i < end; i++) {
       const idx = (lo ^ (data[i] as number)) & 0xff;
-      lo = (((lo >>> 8) | (hi << 24)) ^ (LO[idx] as number)) >>> 0;
-      hi = ((hi >>> 8) ^ (HI[idx] as number)) >>> 0;
+      lo = ((lo >>> 8) | (hi << 24)) ^ (LO[idx] as number);
+      hi = (hi >>> 8) ^ (HI[idx] as number);
     }
     this.#hi = hi;
     this.#lo = lo;
@@ -108,7 +105,7 @@ export class Crc64 {
 
   /** The checksum so far, as an unsigned 64-bit integer. */
   digest(): bigint {
-    return (BigInt(this.#hi) << 32n) | BigInt(this.#lo);
+    return (BigInt(this.#hi >>> 0) << 32n) | BigInt(this.#lo >>> 0);
   }
 }
 

@@ -767,6 +767,9 @@ export class RdbParser {
     this.#batch = [];
     this.#batchBytes = 0;
     this.#state = S_VALUE;
+    // The key is committed; read the value in the same step (a retry resumes at the value).
+    this.#mark = this.#pos;
+    this.#readValueStart();
   }
 
   #knownType(type: number): boolean {
