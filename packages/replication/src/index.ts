@@ -43,7 +43,6 @@ export {
 } from './command-views.ts';
 export { Crc64, crc64 } from './crc64.ts';
 export {
-  printableKey,
   RdbError,
   type RdbErrorContext,
   ReplicationError,

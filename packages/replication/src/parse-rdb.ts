@@ -8,7 +8,14 @@ import { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
 /** Anything {@link parseRdb} reads bytes from. */
 export type RdbSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | ReadableStream<Uint8Array> | Uint8Array;
 
-/** Options of {@link parseRdb} and {@link parseRdbFile}. */
+/**
+ * Options of {@link parseRdb} and {@link parseRdbFile}.
+ *
+ * @example
+ * ```ts
+ * const events = parseRdbFile('dump.rdb', { batchSize: 100, signal: AbortSignal.timeout(60_000) });
+ * ```
+ */
 export interface ParseRdbOptions extends RdbParserOptions {
   /** Stops parsing (and closes a file) when aborted; the iterator then throws the signal's reason. */
   readonly signal?: AbortSignal;
@@ -149,7 +156,19 @@ export async function* wholeEntries(events: AsyncIterable<RdbEvent>): AsyncGener
   }
 }
 
-/** Merges the parts of one entry (in order) into a single event with `part: 0, last: true`. */
+/**
+ * Merges the parts of one entry (in order) into a single event with `part: 0, last: true`.
+ *
+ * @example
+ * ```ts
+ * const parts: RdbEvent[] = [];
+ * for await (const event of parseRdbFile('dump.rdb')) {
+ *   if (event.kind !== 'entry' || event.key.toString() !== 'big') continue;
+ *   parts.push(event);
+ *   if (event.last) console.log(mergeParts(parts));
+ * }
+ * ```
+ */
 export function mergeParts(parts: readonly RdbEvent[]): RdbEvent {
   const first = parts[0];
   if (first?.kind !== 'entry')

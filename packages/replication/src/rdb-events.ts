@@ -272,7 +272,23 @@ export interface RdbModuleEntry extends RdbEntryBase {
   readonly value: readonly ModuleItem[];
 }
 
-/** One key of the snapshot (or one part of a large one). Narrow on `type`. */
+/**
+ * One key of the snapshot (or one part of a large one). Narrow on `type`.
+ *
+ * @example
+ * ```ts
+ * function size(entry: RdbEntryEvent): number {
+ *   switch (entry.type) {
+ *     case 'string':
+ *       return entry.value.length;
+ *     case 'stream':
+ *       return entry.value.entries.length;
+ *     default:
+ *       return entry.value.length;
+ *   }
+ * }
+ * ```
+ */
 export type RdbEntryEvent =
   | RdbStringEntry
   | RdbListEntry
@@ -282,7 +298,18 @@ export type RdbEntryEvent =
   | RdbStreamEntry
   | RdbModuleEntry;
 
-/** Everything an RDB turns into, in file order. Narrow on `kind`. */
+/**
+ * Everything an RDB turns into, in file order. Narrow on `kind`.
+ *
+ * @example
+ * ```ts
+ * for await (const event of parseRdbFile('dump.rdb')) {
+ *   if (event.kind === 'selectdb') console.log('db', event.db);
+ *   else if (event.kind === 'entry' && event.last) console.log(event.key.toString(), event.type);
+ *   else if (event.kind === 'end') console.log('checksum ok:', event.checksumVerified);
+ * }
+ * ```
+ */
 export type RdbEvent =
   | RdbHeaderEvent
   | RdbAuxEvent

@@ -1,7 +1,14 @@
 // The numbers of the RDB format (Redis src/rdb.h, Valkey src/rdb.h). Redis and Valkey agree up to
 // type 21 and opcode 244; above that the same numbers mean different things, so the magic decides.
 
-/** Value type bytes. */
+/**
+ * Value type bytes, as `rdbType` carries them on entries.
+ *
+ * @example
+ * ```ts
+ * if (event.kind === 'entry' && event.rdbType === RDB_TYPE.HASH_LISTPACK_EX) console.log('small hash with field TTLs');
+ * ```
+ */
 export const RDB_TYPE = {
   STRING: 0,
   LIST: 1,
@@ -38,7 +45,14 @@ export const RDB_TYPE = {
   VALKEY_HASH_2: 22,
 } as const;
 
-/** Opcode bytes, which share the type byte's position. */
+/**
+ * Opcode bytes, which share the type byte's position (errors carry them as `rdbType`).
+ *
+ * @example
+ * ```ts
+ * if (err instanceof RdbError && err.rdbType === RDB_OPCODE.FUNCTION_PRE_GA) console.error('re-save with Redis 7.0 GA');
+ * ```
+ */
 export const RDB_OPCODE = {
   /** Redis 8.6 (RDB 13): per-key metadata before the type byte. Valkey 9: {@link RDB_OPCODE.VALKEY_SLOT_IMPORT}. */
   KEY_META: 243,
@@ -58,15 +72,46 @@ export const RDB_OPCODE = {
   EOF: 255,
 } as const;
 
-/** Sub-opcodes of module-serialized values (module types, module aux data, key metadata). */
+/**
+ * Sub-opcodes of module-serialized values (module types, module aux data, key metadata); a
+ * `ModuleItem`'s `kind` names them.
+ *
+ * @example
+ * ```ts
+ * MODULE_OPCODE.STRING; // 5
+ * ```
+ */
 export const MODULE_OPCODE = { EOF: 0, SINT: 1, UINT: 2, FLOAT: 3, DOUBLE: 4, STRING: 5 } as const;
 
-/** The highest `REDISnnnn` version this parser reads (Redis 8.6 writes 13). */
+/**
+ * The highest `REDISnnnn` version this parser reads (Redis 8.6 writes 13).
+ *
+ * @example
+ * ```ts
+ * if (version > MAX_REDIS_RDB_VERSION) console.error('upgrade @redis-events/replication');
+ * ```
+ */
 export const MAX_REDIS_RDB_VERSION = 13;
-/** The `VALKEYnnn` versions this parser reads (Valkey 9.0/9.1 write 80). */
+/**
+ * The `VALKEYnnn` versions this parser reads (Valkey 9.0 and 9.1 write 80).
+ *
+ * @example
+ * ```ts
+ * VALKEY_RDB_VERSIONS.includes(80); // true
+ * ```
+ */
 export const VALKEY_RDB_VERSIONS: readonly number[] = [80];
 
-/** The name of a type byte as Redis or Valkey spells it, for messages and {@link RdbEntryBase.rdbTypeName}. */
+/**
+ * The name of a type byte as Redis or Valkey spells it (entries carry it as `rdbTypeName`). Type
+ * 22 is a Redis 7.4 release-candidate hash, or Valkey 9's `RDB_TYPE_HASH_2`.
+ *
+ * @example
+ * ```ts
+ * rdbTypeName(18, false); // 'RDB_TYPE_LIST_QUICKLIST_2'
+ * rdbTypeName(22, true); // 'RDB_TYPE_HASH_2'
+ * ```
+ */
 export function rdbTypeName(type: number, valkey: boolean): string {
   if (valkey && type === 22) return 'RDB_TYPE_HASH_2';
   return TYPE_NAMES[type] ?? `unknown type ${type}`;
@@ -104,7 +149,14 @@ const TYPE_NAMES: Record<number, string> = {
 const MODULE_CHARSET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const KEY_META_CHARSET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 
-/** Decodes a 64-bit module type id: a 9-character name (6 bits each) and a 10-bit encoding version. */
+/**
+ * Decodes a 64-bit module type id: a 9-character name (6 bits each) and a 10-bit encoding version.
+ *
+ * @example
+ * ```ts
+ * const { name, version } = moduleTypeFromId(event.module.id); // 'ReJSON-RL', 3
+ * ```
+ */
 export function moduleTypeFromId(id: bigint): { readonly name: string; readonly version: number } {
   let rest = id >> 10n;
   let name = '';

@@ -51,7 +51,14 @@ import {
   VALKEY_RDB_VERSIONS,
 } from './rdb-format.ts';
 
-/** Options of {@link RdbParser} and the functions built on it. */
+/**
+ * Options of {@link RdbParser} and the functions built on it.
+ *
+ * @example
+ * ```ts
+ * const parser = new RdbParser({ batchSize: 256, maxPartBytes: 256 * 1024, verifyChecksum: true });
+ * ```
+ */
 export interface RdbParserOptions {
   /** Most elements in one part of a collection. Default 1024. */
   readonly batchSize?: number;

@@ -8,7 +8,16 @@ import type { RdbEvent } from './rdb-events.ts';
 
 /**
  * One command of the master's replication stream. `offset` is the master replication offset
- * just after this command: persist it with the `replId` and resume from it.
+ * just after this command: persist it with the `replId` and resume from it. The live listener
+ * that emits these comes in the next release.
+ *
+ * @example
+ * ```ts
+ * function onCommand(event: CommandEvent): void {
+ *   const view = event.view;
+ *   if (view.type === 'del') for (const key of view.keys) console.log('db', event.db, 'deleted', key.toString());
+ * }
+ * ```
  */
 export interface CommandEvent {
   readonly kind: 'command';
@@ -85,5 +94,14 @@ export type LifecycleEvent =
   | ContinuedEvent
   | ReconnectingEvent;
 
-/** Everything a replica listener emits: snapshot (RDB) events, commands, and lifecycle. */
+/**
+ * Everything a replica listener emits: snapshot (RDB) events, commands, and lifecycle.
+ *
+ * @example
+ * ```ts
+ * function describe(event: ReplicationEvent): string {
+ *   return event.kind === 'command' ? `${event.name} @${event.offset}` : event.kind;
+ * }
+ * ```
+ */
 export type ReplicationEvent = RdbEvent | CommandEvent | LifecycleEvent;
