@@ -42,6 +42,7 @@ export {
   type ZRemView,
 } from './command-views.ts';
 export { Crc64, crc64 } from './crc64.ts';
+export { type DumpPayload, parseDumpPayload } from './dump-payload.ts';
 export {
   RdbError,
   type RdbErrorContext,

@@ -85,6 +85,7 @@ const S_TOP = 1;
 const S_DONE = 2;
 const S_FAILED = 3;
 const S_VALUE = 4;
+const S_DUMP_TYPE = 5;
 const S_STRING_RAW = 10;
 const S_STRING_LZF = 11;
 const S_ITEMS = 20;
@@ -173,6 +174,9 @@ interface StreamState {
   producerEntriesLeft: number;
 }
 
+/** @internal Set by RdbParser's static block: starts a parser on a bare value (DUMP payloads). */
+export let beginValueOnly: (parser: RdbParser, version: number, valkey: boolean) => void;
+
 /**
  * The streaming RDB parser: feed it the bytes of an RDB in chunks of any size and it returns
  * the events those bytes complete. It never holds the whole file, and a large key arrives in
@@ -214,6 +218,7 @@ export class RdbParser {
 
   #valkey = false;
   #version = 0;
+  #valueOnly = false;
   #db = 0;
   #slot: number | undefined;
   #pendingOffset = -1;
@@ -572,6 +577,9 @@ export class RdbParser {
       case S_VALUE:
         this.#readValueStart();
         return;
+      case S_DUMP_TYPE:
+        this.#readDumpType();
+        return;
       case S_STRING_RAW:
         this.#readRawStringPiece();
         return;
@@ -780,8 +788,12 @@ export class RdbParser {
   }
 
   #knownType(type: number): boolean {
+    return this.#knownTypeFor(type, this.#valkey);
+  }
+
+  #knownTypeFor(type: number, valkey: boolean): boolean {
     if (type === 8) return false;
-    if (this.#valkey) return type <= RDB_TYPE.VALKEY_HASH_2;
+    if (valkey) return type <= RDB_TYPE.VALKEY_HASH_2;
     return type <= RDB_TYPE.STREAM_LISTPACKS_4;
   }
 
@@ -1260,18 +1272,48 @@ export class RdbParser {
     s.meta = meta;
     s.groupsLeft = groups;
     this.#state = S_STREAM_GROUP;
+    this.#settleStream();
+  }
+
+  /**
+   * Takes the stream steps that need no bytes (an empty pending list, the end of a consumer, of a
+   * group, of the groups) at once, so that a value ending exactly at the end of the input (a DUMP
+   * payload) completes without waiting for bytes that will not come.
+   */
+  #settleStream(): void {
+    const s = this.#stream as StreamState;
+    for (;;) {
+      if (this.#state === S_STREAM_GROUP_PEL && s.pelLeft === 0) {
+        this.#state = S_STREAM_CONSUMERS;
+        return;
+      }
+      if (this.#state === S_STREAM_CONSUMER_PEL && s.pelLeft === 0) {
+        s.consumers.push({ ...(s.consumer as NonNullable<StreamState['consumer']>), pending: s.consumerPending });
+        s.consumer = undefined;
+        s.consumersLeft--;
+        this.#state = S_STREAM_CONSUMER;
+        continue;
+      }
+      if (this.#state === S_STREAM_CONSUMER && s.consumersLeft === 0) {
+        const group = s.group as NonNullable<StreamState['group']>;
+        s.groups.push({ ...group, pending: s.pending, consumers: s.consumers });
+        s.group = undefined;
+        s.pending = [];
+        s.pendingById = new Map();
+        s.groupsLeft--;
+        this.#state = S_STREAM_GROUP;
+        continue;
+      }
+      if (this.#state === S_STREAM_GROUP && s.groupsLeft === 0) {
+        if (s.version >= 4) this.#state = S_STREAM_IDMP;
+        else this.#finishStream();
+      }
+      return;
+    }
   }
 
   #readStreamGroup(): void {
     const s = this.#stream as StreamState;
-    if (s.groupsLeft === 0) {
-      if (s.version >= 4) {
-        this.#state = S_STREAM_IDMP;
-        return;
-      }
-      this.#finishStream();
-      return;
-    }
     const name = this.#string();
     const lastDeliveredId = this.#lenStreamId();
     const entriesRead = s.version >= 2 ? this.#lenSigned() : undefined;
@@ -1281,6 +1323,7 @@ export class RdbParser {
     s.pendingById = new Map();
     s.pelLeft = pel;
     this.#state = S_STREAM_GROUP_PEL;
+    this.#settleStream();
   }
 
   #readStreamGroupPel(): void {
@@ -1296,7 +1339,7 @@ export class RdbParser {
       this.#mark = this.#pos;
       if (this.#pos === this.#buf.length) this.#rotate();
     }
-    this.#state = S_STREAM_CONSUMERS;
+    this.#settleStream();
   }
 
   #readStreamConsumersCount(): void {
@@ -1304,20 +1347,11 @@ export class RdbParser {
     s.consumersLeft = this.#len();
     s.consumers = [];
     this.#state = S_STREAM_CONSUMER;
+    this.#settleStream();
   }
 
   #readStreamConsumer(): void {
     const s = this.#stream as StreamState;
-    if (s.consumersLeft === 0) {
-      const group = s.group as NonNullable<StreamState['group']>;
-      s.groups.push({ ...group, pending: s.pending, consumers: s.consumers });
-      s.group = undefined;
-      s.pending = [];
-      s.pendingById = new Map();
-      s.groupsLeft--;
-      this.#state = S_STREAM_GROUP;
-      return;
-    }
     const name = this.#string();
     const seenTime = this.#millis();
     const activeTime = s.version >= 3 ? this.#millis() : undefined;
@@ -1326,6 +1360,7 @@ export class RdbParser {
     s.consumerPending = [];
     s.pelLeft = pel;
     this.#state = S_STREAM_CONSUMER_PEL;
+    this.#settleStream();
   }
 
   #readStreamConsumerPel(): void {
@@ -1340,10 +1375,7 @@ export class RdbParser {
       this.#mark = this.#pos;
       if (this.#pos === this.#buf.length) this.#rotate();
     }
-    s.consumers.push({ ...(s.consumer as NonNullable<StreamState['consumer']>), pending: s.consumerPending });
-    s.consumer = undefined;
-    s.consumersLeft--;
-    this.#state = S_STREAM_CONSUMER;
+    this.#settleStream();
   }
 
   #readStreamIdmp(): void {
@@ -1499,7 +1531,48 @@ export class RdbParser {
 
   #endEntry(): void {
     this.#cur = undefined;
-    this.#state = S_TOP;
+    this.#state = this.#valueOnly ? S_DONE : S_TOP;
+  }
+
+  static {
+    // For dump-payload.ts only: a parser that reads one value (after optional key metadata), no header.
+    beginValueOnly = (parser, version, valkey) => {
+      parser.#valueOnly = true;
+      parser.#valkey = valkey;
+      parser.#version = version;
+      parser.#state = S_DUMP_TYPE;
+    };
+  }
+
+  /** A DUMP payload's type byte, after Redis 8.6 key metadata when present. */
+  #readDumpType(): void {
+    const offset = this.#base + this.#pos;
+    const type = this.#u8();
+    if (type === RDB_OPCODE.KEY_META && !this.#valkey) {
+      this.#readKeyMeta(offset);
+      return;
+    }
+    if (!this.#knownType(type))
+      throw this.#err('ERR_RDB_UNKNOWN_TYPE', `value type ${type} is unknown in DUMP version ${this.#version}`, type);
+    this.#cur = {
+      db: 0,
+      key: Buffer.alloc(0),
+      rdbType: type,
+      typeName: rdbTypeName(type, this.#valkey),
+      type: entryType(type, this.#valkey),
+      offset: this.#pendingOffset >= 0 ? this.#pendingOffset : offset,
+      expireAt: undefined,
+      idle: undefined,
+      freq: undefined,
+      slot: undefined,
+      meta: this.#pendingMeta,
+      module: undefined,
+      part: 0,
+    };
+    this.#pendingMeta = undefined;
+    this.#state = S_VALUE;
+    this.#mark = this.#pos;
+    this.#readValueStart();
   }
 }
 

@@ -14,7 +14,7 @@ import {
 } from '@redis-events/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRdbFile, type RdbEvent, type RdbStreamEntry, wholeEntries } from '../src/index.ts';
+import { parseDumpPayload, parseRdbFile, type RdbEvent, type RdbStreamEntry, wholeEntries } from '../src/index.ts';
 import { entries, parseBytes, plain } from './event-helpers.ts';
 import { type Dataset, spawnConfig, writeDataset } from './server-dataset.ts';
 
@@ -180,6 +180,24 @@ describe.each(servers.map((s) => [`${s.name} (${s.version.text})`, s] as const))
       const viaFile: RdbEvent[] = [];
       for await (const e of wholeEntries(parseRdbFile(path, { maxPartBytes: 64 * 1024 }))) viaFile.push(e);
       expect(JSON.stringify(plain(entries(viaFile)))).toBe(JSON.stringify(plain(entries(events))));
+    });
+
+    it('decodes the DUMP payload of every key to the value the RDB holds', async () => {
+      const client = server.createClient({ protocol: 2 });
+      const fromRdb = entries(events);
+      for (const want of dataset.expected) {
+        await client.select(want.db);
+        const payload = await client.dumpBuffer(Buffer.from(want.key, 'latin1'));
+        expect(payload, want.key).toBeInstanceOf(Buffer);
+        const decoded = parseDumpPayload(payload as Buffer);
+        expect(decoded.checksumVerified).toBe(true);
+        const [entry] = entries(decoded.parts);
+        const rdb = fromRdb.find((e) => e.db === want.db && e.key === want.key);
+        expect(entry?.type, want.key).toBe(rdb?.type);
+        if (want.type === 'stream') expect(entry?.value, want.key).toEqual(rdb?.value);
+        else if (want.unordered) expect(sortedValue(entry?.value), want.key).toEqual(sortedValue(rdb?.value));
+        else expect(entry?.value, want.key).toEqual(rdb?.value);
+      }
     });
 
     it('reads LFU counters when the server runs an LFU policy', async () => {
