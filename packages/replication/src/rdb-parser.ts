@@ -831,6 +831,8 @@ export class RdbParser {
   #readSlotImport(offset: number): void {
     const jobName = this.#string();
     const count = this.#len();
+    // Read as one unit: a count beyond the 16384 slots is corruption, and must not be retried at length.
+    if (count > 16384) throw this.#err('ERR_RDB_CORRUPT', `a slot import of ${count} ranges is impossible`, 243);
     const ranges: [number, number][] = [];
     for (let i = 0; i < count; i++) ranges.push([this.#len(), this.#len()]);
     this.#out.push({ kind: 'slot-import', jobName, ranges, offset });
@@ -838,6 +840,8 @@ export class RdbParser {
 
   #readKeyMeta(offset: number): void {
     const count = this.#len();
+    // Read as one unit, so bounded: Redis allows 7 module classes, each saving a few items.
+    if (count > 64) throw this.#err('ERR_RDB_CORRUPT', `key metadata with ${count} classes is impossible`, 243);
     const classes: KeyMetaClass[] = [];
     for (let i = 0; i < count; i++) {
       const spec = this.#bytes(4).readUInt32LE(0);
@@ -845,6 +849,8 @@ export class RdbParser {
       for (;;) {
         const item = this.#moduleItem();
         if (!item) break;
+        if (items.length >= 1024)
+          throw this.#err('ERR_RDB_CORRUPT', 'key metadata class with more than 1024 items', 243);
         items.push(item);
       }
       classes.push({ ...keyMetaClassFromSpec(spec), items });

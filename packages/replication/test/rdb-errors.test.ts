@@ -177,6 +177,19 @@ describe('unknown and unsupported', () => {
     expect(err.key?.toString()).toBe('list');
   });
 
+  it('bounds the records read as one unit (key metadata, slot imports)', () => {
+    const meta = new RdbWriter(13).selectDb(0).raw(243).len(1000);
+    expect(() => parseBytes(meta.end())).toThrow(expect.objectContaining({ code: 'ERR_RDB_CORRUPT', rdbType: 243 }));
+    const items = Array.from({ length: 1100 }, () => ({ kind: 'uint' as const, value: 1n }));
+    const many = new RdbWriter(13)
+      .selectDb(0)
+      .keyMeta([{ name: 'ABCD', version: 1, flags: 0, items }])
+      .stringValue('k', 'v');
+    expect(() => parseBytes(many.end())).toThrow(expect.objectContaining({ code: 'ERR_RDB_CORRUPT' }));
+    const ranges = new RdbWriter(80, 'VALKEY').raw(243).string('job').len(20000);
+    expect(() => parseBytes(ranges.end())).toThrow(expect.objectContaining({ code: 'ERR_RDB_CORRUPT', rdbType: 243 }));
+  });
+
   it('refuses a 64-bit length beyond 2^53', () => {
     const w = new RdbWriter(10)
       .selectDb(0)
