@@ -41,6 +41,9 @@ function richFile(): Buffer {
     .end();
 }
 
+// REPLICATION_FUZZ=<runs> runs the fuzz properties longer (the default keeps the suite quick).
+const fuzzRuns = Number(process.env.REPLICATION_FUZZ ?? 0) || 1500;
+
 describe('truncated input', () => {
   const file = richFile();
 
@@ -85,7 +88,7 @@ describe('damaged input', () => {
           }
         },
       ),
-      { numRuns: 1500 },
+      { numRuns: fuzzRuns },
     );
   });
 
@@ -99,7 +102,7 @@ describe('damaged input', () => {
           expect(err).toBeInstanceOf(RdbError);
         }
       }),
-      { numRuns: 3000 },
+      { numRuns: fuzzRuns * 2 },
     );
   });
 

@@ -14,7 +14,14 @@ import {
 } from '@redis-events/testkit';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseDumpPayload, parseRdbFile, type RdbEvent, type RdbStreamEntry, wholeEntries } from '../src/index.ts';
+import {
+  parseDumpPayload,
+  parseRdbFile,
+  RdbError,
+  type RdbEvent,
+  type RdbStreamEntry,
+  wholeEntries,
+} from '../src/index.ts';
 import { entries, parseBytes, plain } from './event-helpers.ts';
 import { type Dataset, spawnConfig, writeDataset } from './server-dataset.ts';
 
@@ -172,6 +179,26 @@ describe.each(servers.map((s) => [`${s.name} (${s.version.text})`, s] as const))
           expect(simple(parseBytes(rdb, { maxPartBytes: 64 * 1024 }, splits))).toBe(whole);
         }),
         { numRuns: 25 },
+      );
+    });
+
+    it('fails with a typed error, never a crash, when bytes of the file are damaged', () => {
+      fc.assert(
+        fc.property(
+          fc.array(fc.record({ at: fc.nat(rdb.length - 1), byte: fc.nat(255) }), { minLength: 1, maxLength: 4 }),
+          (changes) => {
+            const damaged = Buffer.from(rdb);
+            for (const { at, byte } of changes) damaged[at] = byte;
+            try {
+              parseBytes(damaged, { verifyChecksum: false, maxBlobBytes: 1 << 22 });
+            } catch (err) {
+              expect(err).toBeInstanceOf(RdbError);
+            }
+            // With the checksum on, a change that parses must be caught by the CRC.
+            if (!damaged.equals(rdb)) expect(() => parseBytes(damaged, { maxBlobBytes: 1 << 22 })).toThrow(RdbError);
+          },
+        ),
+        { numRuns: 60 },
       );
     });
 
