@@ -75,6 +75,12 @@ export interface RdbParserOptions {
   readonly maxBlobBytes?: number;
   /** Compare the CRC64 trailer with the bytes (RDB 5+, unless the file says 0). Default true. */
   readonly verifyChecksum?: boolean;
+  /**
+   * The most consumer-group records (pending entries, consumers, idempotent-producer IDs) one
+   * stream may hold: they are delivered whole in the stream's last part, so they are bounded.
+   * Above it, `ERR_RDB_LIMIT`. Default 1,000,000.
+   */
+  readonly maxStreamGroupRecords?: number;
 }
 
 // Thrown by a read that needs bytes not yet written; never escapes the parser.
@@ -172,6 +178,7 @@ interface StreamState {
   };
   producersLeft: number;
   producerEntriesLeft: number;
+  records: number;
 }
 
 /** @internal Set by RdbParser's static block: starts a parser on a bare value (DUMP payloads). */
@@ -200,6 +207,7 @@ export class RdbParser {
   readonly #maxPartBytes: number;
   readonly #maxBlobBytes: number;
   readonly #verifyChecksum: boolean;
+  readonly #maxGroupRecords: number;
 
   // Input: the current buffer, the read cursor, the start of the unit in progress, later chunks.
   #buf: Buffer = Buffer.alloc(0);
@@ -244,6 +252,7 @@ export class RdbParser {
     this.#maxPartBytes = positive(options.maxPartBytes ?? 1 << 20, 'maxPartBytes');
     this.#maxBlobBytes = positive(options.maxBlobBytes ?? 512 * 1024 * 1024, 'maxBlobBytes');
     this.#verifyChecksum = options.verifyChecksum ?? true;
+    this.#maxGroupRecords = positive(options.maxStreamGroupRecords ?? 1_000_000, 'maxStreamGroupRecords');
   }
 
   /** True once the `end` event was produced. */
@@ -1195,6 +1204,7 @@ export class RdbParser {
       idmp: { duration: 0, maxEntries: 0, producers: [] },
       producersLeft: 0,
       producerEntriesLeft: 0,
+      records: 0,
     };
     this.#left = nodes;
     this.#state = S_STREAM_NODES;
@@ -1318,6 +1328,15 @@ export class RdbParser {
     }
   }
 
+  /** Counts one consumer-group record of the current stream against maxStreamGroupRecords. */
+  #groupRecord(s: StreamState): void {
+    if (++s.records > this.#maxGroupRecords)
+      throw this.#err(
+        'ERR_RDB_LIMIT',
+        `the stream's consumer groups hold more than maxStreamGroupRecords (${this.#maxGroupRecords}) pending entries, consumers and producer IDs, which are delivered whole in its last part; raise the option if memory allows`,
+      );
+  }
+
   #readStreamGroup(): void {
     const s = this.#stream as StreamState;
     const name = this.#string();
@@ -1339,6 +1358,7 @@ export class RdbParser {
       const deliveryTime = this.#millis();
       const deliveryCount = this.#len();
       const entry: MutablePending = { id, deliveryTime, deliveryCount };
+      this.#groupRecord(s);
       s.pending.push(entry);
       s.pendingById.set(id, entry);
       s.pelLeft--;
@@ -1362,6 +1382,7 @@ export class RdbParser {
     const seenTime = this.#millis();
     const activeTime = s.version >= 3 ? this.#millis() : undefined;
     const pel = this.#len();
+    this.#groupRecord(s);
     s.consumer = activeTime === undefined ? { name, seenTime } : { name, seenTime, activeTime };
     s.consumerPending = [];
     s.pelLeft = pel;
@@ -1417,6 +1438,7 @@ export class RdbParser {
     while (s.producerEntriesLeft > 0) {
       const iid = this.#string();
       const id = this.#lenStreamId();
+      this.#groupRecord(s);
       producer.entries.push({ iid, id });
       s.producerEntriesLeft--;
       this.#mark = this.#pos;

@@ -193,6 +193,27 @@ describe('unknown and unsupported', () => {
     expect(() => parseBytes(ranges.end())).toThrow(expect.objectContaining({ code: 'ERR_RDB_CORRUPT', rdbType: 243 }));
   });
 
+  it('bounds the consumer-group records a stream holds until its last part', () => {
+    const w = new RdbWriter(11).selectDb(0).stream('st', 21, {
+      nodes: [[{ ms: 1, seq: 0, fields: [['a', 'b']] }]],
+      length: 1,
+      lastId: [1, 0],
+      groups: [
+        {
+          name: 'g',
+          lastId: [1, 0],
+          pending: Array.from({ length: 20 }, (_, i) => ({ ms: 1, seq: i, deliveryTime: 5, deliveryCount: 1 })),
+          consumers: [{ name: 'c', seenTime: 5, pending: [] }],
+        },
+      ],
+    });
+    const data = w.end();
+    expect(parseBytes(data, { maxStreamGroupRecords: 21 }).at(-1)?.kind).toBe('end');
+    const err = thrown(() => parseBytes(data, { maxStreamGroupRecords: 20 })) as RdbError;
+    expect(err.code).toBe('ERR_RDB_LIMIT');
+    expect(err.key?.toString()).toBe('st');
+  });
+
   it('refuses a 64-bit length beyond 2^53', () => {
     const w = new RdbWriter(10)
       .selectDb(0)
