@@ -20,6 +20,8 @@ export type ReplicationErrorCode =
   | 'ERR_RDB_STATE'
   /** A file could not be read. */
   | 'ERR_RDB_IO'
+  /** The master broke the replication protocol (the framing of a snapshot transfer...). */
+  | 'ERR_REPLICATION_PROTOCOL'
   /** A wrong argument to a function of this package. */
   | 'ERR_REPLICATION_ARGUMENT';
 

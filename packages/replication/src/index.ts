@@ -101,6 +101,7 @@ export {
   VALKEY_RDB_VERSIONS,
 } from './rdb-format.ts';
 export { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
+export { RdbTransfer } from './rdb-transfer.ts';
 export type {
   CommandEvent,
   ConnectedEvent,

@@ -21,10 +21,10 @@ export function parseBytes(data: Buffer, options: RdbParserOptions = {}, splits?
   let at = 0;
   for (const cut of [...(splits ?? []), data.length]) {
     if (cut <= at) continue;
-    events.push(...parser.write(data.subarray(at, cut)));
+    for (const e of parser.write(data.subarray(at, cut))) events.push(e);
     at = cut;
   }
-  events.push(...parser.end());
+  for (const e of parser.end()) events.push(e);
   return events;
 }
 
