@@ -316,6 +316,7 @@ export class RdbParser {
   takeRemainder(): Buffer {
     if (this.#state !== S_DONE) return Buffer.alloc(0);
     const parts = [this.#buf.subarray(this.#pos), ...this.#queue];
+    this.#base += this.#pos; // `offset` stays the RDB's end
     this.#buf = Buffer.alloc(0);
     this.#pos = this.#mark = this.#crcFrom = 0;
     this.#queue = [];

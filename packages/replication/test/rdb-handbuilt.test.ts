@@ -689,7 +689,8 @@ describe('the end of the RDB', () => {
     expect(parser.done).toBe(true);
     expect(parser.write(mark.subarray(10))).toEqual([]);
     expect(parser.takeRemainder().toString()).toBe(mark.toString());
-    expect(parser.offset).toBe(0);
+    expect(parser.offset).toBe(rdb.length);
+    expect(parser.takeRemainder().length).toBe(0);
   });
 
   it('verifies the checksum when the trailer arrives alone, one byte at a time', () => {
