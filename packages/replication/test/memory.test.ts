@@ -61,7 +61,7 @@ describe('memory', () => {
   it('holds a few MiB of live data, and a flat peak RSS, whatever the size of the RDB or of its largest key', () => {
     for (const [label, total, big] of sizes) {
       const m = measure(total, big, ['--expose-gc']);
-      report(label, m);
+      report(label, m, true);
       expect(m.keys).toBe(m.expectedKeys);
       expect(m.hashFields).toBe(m.fields);
       expect(m.parts).toBeGreaterThan(m.keys);
