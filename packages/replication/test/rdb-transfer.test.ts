@@ -1,11 +1,11 @@
 // The snapshot framing of a full sync: synthetic frames split anywhere, broken frames, and real
 // masters sending disk-based and diskless snapshots to a raw socket that asked for them with PSYNC.
-import { connect, type Socket } from 'node:net';
-import { listServers, type ServerBinary, selectedServers, spawnRedis, versionAtLeast } from '@redis-events/testkit';
+import { spawnRedis, versionAtLeast } from '@redis-events/testkit';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type RdbEvent, RdbTransfer, ReplicationError } from '../src/index.ts';
 import { entries, parseBytes, plain } from './event-helpers.ts';
+import { rawReplica, replicationMatrix, resp } from './raw-replica.ts';
 import { RdbWriter } from './rdb-writer.ts';
 
 const rdb = new RdbWriter(11)
@@ -108,87 +108,7 @@ describe('RdbTransfer', () => {
 
 // ---------------------------------------------------------------- real masters
 
-function resp(...args: string[]): string {
-  return `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
-}
-
-/** A raw replica: the handshake by hand, then every byte after +FULLRESYNC into an RdbTransfer. */
-async function fullSync(
-  port: number,
-  replconf: string[][],
-  onDone: (socket: Socket, offset: string) => void,
-): Promise<{ transfer: RdbTransfer; events: RdbEvent[]; after: Buffer; replyLine: string }> {
-  const socket = connect({ host: '127.0.0.1', port });
-  const transfer = new RdbTransfer();
-  const events: RdbEvent[] = [];
-  let pending = Buffer.alloc(0);
-  let replies = 0;
-  const expectedReplies = 1 + replconf.length;
-  let replyLine = '';
-  let after: Buffer = Buffer.alloc(0);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('full sync timed out')), 20_000);
-    socket.on('error', reject);
-    // One command at a time: a master refuses PSYNC while replies to earlier commands are pending.
-    const handshake = [resp('PING'), ...replconf.map((r) => resp('REPLCONF', ...r)), resp('PSYNC', '?', '-1')];
-    socket.on('connect', () => socket.write(handshake[0] as string));
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        if (!replyLine) {
-          pending = Buffer.concat([pending, chunk]);
-          for (;;) {
-            const nl = pending.indexOf('\r\n');
-            if (nl < 0) return;
-            const line = pending.subarray(0, nl).toString();
-            pending = pending.subarray(nl + 2);
-            if (replies < expectedReplies) {
-              if (!line.startsWith('+')) throw new Error(`handshake reply ${line}`);
-              replies++;
-              socket.write(handshake[replies] as string);
-              continue;
-            }
-            replyLine = line;
-            chunk = pending;
-            break;
-          }
-        }
-        if (!transfer.done) {
-          for (const e of transfer.write(chunk)) events.push(e);
-          if (transfer.done) {
-            after = transfer.takeRemainder();
-            onDone(socket, replyLine.split(' ')[2] ?? '0');
-          }
-          return;
-        }
-        after = Buffer.concat([after, chunk]);
-        if (after.includes('synced-after')) {
-          clearTimeout(timer);
-          socket.destroy();
-          resolve({ transfer, events, after, replyLine });
-        }
-      } catch (err) {
-        clearTimeout(timer);
-        socket.destroy();
-        reject(err);
-      }
-    });
-  });
-}
-
-async function matrix(): Promise<ServerBinary[]> {
-  if (process.env.REDIS_SERVER || process.env.REDIS_SERVER_BIN) return selectedServers();
-  const all = [...(await selectedServers({ PATH: process.env.PATH })), ...(await listServers())];
-  // The oldest and newest of each flavour keep this quick; the parser itself meets all of them in rdb-servers.test.ts.
-  return all.filter((s) =>
-    ['7.0', '8.6', 'valkey 9'].some((v) => versionAtLeast(s.version, v) && !versionAtLeast(s.version, next(v))),
-  );
-}
-
-function next(v: string): string {
-  return v === '7.0' ? '7.1' : v === '8.6' ? '8.7' : 'valkey 10';
-}
-
-describe.each((await matrix()).map((s) => [s.name, s] as const))(
+describe.each((await replicationMatrix()).map((s) => [s.name, s] as const))(
   'a full sync from a real master (%s)',
   (_name, binary) => {
     for (const diskless of [false, true]) {
@@ -205,16 +125,21 @@ describe.each((await matrix()).map((s) => [s.name, s] as const))(
         ];
         if (valkey9)
           replconf.push(['version', `${binary.version.major}.${binary.version.minor}.${binary.version.patch}`]);
-        const sync = fullSync(master.port, replconf, (socket, offset) => {
-          // A diskless master starts the command stream on an ACK received after it reaped its fork,
-          // so, like a real replica, ACK periodically (Redis replicas: every second).
-          const ack = () => {
-            if (!socket.destroyed) socket.write(resp('REPLCONF', 'ACK', offset));
-          };
-          acks = setInterval(ack, 100);
-          ack();
-          void client.set('after', 'synced-after');
-        });
+        const sync = rawReplica(
+          master.port,
+          replconf,
+          (after) => after.includes('synced-after'),
+          (socket, offset) => {
+            // A diskless master starts the command stream on an ACK received after it reaped its fork,
+            // so, like a real replica, ACK periodically (Redis replicas: every second).
+            const ack = () => {
+              if (!socket.destroyed) socket.write(resp('REPLCONF', 'ACK', offset));
+            };
+            acks = setInterval(ack, 100);
+            ack();
+            void client.set('after', 'synced-after');
+          },
+        );
         const { transfer, events, after, replyLine } = await sync.finally(() => clearInterval(acks));
         expect(replyLine).toMatch(/^\+FULLRESYNC [0-9a-f]{40} \d+$/);
         expect(transfer.diskless).toBe(diskless);
