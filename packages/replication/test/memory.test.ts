@@ -1,6 +1,6 @@
 // Memory stays flat as the RDB and its largest key grow: each size is parsed in its own process
 // and its peak RSS compared. The default sizes keep the suite quick; REPLICATION_LARGE_RDB=1
-// adds the 1 GiB file with a 200 MB key (and its 100 MB list and 50 MB string).
+// adds the 1 GiB file with a 200 MB key (and its 100 MB list and 50 MB string): `pnpm test:large`.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
