@@ -6,7 +6,12 @@ import { describe, expect, it } from 'vitest';
 import { RdbError, RdbParser, ReplicationError } from '../src/index.ts';
 import { listpack } from './encoders.ts';
 import { parseBytes, thrown } from './event-helpers.ts';
-import { RdbWriter } from './rdb-writer.ts';
+import { RdbWriter, type StreamSpec } from './rdb-writer.ts';
+
+/** A one-entry stream with these consumer groups. */
+function streamWith(groups: NonNullable<StreamSpec['groups']>): StreamSpec {
+  return { nodes: [[{ ms: 1, seq: 0, fields: [['a', 'b']] }]], length: 1, lastId: [1, 0], groups };
+}
 
 function richFile(): Buffer {
   return new RdbWriter(11)
@@ -24,19 +29,18 @@ function richFile(): Buffer {
     .zsetBinary('z2', [['m', 2]])
     .hashListpack('h', [['f', 'v']])
     .hashTable('ht', [['f', 'v']])
-    .stream('st', 21, {
-      nodes: [[{ ms: 1, seq: 0, fields: [['a', 'b']] }]],
-      length: 1,
-      lastId: [1, 0],
-      groups: [
+    .stream(
+      'st',
+      21,
+      streamWith([
         {
           name: 'g',
           lastId: [1, 0],
           pending: [{ ms: 1, seq: 0, deliveryTime: 5, deliveryCount: 1 }],
           consumers: [{ name: 'c', seenTime: 5, pending: [[1, 0]] }],
         },
-      ],
-    })
+      ]),
+    )
     .module2('m', 'mymodtype', 1, [{ kind: 'string', value: Buffer.from('x') }])
     .end();
 }
@@ -132,12 +136,15 @@ describe('damaged input', () => {
   });
 
   it('rejects a consumer pending entry missing from its group', () => {
-    const w = new RdbWriter(11).selectDb(0).stream('st', 21, {
-      nodes: [[{ ms: 1, seq: 0, fields: [['a', 'b']] }]],
-      length: 1,
-      lastId: [1, 0],
-      groups: [{ name: 'g', lastId: [1, 0], pending: [], consumers: [{ name: 'c', seenTime: 5, pending: [[1, 0]] }] }],
-    });
+    const w = new RdbWriter(11)
+      .selectDb(0)
+      .stream(
+        'st',
+        21,
+        streamWith([
+          { name: 'g', lastId: [1, 0], pending: [], consumers: [{ name: 'c', seenTime: 5, pending: [[1, 0]] }] },
+        ]),
+      );
     expect(() => parseBytes(w.end())).toThrow(
       expect.objectContaining({ code: 'ERR_RDB_CORRUPT', message: expect.stringContaining('1-0') }),
     );
@@ -194,19 +201,18 @@ describe('unknown and unsupported', () => {
   });
 
   it('bounds the consumer-group records a stream holds until its last part', () => {
-    const w = new RdbWriter(11).selectDb(0).stream('st', 21, {
-      nodes: [[{ ms: 1, seq: 0, fields: [['a', 'b']] }]],
-      length: 1,
-      lastId: [1, 0],
-      groups: [
+    const w = new RdbWriter(11).selectDb(0).stream(
+      'st',
+      21,
+      streamWith([
         {
           name: 'g',
           lastId: [1, 0],
           pending: Array.from({ length: 20 }, (_, i) => ({ ms: 1, seq: i, deliveryTime: 5, deliveryCount: 1 })),
           consumers: [{ name: 'c', seenTime: 5, pending: [] }],
         },
-      ],
-    });
+      ]),
+    );
     const data = w.end();
     expect(parseBytes(data, { maxStreamGroupRecords: 21 }).at(-1)?.kind).toBe('end');
     const err = thrown(() => parseBytes(data, { maxStreamGroupRecords: 20 })) as RdbError;
