@@ -96,14 +96,11 @@ export async function writeDataset(client: Redis, binary: ServerBinary): Promise
   );
   await call('RPUSH', 'list:nodes', ...bigList);
   add({ db: 0, key: 'list:nodes', type: 'list', value: bigList });
-  try {
-    await call('DEBUG', 'QUICKLIST-PACKED-THRESHOLD', 100);
-    const plainList = ['x', 'P'.repeat(500), 'y'];
-    await call('RPUSH', 'list:plain', ...plainList);
-    add({ db: 0, key: 'list:plain', type: 'list', value: plainList });
-  } catch {
-    // Servers without the debug subcommand keep every node packed; the plain node is then covered by hand-built files.
-  }
+  // Elements above this threshold go to plain (unpacked) quicklist nodes (Redis 7.0+, Valkey).
+  await call('DEBUG', 'QUICKLIST-PACKED-THRESHOLD', 100);
+  const plainList = ['x', 'P'.repeat(500), 'y'];
+  await call('RPUSH', 'list:plain', ...plainList);
+  add({ db: 0, key: 'list:plain', type: 'list', value: plainList });
 
   // Sets: intset (16, 32 and 64-bit), listpack (7.2+), hash table.
   const ints = ['1', '2', '3', '-5', '70000'];
