@@ -1,0 +1,177 @@
+// RDB parse throughput and peak memory: our parser against redis-check-rdb (C, ships with
+// redis-server; it loads every key into Redis objects, checksum included) on the same file,
+// written by a real server with a realistic mix of types and encodings.
+//
+// Peers from npm: `rdb-parser` (2012) and `rdb-tools` (2014) read RDB <= 6 only and are not on
+// the registry this project installs from, so no JavaScript peer runs here.
+//
+// Two sizes show throughput and that memory does not follow the file size. BENCH_RDB_KEYS sets
+// the smaller key count (default 100,000; the larger file has 4 times as many keys).
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseRdbFile, RdbParser } from '@redis-events/replication';
+import { findServer, spawnRedis } from '@redis-events/testkit';
+import { type BenchCase, runSuite } from '../lib/harness.ts';
+
+interface Fixture {
+  path: string;
+  keys: number;
+  bytes: number;
+}
+
+const CHECK_RDB = process.env.BENCH_CHECK_RDB ?? 'redis-check-rdb';
+
+/** Writes a realistic mix with a real server and returns its dump. */
+async function makeFixture(dir: string, keys: number): Promise<Fixture> {
+  await using server = await spawnRedis({ binary: await findServer({ PATH: process.env.PATH }) });
+  const client = server.createClient({ protocol: 2 });
+  const value = (i: number, n: number) => `value-${i}-${'x'.repeat(n)}`;
+  let written = 0;
+  for (let start = 0; start < keys; start += 1000) {
+    const p = client.pipeline();
+    for (let i = start; i < Math.min(keys, start + 1000); i++) {
+      const r = i % 100;
+      if (r < 45) p.set(`user:${i}:name`, value(i, 10 + (i % 60)));
+      else if (r < 50) p.set(`counter:${i}`, i * 7);
+      else if (r < 53)
+        p.set(`page:${i}`, `<html>${'<p>lorem ipsum dolor sit amet</p>'.repeat(30)}</html>`, 'EX', 86400);
+      else if (r < 66)
+        p.hset(`session:${i}`, 'user', i, 'ip', '10.0.0.1', 'agent', 'Mozilla/5.0', 'ts', Date.now(), 'flags', 'a,b,c');
+      else if (r < 68) p.hset(`profile:${i}`, ...Array.from({ length: 150 }, (_, f) => [`f${f}`, value(f, 5)]).flat());
+      else if (r < 78) p.rpush(`queue:${i}`, ...Array.from({ length: 5 + (i % 40) }, (_, e) => `job-${e}-${i}`));
+      else if (r < 84) p.sadd(`tags:${i}`, ...Array.from({ length: 8 }, (_, e) => e * i));
+      else if (r < 88) p.sadd(`members:${i}`, ...Array.from({ length: 20 + (i % 200) }, (_, e) => `m${e}`));
+      else if (r < 95)
+        p.zadd(`rank:${i}`, ...Array.from({ length: 10 + (i % 150) }, (_, e) => [e * 1.5, `p${e}`]).flat());
+      else p.xadd(`events:${i}`, '*', 'type', 'click', 'user', String(i), 'path', '/home');
+      written++;
+    }
+    await p.exec();
+  }
+  await server.command('SAVE');
+  const path = join(dir, `mix-${keys}.rdb`);
+  copyFileSync(join(server.dir, 'dump.rdb'), path);
+  return { path, keys: written, bytes: statSync(path).size };
+}
+
+function parseSync(path: string): number {
+  const fd = openSync(path, 'r');
+  const parser = new RdbParser();
+  let keys = 0;
+  try {
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(64 * 1024);
+      const n = readSync(fd, chunk);
+      if (n === 0) break;
+      for (const e of parser.write(chunk.subarray(0, n))) if (e.kind === 'entry' && e.last) keys++;
+    }
+    parser.end();
+  } finally {
+    closeSync(fd);
+  }
+  return keys;
+}
+
+async function parseAsync(path: string): Promise<number> {
+  let keys = 0;
+  for await (const e of parseRdbFile(path)) if (e.kind === 'entry' && e.last) keys++;
+  return keys;
+}
+
+function checkRdb(path: string): number {
+  const out = execFileSync(CHECK_RDB, [path], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const m = /(\d+) keys read/.exec(out);
+  if (!m || !out.includes('RDB looks OK')) throw new Error(`redis-check-rdb failed:\n${out.slice(-500)}`);
+  return Number(m[1]);
+}
+
+// Case processes find the fixtures in the environment the parent sets before runSuite.
+const fixtures: Fixture[] = JSON.parse(process.env.BENCH_RDB_FIXTURES ?? '[]') as Fixture[];
+const isCase = process.argv.some((a) => a.startsWith('--case=') || a.startsWith('--rss='));
+let dir: string | undefined;
+if (!isCase) {
+  dir = mkdtempSync(join(tmpdir(), 'bench-rdb-'));
+  const small = Number(process.env.BENCH_RDB_KEYS ?? 100_000);
+  for (const keys of [small, small * 4]) fixtures.push(await makeFixture(dir, keys));
+  process.env.BENCH_RDB_FIXTURES = JSON.stringify(fixtures);
+}
+
+// `--rss=<subject>:<fixture>` parses once and prints this process' peak RSS.
+const rss = process.argv.find((a) => a.startsWith('--rss='));
+if (rss) {
+  const [subject, index] = rss.slice('--rss='.length).split(':');
+  const f = fixtures[Number(index)] as Fixture;
+  const keys = subject === 'async' ? await parseAsync(f.path) : parseSync(f.path);
+  if (keys !== f.keys) throw new Error(`parsed ${keys} keys, expected ${f.keys}`);
+  process.stdout.write(`${process.resourceUsage().maxRSS * 1024}\n`);
+  process.exit(0);
+}
+
+function group(f: Fixture): string {
+  return `${f.keys.toLocaleString('en')} keys, ${(f.bytes / 1048576).toFixed(1)} MiB RDB (redis 7.0 mix)`;
+}
+
+const cases: BenchCase[] = [];
+fixtures.forEach((f, i) => {
+  const check = (keys: number) => {
+    if (keys !== f.keys) throw new Error(`read ${keys} keys, expected ${f.keys}`);
+    return { ops: keys, bytes: f.bytes };
+  };
+  cases.push({ group: group(f), subject: 'ours', run: () => check(parseSync((fixtures[i] as Fixture).path)) });
+  cases.push({
+    group: group(f),
+    subject: 'ours (parseRdbFile, async iterator)',
+    run: async () => check(await parseAsync(f.path)),
+  });
+  cases.push({ group: group(f), subject: 'redis-check-rdb 7.0 (C)', run: () => check(checkRdb(f.path)) });
+});
+
+/** Peak RSS of a command: VmHWM read from /proc until it exits. */
+function peakRss(command: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let peak = 0;
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const poll = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        if (m) peak = Math.max(peak, Number(m[1]) * 1024);
+      } catch {
+        // the process has just ended
+      }
+    }, 2);
+    child.on('error', reject);
+    child.on('close', () => {
+      clearInterval(poll);
+      const reported = Number(out.trim().split('\n').pop());
+      resolve(Number.isFinite(reported) && reported > 0 ? reported : peak);
+    });
+  });
+}
+
+try {
+  await runSuite(import.meta.url, 'replication: RDB parse throughput', cases);
+  if (isCase) process.exit(0);
+  const lines = [
+    '**Peak RSS (whole process)**',
+    '',
+    '| RDB | ours | ours (async iterator) | redis-check-rdb |',
+    '|---|---:|---:|---:|',
+  ];
+  for (const [i, f] of fixtures.entries()) {
+    const self = [...process.execArgv, import.meta.filename];
+    const sync = await peakRss(process.execPath, [...self, `--rss=sync:${i}`]);
+    const async = await peakRss(process.execPath, [...self, `--rss=async:${i}`]);
+    const c = await peakRss(CHECK_RDB, [f.path]);
+    const mib = (n: number) => `${(n / 1048576).toFixed(0)} MiB`;
+    lines.push(`| ${group(f)} | ${mib(sync)} | ${mib(async)} | ${mib(c)} |`);
+  }
+  console.log(`${lines.join('\n')}\n`);
+} finally {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,109 @@
+/** Stable codes carried by {@link ReplicationError} and {@link RdbError}. */
+export type ReplicationErrorCode =
+  /** The input ended before the RDB did (no EOF opcode, or a value cut in the middle). */
+  | 'ERR_RDB_TRUNCATED'
+  /** The bytes break the RDB format: a bad length, a damaged listpack, an impossible value. */
+  | 'ERR_RDB_CORRUPT'
+  /** Neither `REDIS` nor `VALKEY` magic, or a format version this parser does not know. */
+  | 'ERR_RDB_VERSION'
+  /** A value type byte this parser does not know for this format (the value cannot be skipped). */
+  | 'ERR_RDB_UNKNOWN_TYPE'
+  /** An opcode byte this parser does not know for this format. */
+  | 'ERR_RDB_UNKNOWN_OPCODE'
+  /** A known but unsupported construct: pre-GA module values (type 6) or pre-GA functions (opcode 246). */
+  | 'ERR_RDB_UNSUPPORTED'
+  /** The CRC64 trailer does not match the bytes. */
+  | 'ERR_RDB_CHECKSUM'
+  /** A length is above a configured limit (`maxBlobBytes`), so it was refused rather than buffered. */
+  | 'ERR_RDB_LIMIT'
+  /** Bytes arrived after the RDB ended, or the parser was used after it failed. */
+  | 'ERR_RDB_STATE'
+  /** A file could not be read. */
+  | 'ERR_RDB_IO'
+  /** The master broke the replication protocol (the framing of a snapshot transfer...). */
+  | 'ERR_REPLICATION_PROTOCOL'
+  /** A wrong argument to a function of this package. */
+  | 'ERR_REPLICATION_ARGUMENT';
+
+const brand: unique symbol = Symbol.for('@redis-events/replication.error');
+
+/**
+ * The base class of every error thrown by `@redis-events/replication`. `code` is stable;
+ * `message` says what went wrong and what to do. `instanceof` works across duplicate installs.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   for await (const event of parseRdbFile('dump.rdb')) handle(event);
+ * } catch (err) {
+ *   if (err instanceof ReplicationError && err.code === 'ERR_RDB_TRUNCATED') console.error('incomplete dump');
+ *   else throw err;
+ * }
+ * ```
+ */
+export class ReplicationError extends Error {
+  override readonly name: string = 'ReplicationError';
+  readonly code: ReplicationErrorCode;
+
+  constructor(code: ReplicationErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && brand in value;
+  }
+}
+
+/** Where in the RDB an {@link RdbError} happened. */
+export interface RdbErrorContext {
+  /** Byte offset from the start of the RDB (the magic is at 0) of the byte or value that failed. */
+  readonly offset: number;
+  /** The key whose value was being read, when the failure is inside a key's value. */
+  readonly key?: Buffer | undefined;
+  /** The type byte of that value, or the opcode byte, when known. */
+  readonly rdbType?: number | undefined;
+}
+
+/**
+ * An error in the RDB bytes, with the byte offset and, inside a value, the key and its type.
+ * The message names all three, so a log line is enough to find the place with `xxd -s <offset>`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await collectRdb(parseRdbFile('broken.rdb'));
+ * } catch (err) {
+ *   if (err instanceof RdbError) console.error(err.code, err.offset, err.key?.toString());
+ * }
+ * ```
+ */
+export class RdbError extends ReplicationError {
+  override readonly name: string = 'RdbError';
+  readonly offset: number;
+  readonly key: Buffer | undefined;
+  readonly rdbType: number | undefined;
+
+  constructor(code: ReplicationErrorCode, message: string, context: RdbErrorContext, options?: ErrorOptions) {
+    super(code, `${message} ${describeContext(context)}`, options);
+    this.offset = context.offset;
+    this.key = context.key;
+    this.rdbType = context.rdbType;
+  }
+}
+
+function describeContext(context: RdbErrorContext): string {
+  const parts = [`at byte offset ${context.offset}`];
+  if (context.key) parts.push(`in the value of key ${printableKey(context.key)}`);
+  if (context.rdbType !== undefined) parts.push(`(type byte ${context.rdbType})`);
+  return `(${parts.join(' ')})`;
+}
+
+/** A key for messages: text when printable, else hex; long keys are shortened. */
+export function printableKey(key: Buffer): string {
+  const head = key.subarray(0, 64);
+  const text = head.toString('latin1');
+  const shown = /^[\x20-\x7e]*$/.test(text) ? JSON.stringify(text) : `0x${head.toString('hex')}`;
+  return key.length > 64 ? `${shown}... (${key.length} bytes)` : shown;
+}

@@ -1,0 +1,157 @@
+// LZF decompression as Redis writes it (deps/lzf_d.c). A token is a control byte: below 32 it
+// starts a run of ctrl+1 literal bytes; otherwise it is a back reference of length (ctrl >> 5) + 2
+// (7 means "plus the next byte") at distance ((ctrl & 31) << 8 | next byte) + 1, at most 8 KiB.
+
+/** Why LZF data is bad, for the caller to wrap with its own context. */
+export class LzfError extends Error {}
+
+/**
+ * Decompresses one LZF block whose decompressed length is known (as the RDB stores it).
+ * Throws {@link LzfError} when the data is corrupt or does not produce exactly `length` bytes.
+ */
+export function lzfDecompress(input: Uint8Array, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let ip = 0;
+  let op = 0;
+  const inEnd = input.length;
+  while (ip < inEnd) {
+    let ctrl = input[ip++] as number;
+    if (ctrl < 32) {
+      ctrl++;
+      if (op + ctrl > length) throw new LzfError('literal run overflows the declared length');
+      if (ip + ctrl > inEnd) throw new LzfError('literal run overflows the compressed data');
+      if (ctrl > 8) {
+        out.set(input.subarray(ip, ip + ctrl), op);
+        op += ctrl;
+        ip += ctrl;
+      } else {
+        while (ctrl-- > 0) out[op++] = input[ip++] as number;
+      }
+    } else {
+      let len = ctrl >> 5;
+      if (len === 7) {
+        if (ip >= inEnd) throw new LzfError('back reference cut short');
+        len += input[ip++] as number;
+      }
+      if (ip >= inEnd) throw new LzfError('back reference cut short');
+      let ref = op - ((ctrl & 0x1f) << 8) - 1 - (input[ip++] as number);
+      len += 2;
+      if (ref < 0) throw new LzfError('back reference before the start of the output');
+      if (op + len > length) throw new LzfError('back reference overflows the declared length');
+      if (len > 16 && op - ref >= len) {
+        // No overlap: one block copy instead of a byte loop (long matches are common in text).
+        out.copyWithin(op, ref, ref + len);
+        op += len;
+      } else {
+        while (len-- > 0) out[op++] = out[ref++] as number;
+      }
+    }
+  }
+  if (op !== length) throw new LzfError(`decompressed to ${op} bytes, the RDB declared ${length}`);
+  return out;
+}
+
+const WINDOW = 8192;
+const MAX_TOKEN_OUT = 264;
+
+/**
+ * Decompresses an LZF block fed in pieces, handing out the result in pieces, so that a huge
+ * compressed string never sits whole in memory: only the last 8 KiB of output (the largest
+ * back-reference distance) and one output chunk are kept.
+ */
+export class LzfStreamDecoder {
+  readonly #length: number;
+  readonly #chunkSize: number;
+  readonly #out: Buffer;
+  #outPos = 0;
+  #emitFrom = 0;
+  #total = 0;
+  // Token state across input pieces: 0 control byte, 1 literal bytes, 2 length byte, 3 distance byte.
+  #state = 0;
+  #ctrl = 0;
+  #count = 0;
+
+  constructor(length: number, chunkSize: number) {
+    this.#length = length;
+    this.#chunkSize = Math.max(chunkSize, WINDOW);
+    this.#out = Buffer.allocUnsafe(this.#chunkSize + WINDOW + MAX_TOKEN_OUT + 64);
+  }
+
+  /** Bytes produced so far. */
+  get produced(): number {
+    return this.#total;
+  }
+
+  /** Feeds compressed bytes; calls `emit` with each completed output chunk (a copy). */
+  write(input: Uint8Array, emit: (chunk: Buffer) => void): void {
+    const out = this.#out;
+    let ip = 0;
+    const end = input.length;
+    while (ip < end) {
+      switch (this.#state) {
+        case 0: {
+          const ctrl = input[ip++] as number;
+          if (ctrl < 32) {
+            this.#count = ctrl + 1;
+            if (this.#total + this.#count > this.#length)
+              throw new LzfError('literal run overflows the declared length');
+            this.#state = 1;
+          } else {
+            this.#ctrl = ctrl;
+            this.#count = ctrl >> 5;
+            this.#state = this.#count === 7 ? 2 : 3;
+          }
+          break;
+        }
+        case 1: {
+          const n = Math.min(this.#count, end - ip);
+          out.set(input.subarray(ip, ip + n), this.#outPos);
+          this.#outPos += n;
+          this.#total += n;
+          this.#count -= n;
+          ip += n;
+          if (this.#count === 0) {
+            this.#state = 0;
+            this.#maybeFlush(emit);
+          }
+          break;
+        }
+        case 2:
+          this.#count += input[ip++] as number;
+          this.#state = 3;
+          break;
+        default: {
+          const distance = ((this.#ctrl & 0x1f) << 8) + (input[ip++] as number) + 1;
+          const len = this.#count + 2;
+          if (distance > this.#total) throw new LzfError('back reference before the start of the output');
+          if (this.#total + len > this.#length) throw new LzfError('back reference overflows the declared length');
+          let ref = this.#outPos - distance;
+          let op = this.#outPos;
+          for (let k = 0; k < len; k++) out[op++] = out[ref++] as number;
+          this.#outPos = op;
+          this.#total += len;
+          this.#state = 0;
+          this.#maybeFlush(emit);
+        }
+      }
+    }
+  }
+
+  /** Ends the block: emits what is left and checks the length. */
+  finish(emit: (chunk: Buffer) => void): void {
+    if (this.#state !== 0) throw new LzfError('compressed data ends inside a token');
+    if (this.#total !== this.#length)
+      throw new LzfError(`decompressed to ${this.#total} bytes, the RDB declared ${this.#length}`);
+    if (this.#outPos > this.#emitFrom) emit(Buffer.from(this.#out.subarray(this.#emitFrom, this.#outPos)));
+    this.#emitFrom = this.#outPos;
+  }
+
+  #maybeFlush(emit: (chunk: Buffer) => void): void {
+    if (this.#outPos - this.#emitFrom < this.#chunkSize) return;
+    emit(Buffer.from(this.#out.subarray(this.#emitFrom, this.#outPos)));
+    // Keep the window that later back references may reach.
+    this.#out.copyWithin(0, this.#outPos - WINDOW, this.#outPos);
+    this.#outPos = WINDOW;
+    this.#emitFrom = WINDOW;
+  }
+}

@@ -1,0 +1,222 @@
+// The framing of a full sync's snapshot on a replica's connection, after `+FULLRESYNC`: newline
+// keep-alives while the master forks, then `$<length>\r\n` and that many RDB bytes (disk-based
+// sync), or `$EOF:<40-byte mark>\r\n`, the RDB, and the same 40 bytes again (diskless sync). It is
+// not RESP (no CRLF after the payload, an `EOF:` length), so a RESP decoder cannot read it: the
+// connection hands its bytes here, and gets back what follows the snapshot (the command stream).
+
+import { ReplicationError } from './errors.ts';
+import type { RdbEvent } from './rdb-events.ts';
+import { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
+
+const T_PREAMBLE = 0;
+const T_HEADER = 1;
+const T_DISK = 2;
+const T_DISKLESS = 3;
+const T_MARK = 4;
+const T_DONE = 5;
+const T_FAILED = 6;
+
+const MARK_LENGTH = 40;
+const MAX_HEADER = 64;
+
+/**
+ * Reads the snapshot of a full sync from a replica's connection: feed it every byte the master
+ * sends after the `+FULLRESYNC <replid> <offset>` line, in chunks of any size; it returns the RDB
+ * events, checks the framing (the announced length, or the diskless end mark), and hands out the
+ * bytes that follow the snapshot, where the command stream starts.
+ *
+ * @example
+ * ```ts
+ * const transfer = new RdbTransfer();
+ * socket.on('data', (chunk) => {
+ *   for (const event of transfer.write(chunk)) handle(event);
+ *   if (transfer.done) startCommandStream(transfer.takeRemainder()); // RESP from here on
+ * });
+ * ```
+ */
+export class RdbTransfer {
+  readonly #parser: RdbParser;
+  #state = T_PREAMBLE;
+  #header: Buffer[] = [];
+  #headerBytes = 0;
+  #left = 0;
+  #mark: Buffer | undefined;
+  #markSeen: Buffer[] = [];
+  #markBytes = 0;
+  #size: number | undefined;
+  #received = 0;
+  #keepAlives = 0;
+  #remainder: Buffer[] = [];
+  #error: ReplicationError | undefined;
+
+  constructor(options: RdbParserOptions = {}) {
+    this.#parser = new RdbParser(options);
+  }
+
+  /** True once the whole snapshot, and for a diskless transfer its end mark, has been read. */
+  get done(): boolean {
+    return this.#state === T_DONE;
+  }
+
+  /** `true` for `$EOF:` transfers, `false` for `$<length>`, undefined before the header. */
+  get diskless(): boolean | undefined {
+    return this.#state <= T_HEADER ? undefined : this.#mark !== undefined;
+  }
+
+  /** The RDB length announced by a disk-based transfer. */
+  get size(): number | undefined {
+    return this.#size;
+  }
+
+  /** RDB bytes received so far (for progress). */
+  get received(): number {
+    return this.#received;
+  }
+
+  /** Newline keep-alives the master sent before the payload. */
+  get keepAlives(): number {
+    return this.#keepAlives;
+  }
+
+  /** Feeds bytes; returns the RDB events they complete. Throws on broken framing or RDB errors. */
+  write(chunk: Uint8Array): RdbEvent[] {
+    if (this.#error) throw this.#error;
+    let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const events: RdbEvent[] = [];
+    try {
+      while (buf.length > 0) {
+        switch (this.#state) {
+          case T_PREAMBLE: {
+            const b = buf[0] as number;
+            if (b === 0x0a) {
+              this.#keepAlives++;
+              buf = buf.subarray(1);
+            } else if (b === 0x24) {
+              this.#state = T_HEADER;
+            } else {
+              throw this.#protocol(
+                `expected "$" or a newline keep-alive before the snapshot, got byte 0x${b.toString(16)}`,
+              );
+            }
+            break;
+          }
+          case T_HEADER: {
+            const nl = buf.indexOf(0x0a);
+            const end = nl < 0 ? buf.length : nl + 1;
+            this.#headerBytes += end;
+            if (this.#headerBytes > MAX_HEADER)
+              throw this.#protocol('the snapshot header line is longer than 64 bytes');
+            this.#header.push(buf.subarray(0, end));
+            buf = buf.subarray(end);
+            if (nl >= 0) this.#readHeader();
+            break;
+          }
+          case T_DISK: {
+            const take = Math.min(this.#left, buf.length);
+            append(events, this.#parser.write(buf.subarray(0, take)));
+            this.#received += take;
+            this.#left -= take;
+            buf = buf.subarray(take);
+            if (this.#parser.done && (this.#left > 0 || this.#parser.takeRemainder().length > 0))
+              throw this.#protocol(`the RDB ended ${this.#left} bytes before the announced length of ${this.#size}`);
+            if (this.#left === 0) {
+              append(events, this.#parser.end());
+              this.#state = T_DONE;
+            }
+            break;
+          }
+          case T_DISKLESS: {
+            append(events, this.#parser.write(buf));
+            buf = Buffer.alloc(0);
+            this.#received = this.#parser.offset;
+            if (this.#parser.done) {
+              buf = this.#parser.takeRemainder();
+              this.#state = T_MARK;
+            }
+            break;
+          }
+          case T_MARK: {
+            const take = Math.min(MARK_LENGTH - this.#markBytes, buf.length);
+            this.#markSeen.push(buf.subarray(0, take));
+            this.#markBytes += take;
+            buf = buf.subarray(take);
+            if (this.#markBytes === MARK_LENGTH) {
+              const seen = Buffer.concat(this.#markSeen);
+              if (!seen.equals(this.#mark as Buffer))
+                throw this.#protocol(
+                  'the diskless transfer does not end with its EOF mark: the snapshot is damaged or cut',
+                );
+              this.#state = T_DONE;
+            }
+            break;
+          }
+          default:
+            this.#remainder.push(buf);
+            buf = Buffer.alloc(0);
+        }
+      }
+    } catch (err) {
+      this.#state = T_FAILED;
+      this.#error = err instanceof ReplicationError ? err : this.#protocol(String(err));
+      throw this.#error;
+    }
+    return events;
+  }
+
+  /** Declares the connection closed: throws `ERR_RDB_TRUNCATED` unless the snapshot is complete. */
+  end(): void {
+    if (this.#error) throw this.#error;
+    if (this.#state === T_DONE) return;
+    if (this.#state === T_DISK || this.#state === T_DISKLESS) {
+      try {
+        this.#parser.end();
+      } catch (err) {
+        this.#state = T_FAILED;
+        this.#error = err as ReplicationError;
+        throw err;
+      }
+    }
+    this.#state = T_FAILED;
+    this.#error = new ReplicationError(
+      'ERR_RDB_TRUNCATED',
+      `the connection closed during the snapshot transfer (${this.#received} RDB bytes received): resync`,
+    );
+    throw this.#error;
+  }
+
+  /** The bytes after the snapshot (the start of the command stream), handed out once. */
+  takeRemainder(): Buffer {
+    const rest = this.#remainder.length === 1 ? (this.#remainder[0] as Buffer) : Buffer.concat(this.#remainder);
+    this.#remainder = [];
+    return rest;
+  }
+
+  #readHeader(): void {
+    const line = Buffer.concat(this.#header).toString('latin1');
+    this.#header = [];
+    if (!line.endsWith('\r\n'))
+      throw this.#protocol(`the snapshot header ${JSON.stringify(line)} does not end with CRLF`);
+    const text = line.slice(1, -2);
+    if (text.startsWith('EOF:')) {
+      const mark = text.slice(4);
+      if (mark.length !== MARK_LENGTH) throw this.#protocol(`the diskless EOF mark has ${mark.length} bytes, not 40`);
+      this.#mark = Buffer.from(mark, 'latin1');
+      this.#state = T_DISKLESS;
+      return;
+    }
+    if (!/^\d{1,15}$/.test(text))
+      throw this.#protocol(`the snapshot header ${JSON.stringify(line.trim())} is not $<length> or $EOF:<mark>`);
+    this.#size = Number(text);
+    this.#left = this.#size;
+    this.#state = T_DISK;
+    if (this.#left === 0) throw this.#protocol('the master announced an empty snapshot');
+  }
+
+  #protocol(message: string): ReplicationError {
+    return new ReplicationError('ERR_REPLICATION_PROTOCOL', `${message} (snapshot transfer)`);
+  }
+}
+
+function append(to: RdbEvent[], from: readonly RdbEvent[]): void {
+  for (const e of from) to.push(e);
+}

@@ -1,0 +1,128 @@
+// The stream and file front ends of the parser: sources of every kind, abort, I/O errors,
+// the Transform stream, and merging of parts.
+import { createReadStream, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createRdbStream,
+  parseRdb,
+  parseRdbFile,
+  type RdbEvent,
+  ReplicationError,
+  wholeEntries,
+} from '../src/index.ts';
+import { entries, parseBytes } from './event-helpers.ts';
+import { RdbWriter } from './rdb-writer.ts';
+
+const file = new RdbWriter(11)
+  .aux('redis-ver', '7.2.6')
+  .selectDb(0)
+  .stringValue('a', 'x'.repeat(5000))
+  .linkedList(
+    'l',
+    Array.from({ length: 3000 }, (_, i) => `e${i}`),
+  )
+  .end();
+const expected = entries(parseBytes(file));
+
+async function collect(events: AsyncIterable<RdbEvent>): Promise<RdbEvent[]> {
+  const out: RdbEvent[] = [];
+  for await (const e of events) out.push(e);
+  return out;
+}
+
+let dir: string;
+let path: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'parse-rdb-'));
+  path = join(dir, 'dump.rdb');
+  writeFileSync(path, file);
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('parseRdb', () => {
+  it('reads a Buffer, an array of chunks, a Node stream, an async iterable and a web stream alike', async () => {
+    const pieces = [file.subarray(0, 10), file.subarray(10, 3000), file.subarray(3000)];
+    async function* gen() {
+      yield* pieces;
+    }
+    const sources = [
+      file,
+      pieces,
+      Readable.from(pieces),
+      gen(),
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const p of pieces) controller.enqueue(new Uint8Array(p));
+          controller.close();
+        },
+      }),
+      createReadStream(path, { highWaterMark: 1000 }),
+    ];
+    for (const source of sources) expect(entries(await collect(parseRdb(source)))).toEqual(expected);
+  });
+
+  it('delivers big keys in parts that wholeEntries merges back', async () => {
+    const parts = await collect(parseRdb(file, { batchSize: 100 }));
+    expect(parts.filter((e) => e.kind === 'entry' && e.key.toString() === 'l')).toHaveLength(30);
+    const merged = await collect(wholeEntries(parseRdb(file, { batchSize: 100 })));
+    expect(merged.filter((e) => e.kind === 'entry')).toHaveLength(2);
+    expect(entries(merged)).toEqual(expected);
+  });
+
+  it('stops with the signal reason when aborted', async () => {
+    const controller = new AbortController();
+    const events = parseRdb(Readable.from([file.subarray(0, 100), file.subarray(100)]), { signal: controller.signal });
+    const first = await events.next();
+    expect(first.value).toMatchObject({ kind: 'header' });
+    controller.abort(new Error('stop now'));
+    await expect(events.next()).rejects.toThrow('stop now');
+  });
+
+  it('refuses a source of strings, and reports a truncated source', async () => {
+    await expect(collect(parseRdb(Readable.from(['REDIS0011'])))).rejects.toMatchObject({
+      code: 'ERR_REPLICATION_ARGUMENT',
+    });
+    await expect(collect(parseRdb([file.subarray(0, file.length - 3)]))).rejects.toMatchObject({
+      code: 'ERR_RDB_TRUNCATED',
+    });
+  });
+});
+
+describe('parseRdbFile', () => {
+  it('reads a file', async () => {
+    expect(entries(await collect(parseRdbFile(path)))).toEqual(expected);
+  });
+
+  it('reports a missing file or a directory with ERR_RDB_IO', async () => {
+    const err = await collect(parseRdbFile(join(dir, 'missing.rdb'))).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplicationError);
+    expect(err).toMatchObject({ code: 'ERR_RDB_IO', message: expect.stringContaining('missing.rdb') });
+    await expect(collect(parseRdbFile(dir))).rejects.toMatchObject({ code: 'ERR_RDB_IO' });
+  });
+});
+
+describe('createRdbStream', () => {
+  it('turns piped bytes into events, as an event emitter', async () => {
+    const events: RdbEvent[] = [];
+    const stream = createRdbStream();
+    stream.on('data', (e: RdbEvent) => events.push(e));
+    await pipeline(createReadStream(path, { highWaterMark: 777 }), stream);
+    expect(entries(events)).toEqual(expected);
+  });
+
+  it('emits a typed error for bad bytes', async () => {
+    const stream = createRdbStream();
+    stream.resume();
+    await expect(
+      pipeline(Readable.from([Buffer.from('REDIS0011'), Buffer.from([8, 1, 65])]), stream),
+    ).rejects.toMatchObject({
+      code: 'ERR_RDB_UNKNOWN_TYPE',
+      offset: 9,
+    });
+  });
+});
