@@ -1,0 +1,110 @@
+import { randomBytes } from 'node:crypto';
+import { type RedisCluster, type SpawnedRedis, spawnRedis, startCluster } from '@redis-events/testkit';
+import type { RedisOptions } from 'ioredis';
+import type { RedisClient } from '../src/connection.ts';
+import { DataBroker, type DataBrokerOptions, type DataRecord, type RecordStream } from '../src/index.ts';
+
+/** A Redis to run the backend on: standalone with a client flavour, or a cluster. */
+export interface Topology {
+  readonly label: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** A new client of the flavour under test. */
+  client(): RedisClient;
+  /** A plain RESP2 client for raw checks. */
+  raw(): RedisClient;
+}
+
+function standalone(label: string, options: RedisOptions): Topology {
+  let server: SpawnedRedis | undefined;
+  return {
+    label,
+    async start() {
+      server = await spawnRedis();
+    },
+    async stop() {
+      await server?.stop();
+    },
+    client: () => (server as SpawnedRedis).createClient(options),
+    raw: () => (server as SpawnedRedis).createClient({ protocol: 2 }),
+  };
+}
+
+function cluster(): Topology {
+  let nodes: RedisCluster | undefined;
+  return {
+    label: 'cluster (3 masters)',
+    async start() {
+      nodes = await startCluster({ masters: 3 });
+    },
+    async stop() {
+      await nodes?.stop();
+    },
+    client: () => (nodes as RedisCluster).createClient(),
+    raw: () => (nodes as RedisCluster).createClient({ redisOptions: { protocol: 2 } }),
+  };
+}
+
+/** Standalone in RESP3 (the ioredis 6 default), RESP2, RESP3 with the resp3 reply mapping, and a cluster. */
+export function topologies(): Topology[] {
+  return [
+    standalone('standalone, RESP3', {}),
+    standalone('standalone, RESP2', { protocol: 2 }),
+    standalone('standalone, RESP3 with replyMapping resp3', { protocol: 3, replyMapping: 'resp3' } as RedisOptions),
+    cluster(),
+  ];
+}
+
+/** A backend name nobody else uses, so tests sharing a server never see each other's keys. */
+export function uniqueName(label = 'db'): string {
+  return `${label}-${randomBytes(5).toString('hex')}`;
+}
+
+/** A backend on a fresh name, with fast polling and no background cleanup unless asked. */
+export function broker<T = unknown>(client: RedisClient, options: DataBrokerOptions<T> = {}): DataBroker<T> {
+  return new DataBroker<T>(client, { name: uniqueName(), expiryMs: 0, pollIntervalMs: 200, ...options });
+}
+
+/** Reads `count` records from a stream, failing after `timeoutMs`. */
+export async function take<T>(stream: RecordStream<T>, count: number, timeoutMs = 10_000): Promise<DataRecord<T>[]> {
+  const out: DataRecord<T>[] = [];
+  if (count === 0) return out;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`took ${out.length} of ${count} records in ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        while (out.length < count) {
+          const next = await stream.next();
+          if (next.done) throw new Error(`the stream ended after ${out.length} of ${count} records`);
+          out.push(next.value);
+        }
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
+}
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Waits until `check` is true, polling. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
