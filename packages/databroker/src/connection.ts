@@ -82,6 +82,8 @@ export class DedicatedConnection {
   #closes = 0;
   #closed = false;
   #lastError: unknown;
+  /** `host:port` a MOVED reply named: the slot's new master, before the slot table knows it. */
+  #movedTo: string | undefined;
 
   constructor(source: RedisClient, slot: number, name: string, timeoutMs: number) {
     this.#source = source;
@@ -126,8 +128,12 @@ export class DedicatedConnection {
     return live;
   }
 
-  /** Drops the connection (the slot moved, or a failover): the next `ready()` finds the owner again. */
-  invalidate(): void {
+  /**
+   * Drops the connection (the slot moved, or a failover): the next `ready()` finds the owner
+   * again, trying `movedTo` first when a MOVED reply named it.
+   */
+  invalidate(movedTo?: string): void {
+    this.#movedTo = movedTo;
     const old = this.#connection;
     this.#connection = undefined;
     this.#closes++;

@@ -225,6 +225,8 @@ export class DataBroker<T = JsonValue> {
   readonly #onBackgroundError: (err: Error) => void;
   readonly #connection: Connection;
   readonly #runner: TransactionRunner;
+  /** Cluster reads go to the slot's master on a connection of their own (see #pipeline). */
+  readonly #clusterReads: { connection: Connection; runner: TransactionRunner } | undefined;
   readonly #notifier: ChangeNotifier;
   readonly #streams = new Set<BaseStream<T>>();
   #pending: PendingPut<T>[] = [];
@@ -280,6 +282,15 @@ export class DataBroker<T = JsonValue> {
       this.#timeoutMs,
     );
     this.#runner = new TransactionRunner(this.#connection, retry, this.#timeoutMs);
+    if (isCluster(client)) {
+      const connection = new DedicatedConnection(
+        client,
+        this.#keys.slot,
+        `databroker ${this.#keys.name} reads`,
+        this.#timeoutMs,
+      );
+      this.#clusterReads = { connection, runner: new TransactionRunner(connection, retry, this.#timeoutMs) };
+    }
     this.#notifier = options.wakeUp === 'poll' ? new LocalNotifier() : new PubSubNotifier(client, this.#keys.channel);
     if (this.#expiryMs > 0) {
       const interval = positiveInteger(options.cleanupIntervalMs, 'cleanupIntervalMs', 60_000);
@@ -1145,6 +1156,7 @@ export class DataBroker<T = JsonValue> {
     this.#notifier.close();
     await this.#runner.exclusive(async () => undefined);
     this.#connection.close();
+    this.#clusterReads?.connection.close();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -1180,8 +1192,26 @@ export class DataBroker<T = JsonValue> {
   /**
    * Commands in one pipeline on the user's client; connection trouble is retried until the
    * timeout, error replies become `ERR_DATABROKER_REDIS`.
+   *
+   * On a cluster they go to the slot's master on a dedicated connection instead: while a slot
+   * migrates, ioredis replays a pipeline whose keys are split between two nodes on the target
+   * alone, where the keys not moved yet read as missing. Here such a read waits for the
+   * migration to finish, so every read sees all of the backend's keys on one node.
    */
   async #pipeline(what: string, commands: readonly Command[]): Promise<unknown[]> {
+    if (this.#clusterReads) {
+      if (this.#closed) throw this.#closedError();
+      try {
+        return await this.#clusterReads.runner.read(commands);
+      } catch (err) {
+        if (classifyError(err) === 'fatal') throw redisError(what, err);
+        throw new DataBrokerError(
+          'ERR_DATABROKER_CONNECTION',
+          `${what}: Redis did not answer within ${this.#timeoutMs} ms (${(err as Error).message}); check that the cluster is up and reachable`,
+          { cause: err },
+        );
+      }
+    }
     const deadline = Date.now() + this.#timeoutMs;
     for (let attempt = 1; ; attempt++) {
       if (this.#closed) throw this.#closedError();

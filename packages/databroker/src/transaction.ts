@@ -50,8 +50,10 @@ export interface TransactionJob<R> {
 /** How a failed command should be handled. */
 export type ErrorKind = 'retry' | 'moved' | 'fatal';
 
-const RETRY_REPLIES = /^(LOADING|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|BUSY|NOREPLICAS)\b/;
-const MOVED_REPLIES = /^(MOVED|ASK|READONLY)\b/;
+// ASK and TRYAGAIN: the slot is migrating; reading again once it is done gives one node's
+// consistent view, where following ASK per key would mix the two nodes' halves.
+const RETRY_REPLIES = /^(LOADING|TRYAGAIN|ASK|CLUSTERDOWN|MASTERDOWN|BUSY|NOREPLICAS)\b/;
+const MOVED_REPLIES = /^(MOVED|READONLY)\b/;
 
 /** Connection trouble retries; an error reply retries only when the server says to try again. */
 export function classifyError(err: unknown): ErrorKind {
@@ -60,6 +62,11 @@ export function classifyError(err: unknown): ErrorKind {
   if (err.name !== 'ReplyError') return 'retry'; // socket errors, "Connection is closed.", MaxRetriesPerRequestError
   if (MOVED_REPLIES.test(err.message)) return 'moved';
   return RETRY_REPLIES.test(err.message) ? 'retry' : 'fatal';
+}
+
+/** The node a MOVED reply points at (`host:port`), if it is one. */
+export function movedTo(err: unknown): string | undefined {
+  return err instanceof Error ? /^MOVED \d+ (\S+)/.exec(err.message)?.[1] : undefined;
 }
 
 /** Wraps an error reply with what was being done. */
@@ -137,7 +144,7 @@ export class TransactionRunner {
       } catch (err) {
         const kind = classifyError(err);
         if (kind === 'fatal' || Date.now() > deadline) throw err;
-        if (kind === 'moved') this.#connection.invalidate();
+        if (kind === 'moved') this.#connection.invalidate(movedTo(err));
         await sleep(this.#backoff(attempt));
       }
     }
@@ -165,7 +172,7 @@ export class TransactionRunner {
           connection.call('UNWATCH').catch(() => {});
           throw redisError(job.label, err);
         }
-        if (kind === 'moved') this.#connection.invalidate();
+        if (kind === 'moved') this.#connection.invalidate(movedTo(err));
         lastTrouble = err;
         lastWasConflict = false;
         continue;
@@ -183,16 +190,26 @@ export class TransactionRunner {
       const replies = ((await pipeline.exec()) ?? []) as PipelineReplies;
       const [execError, execReply] = replies[replies.length - 1] ?? [new Error('no reply to EXEC'), undefined];
       if (execError) {
-        const kind = classifyError(execError);
-        if (kind === 'fatal') {
-          // EXECABORT: a queued command was refused; nothing was applied.
-          const refused = replies.slice(1, -1).find(([err]) => err)?.[0] ?? execError;
-          throw redisError(job.label, refused);
-        }
-        if (kind === 'moved') this.#connection.invalidate();
-        lastTrouble = execError;
+        // EXECABORT: a queued command was refused and nothing was applied; its error tells why.
+        const refused = /^EXECABORT/.test(execError.message)
+          ? (replies.slice(1, -1).find(([err]) => err)?.[0] ?? execError)
+          : execError;
+        const kind = classifyError(refused);
+        if (kind === 'fatal') throw redisError(job.label, refused);
+        if (kind === 'moved') this.#connection.invalidate(movedTo(refused));
+        lastTrouble = refused;
         lastWasConflict = false;
-        if (kind === 'retry' && execError.name !== 'ReplyError') {
+        if (refused.name !== 'ReplyError') {
+          if (/timed out/i.test(refused.message)) {
+            // The client's commandTimeout: the server may still run this EXEC later, so asking
+            // it now could not prove the writes will never land. Say so, do not retry.
+            this.#connection.invalidate();
+            throw new DataBrokerError(
+              'ERR_DATABROKER_COMMIT_UNKNOWN',
+              `${job.label}: the commit timed out (the client's commandTimeout); it may still be applied by the server, so it was not retried; read the records to find out`,
+              { cause: refused },
+            );
+          }
           // The connection dropped with EXEC in flight: the writes may or may not have landed.
           if (!plan.applied) continue;
           if (await this.#wasApplied(job, plan)) return plan.committed();
