@@ -161,10 +161,13 @@ export class DedicatedConnection {
         `${this.#name} (cluster)`,
         () => this.#lastError,
       );
+      const key = (n: Redis) => `${n.options.host}:${n.options.port}`;
+      const moved = this.#movedTo;
+      this.#movedTo = undefined;
       const owner = source.slots[this.#slot]?.[0];
-      const node = owner
-        ? source.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner)
-        : undefined;
+      const node =
+        (moved ? source.nodes('all').find((n) => key(n) === moved) : undefined) ??
+        (owner ? source.nodes('master').find((n) => key(n) === owner) : undefined);
       if (!node) {
         source.refreshSlotsCache();
         throw connectionError(`${this.#name}: no cluster master owns slot ${this.#slot} yet`);

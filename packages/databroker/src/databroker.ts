@@ -827,7 +827,7 @@ export class DataBroker<T = JsonValue> {
    * const { serverVersion, recordVersion, stream } = await broker.syncLatest('session', {
    *   $or: [{ id: 's1' }, { $index: '10.0.0.1' }],
    * });
-   * const sessions = await Array.fromAsync(stream);
+   * for await (const session of stream) console.log(session.id, session.data);
    * ```
    */
   async syncLatest(type = '', filter?: FilterExpression): Promise<LatestSnapshot<T>> {

@@ -4,7 +4,7 @@ import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataBroker } from '../src/index.ts';
-import { rejection, take, uniqueName } from './helpers.ts';
+import { collect, rejection, take, uniqueName } from './helpers.ts';
 
 /** The rules printed in the README under "Minimal ACL", for a backend named `name`. */
 function minimalAcl(name: string): string[] {
@@ -65,7 +65,7 @@ async function everything(client: () => Redis, name: string): Promise<void> {
     expect((await db.get('t', 'c'))?.data).toEqual({ k: 3 });
     expect(await db.listTypes()).toEqual(['t']);
     const latest = await db.syncLatest('t', { k: 3 });
-    expect((await Array.fromAsync(latest.stream)).map((r) => r.id)).toEqual(['c']);
+    expect((await collect(latest.stream)).map((r) => r.id)).toEqual(['c']);
     const stream = db.sync('', serverVersion, latest.recordVersion);
     const woken = take(stream, 1); // the poll interval is a minute: only Pub/Sub wakes it in time
     await new Promise((resolve) => setTimeout(resolve, 100));

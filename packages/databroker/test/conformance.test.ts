@@ -3,7 +3,7 @@
 // port deliberately behaves otherwise, the case says so.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataRecord, JsonValue } from '../src/index.ts';
-import { broker, rejection, take, topologies } from './helpers.ts';
+import { broker, collect, rejection, take, topologies } from './helpers.ts';
 
 const ids = (records: readonly DataRecord<unknown>[]) => records.map((r) => r.id);
 const refs = (records: readonly DataRecord<unknown>[]) => records.map((r) => [r.type, r.id]);
@@ -60,13 +60,13 @@ describe.each(topologies())('conformance on $label', (topology) => {
       try {
         const { serverVersion } = await db.versions();
         for (let i = 0; i < 1000; i++) await db.put([{ type: 'TYPE', id: String(i), data: i }]);
-        const all = await Array.fromAsync(db.sync('TYPE', serverVersion, 0, { wait: false }));
+        const all = await collect(db.sync('TYPE', serverVersion, 0, { wait: false }));
         expect(all).toHaveLength(1000);
         expect(await db.removeChangesBefore(new Date(Date.now() + 1000))).toBe(1000);
         // The Go backend returned no records here; this port says the log no longer reaches back.
-        const err = await rejection(Array.fromAsync(db.sync('TYPE', serverVersion, 0, { wait: false })));
+        const err = await rejection(collect(db.sync('TYPE', serverVersion, 0, { wait: false })));
         expect(err.code).toBe('ERR_DATABROKER_INVALID_RECORD_VERSION');
-        expect(await Array.fromAsync(db.sync('TYPE', serverVersion, 1000, { wait: false }))).toEqual([]);
+        expect(await collect(db.sync('TYPE', serverVersion, 1000, { wait: false }))).toEqual([]);
         expect((await db.versions()).earliestRecordVersion).toBe(1000);
         expect((await db.get('TYPE', '999'))?.data).toBe(999); // live records stay
       } finally {
@@ -80,7 +80,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
         await db.setOptions('EXAMPLE', { capacity: 3 });
         for (let i = 0; i < 10; i++) await db.put([{ type: 'EXAMPLE', id: String(i), data: {} }]);
         const { stream } = await db.syncLatest('EXAMPLE');
-        expect(ids(await Array.fromAsync(stream))).toEqual(['7', '8', '9']);
+        expect(ids(await collect(stream))).toEqual(['7', '8', '9']);
       } finally {
         await db.close();
       }
@@ -109,7 +109,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
         ]);
         expect(put.serverVersion).not.toBe(0);
         const deleted = await db.put([{ type: 'test-1', id: 'r3', deletedAt: new Date() }]);
-        const records = await Array.fromAsync(db.sync('test-1', deleted.serverVersion, 0, { wait: false }));
+        const records = await collect(db.sync('test-1', deleted.serverVersion, 0, { wait: false }));
         expect(records.map((r) => [r.id, r.version, r.deletedAt !== undefined])).toEqual([
           ['r1', 1, false],
           ['r2', 2, false],
@@ -125,7 +125,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
       try {
         await db.setOptions('capacity-test', { capacity: 3 });
         for (let i = 0; i < 10; i++) await db.put([{ type: 'capacity-test', id: String(i), data: {} }]);
-        expect(ids(await Array.fromAsync((await db.syncLatest('capacity-test')).stream))).toEqual(['7', '8', '9']);
+        expect(ids(await collect((await db.syncLatest('capacity-test')).stream))).toEqual(['7', '8', '9']);
 
         expect(await db.lease('lease-test', 'client-1', 1000)).toBe(true);
         expect(await db.lease('lease-test', 'client-2', 1000)).toBe(false);
@@ -136,7 +136,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
         for (let i = 0; i < 100; i++) expect(count.get(String(i))).toBe(1);
 
         const latest = await db.syncLatest('sync-test');
-        await Array.fromAsync(latest.stream);
+        await collect(latest.stream);
         const stream = db.sync('', latest.serverVersion, latest.recordVersion);
         const received = take(stream, 10);
         for (let i = 0; i < 10; i++) {
@@ -225,7 +225,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
       expect(await pending).toEqual({ done: true, value: undefined });
 
       const byBackend = db.sync('', serverVersion, recordVersion);
-      const waiting = Array.fromAsync(byBackend);
+      const waiting = collect(byBackend);
       await new Promise((resolve) => setTimeout(resolve, 50));
       await db.close();
       expect((await rejection(waiting)).code).toBe('ERR_DATABROKER_CLOSED');
@@ -249,7 +249,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
           { type: 'filter-test-3', id: 'id-3', data: 'id-3' },
         ]);
         const latest = async (type: string, filter?: Parameters<typeof db.syncLatest>[1]) =>
-          refs(await Array.fromAsync((await db.syncLatest(type, filter)).stream));
+          refs(await collect((await db.syncLatest(type, filter)).stream));
         expect(await latest('')).toEqual([
           ['filter-test-1', 'id-1'],
           ['filter-test-1', 'id-2'],
@@ -302,7 +302,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
       try {
         const type = 'testproto.Test';
         const latest = async (filter: Parameters<typeof db.syncLatest>[1]) =>
-          ids(await Array.fromAsync((await db.syncLatest(type, filter)).stream)).sort();
+          ids(await collect((await db.syncLatest(type, filter)).stream)).sort();
         await db.setOptions(type, { indexableFields: ['string_field'] });
         await db.put([
           { type, id: 't1', data: { string_field: 'same', proto_field: { another_string_field: 'ss1' } } },
@@ -339,10 +339,8 @@ describe.each(topologies())('conformance on $label', (topology) => {
       try {
         const empty = await db.syncLatest();
         expect(empty.serverVersion).toBeGreaterThan(0);
-        expect(await Array.fromAsync(empty.stream)).toEqual([]);
-        expect(await Array.fromAsync(db.sync('', empty.serverVersion, empty.recordVersion, { wait: false }))).toEqual(
-          [],
-        );
+        expect(await collect(empty.stream)).toEqual([]);
+        expect(await collect(db.sync('', empty.serverVersion, empty.recordVersion, { wait: false }))).toEqual([]);
         const [r1] = (await db.put([{ type: 'example', id: 'r1', data: 'r1' }])).records;
         await new Promise((resolve) => setTimeout(resolve, 5));
         await db.put([{ type: 'example', id: 'r2', data: 'r2' }]);
@@ -351,8 +349,8 @@ describe.each(topologies())('conformance on $label', (topology) => {
         const [r3] = (await db.put([{ type: 'example', id: 'r3', data: 'r3' }])).records;
         const after = await db.syncLatest();
         expect(after.recordVersion).toBe(r3?.version);
-        expect(await Array.fromAsync(after.stream)).toHaveLength(3);
-        const since = (v: number) => Array.fromAsync(db.sync('', empty.serverVersion, v, { wait: false }));
+        expect(await collect(after.stream)).toHaveLength(3);
+        const since = (v: number) => collect(db.sync('', empty.serverVersion, v, { wait: false }));
         expect(ids(await since(r1?.version ?? 0))).toEqual(['r2', 'r3']);
         // The server clock decides modification times; give the cutoff the same clock's margin.
         await db.removeChangesBefore(new Date(tm3.getTime() - 1));
@@ -370,12 +368,12 @@ describe.each(topologies())('conformance on $label', (topology) => {
         await db.put(['s1', 's2', 's3', 's4', 's5'].map((id) => ({ type: 'session', id, data: { id } })));
         const before = await db.versions();
         const stream = db.sync('', before.serverVersion, 1);
-        const drained = Array.fromAsync(stream);
+        const drained = collect(stream);
         await db.clear();
         expect((await rejection(drained)).code).toBe('ERR_DATABROKER_INVALID_SERVER_VERSION');
         const after = await db.versions();
         expect(after.serverVersion).not.toBe(before.serverVersion);
-        expect(await Array.fromAsync((await db.syncLatest()).stream)).toEqual([]);
+        expect(await collect((await db.syncLatest()).stream)).toEqual([]);
         expect(await db.getOptions('session')).toBeUndefined();
         expect(await db.lease('example', 'example-2', 60_000)).toBe(false);
       } finally {

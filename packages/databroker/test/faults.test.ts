@@ -3,7 +3,7 @@
 import { type RedisCluster, type SpawnedRedis, spawnRedis, startCluster, startProxy } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataBroker, type DataRecord } from '../src/index.ts';
-import { broker, rejection, take, uniqueName } from './helpers.ts';
+import { broker, collect, rejection, take, uniqueName } from './helpers.ts';
 
 const ids = (records: readonly DataRecord<unknown>[]) => records.map((r) => r.id);
 
@@ -37,7 +37,7 @@ describe('server restart', () => {
     const reader = broker(server.createClient(), { name });
     const { serverVersion } = await reader.put([{ type: 't', id: 'a', data: 1 }]);
     const stream = reader.sync('', serverVersion, 1);
-    const ended = Array.fromAsync(stream);
+    const ended = collect(stream);
     await new Promise((resolve) => setTimeout(resolve, 50));
     await server.restart({ keepData: false });
     const err = await rejection(ended);
@@ -61,14 +61,14 @@ describe('flush', () => {
     const reader = broker(server.createClient(), { name });
     const writer = broker(server.createClient(), { name });
     const { serverVersion } = await writer.put([{ type: 't', id: 'a', data: 1 }]);
-    const ended = Array.fromAsync(reader.sync('', serverVersion, 1));
+    const ended = collect(reader.sync('', serverVersion, 1));
     await new Promise((resolve) => setTimeout(resolve, 50));
     await server.flushAll();
     const after = await writer.put([{ type: 't', id: 'b', data: 2 }]); // wakes the reader
     expect((await rejection(ended)).code).toBe('ERR_DATABROKER_INVALID_SERVER_VERSION');
     expect(after.serverVersion).not.toBe(serverVersion);
     expect(after.records[0]?.version).toBe(1);
-    const err = await rejection(Array.fromAsync(reader.sync('', serverVersion, 0, { wait: false })));
+    const err = await rejection(collect(reader.sync('', serverVersion, 0, { wait: false })));
     expect(err.code).toBe('ERR_DATABROKER_INVALID_SERVER_VERSION');
     await Promise.all([reader.close(), writer.close()]);
   });
@@ -80,7 +80,7 @@ describe('flush', () => {
     await take(stream, 5);
     await server.flushAll();
     await db.put([{ type: 't', id: 'new', data: 1 }]);
-    expect((await rejection(Array.fromAsync(stream))).code).toBe('ERR_DATABROKER_INVALID_SERVER_VERSION');
+    expect((await rejection(collect(stream))).code).toBe('ERR_DATABROKER_INVALID_SERVER_VERSION');
     await db.close();
   });
 });
@@ -139,7 +139,7 @@ describe('connections cut by the proxy', () => {
     const failures = outcomes.filter((o) => !o.ok);
     for (const f of failures) expect(['ERR_DATABROKER_COMMIT_UNKNOWN', 'ERR_DATABROKER_CONNECTION']).toContain(f.code);
     const { serverVersion } = await db.versions();
-    const log = await Array.fromAsync(db.sync('', serverVersion, 0, { wait: false }));
+    const log = await collect(db.sync('', serverVersion, 0, { wait: false }));
     const count = new Map<string, number>();
     for (const r of log) count.set(r.id, (count.get(r.id) ?? 0) + 1);
     for (const o of outcomes) {

@@ -109,3 +109,10 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+/** Every record of a stream, in order. */
+export async function collect<T>(stream: AsyncIterable<DataRecord<T>>): Promise<DataRecord<T>[]> {
+  const out: DataRecord<T>[] = [];
+  for await (const record of stream) out.push(record);
+  return out;
+}

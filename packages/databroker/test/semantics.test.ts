@@ -5,7 +5,7 @@ import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bytesCodec, DataBroker, DataBrokerError, type DataRecord, type RecordCodec } from '../src/index.ts';
-import { broker, eventually, rejection, take, uniqueName } from './helpers.ts';
+import { broker, collect, eventually, rejection, take, uniqueName } from './helpers.ts';
 
 let server: SpawnedRedis;
 let raw: Redis;
@@ -17,10 +17,10 @@ afterAll(() => server.stop());
 
 const ids = (records: readonly DataRecord<unknown>[]) => records.map((r) => r.id);
 const latestIds = async (db: DataBroker<unknown>, type: string) =>
-  ids(await Array.fromAsync((await db.syncLatest(type)).stream));
+  ids(await collect((await db.syncLatest(type)).stream));
 const log = async (db: DataBroker<unknown>) => {
   const { serverVersion } = await db.versions();
-  return Array.fromAsync(db.sync('', serverVersion, 0, { wait: false }));
+  return collect(db.sync('', serverVersion, 0, { wait: false }));
 };
 
 describe('versions', () => {
@@ -164,11 +164,11 @@ describe('sync', () => {
       { type: 'b', id: '2', data: 2 },
     ]);
     const stream = db.sync('a', serverVersion, 0, { wait: false });
-    expect(ids(await Array.fromAsync(stream))).toEqual(['1']);
+    expect(ids(await collect(stream))).toEqual(['1']);
     expect(stream.recordVersion).toBe(3); // the b changes were read past: no need to read them again
     await db.put([{ type: 'a', id: '2', data: 2 }]);
     const next = db.sync('a', serverVersion, stream.recordVersion, { wait: false });
-    expect((await Array.fromAsync(next)).map((r) => [r.id, r.version])).toEqual([['2', 4]]);
+    expect((await collect(next)).map((r) => [r.id, r.version])).toEqual([['2', 4]]);
     await db.close();
   });
 
@@ -179,21 +179,14 @@ describe('sync', () => {
     await take(stream, 4);
     expect(stream.recordVersion).toBe(4);
     await stream.close();
-    expect(ids(await Array.fromAsync(db.sync('t', serverVersion, 4, { wait: false })))).toEqual([
-      '4',
-      '5',
-      '6',
-      '7',
-      '8',
-      '9',
-    ]);
+    expect(ids(await collect(db.sync('t', serverVersion, 4, { wait: false })))).toEqual(['4', '5', '6', '7', '8', '9']);
     await db.close();
   });
 
   it('reads a long log in pages, and waits from a version still in the future', async () => {
     const db = broker(server.createClient(), { batchSize: 7 });
     const { serverVersion } = await db.put(Array.from({ length: 50 }, (_, i) => ({ type: 't', id: `${i}`, data: i })));
-    expect(await Array.fromAsync(db.sync('', serverVersion, 0, { wait: false }))).toHaveLength(50);
+    expect(await collect(db.sync('', serverVersion, 0, { wait: false }))).toHaveLength(50);
     const future = db.sync('', serverVersion, 52);
     const got = take(future, 1);
     await db.put([{ type: 't', id: 'x', data: 1 }]);
@@ -260,7 +253,7 @@ describe('syncLatest', () => {
     }
     expect(seen.size).toBe(100);
     expect([...seen.values()].every((count) => count <= 2)).toBe(true);
-    const again = await Array.fromAsync((await db.syncLatest('t')).stream);
+    const again = await collect((await db.syncLatest('t')).stream);
     expect(again).toHaveLength(100);
     expect(again.map((r) => r.version)).toEqual([...again.map((r) => r.version)].sort((a, b) => a - b));
     await db.close();
@@ -270,7 +263,7 @@ describe('syncLatest', () => {
     const db = broker(server.createClient(), { batchSize: 3 });
     await db.put(['x', 'y'].flatMap((type) => Array.from({ length: 10 }, (_, i) => ({ type, id: `${i}`, data: i }))));
     const { stream } = await db.syncLatest('', { id: ['9', '1', '5', '7', 'missing'] });
-    expect((await Array.fromAsync(stream)).map((r) => `${r.type}${r.id}`)).toEqual([
+    expect((await collect(stream)).map((r) => `${r.type}${r.id}`)).toEqual([
       'x1',
       'x5',
       'x7',
@@ -356,7 +349,7 @@ describe('expiry', () => {
     const db = broker(server.createClient(), { expiryMs: 150, cleanupIntervalMs: 50 });
     const { serverVersion } = await db.put([{ type: 't', id: 'a', data: 1 }]);
     await eventually(async () => (await db.versions()).earliestRecordVersion === 1);
-    expect((await rejection(Array.fromAsync(db.sync('', serverVersion, 0, { wait: false })))).code).toBe(
+    expect((await rejection(collect(db.sync('', serverVersion, 0, { wait: false })))).code).toBe(
       'ERR_DATABROKER_INVALID_RECORD_VERSION',
     );
     expect(await db.get('t', 'a')).toBeDefined();
@@ -386,8 +379,8 @@ describe('encryption', () => {
     expect(Object.values(stored).some((v) => v.includes('hunter2'))).toBe(false);
     expect(Object.values(stored).some((v) => v.includes('a'))).toBe(true); // the id stays readable
     expect((await db.get('t', 'a'))?.data).toEqual(data);
-    expect((await Array.fromAsync(db.sync('t', serverVersion, 0, { wait: false })))[0]?.data).toEqual(data);
-    expect(ids(await Array.fromAsync((await db.syncLatest('t', { $index: '10.1.2.3' })).stream))).toEqual(['a']);
+    expect((await collect(db.sync('t', serverVersion, 0, { wait: false })))[0]?.data).toEqual(data);
+    expect(ids(await collect((await db.syncLatest('t', { $index: '10.1.2.3' })).stream))).toEqual(['a']);
     await db.close();
   });
 
@@ -502,7 +495,7 @@ describe('bad input and damaged data', () => {
     await raw.hset(db.keys.records, '1:t:a', 'garbage');
     expect((await rejection(db.get('t', 'a'))).code).toBe('ERR_DATABROKER_CORRUPT');
     await raw.zadd(db.keys.changes, 2, Buffer.from([1, 0, 0, 0]));
-    const err = await rejection(Array.fromAsync(db.sync('', serverVersion, 0, { wait: false })));
+    const err = await rejection(collect(db.sync('', serverVersion, 0, { wait: false })));
     expect(err.code).toBe('ERR_DATABROKER_CORRUPT');
     await raw.set(db.keys.lastVersion, 'not a number');
     expect((await rejection(db.put([{ type: 't', id: 'b', data: 1 }]))).code).toBe('ERR_DATABROKER_CORRUPT');
@@ -534,7 +527,14 @@ describe('bad input and damaged data', () => {
     const db = broker(server.createClient());
     await db.close();
     await db.close();
-    for (const call of [() => db.put([]), () => db.get('t', 'a'), () => db.listTypes(), () => db.lease('l', 'a', 1)]) {
+    const calls: (() => Promise<unknown>)[] = [
+      () => db.put([]),
+      () => db.get('t', 'a'),
+      () => db.listTypes(),
+      () => db.lease('l', 'a', 1),
+      () => db.syncLatest(),
+    ];
+    for (const call of calls) {
       expect((await rejection(Promise.resolve().then(call))).code).toBe('ERR_DATABROKER_CLOSED');
     }
   });
