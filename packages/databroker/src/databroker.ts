@@ -127,6 +127,8 @@ interface Write {
 }
 
 const DEFAULT_EXPIRY_MS = 24 * 60 * 60 * 1000;
+/** How many recently written types a put prepares the options of, for the next put. */
+const HOT_TYPES = 32;
 const MAX_SERVER_VERSION = 2 ** 53 - 1;
 
 function positiveInteger(value: unknown, what: string, fallback: number, min = 1): number {
@@ -230,6 +232,8 @@ export class DataBroker<T = JsonValue> {
   readonly #notifier: ChangeNotifier;
   readonly #streams = new Set<BaseStream<T>>();
   #pending: PendingPut<T>[] = [];
+  /** Types written lately, most recent first. */
+  #hotTypes: string[] = [];
   #flushQueued = false;
   #cleanupTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -268,7 +272,7 @@ export class DataBroker<T = JsonValue> {
     const retry = options.retry ?? {};
     positiveInteger(retry.maxAttempts, 'retry.maxAttempts', 100);
     positiveInteger(retry.initialDelayMs, 'retry.initialDelayMs', 1, 0);
-    positiveInteger(retry.maxDelayMs, 'retry.maxDelayMs', 250, 0);
+    positiveInteger(retry.maxDelayMs, 'retry.maxDelayMs', 50, 0);
     if (options.wakeUp !== undefined && options.wakeUp !== 'pubsub' && options.wakeUp !== 'poll') {
       throw argumentError(`wakeUp must be "pubsub" or "poll", not ${String(options.wakeUp)}`);
     }
@@ -281,7 +285,7 @@ export class DataBroker<T = JsonValue> {
       `databroker ${this.#keys.name}`,
       this.#timeoutMs,
     );
-    this.#runner = new TransactionRunner(this.#connection, retry, this.#timeoutMs);
+    this.#runner = new TransactionRunner(this.#connection, retry, this.#timeoutMs, this.#keys.turn);
     if (isCluster(client)) {
       const connection = new DedicatedConnection(
         client,
@@ -414,15 +418,34 @@ export class DataBroker<T = JsonValue> {
     const types = [...new Set(bodies.map((b) => b.type))];
     let capped: string[] = [];
     const label = `put of ${bodies.length} record${bodies.length === 1 ? '' : 's'}`;
+    const watch = [keys.serverVersion, keys.lastVersion, keys.options];
+    // The next put is likely to write the types written lately: read their options in advance.
+    this.#hotTypes = [...new Set([...types, ...this.#hotTypes])].slice(0, HOT_TYPES);
+    const hot = this.#hotTypes;
     const committed = await execute({
       label,
-      watch: [keys.serverVersion, keys.lastVersion, keys.options],
+      contended: true,
+      watch,
       reads: [['GET', keys.serverVersion], ['GET', keys.lastVersion], ['TIME'], ['HMGET', keys.options, ...types]],
-      plan: (replies): WritePlan<{ serverVersion: number; writes: Write[] }> => {
+      prepare: {
+        key: `put\n${hot.join('\n')}`,
+        watch,
+        reads: [['GET', keys.serverVersion], ['GET', keys.lastVersion], ['TIME'], ['HMGET', keys.options, ...hot]],
+      },
+      fromPrepared: (prepared) => {
+        if (!prepared.key.startsWith('put\n')) return undefined;
+        const known = prepared.key.slice(4).split('\n');
+        const at = types.map((t) => known.indexOf(t));
+        if (at.some((i) => i < 0)) return undefined;
+        const options = arrayReply(prepared.replies[3], 'HMGET options');
+        return [prepared.replies[0], prepared.replies[1], prepared.replies[2], at.map((i) => options[i])];
+      },
+      plan: (replies, _read, ageMs): WritePlan<{ serverVersion: number; writes: Write[] }> => {
         const stored = integerReply(replies[0], 'GET server_version');
         const serverVersion = stored ?? randomServerVersion();
         const last = integerReply(replies[1], 'GET last_version') ?? 0;
-        const now = timeReply(replies[2]);
+        // The server's clock when the replies were read, moved on by the time since.
+        const now = timeReply(replies[2]) + Math.floor(ageMs);
         const options = arrayReply(replies[3], 'HMGET options');
         capped = types.filter(
           (t, i) => parseOptions(textReply(options[i], 'HMGET options'), t)?.capacity !== undefined,
@@ -530,6 +553,7 @@ export class DataBroker<T = JsonValue> {
     const keys = this.#keys;
     const result = await execute({
       label: `capacity of ${types.join(', ')}`,
+      contended: true,
       watch: [keys.serverVersion, keys.lastVersion, keys.options],
       reads: [
         ['GET', keys.serverVersion],

@@ -23,6 +23,8 @@ export interface KeySpace {
   readonly options: string;
   /** Sorted set of markers: `trimmed` = the highest version removed from the change log. */
   readonly marks: string;
+  /** String with a short time to live: the writer whose turn it is, when writers contend. */
+  readonly turn: string;
   /** Pub/Sub channel that every commit publishes its last version on. */
   readonly channel: string;
   /** Sorted set of one type's live record ids, score = the version of their last change. */
@@ -55,6 +57,7 @@ export function keySpace(name: string, channelPrefix = ''): KeySpace {
     types: `${tag}:types`,
     options: `${tag}:options`,
     marks: `${tag}:marks`,
+    turn: `${tag}:turn`,
     channel: `${channelPrefix}${tag}:changed`,
     typeKey: (type) => `${tag}:type:${type}`,
     leaseKey: (lease) => `${tag}:lease:${lease}`,

@@ -2,6 +2,13 @@
 // conflict (EXEC returns null) retries after a jittered exponential backoff; a dropped
 // connection before EXEC retries; a dropped connection while EXEC is in flight asks the job
 // whether its writes landed before trying again, so that nothing is applied twice.
+//
+// Optimistic transactions can starve: with many writers on one counter, a writer may lose again
+// and again. A writer that lost FAIR_AFTER times takes the turn (SET NX PX on a turn key that
+// every contended transaction watches and reads); while the turn is someone else's, writers
+// wait instead of competing, so the starved writer commits next and gives the turn back in its
+// EXEC. The turn only orders writers: correctness still rests on WATCH.
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { DedicatedConnection } from './connection.ts';
 import { DataBrokerError } from './errors.ts';
@@ -15,7 +22,7 @@ export interface RetryOptions {
   readonly maxAttempts?: number;
   /** Upper bound of the first backoff, in ms. Default 1. */
   readonly initialDelayMs?: number;
-  /** Largest backoff, in ms. Default 250. */
+  /** Largest backoff, in ms. Default 50. */
   readonly maxDelayMs?: number;
 }
 
@@ -31,6 +38,21 @@ export interface WritePlan<R> {
   readonly applied?: (read: (commands: readonly Command[]) => Promise<unknown[]>) => Promise<boolean>;
 }
 
+/**
+ * A WATCH and reads sent right after a commit, in the same round trip, for the next transaction:
+ * if nobody writes in between, that one skips its own WATCH round trip. The WATCH makes it safe:
+ * a change after these reads aborts the next EXEC like any other conflict.
+ */
+export interface Prepared {
+  /** What was read, so that a job can tell whether the reads cover its own. */
+  readonly key: string;
+  readonly epoch: number;
+  /** Replies of the reads (the WATCH reply left out). */
+  readonly replies: unknown[];
+  /** `performance.now()` when they arrived. */
+  readonly at: number;
+}
+
 /** A transaction: keys to watch, reads, and a plan made from what was read. */
 export interface TransactionJob<R> {
   /** What the job does, for error messages ("put of 3 records"). */
@@ -39,13 +61,26 @@ export interface TransactionJob<R> {
   readonly reads: readonly Command[];
   /**
    * Decides from the replies of `reads`: writes to commit, or a result without writing. `read`
-   * issues more reads on the same connection while the keys are still watched.
+   * issues more reads on the same connection while the keys are still watched; `ageMs` is how
+   * long ago the replies were read (they may come from a prepared snapshot).
    */
   plan(
     replies: unknown[],
     read: (commands: readonly Command[]) => Promise<unknown[]>,
+    ageMs: number,
   ): Promise<WritePlan<R> | { readonly result: R }> | WritePlan<R> | { readonly result: R };
+  /** The replies of `reads` taken from a prepared snapshot, when it covers them. */
+  readonly fromPrepared?: (prepared: Prepared) => unknown[] | undefined;
+  /** What to WATCH and read with this job's EXEC, for the next job. */
+  readonly prepare?: { readonly key: string; readonly watch: readonly string[]; readonly reads: readonly Command[] };
+  /** Whether the job competes with other writers on a hot key, and so takes part in turns. */
+  readonly contended?: boolean;
 }
+
+/** Conflicts of one transaction before it takes the turn. */
+const FAIR_AFTER = 5;
+/** How long a turn lasts at most, should its holder vanish. */
+const TURN_TTL_MS = 1000;
 
 /** How a failed command should be handled. */
 export type ErrorKind = 'retry' | 'moved' | 'fatal';
@@ -109,14 +144,24 @@ export class TransactionRunner {
   readonly #maxDelayMs: number;
   readonly #timeoutMs: number;
   #tail: Promise<unknown> = Promise.resolve();
+  #prepared: Prepared | undefined;
   /** Conflicts seen (EXEC aborted by a watched key), for tests and metrics. */
   conflicts = 0;
+  /** Transactions that skipped their WATCH round trip thanks to a prepared snapshot. */
+  preparedUses = 0;
 
-  constructor(connection: DedicatedConnection, retry: RetryOptions, timeoutMs: number) {
+  /** Key of the turn that starved writers take; none for a runner that only reads. */
+  readonly #turnKey: string | undefined;
+  readonly #token: string = randomBytes(8).toString('hex');
+  /** Times a transaction waited for another writer's turn. */
+  turnWaits = 0;
+
+  constructor(connection: DedicatedConnection, retry: RetryOptions, timeoutMs: number, turnKey?: string) {
     this.#connection = connection;
+    this.#turnKey = turnKey;
     this.#maxAttempts = retry.maxAttempts ?? 100;
     this.#initialDelayMs = retry.initialDelayMs ?? 1;
-    this.#maxDelayMs = retry.maxDelayMs ?? 250;
+    this.#maxDelayMs = retry.maxDelayMs ?? 50;
     this.#timeoutMs = timeoutMs;
   }
 
@@ -156,17 +201,81 @@ export class TransactionRunner {
   }
 
   async #execute<R>(job: TransactionJob<R>): Promise<R> {
+    const turnKey = job.contended ? this.#turnKey : undefined;
+    // A contended job also watches and reads the turn, after its own reads.
+    const watch = turnKey ? [...job.watch, turnKey] : job.watch;
+    const reads: readonly Command[] = turnKey ? [...job.reads, ['GET', turnKey]] : job.reads;
+    const prepare =
+      job.prepare && turnKey
+        ? {
+            ...job.prepare,
+            watch: [...job.prepare.watch, turnKey],
+            reads: [...job.prepare.reads, ['GET', turnKey] as Command],
+          }
+        : job.prepare;
     let lastTrouble: unknown;
     let lastWasConflict = false;
+    let conflicts = 0;
+    let waitedSince: number | undefined;
+    let prepared = this.#prepared;
+    this.#prepared = undefined;
+    let pause = 0; // before the next attempt, in ms
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      if (attempt > 1) await sleep(this.#backoff(attempt - 1));
+      if (pause > 0) await sleep(pause);
+      pause = attempt > 1 ? this.#backoff(attempt) : 0;
       const connection = await this.#connection.ready();
       const epoch = this.#connection.epoch;
+      const snapshot = prepared?.epoch === epoch ? prepared : undefined;
+      prepared = undefined;
       let plan: WritePlan<R> | { readonly result: R };
+      let holdsTurn = false;
       try {
-        const replies = await pipelineRead(connection, [['WATCH', ...job.watch], ...job.reads]);
-        plan = await job.plan(replies.slice(1), (commands) => pipelineRead(connection, commands));
+        let replies: unknown[] | undefined;
+        let turn: unknown;
+        let ageMs = 0;
+        if (snapshot) {
+          const own = turnKey ? { ...snapshot, replies: snapshot.replies.slice(0, -1) } : snapshot;
+          replies = job.fromPrepared?.(own);
+          turn = turnKey ? snapshot.replies[snapshot.replies.length - 1] : undefined;
+        }
+        if (replies && snapshot) {
+          ageMs = performance.now() - snapshot.at;
+          this.preparedUses++;
+        } else {
+          // UNWATCH first: a snapshot this job cannot use may have left a WATCH on other keys.
+          const fresh = (await pipelineRead(connection, [['UNWATCH'], ['WATCH', ...watch], ...reads])).slice(2);
+          replies = turnKey ? fresh.slice(0, -1) : fresh;
+          turn = turnKey ? fresh[fresh.length - 1] : undefined;
+        }
+        if (turnKey && (turn === null || turn === undefined) && conflicts >= FAIR_AFTER) {
+          // Starving and the turn is free: take it rather than compete again, then read anew.
+          const [taken] = await pipelineRead(connection, [['SET', turnKey, this.#token, 'NX', 'PX', TURN_TTL_MS]]);
+          attempt--;
+          pause = taken === null || taken === undefined ? 2 + Math.random() * 2 : 0;
+          continue;
+        }
+        if (turn !== null && turn !== undefined) {
+          const holder = Buffer.isBuffer(turn) ? turn.toString() : String(turn);
+          holdsTurn = holder === this.#token;
+          if (!holdsTurn) {
+            // Another writer starved and holds the turn: let it commit first.
+            waitedSince ??= Date.now();
+            if (Date.now() - waitedSince > this.#timeoutMs) {
+              throw new DataBrokerError(
+                'ERR_DATABROKER_RETRIES_EXHAUSTED',
+                `${job.label}: transaction reached maximum number of retries: other writers held the turn for ${this.#timeoutMs} ms`,
+              );
+            }
+            this.turnWaits++;
+            attempt--; // waiting is not losing
+            connection.call('UNWATCH').catch(() => {});
+            pause = 2 + Math.random() * 2; // the holder commits within a round trip or two
+            continue;
+          }
+        }
+        plan = await job.plan(replies, (commands) => pipelineRead(connection, commands), ageMs);
       } catch (err) {
+        if (err instanceof DataBrokerError && err.code === 'ERR_DATABROKER_RETRIES_EXHAUSTED') throw err;
         const kind = classifyError(err);
         if (kind === 'fatal') {
           connection.call('UNWATCH').catch(() => {});
@@ -186,13 +295,21 @@ export class TransactionRunner {
       const pipeline = connection.pipeline();
       pipeline.callBuffer('MULTI');
       for (const [name, ...args] of plan.writes) pipeline.callBuffer(name, ...args);
+      // The turn is watched and was read as ours: giving it back in the EXEC is safe.
+      if (holdsTurn && turnKey) pipeline.callBuffer('DEL', turnKey);
       pipeline.callBuffer('EXEC');
+      const execAt = plan.writes.length + (holdsTurn && turnKey ? 2 : 1);
+      if (prepare) {
+        pipeline.callBuffer('WATCH', ...prepare.watch);
+        for (const [name, ...args] of prepare.reads) pipeline.callBuffer(name, ...args);
+      }
       const replies = ((await pipeline.exec()) ?? []) as PipelineReplies;
-      const [execError, execReply] = replies[replies.length - 1] ?? [new Error('no reply to EXEC'), undefined];
+      const [execError, execReply] = replies[execAt] ?? [new Error('no reply to EXEC'), undefined];
+      const next = prepare ? this.#snapshot(prepare, replies.slice(execAt + 1), epoch) : undefined;
       if (execError) {
         // EXECABORT: a queued command was refused and nothing was applied; its error tells why.
         const refused = /^EXECABORT/.test(execError.message)
-          ? (replies.slice(1, -1).find(([err]) => err)?.[0] ?? execError)
+          ? (replies.slice(1, execAt).find(([err]) => err)?.[0] ?? execError)
           : execError;
         const kind = classifyError(refused);
         if (kind === 'fatal') throw redisError(job.label, refused);
@@ -219,12 +336,15 @@ export class TransactionRunner {
       if (execReply === null || execReply === undefined) {
         this.conflicts++;
         lastWasConflict = true;
+        prepared = next; // read after the conflicting write: the next attempt starts from it
+        if (turnKey && ++conflicts >= FAIR_AFTER && !holdsTurn) prepared = undefined; // take the turn next
         continue; // a watched key changed: EXEC applied nothing
       }
       const failed = Array.isArray(execReply) ? execReply.find((r) => r instanceof Error) : undefined;
       if (failed) {
         throw redisError(`${job.label} (applied in part: Redis refused one of its writes)`, failed);
       }
+      this.#prepared = next;
       return plan.committed();
     }
     if (!lastWasConflict && lastTrouble !== undefined) {
@@ -238,6 +358,17 @@ export class TransactionRunner {
       'ERR_DATABROKER_RETRIES_EXHAUSTED',
       `${job.label}: transaction reached maximum number of retries (${this.#maxAttempts}): other writers kept changing the same keys; raise retry.maxAttempts or write less concurrently`,
     );
+  }
+
+  /** The prepared snapshot from the replies after EXEC, when every one of them came back. */
+  #snapshot(
+    prepare: NonNullable<TransactionJob<unknown>['prepare']>,
+    replies: PipelineReplies,
+    epoch: number,
+  ): Prepared | undefined {
+    if (replies.length !== prepare.reads.length + 1) return undefined;
+    if (replies.some(([err]) => err) || this.#connection.epoch !== epoch) return undefined;
+    return { key: prepare.key, epoch, replies: replies.slice(1).map(([, reply]) => reply), at: performance.now() };
   }
 
   async #wasApplied<R>(job: TransactionJob<R>, plan: WritePlan<R>): Promise<boolean> {

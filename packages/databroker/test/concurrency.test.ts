@@ -70,6 +70,50 @@ describe('16 writers of 1,000 puts each, with a sync reader', () => {
     it('versions unique and increasing; the reader sees every change once, in order', async () => {
       await writersAndReader(() => server.createClient());
     }, 120_000);
+
+    it('lets no writer starve: a writer that keeps losing takes the turn and commits', async () => {
+      // With 16 contending writers, losing 10 optimistic rounds in a row is common; turns make
+      // a starving writer commit next, so 10 attempts are always enough.
+      const name = uniqueName('fair');
+      const writers = Array.from(
+        { length: WRITERS },
+        () => new DataBroker(server.createClient(), { name, expiryMs: 0, retry: { maxAttempts: 10 } }),
+      );
+      try {
+        await Promise.all(
+          writers.map(async (writer, w) => {
+            for (let i = 0; i < 150; i++) await writer.put([{ type: 't', id: `${w}-${i}`, data: i }]);
+          }),
+        );
+        expect((await writers[0]?.versions())?.latestRecordVersion).toBe(WRITERS * 150);
+      } finally {
+        await Promise.all(writers.map((w) => w.close()));
+      }
+    }, 60_000);
+
+    it('says "transaction reached maximum number of retries" when the limit is reached', async () => {
+      const name = uniqueName('exhausted');
+      const hasty = new DataBroker(server.createClient(), { name, expiryMs: 0, retry: { maxAttempts: 1 } });
+      const others = Array.from({ length: 8 }, () => new DataBroker(server.createClient(), { name, expiryMs: 0 }));
+      let stop = false;
+      const busy = others.map(async (db, w) => {
+        for (let i = 0; !stop; i++) await db.put([{ type: 't', id: `${w}-${i}`, data: i }]);
+      });
+      try {
+        let error: (Error & { code?: string }) | undefined;
+        for (let i = 0; i < 500 && !error; i++) {
+          await hasty.put([{ type: 't', id: `h-${i}`, data: i }]).catch((err: Error & { code?: string }) => {
+            error = err;
+          });
+        }
+        expect(error?.code).toBe('ERR_DATABROKER_RETRIES_EXHAUSTED');
+        expect(error?.message).toMatch(/transaction reached maximum number of retries \(1\)/);
+      } finally {
+        stop = true;
+        await Promise.all(busy);
+        await Promise.all([hasty.close(), ...others.map((db) => db.close())]);
+      }
+    }, 60_000);
   });
 
   describe('cluster', () => {
