@@ -74,7 +74,7 @@ export interface DataBrokerOptions<T> {
   readonly retry?: RetryOptions;
   /** How long to wait for Redis to (re)connect before failing an operation, in ms. Default 10 000. */
   readonly timeoutMs?: number;
-  /** Changes read per round trip by `sync`, records by `syncLatest`. Default 500. */
+  /** Changes read per round trip by `sync`, records by `syncLatest`. Default 1 000. */
   readonly batchSize?: number;
   /** How often a waiting `sync` reads even without a notification, in ms. Default 5 000. */
   readonly pollIntervalMs?: number;
@@ -266,7 +266,7 @@ export class DataBroker<T = JsonValue> {
     this.#index = options.index ?? ((data: T) => data);
     this.#expiryMs = positiveInteger(options.expiryMs, 'expiryMs', DEFAULT_EXPIRY_MS, 0);
     this.#timeoutMs = positiveInteger(options.timeoutMs, 'timeoutMs', 10_000);
-    this.#batchSize = positiveInteger(options.batchSize, 'batchSize', 500);
+    this.#batchSize = positiveInteger(options.batchSize, 'batchSize', 1_000);
     this.#pollIntervalMs = positiveInteger(options.pollIntervalMs, 'pollIntervalMs', 5_000);
     this.#maxBatchRecords = positiveInteger(options.maxBatchRecords, 'maxBatchRecords', 1_000);
     const retry = options.retry ?? {};
@@ -1077,26 +1077,31 @@ export class DataBroker<T = JsonValue> {
 
   async #removeChanges(cutoffOf: (serverNow: number) => number): Promise<number> {
     const keys = this.#keys;
-    const page = 1000;
+    const page = 256;
+    const modifiedAt = (member: Buffer) => {
+      try {
+        return readHeader(member).modifiedAt;
+      } catch {
+        return Number.NEGATIVE_INFINITY; // unreadable: no reader can use it, let it go
+      }
+    };
     let total = 0;
     for (;;) {
       const removed = await this.#runner.run({
         label: 'change-log cleanup',
         watch: [keys.serverVersion],
-        reads: [['GET', keys.serverVersion], ['TIME'], ['ZRANGE', keys.changes, 0, page - 1, 'WITHSCORES']],
-        plan: (replies) => {
+        // The oldest change first: when it has not expired, the pass is one small read.
+        reads: [['GET', keys.serverVersion], ['TIME'], ['ZRANGE', keys.changes, 0, 0, 'WITHSCORES']],
+        plan: async (replies, read) => {
           if (integerReply(replies[0], 'GET server_version') === undefined) return { result: 0 };
           const cutoff = cutoffOf(timeReply(replies[1]));
+          const [oldest] = scoredMembersReply(replies[2], 'ZRANGE changes');
+          if (!oldest || modifiedAt(oldest.member) > cutoff) return { result: 0 };
+          const [more] = await read([['ZRANGE', keys.changes, 0, page - 1, 'WITHSCORES']]);
           let count = 0;
           let upTo = 0;
-          for (const { member, score } of scoredMembersReply(replies[2], 'ZRANGE changes')) {
-            let modifiedAt: number;
-            try {
-              modifiedAt = readHeader(member).modifiedAt;
-            } catch {
-              modifiedAt = Number.NEGATIVE_INFINITY; // unreadable: no reader can use it, let it go
-            }
-            if (modifiedAt > cutoff) break;
+          for (const { member, score } of scoredMembersReply(more, 'ZRANGE changes')) {
+            if (modifiedAt(member) > cutoff) break;
             count++;
             upTo = score;
           }
@@ -1241,9 +1246,15 @@ export class DataBroker<T = JsonValue> {
       if (this.#closed) throw this.#closedError();
       let replies: [Error | null, unknown][];
       try {
-        const pipeline = this.#client.pipeline();
-        for (const [name, ...args] of commands) pipeline.callBuffer(name, ...args);
-        replies = ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
+        if (commands.length === 1) {
+          // One command needs no pipeline (cheaper in ioredis).
+          const [name, ...args] = commands[0] as Command;
+          replies = [[null, await this.#client.callBuffer(name, ...args)]];
+        } else {
+          const pipeline = this.#client.pipeline();
+          for (const [name, ...args] of commands) pipeline.callBuffer(name, ...args);
+          replies = ((await pipeline.exec()) ?? []) as [Error | null, unknown][];
+        }
       } catch (err) {
         replies = commands.map(() => [err as Error, undefined]);
       }
