@@ -23,7 +23,7 @@ import {
 import { argumentError, corruptError, DataBrokerError } from './errors.ts';
 import { type CompiledFilter, compileFilter, type FilterExpression } from './filter.ts';
 import { type KeySpace, keySpace } from './keys.ts';
-import { type ChangeNotifier, LocalNotifier, PubSubNotifier } from './notifier.ts';
+import { type ChangeNotifier, LocalNotifier, PubSubNotifier, pushMessage } from './notifier.ts';
 import type { DataRecord, JsonValue, PutResult, RecordInput, TypeOptions, Versions } from './records.ts';
 import {
   arrayReply,
@@ -467,7 +467,12 @@ export class DataBroker<T = JsonValue> {
         commands.push(...this.#recordCommands(writes));
         commands.push(['SADD', keys.types, ...types]);
         commands.push(['SET', keys.lastVersion, lastVersion]);
-        commands.push(['PUBLISH', keys.channel, lastVersion]);
+        const push = pushMessage(
+          serverVersion,
+          writes.map((w) => w.entry),
+          lastVersion,
+        );
+        commands.push(['PUBLISH', keys.channel, push]);
         const first = writes[0] as Write;
         return {
           writes: commands,
@@ -480,7 +485,10 @@ export class DataBroker<T = JsonValue> {
       },
     });
     const lastVersion = (committed.writes[committed.writes.length - 1] as Write).version;
-    this.#notifier.notify(lastVersion);
+    this.#notifier.notify(lastVersion, {
+      serverVersion: committed.serverVersion,
+      entries: committed.writes.map((w) => w.entry),
+    });
     if (capped.length > 0) await this.#enforceCapacity(capped, execute);
     const results: PutResult<T>[] = [];
     let at = 0;
@@ -791,6 +799,7 @@ export class DataBroker<T = JsonValue> {
     }
     const stream: SyncStream<T> = new SyncStream<T>({
       type: type || undefined,
+      serverVersion,
       after: recordVersion,
       wait: options.wait ?? true,
       batchSize: this.#batchSize,

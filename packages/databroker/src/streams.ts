@@ -1,8 +1,8 @@
 // Record streams: async iterators over records, read page by page so that memory stays bounded.
 // `next()` calls are served one after another; `close()` ends a stream at once, even one that is
 // waiting for changes.
-import type { Entry } from './entry.ts';
-import type { ChangeNotifier } from './notifier.ts';
+import { decodeEntry, type Entry } from './entry.ts';
+import type { ChangeNotifier, ChangePush } from './notifier.ts';
 import type { DataRecord } from './records.ts';
 
 /**
@@ -121,6 +121,7 @@ export type ChangeReader = (cursor: number, limit: number) => Promise<Entry[]>;
 /** Options of a {@link SyncStream}. */
 export interface SyncStreamOptions<T> {
   readonly type: string | undefined;
+  readonly serverVersion: number;
   readonly after: number;
   readonly wait: boolean;
   readonly batchSize: number;
@@ -181,18 +182,46 @@ export class SyncStream<T> extends BaseStream<T> {
         }
         if (!wait) return undefined;
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
+        const push = await Promise.race([
           (watch as NonNullable<typeof watch>).changed,
-          this.stopped,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(resolve, pollIntervalMs);
+          this.stopped.then(() => undefined),
+          new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), pollIntervalMs);
           }),
         ]);
         clearTimeout(timer);
+        const pushed = push ? this.#fromPush(push) : undefined;
+        if (pushed) {
+          this.#cursor = (pushed[pushed.length - 1] as Entry).version;
+          this.#buffer = type === undefined ? pushed : pushed.filter((e) => e.type === type);
+          this.#index = 0;
+        }
       } finally {
         watch?.dispose();
       }
     }
+  }
+
+  /**
+   * The changes of a push when they are exactly the next ones this stream needs (its server
+   * version, the first right after the cursor, consecutive); undefined means read instead.
+   */
+  #fromPush(push: ChangePush): Entry[] | undefined {
+    if (push.serverVersion !== this.#options.serverVersion) return undefined;
+    const entries: Entry[] = [];
+    let expected = this.#cursor + 1;
+    for (const bytes of push.entries) {
+      let entry: Entry;
+      try {
+        entry = decodeEntry(bytes);
+      } catch {
+        return undefined; // the log read will report it
+      }
+      if (entry.version !== expected) return undefined;
+      entries.push(entry);
+      expected++;
+    }
+    return entries.length > 0 ? entries : undefined;
   }
 }
 
