@@ -28,6 +28,8 @@ const TRANSACTION_OVERRIDES: Partial<RedisOptions> = {
   maxRetriesPerRequest: 0,
   enableAutoPipelining: false,
   lazyConnect: true,
+  // The ready check sends INFO, which a minimal ACL leaves out; LOADING replies are retried anyway.
+  enableReadyCheck: false,
 };
 
 function noop(): void {}

@@ -148,9 +148,13 @@ export class PubSubNotifier extends LocalNotifier {
 
   #start(): void {
     // Commands wait while disconnected (the default offline queue); the subscriber never writes.
+    // No ready check (it sends INFO, which a minimal ACL leaves out): SUBSCRIBE works while loading.
     const subscriber = isCluster(this.#source)
-      ? this.#source.duplicate(undefined, { lazyConnect: true })
-      : (this.#source as Redis).duplicate({ lazyConnect: true, autoResubscribe: true });
+      ? this.#source.duplicate(undefined, {
+          lazyConnect: true,
+          redisOptions: { ...this.#source.options.redisOptions, enableReadyCheck: false },
+        } as never)
+      : (this.#source as Redis).duplicate({ lazyConnect: true, autoResubscribe: true, enableReadyCheck: false });
     this.#subscriber = subscriber;
     subscriber.on('error', () => {}); // reconnects on its own; streams poll meanwhile
     subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {

@@ -1,8 +1,9 @@
 // The README's minimal ACL, exactly: the backend needs nothing more (no scripting, no admin).
 // Also Pomerium's recommended ACL, which forbids scripting, dangerous and connection commands.
-import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
-import { Redis } from 'ioredis';
+import { type SpawnedRedis, spawnRedis, startCluster } from '@redis-events/testkit';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisClient } from '../src/connection.ts';
 import { DataBroker } from '../src/index.ts';
 import { collect, rejection, take, uniqueName } from './helpers.ts';
 
@@ -43,7 +44,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-async function everything(client: () => Redis, name: string): Promise<void> {
+async function everything(client: () => RedisClient, name: string): Promise<void> {
   const backgroundErrors: Error[] = [];
   const db = new DataBroker(client(), {
     name,
@@ -119,6 +120,27 @@ describe('with the README minimal ACL', () => {
       client.disconnect();
     }
   });
+});
+
+describe('with the README minimal ACL on a cluster (plus what a Cluster client needs)', () => {
+  it('runs every operation', async () => {
+    await using cluster = await startCluster({ masters: 3 });
+    const name = uniqueName('acl');
+    const rules = [...minimalAcl(name), '+cluster|slots', '+cluster|info'];
+    for (const node of cluster.nodes) await node.createUser({ username: 'databroker', password: 'pw', rules });
+    const clients: Cluster[] = [];
+    try {
+      await everything(() => {
+        const c = new Cluster(cluster.startupNodes, {
+          redisOptions: { username: 'databroker', password: 'pw', enableReadyCheck: false },
+        } as never);
+        clients.push(c);
+        return c;
+      }, name);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  }, 60_000);
 });
 
 describe("with Pomerium's recommended ACL (no scripting, dangerous, admin or connection commands)", () => {
