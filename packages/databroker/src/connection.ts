@@ -6,7 +6,16 @@
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { DataBrokerError } from './errors.ts';
 
-/** A client the backend accepts: an ioredis 6 `Redis` (standalone or Sentinel) or `Cluster`. */
+/**
+ * A client the backend accepts: an ioredis 6 `Redis` (standalone or Sentinel) or `Cluster`, in
+ * RESP2 or RESP3.
+ *
+ * @example
+ * ```ts
+ * const client: RedisClient = new Cluster([{ host: '10.0.0.1', port: 6379 }]);
+ * const broker = new DataBroker(client);
+ * ```
+ */
 export type RedisClient = Redis | Cluster;
 
 /** Whether a client is an ioredis `Cluster`. */

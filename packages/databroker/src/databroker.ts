@@ -48,7 +48,19 @@ import {
 
 type Execute = <R>(job: TransactionJob<R>) => Promise<R>;
 
-/** Options of {@link DataBroker}. */
+/**
+ * Options of {@link DataBroker}.
+ *
+ * @example
+ * ```ts
+ * const options: DataBrokerOptions<JsonValue> = {
+ *   name: 'sessions',
+ *   expiryMs: 60 * 60 * 1000, // keep one hour of changes
+ *   encryptionKey: process.env.DATABROKER_KEY, // base64 of 32 random bytes
+ * };
+ * const broker = new DataBroker(redis, options);
+ * ```
+ */
 export interface DataBrokerOptions<T> {
   /**
    * The backend's name: every key is `{name}:...`, so backends with different names share a Redis
@@ -95,13 +107,28 @@ export interface DataBrokerOptions<T> {
   readonly onBackgroundError?: (err: Error) => void;
 }
 
-/** Options of {@link DataBroker.sync}. */
+/**
+ * Options of {@link DataBroker.sync}.
+ *
+ * @example
+ * ```ts
+ * // Catch up, then stop instead of waiting for more.
+ * for await (const change of broker.sync('', serverVersion, recordVersion, { wait: false })) apply(change);
+ * ```
+ */
 export interface SyncOptions {
   /** Wait for new changes once caught up (default), or end the stream. */
   readonly wait?: boolean;
 }
 
-/** What {@link DataBroker.syncLatest} resolves to. */
+/**
+ * What {@link DataBroker.syncLatest} resolves to.
+ *
+ * @example
+ * ```ts
+ * const { serverVersion, recordVersion, stream }: LatestSnapshot<JsonValue> = await broker.syncLatest('user');
+ * ```
+ */
 export interface LatestSnapshot<T> {
   /** The server version: pass it to `sync`. */
   readonly serverVersion: number;

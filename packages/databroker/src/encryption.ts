@@ -19,7 +19,14 @@ const TAG_BYTES = 16;
 const OVERHEAD = 1 + ID_BYTES + NONCE_BYTES + TAG_BYTES;
 const KEY_ID_LABEL = '@redis-events/databroker key id';
 
-/** A 32-byte key: raw bytes, or base64 text of 32 bytes. */
+/**
+ * A 32-byte key: raw bytes, or base64 text of 32 bytes.
+ *
+ * @example
+ * ```ts
+ * const key: EncryptionKey = crypto.randomBytes(32).toString('base64'); // keep it in a secret store
+ * ```
+ */
 export type EncryptionKey = Uint8Array | string;
 
 /** Seals and opens record data. */

@@ -1,4 +1,12 @@
-/** Stable codes carried by {@link DataBrokerError}. */
+/**
+ * Stable codes carried by {@link DataBrokerError}.
+ *
+ * @example
+ * ```ts
+ * const restart: DataBrokerErrorCode[] = ['ERR_DATABROKER_INVALID_SERVER_VERSION', 'ERR_DATABROKER_INVALID_RECORD_VERSION'];
+ * if (err instanceof DataBrokerError && restart.includes(err.code)) await resync();
+ * ```
+ */
 export type DataBrokerErrorCode =
   /** A wrong argument: a bad record, type, id, option, version or lease duration. */
   | 'ERR_DATABROKER_ARGUMENT'

@@ -13,10 +13,24 @@
 import { BlockList, isIP } from 'node:net';
 import { DataBrokerError } from './errors.ts';
 
-/** A value an expression compares with. Numbers, booleans and null compare by their text (`1`, `true`, `null`). */
+/**
+ * A value an expression compares with. Numbers, booleans and null compare by their text (`1`, `true`, `null`).
+ *
+ * @example
+ * ```ts
+ * const active: FilterScalar = true; // matches data whose field holds true (or "true")
+ * ```
+ */
 export type FilterScalar = string | number | boolean | null;
 
-/** A value in a {@link FilterExpression}: a scalar, an array (OR), or a nested expression. */
+/**
+ * A value in a {@link FilterExpression}: a scalar, an array (OR), or a nested expression.
+ *
+ * @example
+ * ```ts
+ * const value: FilterValue = ['r1', 'r2']; // { id: value } matches either id
+ * ```
+ */
 export type FilterValue = FilterScalar | readonly FilterValue[] | FilterExpression;
 
 /**

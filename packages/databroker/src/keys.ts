@@ -4,6 +4,11 @@ import { hashSlot } from './slot.ts';
 /**
  * Where a backend keeps its data. Every key starts with the hash tag `{name}`, so that all of
  * them live in one Redis Cluster slot and one transaction can touch them together.
+ *
+ * @example
+ * ```ts
+ * console.log(broker.keys.records); // {databroker}:records
+ * ```
  */
 export interface KeySpace {
   readonly name: string;

@@ -1,4 +1,12 @@
-/** Any value `JSON.stringify` writes and `JSON.parse` reads back unchanged. */
+/**
+ * Any value `JSON.stringify` writes and `JSON.parse` reads back unchanged: the data of the default
+ * codec.
+ *
+ * @example
+ * ```ts
+ * const data: JsonValue = { user: 'ada', roles: ['admin'], active: true };
+ * ```
+ */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** Fields every stored record has. */
@@ -13,7 +21,15 @@ interface RecordBase {
   readonly modifiedAt: Date;
 }
 
-/** A live record: what `get`, `syncLatest` and the puts in `sync` return. */
+/**
+ * A live record: what `get`, `syncLatest` and the puts in `sync` return.
+ *
+ * @example
+ * ```ts
+ * const record = await broker.get('user', 'u1');
+ * if (record && !record.deletedAt) console.log(record.data); // LiveRecord: data is there
+ * ```
+ */
 export interface LiveRecord<T> extends RecordBase {
   readonly deletedAt?: undefined;
   readonly data: T;
@@ -22,6 +38,13 @@ export interface LiveRecord<T> extends RecordBase {
 /**
  * A tombstone: the change that deleted a record, as `sync` streams it. Explicit deletes carry the
  * data given to the delete (often none); evictions by capacity carry the evicted record's data.
+ *
+ * @example
+ * ```ts
+ * for await (const change of broker.sync('user', serverVersion, recordVersion)) {
+ *   if (change.deletedAt) console.log('deleted at', change.deletedAt.toISOString(), change.data);
+ * }
+ * ```
  */
 export interface DeletedRecord<T> extends RecordBase {
   /** The time given to the delete, or the time of the eviction. */
@@ -69,7 +92,14 @@ export type RecordInput<T> =
       readonly data?: T;
     };
 
-/** What `put` resolves to. */
+/**
+ * What `put` resolves to.
+ *
+ * @example
+ * ```ts
+ * const { serverVersion, records }: PutResult<JsonValue> = await broker.put([{ type: 't', id: 'a', data: 1 }]);
+ * ```
+ */
 export interface PutResult<T> {
   /** The server version the records were written under. */
   readonly serverVersion: number;
@@ -77,7 +107,15 @@ export interface PutResult<T> {
   readonly records: readonly DataRecord<T>[];
 }
 
-/** Options of one record type. */
+/**
+ * Options of one record type.
+ *
+ * @example
+ * ```ts
+ * const options: TypeOptions = { capacity: 1000, indexableFields: ['email', 'team.name'] };
+ * await broker.setOptions('user', options);
+ * ```
+ */
 export interface TypeOptions {
   /**
    * The most live records the type may hold. When a put or `setOptions` exceeds it, the least
@@ -92,7 +130,14 @@ export interface TypeOptions {
   readonly indexableFields?: readonly string[];
 }
 
-/** The versions of a backend, from `versions()`. */
+/**
+ * The versions of a backend, from `versions()`.
+ *
+ * @example
+ * ```ts
+ * const { serverVersion, latestRecordVersion, earliestRecordVersion }: Versions = await broker.versions();
+ * ```
+ */
 export interface Versions {
   /** Changes when Redis loses the backend's data (flush, replacement, `clear()`). */
   readonly serverVersion: number;

@@ -16,7 +16,14 @@ import { DataBrokerError } from './errors.ts';
 /** A command: its name, then its arguments. */
 export type Command = readonly [name: string, ...args: (string | Buffer | number)[]];
 
-/** Limits of the retry loop. */
+/**
+ * Limits of the retry loop of the optimistic transactions.
+ *
+ * @example
+ * ```ts
+ * const broker = new DataBroker(redis, { retry: { maxAttempts: 500, maxDelayMs: 20 } });
+ * ```
+ */
 export interface RetryOptions {
   /** Attempts before `ERR_DATABROKER_RETRIES_EXHAUSTED`. Default 100. */
   readonly maxAttempts?: number;
