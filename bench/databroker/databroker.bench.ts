@@ -30,6 +30,15 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? Number.NaN;
 }
 
+/** Runs `work` for every chunk below `count`, `lanes` at a time. */
+function inLanes(lanes: number, count: number, work: (c: number) => Promise<unknown>): Promise<unknown> {
+  return Promise.all(
+    Array.from({ length: lanes }, async (_, lane) => {
+      for (let c = lane; c < count; c += lanes) await work(c);
+    }),
+  );
+}
+
 function check(condition: boolean, what: string): void {
   if (!condition) throw new Error(`wrong result: ${what}`);
 }
@@ -94,11 +103,7 @@ const putCases: BenchCase<PutContext>[] = [
     subject: 'ours',
     setup: putSetup,
     async run({ broker }) {
-      await Promise.all(
-        Array.from({ length: 16 }, async (_, lane) => {
-          for (let c = lane; c < PUT_CHUNKS; c += 16) await (broker as DataBroker<string>).put(chunk(c));
-        }),
-      );
+      await inLanes(16, PUT_CHUNKS, (c) => (broker as DataBroker<string>).put(chunk(c)));
       return { ops: PUT_CHUNKS * CHUNK };
     },
     teardown,
@@ -108,11 +113,7 @@ const putCases: BenchCase<PutContext>[] = [
     subject: 'naive key per record (ioredis MULTI)',
     setup: naiveSetup,
     async run({ redis }) {
-      await Promise.all(
-        Array.from({ length: 16 }, async (_, lane) => {
-          for (let c = lane; c < PUT_CHUNKS; c += 16) await naivePut(redis, chunk(c));
-        }),
-      );
+      await inLanes(16, PUT_CHUNKS, (c) => naivePut(redis, chunk(c)));
       return { ops: PUT_CHUNKS * CHUNK };
     },
     teardown,
@@ -263,11 +264,7 @@ const syncCases: BenchCase<SyncContext>[] = [
           if (++n === total) break;
         }
       })();
-      await Promise.all(
-        Array.from({ length: 4 }, async (_, lane) => {
-          for (let c = lane; c < SYNC_CHUNKS; c += 4) await w.put(chunk(c));
-        }),
-      );
+      await inLanes(4, SYNC_CHUNKS, (c) => w.put(chunk(c)));
       await reading;
       return { ops: total };
     },
@@ -281,11 +278,7 @@ const syncCases: BenchCase<SyncContext>[] = [
       const total = SYNC_CHUNKS * CHUNK;
       const after = await lastFeedId(writerRedis);
       const reading = naiveFeedRead(readerRedis, after, total);
-      await Promise.all(
-        Array.from({ length: 4 }, async (_, lane) => {
-          for (let c = lane; c < SYNC_CHUNKS; c += 4) await naiveFeedPut(writerRedis, chunk(c));
-        }),
-      );
+      await inLanes(4, SYNC_CHUNKS, (c) => naiveFeedPut(writerRedis, chunk(c)));
       await reading;
       return { ops: total };
     },

@@ -1298,6 +1298,13 @@ export class DataBroker<T = JsonValue> {
       if (!failed) return replies.map(([, reply]) => reply);
       const kind = classifyError(failed);
       if (kind === 'fatal') throw redisError(what, failed);
+      if (this.#client.status === 'end') {
+        throw new DataBrokerError(
+          'ERR_DATABROKER_CONNECTION',
+          `${what}: the client given to DataBroker was closed (quit or disconnect); close the DataBroker before its client`,
+          { cause: failed },
+        );
+      }
       if (Date.now() >= deadline) {
         throw new DataBrokerError(
           'ERR_DATABROKER_CONNECTION',

@@ -2,19 +2,11 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createDataCipher } from '../src/encryption.ts';
-import { DataBrokerError } from '../src/errors.ts';
+import { thrownCode } from './helpers.ts';
 
 const aad = Buffer.from('7:session:s1');
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DataBrokerError);
-    return (err as DataBrokerError).code;
-  }
-}
+const codeOf = thrownCode;
 
 describe('data encryption', () => {
   it('opens what it sealed, with a fresh nonce every time', () => {

@@ -1,21 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DataBrokerError } from '../src/errors.ts';
 import { compileFilter, type FilterSubject, MAX_FILTER_DEPTH, parseFilter } from '../src/filter.ts';
+import { thrownCode } from './helpers.ts';
 
 function subject(type: string, id: string, data: unknown, indexable: readonly string[] = []): FilterSubject {
   return { type, id, view: () => data, indexable: (field) => indexable.includes(field) };
 }
 
-function filterCode(expression: unknown): string | undefined {
-  try {
-    compileFilter(expression);
-    return undefined;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DataBrokerError);
-    return (err as DataBrokerError).code;
-  }
-}
+const filterCode = (expression: unknown) => thrownCode(() => compileFilter(expression));
 
 describe('filter expressions', () => {
   it('parses the JSON forms into a tree, keys in sorted order', () => {

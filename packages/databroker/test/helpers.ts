@@ -1,8 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { type RedisCluster, type SpawnedRedis, spawnRedis, startCluster } from '@redis-events/testkit';
 import type { RedisOptions } from 'ioredis';
+import { expect } from 'vitest';
 import type { RedisClient } from '../src/connection.ts';
-import { DataBroker, type DataBrokerOptions, type DataRecord, type RecordStream } from '../src/index.ts';
+import {
+  DataBroker,
+  DataBrokerError,
+  type DataBrokerOptions,
+  type DataRecord,
+  type RecordStream,
+} from '../src/index.ts';
 
 /** A Redis to run the backend on: standalone with a client flavour, or a cluster. */
 export interface Topology {
@@ -115,4 +122,15 @@ export async function collect<T>(stream: AsyncIterable<DataRecord<T>>): Promise<
   const out: DataRecord<T>[] = [];
   for await (const record of stream) out.push(record);
   return out;
+}
+
+/** The code of the DataBrokerError a call throws (anything else fails the test), or undefined when it returns. */
+export function thrownCode(call: () => unknown): string | undefined {
+  try {
+    call();
+    return undefined;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DataBrokerError);
+    return (err as DataBrokerError).code;
+  }
 }

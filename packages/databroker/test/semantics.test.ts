@@ -523,6 +523,17 @@ describe('bad input and damaged data', () => {
     await db.close();
   });
 
+  it('says so at once when the client it was given is closed', async () => {
+    const client = server.createClient();
+    const db = broker(client, { timeoutMs: 60_000 }); // a wait would outlast the test's timeout
+    await db.put([{ type: 't', id: 'a', data: 1 }]);
+    client.disconnect();
+    const err = await rejection(db.get('t', 'a'));
+    expect(err.code).toBe('ERR_DATABROKER_CONNECTION');
+    expect(err.message).toMatch(/client given to DataBroker was closed/);
+    await db.close();
+  });
+
   it('fails every operation after close with ERR_DATABROKER_CLOSED', async () => {
     const db = broker(server.createClient());
     await db.close();
