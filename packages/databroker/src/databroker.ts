@@ -15,6 +15,7 @@ import {
   type EntryBody,
   encodeBody,
   encodeEntry,
+  entryFlags,
   MAX_NAME_BYTES,
   readHeader,
   recordField,
@@ -35,6 +36,7 @@ import {
   textReply,
   timeReply,
 } from './replies.ts';
+import { PUT_SCRIPT, PUT_SCRIPT_SHA, putScriptCall, type ScriptRecord } from './script.ts';
 import { type BaseStream, LatestStream, type RecordStream, SyncStream } from './streams.ts';
 import {
   type Command,
@@ -105,6 +107,12 @@ export interface DataBrokerOptions<T> {
   readonly maxBatchRecords?: number;
   /** Called with errors of the background change-log cleanup. Default: a process warning. */
   readonly onBackgroundError?: (err: Error) => void;
+  /**
+   * Commit puts with a Lua script instead of WATCH/MULTI: one atomic call, never a conflict, so
+   * many writers in many processes do not retry. Needs `EVALSHA`/`EVAL` (and `LPUSH`, `LTRIM`,
+   * `LRANGE`) in the ACL. Default false.
+   */
+  readonly scripting?: boolean;
 }
 
 /**
@@ -251,6 +259,7 @@ export class DataBroker<T = JsonValue> {
   readonly #batchSize: number;
   readonly #pollIntervalMs: number;
   readonly #maxBatchRecords: number;
+  readonly #scripting: boolean;
   readonly #onBackgroundError: (err: Error) => void;
   readonly #connection: Connection;
   readonly #runner: TransactionRunner;
@@ -296,6 +305,10 @@ export class DataBroker<T = JsonValue> {
     this.#batchSize = positiveInteger(options.batchSize, 'batchSize', 1_000);
     this.#pollIntervalMs = positiveInteger(options.pollIntervalMs, 'pollIntervalMs', 5_000);
     this.#maxBatchRecords = positiveInteger(options.maxBatchRecords, 'maxBatchRecords', 1_000);
+    if (options.scripting !== undefined && typeof options.scripting !== 'boolean') {
+      throw argumentError(`scripting must be true or false, not ${String(options.scripting)}`);
+    }
+    this.#scripting = options.scripting ?? false;
     const retry = options.retry ?? {};
     positiveInteger(retry.maxAttempts, 'retry.maxAttempts', 100);
     positiveInteger(retry.initialDelayMs, 'retry.initialDelayMs', 1, 0);
@@ -445,6 +458,10 @@ export class DataBroker<T = JsonValue> {
     const types = [...new Set(bodies.map((b) => b.type))];
     let capped: string[] = [];
     const label = `put of ${bodies.length} record${bodies.length === 1 ? '' : 's'}`;
+    if (this.#scripting) {
+      const scripted = await this.#commitScripted(label, bodies, deletedAts, types);
+      return this.#afterCommit(batch, scripted, scripted.capped, execute);
+    }
     const watch = [keys.serverVersion, keys.lastVersion, keys.options];
     // The next put is likely to write the types written lately: read their options in advance.
     this.#hotTypes = [...new Set([...types, ...this.#hotTypes])].slice(0, HOT_TYPES);
@@ -511,6 +528,83 @@ export class DataBroker<T = JsonValue> {
         };
       },
     });
+    return this.#afterCommit(batch, committed, capped, execute);
+  }
+
+  /** The Lua put (`scripting: true`): one atomic script per batch, no WATCH, no conflicts. */
+  async #commitScripted(
+    label: string,
+    bodies: readonly EntryBody[],
+    deletedAts: readonly (number | undefined)[],
+    types: readonly string[],
+  ): Promise<{ serverVersion: number; writes: Write[]; capped: string[] }> {
+    const keys = this.#keys;
+    const records: ScriptRecord[] = bodies.map((body, i) => ({
+      body,
+      field: recordField(body.type, body.id),
+      flags: entryFlags(body, deletedAts[i] !== undefined),
+      deletedAt: deletedAts[i],
+    }));
+    const token = randomBytes(12).toString('hex');
+    const call = putScriptCall(keys, records, randomServerVersion(), token);
+    // The script packs the same header as encodeEntry: rebuilding the entries here gives the bytes it stored.
+    const writesOf = (last: number, now: number): Write[] =>
+      records.map((r, i) => {
+        const version = last + 1 + i;
+        return {
+          body: r.body,
+          deletedAt: r.deletedAt,
+          version,
+          entry: encodeEntry(r.body, version, now, r.deletedAt),
+          field: r.field,
+        };
+      });
+    const cappedOf = (options: unknown): string[] => {
+      const list = arrayReply(options, 'HMGET options');
+      return types.filter((t, i) => parseOptions(textReply(list[i], 'HMGET options'), t)?.capacity !== undefined);
+    };
+    return this.#runner.script({
+      label,
+      script: PUT_SCRIPT,
+      sha: PUT_SCRIPT_SHA,
+      keys: call.keys,
+      args: call.args,
+      done: (reply) => {
+        const [server, last, now, options] = arrayReply(reply, 'put script');
+        const serverVersion = integerReply(server, 'put script') as number;
+        return {
+          serverVersion,
+          writes: writesOf(integerReply(last, 'put script') ?? 0, integerReply(now, 'put script') ?? 0),
+          capped: cappedOf(options),
+        };
+      },
+      applied: async (read) => {
+        const [commits, server, options] = await read([
+          ['LRANGE', keys.commits, 0, -1],
+          ['GET', keys.serverVersion],
+          ['HMGET', keys.options, ...types],
+        ]);
+        for (const item of bytesArrayReply(commits, 'LRANGE commits')) {
+          const [mine, last, now] = item.toString().split(' ');
+          if (mine !== token) continue;
+          return {
+            serverVersion: integerReply(server, 'GET server_version') as number,
+            writes: writesOf(Number(last), Number(now)),
+            capped: cappedOf(options),
+          };
+        }
+        return undefined;
+      },
+    });
+  }
+
+  /** After a commit: local wake-ups, capacity enforcement, and the results of each put. */
+  async #afterCommit(
+    batch: readonly PendingPut<T>[],
+    committed: { serverVersion: number; writes: readonly Write[] },
+    capped: readonly string[],
+    execute: Execute,
+  ): Promise<PutResult<T>[]> {
     const lastVersion = (committed.writes[committed.writes.length - 1] as Write).version;
     this.#notifier.notify(lastVersion, {
       serverVersion: committed.serverVersion,
@@ -1188,6 +1282,7 @@ export class DataBroker<T = JsonValue> {
               keys.types,
               keys.options,
               keys.marks,
+              keys.commits,
               ...types.map((t) => keys.typeKey(t)),
             ],
             ['SET', keys.serverVersion, randomServerVersion()],

@@ -55,6 +55,11 @@ export function encodeBody(type: string, id: string, data: Uint8Array | undefine
   return { type, id, bytes, hasData: data !== undefined, encrypted: data !== undefined && encrypted };
 }
 
+/** The header flags of an entry with this body, deleted or not. */
+export function entryFlags(body: EntryBody, deleted: boolean): number {
+  return (deleted ? FLAG_DELETED : 0) | (body.hasData ? FLAG_DATA : 0) | (body.encrypted ? FLAG_ENCRYPTED : 0);
+}
+
 /** The full entry: a header for this version and time, then the body. */
 export function encodeEntry(
   body: EntryBody,
@@ -64,10 +69,7 @@ export function encodeEntry(
 ): Buffer {
   const out = Buffer.allocUnsafe(HEADER_SIZE + body.bytes.length);
   out[0] = ENTRY_FORMAT;
-  out[1] =
-    (deletedAt === undefined ? 0 : FLAG_DELETED) |
-    (body.hasData ? FLAG_DATA : 0) |
-    (body.encrypted ? FLAG_ENCRYPTED : 0);
+  out[1] = entryFlags(body, deletedAt !== undefined);
   out.writeUInt32BE(Math.floor(version / TWO_32), 2);
   out.writeUInt32BE(version % TWO_32, 6);
   out.writeDoubleBE(modifiedAt, 10);

@@ -28,6 +28,8 @@ export interface KeySpace {
   readonly options: string;
   /** Sorted set of markers: `trimmed` = the highest version removed from the change log. */
   readonly marks: string;
+  /** List: the tokens of the last scripted commits (`scripting: true`), newest first. */
+  readonly commits: string;
   /** String with a short time to live: the writer whose turn it is, when writers contend. */
   readonly turn: string;
   /** Pub/Sub channel that every commit publishes its last version on. */
@@ -63,6 +65,7 @@ export function keySpace(name: string, channelPrefix = ''): KeySpace {
     options: `${tag}:options`,
     marks: `${tag}:marks`,
     turn: `${tag}:turn`,
+    commits: `${tag}:commits`,
     channel: `${channelPrefix}${tag}:changed`,
     typeKey: (type) => `${tag}:type:${type}`,
     leaseKey: (lease) => `${tag}:lease:${lease}`,

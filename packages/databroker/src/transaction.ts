@@ -89,6 +89,22 @@ const FAIR_AFTER = 5;
 /** How long a turn lasts at most, should its holder vanish. */
 const TURN_TTL_MS = 1000;
 
+/** A Lua script run on the transaction connection: atomic, so it never conflicts. */
+export interface ScriptJob<R> {
+  readonly label: string;
+  readonly script: string;
+  readonly sha: string;
+  readonly keys: readonly string[];
+  readonly args: readonly (string | Buffer | number)[];
+  /** The result from the script's reply. */
+  readonly done: (reply: unknown) => R;
+  /**
+   * Called when the connection dropped while the script was in flight: the result when it ran
+   * (read on a fresh connection), undefined when it did not.
+   */
+  readonly applied: (read: (commands: readonly Command[]) => Promise<unknown[]>) => Promise<R | undefined>;
+}
+
 /** How a failed command should be handled. */
 export type ErrorKind = 'retry' | 'moved' | 'fatal';
 
@@ -185,6 +201,55 @@ export class TransactionRunner {
     const result = this.#tail.then(() => work((job) => this.#execute(job)));
     this.#tail = result.catch(() => {});
     return result;
+  }
+
+  /**
+   * Runs a script now (call it from inside `exclusive` to keep the order of jobs): EVALSHA, then
+   * EVAL when the server does not have it yet. Connection trouble retries, after asking the job
+   * whether a script in flight ran.
+   */
+  async script<R>(job: ScriptJob<R>): Promise<R> {
+    let lastTrouble: unknown;
+    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
+      if (attempt > 1) await sleep(this.#backoff(attempt - 1));
+      const connection = await this.#connection.ready();
+      const run = (name: 'EVALSHA' | 'EVAL', body: string) =>
+        connection.callBuffer(name, body, job.keys.length, ...job.keys, ...job.args);
+      let reply: unknown;
+      try {
+        try {
+          reply = await run('EVALSHA', job.sha);
+        } catch (err) {
+          if (!(err instanceof Error && /^NOSCRIPT/.test(err.message))) throw err;
+          reply = await run('EVAL', job.script);
+        }
+      } catch (err) {
+        const kind = classifyError(err);
+        if (kind === 'fatal') throw redisError(job.label, err);
+        if (kind === 'moved') this.#connection.invalidate(movedTo(err));
+        lastTrouble = err;
+        if ((err as Error).name !== 'ReplyError') {
+          let result: R | undefined;
+          try {
+            result = await job.applied((commands) => this.read(commands));
+          } catch (cause) {
+            throw new DataBrokerError(
+              'ERR_DATABROKER_COMMIT_UNKNOWN',
+              `${job.label}: the connection dropped while the script was running, and Redis could not be asked afterwards whether it ran; read the records to find out`,
+              { cause },
+            );
+          }
+          if (result !== undefined) return result;
+        }
+        continue;
+      }
+      return job.done(reply);
+    }
+    throw new DataBrokerError(
+      'ERR_DATABROKER_CONNECTION',
+      `${job.label}: Redis kept failing for ${this.#maxAttempts} attempts (${lastTrouble instanceof Error ? lastTrouble.message : String(lastTrouble)})`,
+      { cause: lastTrouble },
+    );
   }
 
   /** Runs reads on the transaction connection (no WATCH), retrying connection trouble. */

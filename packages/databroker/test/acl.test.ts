@@ -44,7 +44,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-async function everything(client: () => RedisClient, name: string): Promise<void> {
+async function everything(client: () => RedisClient, name: string, extra: { scripting?: boolean } = {}): Promise<void> {
   const backgroundErrors: Error[] = [];
   const db = new DataBroker(client(), {
     name,
@@ -52,8 +52,9 @@ async function everything(client: () => RedisClient, name: string): Promise<void
     cleanupIntervalMs: 50,
     pollIntervalMs: 60_000,
     onBackgroundError: (err) => backgroundErrors.push(err),
+    ...extra,
   });
-  const other = new DataBroker(client(), { name, expiryMs: 0 });
+  const other = new DataBroker(client(), { name, expiryMs: 0, ...extra });
   try {
     await db.setOptions('t', { capacity: 2, indexableFields: ['k'] });
     expect(await db.getOptions('t')).toEqual({ capacity: 2, indexableFields: ['k'] });
@@ -115,6 +116,43 @@ describe('with the README minimal ACL', () => {
       const err = await rejection(db.put([{ type: 't', id: 'a', data: 1 }]));
       expect(err.code).toBe('ERR_DATABROKER_REDIS');
       expect(err.message).toMatch(/NOPERM.*Minimal ACL/);
+    } finally {
+      await db.close();
+      client.disconnect();
+    }
+  });
+});
+
+describe('with the README minimal ACL and its additions for Lua puts', () => {
+  it('runs every operation with scripting: true', async () => {
+    const name = uniqueName('acl');
+    const rules = [...minimalAcl(name), '+evalsha', '+eval', '+lpush', '+ltrim', '+lrange'];
+    const user = await server.createUser({ username: 'scripted', password: 'pw', rules });
+    const clients: Redis[] = [];
+    try {
+      await everything(
+        () => {
+          const c = new Redis({ ...user.connection, enableReadyCheck: false });
+          clients.push(c);
+          return c;
+        },
+        name,
+        { scripting: true },
+      );
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+
+  it('without them, says that the ACL lacks scripting', async () => {
+    const name = uniqueName('acl');
+    const user = await server.createUser({ username: 'unscripted', password: 'pw', rules: minimalAcl(name) });
+    const client = new Redis({ ...user.connection, enableReadyCheck: false });
+    const db = new DataBroker(client, { name, expiryMs: 0, scripting: true });
+    try {
+      const err = await rejection(db.put([{ type: 't', id: 'a', data: 1 }]));
+      expect(err.code).toBe('ERR_DATABROKER_REDIS');
+      expect(err.message).toMatch(/NOPERM.*evalsha.*Minimal ACL/i);
     } finally {
       await db.close();
       client.disconnect();

@@ -10,12 +10,15 @@ import { uniqueName } from './helpers.ts';
 const WRITERS = 16;
 const PUTS = Number(process.env.DATABROKER_SOAK_PUTS ?? 1000);
 
-async function writersAndReader(client: () => RedisClient): Promise<void> {
+async function writersAndReader(
+  client: () => RedisClient,
+  scripting: (writer: number) => boolean = () => false,
+): Promise<void> {
   const name = uniqueName('concurrency');
   const reader = new DataBroker<{ w: number; i: number }>(client(), { name, expiryMs: 0, pollIntervalMs: 200 });
   const writers = Array.from(
     { length: WRITERS },
-    () => new DataBroker<{ w: number; i: number }>(client(), { name, expiryMs: 0 }),
+    (_, w) => new DataBroker<{ w: number; i: number }>(client(), { name, expiryMs: 0, scripting: scripting(w) }),
   );
   try {
     const { serverVersion, recordVersion } = await reader.syncLatest();
@@ -69,6 +72,17 @@ describe('16 writers of 1,000 puts each, with a sync reader', () => {
 
     it('versions unique and increasing; the reader sees every change once, in order', async () => {
       await writersAndReader(() => server.createClient());
+    }, 120_000);
+
+    it('the same with Lua puts, and with Lua and WATCH/MULTI writers mixed', async () => {
+      await writersAndReader(
+        () => server.createClient(),
+        () => true,
+      );
+      await writersAndReader(
+        () => server.createClient(),
+        (w) => w % 2 === 0,
+      );
     }, 120_000);
 
     it('lets no writer starve: a writer that keeps losing takes the turn and commits', async () => {

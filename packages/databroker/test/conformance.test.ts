@@ -14,7 +14,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
 
   describe('Go backend (redis_test.go)', () => {
     it('gets a missing record, puts one at version 1, deletes it and lists its type', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         const { serverVersion } = await db.versions();
         expect(await db.get('TYPE', 'abcd')).toBeUndefined();
@@ -36,8 +36,8 @@ describe.each(topologies())('conformance on $label', (topology) => {
 
     it('signals a change made by another backend to a waiting sync', async () => {
       const name = `signal-${Date.now()}`;
-      const reader = broker(topology.client(), { name, pollIntervalMs: 60_000 });
-      const writer = broker(topology.client(), { name });
+      const reader = broker(topology.client(), { ...topology.options, name, pollIntervalMs: 60_000 });
+      const writer = broker(topology.client(), { ...topology.options, name });
       try {
         const { serverVersion, recordVersion } = await reader.versions().then((v) => ({
           serverVersion: v.serverVersion,
@@ -56,7 +56,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('expires changes: a sync from before what remains fails instead of missing changes', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         const { serverVersion } = await db.versions();
         for (let i = 0; i < 1000; i++) await db.put([{ type: 'TYPE', id: String(i), data: i }]);
@@ -75,7 +75,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('keeps the most recent records of a type with a capacity', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         await db.setOptions('EXAMPLE', { capacity: 3 });
         for (let i = 0; i < 10; i++) await db.put([{ type: 'EXAMPLE', id: String(i), data: {} }]);
@@ -87,7 +87,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('leases: acquire, refuse another id, release, acquire by the other', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         expect(await db.lease('test', 'a', 30_000)).toBe(true);
         expect(await db.lease('test', 'b', 30_000)).toBe(false);
@@ -101,7 +101,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
 
   describe('shared storage tests (storagetest)', () => {
     it('puts, deletes a record that never existed, and syncs the delete', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         const put = await db.put([
           { type: 'test-1', id: 'r1', data: { k1: 'v1' } },
@@ -121,7 +121,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('capacity, lease, latest, changed, list types', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         await db.setOptions('capacity-test', { capacity: 3 });
         for (let i = 0; i < 10; i++) await db.put([{ type: 'capacity-test', id: String(i), data: {} }]);
@@ -155,7 +155,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('gets every record of one put', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         const data = { any: ['thing', 1] };
         const { serverVersion } = await db.put(['a', 'b', 'c'].map((id) => ({ type: 'TYPE', id, data })));
@@ -169,7 +169,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('serves gets, puts and listTypes concurrently', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         await Promise.all([
           (async () => {
@@ -193,7 +193,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('options: unset, set, replaced, removed by empty options', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         const type = 'not-a-real-type';
         expect(await db.getOptions(type)).toBeUndefined();
@@ -217,7 +217,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('ends a waiting sync when the stream or the backend closes', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       const { serverVersion, recordVersion } = await db.syncLatest();
       const byStream = db.sync('', serverVersion, recordVersion);
       const pending = byStream.next();
@@ -233,7 +233,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('filters (TestFilter): by type, id, $index and combinations', async () => {
-      const db = broker<JsonValue>(topology.client());
+      const db = broker<JsonValue>(topology.client(), topology.options);
       try {
         const withCidr = { $index: { cidr: '192.168.0.0/16' } };
         await db.put([
@@ -298,7 +298,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('filters on indexable fields, following updates, deletes and option changes (TestIndexing)', async () => {
-      const db = broker<JsonValue>(topology.client());
+      const db = broker<JsonValue>(topology.client(), topology.options);
       try {
         const type = 'testproto.Test';
         const latest = async (filter: Parameters<typeof db.syncLatest>[1]) =>
@@ -335,7 +335,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('refuses to sync from changes that were cleaned away (TestSyncOldRecords)', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         const empty = await db.syncLatest();
         expect(empty.serverVersion).toBeGreaterThan(0);
@@ -361,7 +361,7 @@ describe.each(topologies())('conformance on $label', (topology) => {
     });
 
     it('clears: new server version, aborted syncs, no records, leases kept (TestClear)', async () => {
-      const db = broker(topology.client());
+      const db = broker(topology.client(), topology.options);
       try {
         expect(await db.lease('example', 'example-1', 60_000)).toBe(true);
         await db.setOptions('session', { capacity: 3 });

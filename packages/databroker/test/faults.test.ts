@@ -118,39 +118,47 @@ describe('connections cut by the proxy', () => {
     await Promise.all([reader.close(), writer.close()]);
   }, 30_000);
 
-  it('during commits: every put that resolves is in the log exactly once, and none twice', async () => {
-    await using proxy = await startProxy({ target: server });
-    const client = server.createClient({ port: proxy.port });
-    client.on('error', () => {}); // ECONNRESET when cut: it reconnects
-    const db = broker(client, { timeoutMs: 5_000 });
-    const outcomes: { id: string; ok: boolean; code?: string }[] = [];
-    for (let i = 0; i < 60; i++) {
-      const put = db.put([{ type: 't', id: `p${i}`, data: i }]);
-      // Cut at a random point of the round trips: before WATCH, between reads and EXEC, or with
-      // EXEC in flight.
-      setTimeout(() => proxy.cut(), Math.random() * 2);
-      try {
-        await put;
-        outcomes.push({ id: `p${i}`, ok: true });
-      } catch (err) {
-        outcomes.push({ id: `p${i}`, ok: false, code: (err as { code?: string }).code as string });
+  it.each([
+    ['WATCH/MULTI', false],
+    ['Lua', true],
+  ])(
+    'during %s commits: every put that resolves is in the log exactly once, and none twice',
+    async (_, scripting) => {
+      await using proxy = await startProxy({ target: server });
+      const client = server.createClient({ port: proxy.port });
+      client.on('error', () => {}); // ECONNRESET when cut: it reconnects
+      const db = broker(client, { timeoutMs: 5_000, scripting });
+      const outcomes: { id: string; ok: boolean; code?: string }[] = [];
+      for (let i = 0; i < 60; i++) {
+        const put = db.put([{ type: 't', id: `p${i}`, data: i }]);
+        // Cut at a random point of the round trips: before WATCH, between reads and EXEC, or with
+        // EXEC in flight.
+        setTimeout(() => proxy.cut(), Math.random() * 2);
+        try {
+          await put;
+          outcomes.push({ id: `p${i}`, ok: true });
+        } catch (err) {
+          outcomes.push({ id: `p${i}`, ok: false, code: (err as { code?: string }).code as string });
+        }
       }
-    }
-    const failures = outcomes.filter((o) => !o.ok);
-    for (const f of failures) expect(['ERR_DATABROKER_COMMIT_UNKNOWN', 'ERR_DATABROKER_CONNECTION']).toContain(f.code);
-    const { serverVersion } = await db.versions();
-    const log = await collect(db.sync('', serverVersion, 0, { wait: false }));
-    const count = new Map<string, number>();
-    for (const r of log) count.set(r.id, (count.get(r.id) ?? 0) + 1);
-    for (const o of outcomes) {
-      if (o.ok) expect(count.get(o.id), o.id).toBe(1);
-      else expect(count.get(o.id) ?? 0).toBeLessThanOrEqual(1);
-    }
-    expect([...count.values()].every((n) => n === 1)).toBe(true);
-    expect(log.map((r) => r.version)).toEqual(log.map((_, i) => i + 1));
-    expect(outcomes.filter((o) => o.ok).length).toBeGreaterThan(30);
-    await db.close();
-  }, 60_000);
+      const failures = outcomes.filter((o) => !o.ok);
+      for (const f of failures)
+        expect(['ERR_DATABROKER_COMMIT_UNKNOWN', 'ERR_DATABROKER_CONNECTION']).toContain(f.code);
+      const { serverVersion } = await db.versions();
+      const log = await collect(db.sync('', serverVersion, 0, { wait: false }));
+      const count = new Map<string, number>();
+      for (const r of log) count.set(r.id, (count.get(r.id) ?? 0) + 1);
+      for (const o of outcomes) {
+        if (o.ok) expect(count.get(o.id), o.id).toBe(1);
+        else expect(count.get(o.id) ?? 0).toBeLessThanOrEqual(1);
+      }
+      expect([...count.values()].every((n) => n === 1)).toBe(true);
+      expect(log.map((r) => r.version)).toEqual(log.map((_, i) => i + 1));
+      expect(outcomes.filter((o) => o.ok).length).toBeGreaterThan(30);
+      await db.close();
+    },
+    60_000,
+  );
 });
 
 describe('cluster slot moving under load', () => {

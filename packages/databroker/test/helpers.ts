@@ -14,6 +14,8 @@ import {
 /** A Redis to run the backend on: standalone with a client flavour, or a cluster. */
 export interface Topology {
   readonly label: string;
+  /** Backend options this topology runs with (the Lua puts). */
+  readonly options: { readonly scripting?: boolean };
   start(): Promise<void>;
   stop(): Promise<void>;
   /** A new client of the flavour under test. */
@@ -22,10 +24,15 @@ export interface Topology {
   raw(): RedisClient;
 }
 
-function standalone(label: string, options: RedisOptions): Topology {
+function standalone(
+  label: string,
+  options: RedisOptions,
+  brokerOptions: { readonly scripting?: boolean } = {},
+): Topology {
   let server: SpawnedRedis | undefined;
   return {
     label,
+    options: brokerOptions,
     async start() {
       server = await spawnRedis();
     },
@@ -37,10 +44,11 @@ function standalone(label: string, options: RedisOptions): Topology {
   };
 }
 
-function cluster(): Topology {
+function cluster(label = 'cluster (3 masters)', brokerOptions: { readonly scripting?: boolean } = {}): Topology {
   let nodes: RedisCluster | undefined;
   return {
-    label: 'cluster (3 masters)',
+    label,
+    options: brokerOptions,
     async start() {
       nodes = await startCluster({ masters: 3 });
     },
@@ -52,13 +60,18 @@ function cluster(): Topology {
   };
 }
 
-/** Standalone in RESP3 (the ioredis 6 default), RESP2, RESP3 with the resp3 reply mapping, and a cluster. */
+/**
+ * Standalone in RESP3 (the ioredis 6 default), RESP2, RESP3 with the resp3 reply mapping, and a
+ * cluster; then standalone and cluster again with the Lua puts.
+ */
 export function topologies(): Topology[] {
   return [
     standalone('standalone, RESP3', {}),
     standalone('standalone, RESP2', { protocol: 2 }),
     standalone('standalone, RESP3 with replyMapping resp3', { protocol: 3, replyMapping: 'resp3' } as RedisOptions),
     cluster(),
+    standalone('standalone, Lua puts', {}, { scripting: true }),
+    cluster('cluster (3 masters), Lua puts', { scripting: true }),
   ];
 }
 
