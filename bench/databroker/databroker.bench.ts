@@ -57,6 +57,11 @@ async function putSetup(): Promise<PutContext> {
   return { redis, broker: new DataBroker<string>(redis, { name: 'bench-put', expiryMs: 0 }) };
 }
 
+async function luaPutSetup(): Promise<PutContext> {
+  const redis = client();
+  return { redis, broker: new DataBroker<string>(redis, { name: 'bench-put-lua', expiryMs: 0, scripting: true }) };
+}
+
 async function naiveSetup(): Promise<PutContext> {
   return { redis: client() };
 }
@@ -83,6 +88,16 @@ const putCases: BenchCase<PutContext>[] = [
       for (let c = 0; c < PUT_CHUNKS; c++)
         last = (await (broker as DataBroker<string>).put(chunk(c))).records[7]?.version ?? 0;
       check(last > 0, 'versions');
+      return { ops: PUT_CHUNKS * CHUNK };
+    },
+    teardown,
+  },
+  {
+    group: `put: ${PUT_CHUNKS * CHUNK} records in puts of ${CHUNK}, one put at a time`,
+    subject: 'ours, Lua puts (scripting: true)',
+    setup: luaPutSetup,
+    async run({ broker }) {
+      for (let c = 0; c < PUT_CHUNKS; c++) await (broker as DataBroker<string>).put(chunk(c));
       return { ops: PUT_CHUNKS * CHUNK };
     },
     teardown,
@@ -117,6 +132,81 @@ const putCases: BenchCase<PutContext>[] = [
       return { ops: PUT_CHUNKS * CHUNK };
     },
     teardown,
+  },
+];
+
+// -------------------------------------------------------------------------- contending writers
+
+const CONTENDERS = 16;
+const CONTENDED_PUTS = 100; // per writer
+
+interface ContendContext {
+  clients: Redis[];
+  brokers: DataBroker<string>[];
+}
+
+async function contendTeardown({ clients, brokers }: ContendContext): Promise<void> {
+  await Promise.all(brokers.map((b) => b.close()));
+  for (const c of clients) c.disconnect();
+}
+
+const contendGroup = `put: ${CONTENDERS} writers on ${CONTENDERS} connections, ${CONTENDED_PUTS} single-record puts each`;
+const contendCases: BenchCase<ContendContext>[] = [
+  {
+    group: contendGroup,
+    subject: 'ours',
+    setup() {
+      const clients = Array.from({ length: CONTENDERS }, client);
+      return {
+        clients,
+        brokers: clients.map((c) => new DataBroker<string>(c, { name: 'bench-contend', expiryMs: 0 })),
+      };
+    },
+    async run({ brokers }) {
+      await Promise.all(
+        brokers.map(async (b, w) => {
+          for (let i = 0; i < CONTENDED_PUTS; i++) await b.put([{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]);
+        }),
+      );
+      return { ops: CONTENDERS * CONTENDED_PUTS };
+    },
+    teardown: contendTeardown,
+  },
+  {
+    group: contendGroup,
+    subject: 'ours, Lua puts (scripting: true)',
+    setup() {
+      const clients = Array.from({ length: CONTENDERS }, client);
+      return {
+        clients,
+        brokers: clients.map(
+          (c) => new DataBroker<string>(c, { name: 'bench-contend-lua', expiryMs: 0, scripting: true }),
+        ),
+      };
+    },
+    async run({ brokers }) {
+      await Promise.all(
+        brokers.map(async (b, w) => {
+          for (let i = 0; i < CONTENDED_PUTS; i++) await b.put([{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]);
+        }),
+      );
+      return { ops: CONTENDERS * CONTENDED_PUTS };
+    },
+    teardown: contendTeardown,
+  },
+  {
+    group: contendGroup,
+    subject: 'naive key per record (ioredis MULTI)',
+    setup: () => ({ clients: Array.from({ length: CONTENDERS }, client), brokers: [] }),
+    async run({ clients }) {
+      await Promise.all(
+        clients.map(async (c, w) => {
+          for (let i = 0; i < CONTENDED_PUTS; i++) await naivePut(c, [{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]);
+        }),
+      );
+      return { ops: CONTENDERS * CONTENDED_PUTS };
+    },
+    teardown: contendTeardown,
   },
 ];
 
@@ -423,6 +513,6 @@ const latestCases: BenchCase<SyncContext>[] = [
 await runSuite(
   import.meta.url,
   'databroker: versioned records with change sync',
-  [...putCases, ...getCases, ...syncCases, ...wakeCases, ...latestCases],
+  [...putCases, ...contendCases, ...getCases, ...syncCases, ...wakeCases, ...latestCases],
   { redis: true },
 );
