@@ -41,7 +41,7 @@ export interface ChangeNotifier {
 }
 
 /** Largest push: bigger commits publish their version only. */
-export const MAX_PUSH_BYTES = 16 * 1024;
+export const MAX_PUSH_BYTES: number = 16 * 1024;
 const PUSH_MARK = 0; // a version as decimal text never starts with a zero byte
 const TWO_32 = 2 ** 32;
 

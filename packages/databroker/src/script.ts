@@ -8,14 +8,14 @@ import type { KeySpace } from './keys.ts';
 import { MAX_PUSH_BYTES } from './notifier.ts';
 
 /** How many commits the script remembers by token, to tell after a dropped connection whether one landed. */
-export const COMMITS_REMEMBERED = 1024;
+export const COMMITS_REMEMBERED: number = 1024;
 
 // KEYS: 1 server_version, 2 last_version, 3 records, 4 changes, 5 types, 6 options, 7 commits,
 //       8.. the type index of each type of the batch
 // ARGV: 1 candidate server version, 2 channel, 3 token, 4 largest push, 5 record count,
 //       6 type count t, 7..6+t the types, then per record: type number (1-based), field, id,
 //       flags, deletedAt (ms), body
-export const PUT_SCRIPT = `
+export const PUT_SCRIPT: string = `
 local sv = redis.call('GET', KEYS[1])
 if not sv then
   sv = ARGV[1]
