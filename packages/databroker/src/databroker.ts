@@ -379,7 +379,8 @@ export class DataBroker<T = JsonValue> {
     const bodies = records.map((record, i) => this.#encodeInput(record, i));
     if (bodies.length === 0) return { serverVersion: await this.#serverVersion(), records: [] };
     return new Promise<PutResult<T>>((resolve, reject) => {
-      this.#pending.push({ inputs: records, bodies, resolve, reject });
+      // A copy: the caller may reuse its array before the commit.
+      this.#pending.push({ inputs: [...records], bodies, resolve, reject });
       this.#scheduleFlush();
     });
   }
