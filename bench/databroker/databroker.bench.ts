@@ -78,32 +78,28 @@ async function teardown({ redis, broker }: PutContext): Promise<void> {
   redis.disconnect();
 }
 
+const sequentialGroup = `put: ${PUT_CHUNKS * CHUNK} records in puts of ${CHUNK}, one put at a time`;
+
+/** Our puts one at a time, checking that the last one got its eight versions. */
+async function sequentialPuts({ broker }: PutContext): Promise<{ ops: number }> {
+  let last = 0;
+  for (let c = 0; c < PUT_CHUNKS; c++)
+    last = (await (broker as DataBroker<string>).put(chunk(c))).records[7]?.version ?? 0;
+  check(last >= PUT_CHUNKS * CHUNK, 'versions');
+  return { ops: PUT_CHUNKS * CHUNK };
+}
+
 const putCases: BenchCase<PutContext>[] = [
+  { group: sequentialGroup, subject: 'ours', setup: putSetup, run: sequentialPuts, teardown },
   {
-    group: `put: ${PUT_CHUNKS * CHUNK} records in puts of ${CHUNK}, one put at a time`,
-    subject: 'ours',
-    setup: putSetup,
-    async run({ broker }) {
-      let last = 0;
-      for (let c = 0; c < PUT_CHUNKS; c++)
-        last = (await (broker as DataBroker<string>).put(chunk(c))).records[7]?.version ?? 0;
-      check(last > 0, 'versions');
-      return { ops: PUT_CHUNKS * CHUNK };
-    },
-    teardown,
-  },
-  {
-    group: `put: ${PUT_CHUNKS * CHUNK} records in puts of ${CHUNK}, one put at a time`,
+    group: sequentialGroup,
     subject: 'ours, Lua puts (scripting: true)',
     setup: luaPutSetup,
-    async run({ broker }) {
-      for (let c = 0; c < PUT_CHUNKS; c++) await (broker as DataBroker<string>).put(chunk(c));
-      return { ops: PUT_CHUNKS * CHUNK };
-    },
+    run: sequentialPuts,
     teardown,
   },
   {
-    group: `put: ${PUT_CHUNKS * CHUNK} records in puts of ${CHUNK}, one put at a time`,
+    group: sequentialGroup,
     subject: 'naive key per record (ioredis MULTI)',
     setup: naiveSetup,
     async run({ redis }) {
@@ -151,61 +147,54 @@ async function contendTeardown({ clients, brokers }: ContendContext): Promise<vo
 }
 
 const contendGroup = `put: ${CONTENDERS} writers on ${CONTENDERS} connections, ${CONTENDED_PUTS} single-record puts each`;
+
+/** Every writer puts its records one at a time, all writers at once. */
+async function contend(
+  put: (writer: number, i: number) => Promise<unknown>,
+  writers: number,
+): Promise<{ ops: number }> {
+  await Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      for (let i = 0; i < CONTENDED_PUTS; i++) await put(w, i);
+    }),
+  );
+  return { ops: writers * CONTENDED_PUTS };
+}
+
+function contendSetup(name: string, scripting: boolean): () => ContendContext {
+  return () => {
+    const clients = Array.from({ length: CONTENDERS }, client);
+    return { clients, brokers: clients.map((c) => new DataBroker<string>(c, { name, expiryMs: 0, scripting })) };
+  };
+}
+
+const contendOurs = ({ brokers }: ContendContext) =>
+  contend(
+    (w, i) => (brokers[w] as DataBroker<string>).put([{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]),
+    brokers.length,
+  );
+
 const contendCases: BenchCase<ContendContext>[] = [
   {
     group: contendGroup,
     subject: 'ours',
-    setup() {
-      const clients = Array.from({ length: CONTENDERS }, client);
-      return {
-        clients,
-        brokers: clients.map((c) => new DataBroker<string>(c, { name: 'bench-contend', expiryMs: 0 })),
-      };
-    },
-    async run({ brokers }) {
-      await Promise.all(
-        brokers.map(async (b, w) => {
-          for (let i = 0; i < CONTENDED_PUTS; i++) await b.put([{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]);
-        }),
-      );
-      return { ops: CONTENDERS * CONTENDED_PUTS };
-    },
+    setup: contendSetup('bench-contend', false),
+    run: contendOurs,
     teardown: contendTeardown,
   },
   {
     group: contendGroup,
     subject: 'ours, Lua puts (scripting: true)',
-    setup() {
-      const clients = Array.from({ length: CONTENDERS }, client);
-      return {
-        clients,
-        brokers: clients.map(
-          (c) => new DataBroker<string>(c, { name: 'bench-contend-lua', expiryMs: 0, scripting: true }),
-        ),
-      };
-    },
-    async run({ brokers }) {
-      await Promise.all(
-        brokers.map(async (b, w) => {
-          for (let i = 0; i < CONTENDED_PUTS; i++) await b.put([{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]);
-        }),
-      );
-      return { ops: CONTENDERS * CONTENDED_PUTS };
-    },
+    setup: contendSetup('bench-contend-lua', true),
+    run: contendOurs,
     teardown: contendTeardown,
   },
   {
     group: contendGroup,
     subject: 'naive key per record (ioredis MULTI)',
     setup: () => ({ clients: Array.from({ length: CONTENDERS }, client), brokers: [] }),
-    async run({ clients }) {
-      await Promise.all(
-        clients.map(async (c, w) => {
-          for (let i = 0; i < CONTENDED_PUTS; i++) await naivePut(c, [{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]);
-        }),
-      );
-      return { ops: CONTENDERS * CONTENDED_PUTS };
-    },
+    run: ({ clients }) =>
+      contend((w, i) => naivePut(clients[w] as Redis, [{ type: 't', id: `${w}-${i}`, data: PAYLOAD }]), clients.length),
     teardown: contendTeardown,
   },
 ];
