@@ -1,0 +1,273 @@
+// Lua scripts for the steps that must be atomic on the server: moving an entry to the dead-letter
+// stream and acknowledging it at the source, reclaiming with delivery counts, releasing entries
+// only while this consumer still owns them. Every key a script touches is declared in KEYS, so
+// the scripts run on Redis Cluster (the dead-letter stream shares the topic's hash slot).
+import { createHash } from 'node:crypto';
+
+/** A Lua script and its SHA1 for EVALSHA. */
+export interface LuaScript {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+  readonly keys: number;
+}
+
+function script(name: string, keys: number, source: string): LuaScript {
+  return { name, source, keys, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/** The consumer that holds released and nacked entries until any live consumer claims them. */
+export const RELEASED_CONSUMER = 'redis-events:released';
+
+/** Field names appended to a dead-lettered entry, after the original fields. */
+export const DEAD_LETTER_FIELDS: Readonly<{
+  stream: string;
+  id: string;
+  group: string;
+  consumer: string;
+  attempts: string;
+  reason: string;
+  truncated: string;
+}> = Object.freeze({
+  stream: 'dead-letter-stream',
+  id: 'dead-letter-id',
+  group: 'dead-letter-group',
+  consumer: 'dead-letter-consumer',
+  attempts: 'dead-letter-attempts',
+  reason: 'dead-letter-reason',
+  truncated: 'dead-letter-truncated',
+});
+
+// At most this many original field/value items are copied into a dead letter, so that unpack()
+// stays far below Lua's C stack limit even for a hostile entry with thousands of fields.
+const MAX_COPIED_ITEMS = 2000;
+
+const DEAD_LETTER_FUNCTION = `
+local function dead_letter(key, dead, group, consumer, id, fields, attempts, reason, maxlen)
+  local args = {dead}
+  if maxlen ~= '0' then
+    args[#args + 1] = 'MAXLEN'; args[#args + 1] = '~'; args[#args + 1] = maxlen
+  end
+  args[#args + 1] = '*'
+  local copied = math.min(#fields, ${MAX_COPIED_ITEMS})
+  copied = copied - (copied % 2)
+  for i = 1, copied do args[#args + 1] = fields[i] end
+  args[#args + 1] = '${DEAD_LETTER_FIELDS.stream}'; args[#args + 1] = key
+  args[#args + 1] = '${DEAD_LETTER_FIELDS.id}'; args[#args + 1] = id
+  args[#args + 1] = '${DEAD_LETTER_FIELDS.group}'; args[#args + 1] = group
+  args[#args + 1] = '${DEAD_LETTER_FIELDS.consumer}'; args[#args + 1] = consumer
+  args[#args + 1] = '${DEAD_LETTER_FIELDS.attempts}'; args[#args + 1] = tostring(attempts)
+  args[#args + 1] = '${DEAD_LETTER_FIELDS.reason}'; args[#args + 1] = reason
+  if copied < #fields then
+    args[#args + 1] = '${DEAD_LETTER_FIELDS.truncated}'; args[#args + 1] = tostring(#fields - copied)
+  end
+  redis.call('XADD', unpack(args))
+  redis.call('XACK', key, group, id)
+end
+`;
+
+/**
+ * XAUTOCLAIM one page, read the delivery count of each claimed entry, and dead-letter the
+ * entries delivered more than `max-deliveries` times, in one atomic step.
+ * KEYS: stream, dead-letter stream.
+ * ARGV: group, consumer, min-idle-ms, cursor, count, max-deliveries (0: none), dead maxlen (0: none).
+ * Returns: { next cursor, { {id, fields, deliveries}... }, { deleted ids }, { dead-lettered ids } }.
+ */
+export const CLAIM: LuaScript = script(
+  'claim',
+  2,
+  `${DEAD_LETTER_FUNCTION}
+local key, dead, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local max_deliveries = tonumber(ARGV[6])
+local r = redis.call('XAUTOCLAIM', key, group, consumer, ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local claimed, deleted, dead_ids = {}, {}, {}
+for _, id in ipairs(r[3] or {}) do deleted[#deleted + 1] = id end
+for _, e in ipairs(r[2]) do
+  local id, fields = e[1], e[2]
+  if not fields then
+    redis.call('XACK', key, group, id)
+    deleted[#deleted + 1] = id
+  else
+    local p = redis.call('XPENDING', key, group, id, id, 1)
+    local n = 1
+    if p[1] then n = p[1][4] end
+    if max_deliveries > 0 and n > max_deliveries then
+      dead_letter(key, dead, group, consumer, id, fields, n, 'max-deliveries', ARGV[7])
+      dead_ids[#dead_ids + 1] = id
+    else
+      claimed[#claimed + 1] = {id, fields, n}
+    end
+  end
+end
+return {r[1], claimed, deleted, dead_ids}
+`,
+);
+
+/**
+ * Moves entries to the dead-letter stream and acknowledges them, when they are still pending.
+ * KEYS: stream, dead-letter stream. ARGV: group, consumer, dead maxlen, reason, then id, attempts pairs.
+ * Returns the number of entries moved.
+ */
+export const DEAD_LETTER: LuaScript = script(
+  'dead-letter',
+  2,
+  `${DEAD_LETTER_FUNCTION}
+local key, dead, group, consumer = KEYS[1], KEYS[2], ARGV[1], ARGV[2]
+local moved = 0
+for i = 5, #ARGV, 2 do
+  local id = ARGV[i]
+  local p = redis.call('XPENDING', key, group, id, id, 1)
+  if p[1] then
+    local e = redis.call('XRANGE', key, id, id)
+    if e[1] then
+      dead_letter(key, dead, group, consumer, id, e[1][2], ARGV[i + 1], ARGV[4], ARGV[3])
+      moved = moved + 1
+    else
+      redis.call('XACK', key, group, id)
+    end
+  end
+end
+return moved
+`,
+);
+
+/**
+ * Hands entries this consumer still owns back to the group: owner becomes the released
+ * consumer with a large idle time (so any XAUTOCLAIM or XREADGROUP CLAIM takes them at once),
+ * or XNACK when the server has it. Entries another consumer reclaimed meanwhile are left alone.
+ * KEYS: stream. ARGV: group, consumer, idle-ms, use-xnack ('1'/'0'), xnack mode, ids...
+ * Returns the number of entries released.
+ */
+export const RELEASE: LuaScript = script(
+  'release',
+  1,
+  `
+local key, group, consumer, idle = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local mine = {}
+for i = 6, #ARGV do
+  local p = redis.call('XPENDING', key, group, ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == consumer then mine[#mine + 1] = ARGV[i] end
+end
+if #mine == 0 then return 0 end
+if ARGV[4] == '1' then
+  redis.call('XNACK', key, group, ARGV[5], 'IDS', #mine, unpack(mine))
+else
+  local args = {key, group, '${RELEASED_CONSUMER}', 0}
+  for _, id in ipairs(mine) do args[#args + 1] = id end
+  args[#args + 1] = 'IDLE'; args[#args + 1] = idle; args[#args + 1] = 'JUSTID'
+  redis.call('XCLAIM', unpack(args))
+end
+return #mine
+`,
+);
+
+/**
+ * At shutdown: releases every entry pending on this consumer that the application does not
+ * hold (prefetched, or read by a request cut short), then deletes the consumer when nothing is
+ * left pending on it. XGROUP DELCONSUMER would drop pending entries, so it never runs while
+ * any remain.
+ * KEYS: stream. ARGV: group, consumer, idle-ms, use-xnack, delete ('1'/'0'), held ids...
+ * Returns { released, deleted (1/0), still pending }.
+ */
+export const RELEASE_CONSUMER: LuaScript = script(
+  'release-consumer',
+  1,
+  `
+local key, group, consumer, idle = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local held = {}
+for i = 6, #ARGV do held[ARGV[i]] = true end
+local released, kept, start = 0, 0, '-'
+for _ = 1, 100 do
+  local page = redis.call('XPENDING', key, group, start, '+', 500, consumer)
+  local ids = {}
+  for _, p in ipairs(page) do
+    if held[p[1]] then kept = kept + 1 else ids[#ids + 1] = p[1] end
+  end
+  if #ids > 0 then
+    if ARGV[4] == '1' then
+      redis.call('XNACK', key, group, 'SILENT', 'IDS', #ids, unpack(ids))
+    else
+      local args = {key, group, '${RELEASED_CONSUMER}', 0}
+      for _, id in ipairs(ids) do args[#args + 1] = id end
+      args[#args + 1] = 'IDLE'; args[#args + 1] = idle; args[#args + 1] = 'JUSTID'
+      redis.call('XCLAIM', unpack(args))
+    end
+    released = released + #ids
+  end
+  if #page < 500 then break end
+  start = '(' .. page[#page][1]
+end
+local left = redis.call('XPENDING', key, group, '-', '+', 1, consumer)
+local deleted = 0
+if ARGV[5] == '1' and #left == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', key, group, consumer)
+  deleted = 1
+end
+return {released, deleted, kept}
+`,
+);
+
+/**
+ * Resets the idle time of an entry this consumer still owns (a longer lease for slow work),
+ * without counting a delivery. KEYS: stream. ARGV: group, consumer, id. Returns 1, or 0 when
+ * the entry is no longer pending on this consumer.
+ */
+export const EXTEND: LuaScript = script(
+  'extend',
+  1,
+  `
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if not p[1] or p[1][2] ~= ARGV[2] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
+return 1
+`,
+);
+
+/**
+ * Acknowledges entries and deletes those every consumer group has now read and acknowledged,
+ * the way XACKDEL ... ACKED does on Redis 8.2+, for older servers.
+ * KEYS: stream. ARGV: group, ids... Returns the number of entries acknowledged.
+ */
+export const ACK_DELETE: LuaScript = script(
+  'ack-delete',
+  1,
+  `
+local key, group = KEYS[1], ARGV[1]
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+local acked = redis.call('XACK', key, group, unpack(ids))
+local function parse(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return ms, seq
+end
+local function less(a, b)
+  if #a ~= #b then return #a < #b end
+  return a < b
+end
+local function after(id, last)
+  local ams, aseq = parse(id)
+  local bms, bseq = parse(last)
+  if ams ~= bms then return less(bms, ams) end
+  return less(bseq, aseq)
+end
+local groups = {}
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+  local name, last
+  for j = 1, #g, 2 do
+    if g[j] == 'name' then name = g[j + 1] elseif g[j] == 'last-delivered-id' then last = g[j + 1] end
+  end
+  groups[#groups + 1] = {name, last}
+end
+for _, id in ipairs(ids) do
+  local done = true
+  for _, g in ipairs(groups) do
+    if after(id, g[2]) or redis.call('XPENDING', key, g[1], id, id, 1)[1] then
+      done = false
+      break
+    end
+  end
+  if done then redis.call('XDEL', key, id) end
+end
+return acked
+`,
+);

@@ -1,0 +1,71 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Message, Subscription } from '../src/index.ts';
+
+export { sleep };
+
+/** Polls until `check` is true, failing with `what` after `timeoutMs`. */
+export async function eventually(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** Receives `count` messages, failing when they do not come within `timeoutMs`. */
+export async function receiveN(sub: Subscription, count: number, timeoutMs = 15_000): Promise<Message[]> {
+  const out: Message[] = [];
+  const signal = AbortSignal.timeout(timeoutMs);
+  while (out.length < count) out.push(await sub.receive({ signal }));
+  return out;
+}
+
+/**
+ * Receives and acks until every body in `expected` was seen at least once; returns how often each
+ * body came (duplicates are allowed: at-least-once).
+ */
+export async function consumeAll(
+  subs: readonly Subscription[],
+  expected: ReadonlySet<string>,
+  timeoutMs = 20_000,
+): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  const done = new AbortController();
+  const signal = AbortSignal.any([done.signal, AbortSignal.timeout(timeoutMs)]);
+  const acks: Promise<void>[] = [];
+  const missing = () => [...expected].filter((b) => !seen.has(b));
+  let left = expected.size;
+  await Promise.all(
+    subs.map(async (sub) => {
+      while (left > 0) {
+        let m: Message;
+        try {
+          m = await sub.receive({ signal });
+        } catch (err) {
+          if (left === 0) return;
+          throw new Error(
+            `${missing().length} of ${expected.size} messages never arrived (${missing().slice(0, 5).join(', ')}...): ${String(err)}`,
+          );
+        }
+        const body = m.body.toString();
+        const count = seen.get(body) ?? 0;
+        seen.set(body, count + 1);
+        if (count === 0 && expected.has(body)) left--;
+        acks.push(m.ack());
+        if (left === 0) done.abort();
+      }
+    }),
+  );
+  await Promise.all(acks);
+  return seen;
+}
+
+/** Bodies `${prefix}0` ... `${prefix}${n - 1}`. */
+export function bodies(n: number, prefix = 'm'): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+}
