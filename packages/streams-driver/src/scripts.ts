@@ -131,48 +131,53 @@ return moved
 `,
 );
 
+// Hands one entry to the released consumer with a large idle time, so that the next XAUTOCLAIM
+// or XREADGROUP CLAIM of any consumer takes it at once. SILENT undoes the delivery count of a
+// delivery the application never saw (read ahead, or cut short), as XNACK SILENT does.
+const RELEASE_FUNCTION = `
+local function release(key, group, id, idle, count, mode)
+  if mode == 'SILENT' and count > 0 then count = count - 1 end
+  redis.call('XCLAIM', key, group, '${RELEASED_CONSUMER}', 0, id, 'IDLE', idle, 'RETRYCOUNT', count, 'JUSTID')
+end
+`;
+
 /**
- * Hands entries this consumer still owns back to the group: owner becomes the released
- * consumer with a large idle time (so any XAUTOCLAIM or XREADGROUP CLAIM takes them at once),
- * or XNACK when the server has it. Entries another consumer reclaimed meanwhile are left alone.
- * KEYS: stream. ARGV: group, consumer, idle-ms, use-xnack ('1'/'0'), xnack mode, ids...
+ * Hands entries this consumer still owns back to the group (XNACK on Redis 8.8+, else the
+ * released consumer with a large idle time). Entries another consumer reclaimed meanwhile are
+ * left alone. KEYS: stream. ARGV: group, consumer, idle-ms, use-xnack ('1'/'0'), mode
+ * ('FAIL' keeps the delivery count, 'SILENT' takes one back), ids...
  * Returns the number of entries released.
  */
 export const RELEASE: LuaScript = script(
   'release',
   1,
-  `
-local key, group, consumer, idle = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+  `${RELEASE_FUNCTION}
+local key, group, consumer, idle, mode = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[5]
 local mine = {}
 for i = 6, #ARGV do
   local p = redis.call('XPENDING', key, group, ARGV[i], ARGV[i], 1)
-  if p[1] and p[1][2] == consumer then mine[#mine + 1] = ARGV[i] end
+  if p[1] and p[1][2] == consumer then
+    if ARGV[4] == '1' then mine[#mine + 1] = ARGV[i] else release(key, group, ARGV[i], idle, p[1][4], mode) end
+    mine.n = (mine.n or 0) + 1
+  end
 end
-if #mine == 0 then return 0 end
-if ARGV[4] == '1' then
-  redis.call('XNACK', key, group, ARGV[5], 'IDS', #mine, unpack(mine))
-else
-  local args = {key, group, '${RELEASED_CONSUMER}', 0}
-  for _, id in ipairs(mine) do args[#args + 1] = id end
-  args[#args + 1] = 'IDLE'; args[#args + 1] = idle; args[#args + 1] = 'JUSTID'
-  redis.call('XCLAIM', unpack(args))
-end
-return #mine
+if ARGV[4] == '1' and #mine > 0 then redis.call('XNACK', key, group, mode, 'IDS', #mine, unpack(mine)) end
+return mine.n or 0
 `,
 );
 
 /**
- * At shutdown: releases every entry pending on this consumer that the application does not
- * hold (prefetched, or read by a request cut short), then deletes the consumer when nothing is
- * left pending on it. XGROUP DELCONSUMER would drop pending entries, so it never runs while
- * any remain.
+ * At shutdown: releases (SILENT) every entry pending on this consumer that the application
+ * does not hold (read ahead, or read by a request cut short), then deletes the consumer when
+ * nothing is left pending on it. XGROUP DELCONSUMER would drop pending entries, so it never
+ * runs while any remain.
  * KEYS: stream. ARGV: group, consumer, idle-ms, use-xnack, delete ('1'/'0'), held ids...
- * Returns { released, deleted (1/0), still pending }.
+ * Returns { released, deleted (1/0), kept }.
  */
 export const RELEASE_CONSUMER: LuaScript = script(
   'release-consumer',
   1,
-  `
+  `${RELEASE_FUNCTION}
 local key, group, consumer, idle = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
 local held = {}
 for i = 6, #ARGV do held[ARGV[i]] = true end
@@ -181,17 +186,17 @@ for _ = 1, 100 do
   local page = redis.call('XPENDING', key, group, start, '+', 500, consumer)
   local ids = {}
   for _, p in ipairs(page) do
-    if held[p[1]] then kept = kept + 1 else ids[#ids + 1] = p[1] end
+    if held[p[1]] then
+      kept = kept + 1
+    elseif ARGV[4] == '1' then
+      ids[#ids + 1] = p[1]
+    else
+      release(key, group, p[1], idle, p[4], 'SILENT')
+      released = released + 1
+    end
   end
   if #ids > 0 then
-    if ARGV[4] == '1' then
-      redis.call('XNACK', key, group, 'SILENT', 'IDS', #ids, unpack(ids))
-    else
-      local args = {key, group, '${RELEASED_CONSUMER}', 0}
-      for _, id in ipairs(ids) do args[#args + 1] = id end
-      args[#args + 1] = 'IDLE'; args[#args + 1] = idle; args[#args + 1] = 'JUSTID'
-      redis.call('XCLAIM', unpack(args))
-    end
+    redis.call('XNACK', key, group, 'SILENT', 'IDS', #ids, unpack(ids))
     released = released + #ids
   end
   if #page < 500 then break end
@@ -208,18 +213,24 @@ return {released, deleted, kept}
 );
 
 /**
- * Resets the idle time of an entry this consumer still owns (a longer lease for slow work),
- * without counting a delivery. KEYS: stream. ARGV: group, consumer, id. Returns 1, or 0 when
- * the entry is no longer pending on this consumer.
+ * Renews the lease of entries this consumer still owns: their idle time restarts, so no other
+ * consumer reclaims work in progress, and no delivery is counted. Entries another consumer took
+ * over meanwhile are left alone. KEYS: stream. ARGV: group, consumer, ids...
+ * Returns the IDs renewed.
  */
-export const EXTEND: LuaScript = script(
-  'extend',
+export const RENEW: LuaScript = script(
+  'renew',
   1,
   `
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if not p[1] or p[1][2] ~= ARGV[2] then return 0 end
-redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'JUSTID')
-return 1
+local key, group, consumer = KEYS[1], ARGV[1], ARGV[2]
+local args = {key, group, consumer, 0}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', key, group, ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == consumer then args[#args + 1] = ARGV[i] end
+end
+if #args == 4 then return {} end
+args[#args + 1] = 'JUSTID'
+return redis.call('XCLAIM', unpack(args))
 `,
 );
 

@@ -9,7 +9,7 @@ import { detectFeatures, type ServerFeatures } from './features.ts';
 import { defaultDeadLetterKey, keySlot } from './key-slot.ts';
 import { Message, type Settlement, type Settler } from './message.ts';
 import { asCount, asText, parseEntry, protocolError, type RawEntry, streamEntries, toList } from './replies.ts';
-import { ACK_DELETE, CLAIM, DEAD_LETTER, EXTEND, RELEASE, RELEASE_CONSUMER } from './scripts.ts';
+import { ACK_DELETE, CLAIM, DEAD_LETTER, RELEASE, RELEASE_CONSUMER, RENEW } from './scripts.ts';
 import { isStreamId } from './stream-id.ts';
 import { checkName, quit, type RetryEvent } from './topic.ts';
 
@@ -33,10 +33,19 @@ export interface SubscriptionOptions {
   /** Where a new group starts: `$` (only messages sent from now on, the default), `0` (all retained) or an entry ID. */
   readonly from?: string;
   /**
-   * A message not acknowledged this long after its delivery is taken over by another consumer of
-   * the group (the consumer is presumed dead). Longer than your slowest handling. Default 60 s.
+   * A message whose lease is not renewed for this long is taken over by another consumer of the
+   * group: its consumer is presumed dead. A live subscription renews the lease of every message it
+   * holds (see `maxLeaseMs`), so this is the time to detect a dead consumer. Default 60 s.
    */
   readonly ackDeadlineMs?: number;
+  /**
+   * How long a live subscription keeps renewing the lease of a message it holds (read ahead or
+   * handed out, not yet settled), every `ackDeadlineMs / 3`. After that the message can be taken
+   * over like the message of a dead consumer: a handler stuck for good does not hold it forever.
+   * 0 turns renewal off: then `ackDeadlineMs` must exceed the time a message waits in the
+   * prefetch buffer plus its handling. Default 1 hour.
+   */
+  readonly maxLeaseMs?: number;
   /** How often idle messages of dead consumers are looked for (Redis < 8.4). Default min(ackDeadline / 2, 5 s). */
   readonly claimIntervalMs?: number;
   /** Most messages received and not yet settled (buffered plus handed out); reading pauses there. Default 1000. */
@@ -220,6 +229,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   readonly #create: boolean;
   readonly #from: string;
   readonly #ackDeadlineMs: number;
+  readonly #maxLeaseMs: number;
   readonly #claimIntervalMs: number;
   readonly #maxInFlight: number;
   readonly #prefetch: number;
@@ -248,6 +258,8 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
 
   // Every entry received and not yet settled in Redis, by ID: buffered, held by the app, or settling.
   readonly #known = new Map<string, Message>();
+  // When each known entry was received, to stop renewing its lease after maxLeaseMs.
+  readonly #since = new Map<string, number>();
   #buffer: Message[] = [];
   #bufferHead = 0;
   readonly #waiters: Waiter[] = [];
@@ -260,9 +272,13 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   readonly #background = new Set<Promise<unknown>>();
 
   #claimTimer: NodeJS.Timeout | undefined;
+  #renewTimer: NodeJS.Timeout | undefined;
+  #renewing = false;
   #claimCursor = '0-0';
   #claiming: Promise<void> | undefined;
   #claimSoon = false;
+  // A pass stopped for lack of room before it walked the whole pending list: settling resumes it.
+  #claimWantsRoom = false;
 
   #delivered = 0;
   #redelivered = 0;
@@ -302,6 +318,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     }
     this.#from = from;
     this.#ackDeadlineMs = integer(options.ackDeadlineMs, 60_000, 1, MAX_ACK_DEADLINE_MS, 'ackDeadlineMs');
+    this.#maxLeaseMs = integer(options.maxLeaseMs, 3_600_000, 0, Number.MAX_SAFE_INTEGER, 'maxLeaseMs');
     this.#claimIntervalMs = integer(
       options.claimIntervalMs,
       Math.max(10, Math.min(Math.floor(this.#ackDeadlineMs / 2), 5000)),
@@ -476,6 +493,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.#deadline = Date.now() + graceMs;
     this.#stop.abort();
     clearInterval(this.#claimTimer);
+    clearInterval(this.#renewTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#closedError());
     this.#wake();
     this.#reader?.disconnect();
@@ -489,7 +507,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       const buffered = this.#buffer.slice(this.#bufferHead);
       this.#buffer = [];
       this.#bufferHead = 0;
-      for (const message of buffered) this.#known.delete(message.id);
+      for (const message of buffered) this.#forget(message.id);
       this.#signalSettled();
       await this.#untilSettled();
       await this.#drainBackground();
@@ -567,6 +585,10 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       this.#claimTimer = setInterval(() => this.#startClaimPass(), this.#claimIntervalMs);
       this.#claimTimer.unref();
     }
+    if (!this.#noAck && this.#maxLeaseMs > 0) {
+      this.#renewTimer = setInterval(() => void this.#renewLeases(), Math.max(10, Math.floor(this.#ackDeadlineMs / 3)));
+      this.#renewTimer.unref();
+    }
     while (this.#state === 'running') {
       const room = await this.#room();
       if (room === 0) break;
@@ -625,6 +647,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.#failure = err;
     if (this.#state === 'starting' || this.#state === 'running') this.#state = 'failed';
     clearInterval(this.#claimTimer);
+    clearInterval(this.#renewTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(err);
     this.#wake();
     if (this.listenerCount('failed') > 0) this.emit('failed', err);
@@ -777,6 +800,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         continue;
       }
       this.#known.set(entry.id, message);
+      this.#since.set(entry.id, Date.now());
       this.#handOut(message);
     }
     if (deleted.length > 0 && !this.#noAck) {
@@ -822,12 +846,17 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
 
   // ---------------------------------------------------------------- reclaiming idle entries
 
+  /**
+   * Starts a pass over the pending list unless one runs (then another follows it). Servers with
+   * XREADGROUP CLAIM need no timer, but a nack still asks for a pass: a blocked read would only
+   * see the released entry when its BLOCK ends.
+   */
   #startClaimPass(): void {
     if (this.#claiming !== undefined) {
       this.#claimSoon = true;
       return;
     }
-    if (this.#state !== 'running' || this.#noAck || this.#features.readClaim) return;
+    if (this.#state !== 'running' || this.#noAck) return;
     this.#claiming = this.#claimPass().finally(() => {
       this.#claiming = undefined;
       if (this.#claimSoon) {
@@ -838,12 +867,16 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   }
 
   async #claimPass(): Promise<void> {
+    this.#claimWantsRoom = false;
     for (let call = 0; call < CLAIM_CALLS_PER_PASS && this.#state === 'running'; call++) {
       const room = Math.min(
         this.#prefetch - (this.#buffer.length - this.#bufferHead),
         this.#maxInFlight - this.#known.size,
       );
-      if (room <= 0) return;
+      if (room <= 0) {
+        this.#claimWantsRoom = true;
+        return;
+      }
       let reply: unknown;
       try {
         reply = await withTimeout(
@@ -1005,14 +1038,14 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         }
       }
       for (const p of batch) {
-        this.#known.delete(p.message.id);
+        this.#forget(p.message.id);
         p.resolve();
       }
-      if (how === 'nack') this.#startClaimPass();
+      if (how === 'nack' || this.#claimWantsRoom) this.#startClaimPass();
     } catch (err) {
       const error = toStreamsError(err, { what: how, topic: this.topic, group: this.group });
       for (const p of batch) {
-        this.#known.delete(p.message.id); // still pending in Redis: it comes back after the ack deadline
+        this.#forget(p.message.id); // still pending in Redis: it comes back after the ack deadline
         p.reject(error);
       }
       if (!error.retryable && error.code !== 'ERR_STREAMS_CLOSED') this.#fail(error);
@@ -1050,9 +1083,47 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     if (this.#noAck) return false;
     if (this.#state === 'closed') throw this.#closedError();
     const reply = await this.#retrying('extend', () =>
-      runScript(this.#client, EXTEND, [this.topic], [this.group, this.consumer, message.id]),
+      runScript(this.#client, RENEW, [this.topic], [this.group, this.consumer, message.id]),
     );
-    return Number(reply) === 1;
+    if (this.#since.has(message.id)) this.#since.set(message.id, Date.now());
+    return toList(reply, 'the renew script reply').length === 1;
+  }
+
+  /** Renews the lease of every message held for less than maxLeaseMs (see the option). */
+  async #renewLeases(): Promise<void> {
+    if (this.#renewing || this.#state !== 'running') return;
+    this.#renewing = true;
+    try {
+      const oldest = Date.now() - this.#maxLeaseMs;
+      const ids: string[] = [];
+      for (const [id, since] of this.#since) if (since > oldest) ids.push(id);
+      for (let i = 0; i < ids.length && this.#state === 'running'; i += SETTLE_BATCH) {
+        await withTimeout(
+          runScript(this.#client, RENEW, [this.topic], [this.group, this.consumer, ...ids.slice(i, i + SETTLE_BATCH)]),
+          this.#commandTimeoutMs,
+          'renew script',
+        );
+      }
+    } catch (err) {
+      // The next tick tries again; a renewal that comes too late only lets another consumer
+      // deliver the message a second time, which at-least-once allows.
+      if (classifyFailure(err) === 'transient') {
+        this.#retries++;
+        this.emit('retry', {
+          operation: 'renew',
+          attempt: 1,
+          delayMs: Math.max(10, Math.floor(this.#ackDeadlineMs / 3)),
+          error: toStreamsError(err, { what: 'renewing leases', topic: this.topic, group: this.group }),
+        });
+      }
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  #forget(id: string): void {
+    this.#known.delete(id);
+    this.#since.delete(id);
   }
 
   /** Runs a command, retrying transient failures until it works or the shutdown deadline passes. */

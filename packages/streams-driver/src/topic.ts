@@ -379,6 +379,15 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
         if (typeof id === 'string') {
           this.#sent++;
           item.resolve(id);
+        } else if (id !== null) {
+          this.#failed++;
+          item.reject(
+            new StreamsError(
+              'ERR_STREAMS_PROTOCOL',
+              `XADD to topic "${this.key}" answered ${typeof id} instead of an entry ID; the server (or a proxy) does not speak Redis as expected`,
+              { topic: this.key, command: 'XADD' },
+            ),
+          );
         } else {
           this.#failed++;
           item.reject(
