@@ -675,41 +675,39 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   }
 
   /**
-   * XREADGROUP on the reader's connection. A connection that died silently (no FIN, no RST)
-   * never answers: after the wait the server was asked for plus a grace, it is reconnected
-   * instead of waiting for TCP keepalive.
+   * XREADGROUP on the reader's connection, settled by whichever comes first: the reply, the
+   * connection closing (ioredis drops an unanswered command on reconnect without settling it, as
+   * the reader does not resend), or a watchdog for a connection that died silently (no FIN, no
+   * RST) and would otherwise wait for TCP keepalive; the watchdog reconnects.
    */
   async #readerCall(args: (string | number)[], waitMs: number): Promise<unknown> {
     const reader = this.#reader as RedisClient;
     const read = reader.callBuffer('xreadgroup', ...args);
     read.catch(() => {});
     let timer: NodeJS.Timeout | undefined;
-    const watchdog = new Promise<never>((_, reject) => {
+    let onClose: (() => void) | undefined;
+    const interrupted = new Promise<never>((_, reject) => {
+      const fail = (message: string) =>
+        reject(new StreamsError('ERR_STREAMS_TIMEOUT', message, { retryable: true, command: 'XREADGROUP' }));
       timer = setTimeout(() => {
         reader.disconnect(true);
-        reject(
-          new StreamsError(
-            'ERR_STREAMS_TIMEOUT',
-            `XREADGROUP got no reply within ${waitMs + this.#readTimeoutMs} ms; reconnecting`,
-            {
-              retryable: true,
-              command: 'XREADGROUP',
-            },
-          ),
-        );
+        fail(`XREADGROUP got no reply within ${waitMs + this.#readTimeoutMs} ms; reconnecting`);
       }, waitMs + this.#readTimeoutMs);
+      onClose = () => fail('the connection closed during XREADGROUP');
+      reader.once('close', onClose);
     });
     try {
-      return await Promise.race([read, watchdog]);
+      return await Promise.race([read, interrupted]);
     } finally {
       clearTimeout(timer);
+      if (onClose) reader.off('close', onClose);
     }
   }
 
   async #drainOwn(cursor: string, room: number): Promise<string | undefined> {
     const reply = await this.#readerCall(
       ['GROUP', this.group, this.consumer, 'COUNT', room, 'STREAMS', this.topic, cursor],
-      this.#commandTimeoutMs,
+      0, // no BLOCK: only the watchdog's own allowance
     );
     const entries = streamEntries(reply, room);
     if (entries.length === 0) return undefined;
