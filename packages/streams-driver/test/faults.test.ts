@@ -38,11 +38,13 @@ describe('a consumer killed mid-batch', () => {
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     const ackedByChild = new Set<string>();
+    const ackingByChild = new Set<string>();
     const heldByChild = new Set<string>();
+    const reports: Record<string, Set<string>> = { acked: ackedByChild, acking: ackingByChild, held: heldByChild };
     const lines = createInterface({ input: child.stdout });
     lines.on('line', (line) => {
       const [what, body] = line.split(' ') as [string, string];
-      (what === 'acked' ? ackedByChild : heldByChild).add(body);
+      reports[what]?.add(body);
     });
     await eventually(
       'the child to be in the middle of its work',
@@ -59,7 +61,8 @@ describe('a consumer killed mid-batch', () => {
       ackDeadlineMs: 500,
       claimIntervalMs: 100,
     });
-    const missing = new Set(all.filter((b) => !ackedByChild.has(b)));
+    // An ack the child sent but was killed before confirming may or may not have reached Redis.
+    const missing = new Set(all.filter((b) => !ackingByChild.has(b)));
     const seen = await consumeAll([survivor], missing, 30_000);
     const duplicates = [...seen.keys()].filter((b) => heldByChild.has(b) || ackedByChild.has(b));
     expect(duplicates.length).toBeGreaterThanOrEqual(heldByChild.size); // everything the child held came again
@@ -102,10 +105,12 @@ describe('Redis restarted with AOF under a live topic and subscription', () => {
     sub.on('retry', (e) => retries.push(e));
     await sub.ready();
     const confirmed = new Set<string>(); // acks Redis answered, so fsynced to the AOF
+    const cameBack: string[] = []; // deliveries of a message after its ack was confirmed
     const received: string[] = [];
     const take = async (n: number, ack: boolean): Promise<Message[]> => {
       const got = await receiveN(sub, n, 30_000);
       for (const m of got) {
+        if (confirmed.has(m.body.toString())) cameBack.push(m.body.toString());
         received.push(m.body.toString());
         if (ack) {
           await m.ack();
@@ -140,17 +145,11 @@ describe('Redis restarted with AOF under a live topic and subscription', () => {
 
     const everything = [...first, ...bodies(20, 'k'), ...second];
     expect(new Set(received)).toEqual(new Set(everything));
-    const counts = new Map<string, number>();
-    for (const b of received) counts.set(b, (counts.get(b) ?? 0) + 1);
-    const comeBack = [...counts].filter(([b, n]) => n > 1 && confirmed.has(b));
-    // A message may come twice only if its first delivery was never acknowledged.
-    for (const [b] of comeBack) expect(received.indexOf(b)).toBeGreaterThanOrEqual(0);
+    expect(cameBack).toEqual([]);
     expect(retries.length).toBeGreaterThan(0);
     expect(((await redis.call('xpending', key, 'g')) as unknown[])[0]).toBe(0);
-    const acknowledgedTwice = [...counts].filter(([, n]) => n > 1).map(([b]) => b);
-    console.log(
-      `AOF test: ${received.length} deliveries of ${everything.length} messages; redelivered: ${acknowledgedTwice.join(', ') || 'none'}`,
-    );
+    const redelivered = received.length - new Set(received).size;
+    console.log(`AOF test: ${received.length} deliveries of ${everything.length} messages, ${redelivered} redelivered`);
     await sub.shutdown({ graceMs: 0 });
     await topic.shutdown();
   });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Message, Subscription } from '../src/index.ts';
+import type { Message, RetryEvent, Subscription } from '../src/index.ts';
 
 export { sleep };
 
@@ -21,7 +21,20 @@ export async function eventually(
 export async function receiveN(sub: Subscription, count: number, timeoutMs = 15_000): Promise<Message[]> {
   const out: Message[] = [];
   const signal = AbortSignal.timeout(timeoutMs);
-  while (out.length < count) out.push(await sub.receive({ signal }));
+  const events: string[] = [];
+  const onRetry = (e: RetryEvent) => events.push(`${e.operation}: ${e.error.message}`);
+  sub.on('retry', onRetry);
+  try {
+    while (out.length < count) out.push(await sub.receive({ signal }));
+  } catch (err) {
+    // Say what the subscription went through, so that a failure on a loaded machine explains itself.
+    throw new Error(
+      `received ${out.length} of ${count}: ${String(err)}; stats ${JSON.stringify(sub.stats)}; retries: ${events.slice(-5).join(' | ') || 'none'}`,
+      { cause: err },
+    );
+  } finally {
+    sub.off('retry', onRetry);
+  }
   return out;
 }
 
