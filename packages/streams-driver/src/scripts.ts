@@ -16,10 +16,27 @@ function script(name: string, keys: number, source: string): LuaScript {
   return { name, source, keys, sha: createHash('sha1').update(source).digest('hex') };
 }
 
-/** The consumer that holds released and nacked entries until any live consumer claims them. */
+/**
+ * The consumer name that holds nacked and released entries until a live consumer takes them
+ * (on servers without XNACK). It shows in XPENDING and XINFO CONSUMERS.
+ *
+ * @example
+ * ```ts
+ * const waiting = (await redis.call('xpending', 'orders', 'billing', '-', '+', 100, RELEASED_CONSUMER)) as unknown[];
+ * ```
+ */
 export const RELEASED_CONSUMER = 'redis-events:released';
 
-/** Field names appended to a dead-lettered entry, after the original fields. */
+/**
+ * Field names appended to a dead-lettered entry, after its original fields.
+ * {@link readDeadLetters} reads them for you.
+ *
+ * @example
+ * ```ts
+ * const [[id, fields]] = await redis.xrange('{orders}:dead', '-', '+', 'COUNT', 1);
+ * const reason = fields[fields.indexOf(DEAD_LETTER_FIELDS.reason) + 1];
+ * ```
+ */
 export const DEAD_LETTER_FIELDS: Readonly<{
   stream: string;
   id: string;
@@ -65,6 +82,37 @@ local function dead_letter(key, dead, group, consumer, id, fields, attempts, rea
   redis.call('XACK', key, group, id)
 end
 `;
+
+/**
+ * Adds a batch of messages, one XADD each, in one script call (Topic `sendMode: 'script'`).
+ * KEYS: stream. ARGV: n, n XADD options before the ID (NOMKSTREAM, MAXLEN ~ x...), a MINID for an
+ * extra XTRIM or '', then headers/body pairs. Returns, per message, its ID, false when the stream
+ * does not exist (NOMKSTREAM), or the error of its XADD.
+ */
+export const SEND: LuaScript = script(
+  'send',
+  1,
+  `
+local n = tonumber(ARGV[1])
+local args = {KEYS[1]}
+for i = 2, 1 + n do args[#args + 1] = ARGV[i] end
+args[#args + 1] = '*'
+args[#args + 1] = 'headers'
+local h = #args + 1
+args[h] = ''
+args[#args + 1] = 'body'
+local b = #args + 1
+args[b] = ''
+local out = {}
+for i = 3 + n, #ARGV, 2 do
+  args[h] = ARGV[i]
+  args[b] = ARGV[i + 1]
+  out[#out + 1] = redis.pcall('XADD', unpack(args))
+end
+if ARGV[2 + n] ~= '' then redis.pcall('XTRIM', KEYS[1], 'MINID', '~', ARGV[2 + n]) end
+return out
+`,
+);
 
 /**
  * XAUTOCLAIM one page, read the delivery count of each claimed entry, and dead-letter the

@@ -188,6 +188,11 @@ function integer(value: number | undefined, fallback: number, min: number, max: 
   return value;
 }
 
+function keyPrefixOf(client: RedisClient): string {
+  const options = (client as { options?: { keyPrefix?: unknown } }).options;
+  return typeof options?.keyPrefix === 'string' ? options.keyPrefix : '';
+}
+
 function defaultConsumerName(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
 }
@@ -374,9 +379,13 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   }
 
   #resolveDeadLetterKey(explicit: string | undefined): string {
+    // ioredis puts its keyPrefix in front of every key: slots are those of the prefixed names.
+    const prefix = keyPrefixOf(this.#client);
+    const sameSlot = (key: string) => keySlot(prefix + key) === keySlot(prefix + this.topic);
+    const cluster = isClusterClient(this.#client);
     if (explicit !== undefined) {
       const key = checkName(explicit, 'deadLetterKey');
-      if (isClusterClient(this.#client) && keySlot(key) !== keySlot(this.topic)) {
+      if (cluster && !sameSlot(key)) {
         throw new StreamsError(
           'ERR_STREAMS_ARGUMENT',
           `deadLetterKey "${key}" is in another cluster slot than topic "${this.topic}"; give both the same hash tag, like {${this.topic}}:dead`,
@@ -385,10 +394,10 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       return key;
     }
     const key = defaultDeadLetterKey(this.topic);
-    if (key === undefined) {
+    if (key === undefined || (cluster && !sameSlot(key))) {
       throw new StreamsError(
         'ERR_STREAMS_ARGUMENT',
-        `topic "${this.topic}" has braces but no usable hash tag, so no default dead-letter key shares its cluster slot; set deadLetterKey`,
+        `no default dead-letter key shares the cluster slot of topic "${prefix}${this.topic}"; give the topic a hash tag (like {orders}) or set deadLetterKey`,
       );
     }
     return key;

@@ -1,8 +1,9 @@
 import { EventEmitter } from 'node:events';
 import { Backoff, type RetryOptions } from './backoff.ts';
-import { type RedisClient, withTimeout } from './client.ts';
+import { type RedisClient, runScript, withTimeout } from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, type EncodedMessage, encodeMessage, type OutgoingMessage } from './codec.ts';
 import { classifyFailure, StreamsError, toStreamsError } from './errors.ts';
+import { SEND } from './scripts.ts';
 import { minIdForAge } from './stream-id.ts';
 
 /** How a topic trims its stream as it writes. MAXLEN and age may be combined. */
@@ -30,8 +31,16 @@ export interface TopicOptions {
   readonly maxBatchSize?: number;
   /** Most bytes (bodies and metadata) in one pipeline. Default 4 MiB. */
   readonly maxBatchBytes?: number;
-  /** Pipelines on the wire at once; more sends wait and join the next batch. Default 2. */
+  /** Batches on the wire at once; more sends wait and join the next batch. Default 2. */
   readonly maxBatchesInFlight?: number;
+  /**
+   * How a batch reaches Redis. `pipeline` (the default): one XADD command per message, pipelined.
+   * `script`: one EVALSHA per batch that runs the XADDs on the server; it costs the client about
+   * a third of the CPU and raises throughput when the client is the bottleneck, but the server
+   * runs each batch without interleaving other clients' commands, and producers need permission
+   * to run scripts. Script batches are capped at 256 messages.
+   */
+  readonly sendMode?: 'pipeline' | 'script';
   /**
    * How long a send keeps retrying transient failures (connection lost, LOADING, TRYAGAIN,
    * CLUSTERDOWN, timeouts) before it fails with ERR_STREAMS_UNAVAILABLE. Default 30 s.
@@ -85,6 +94,9 @@ export interface TopicStats {
 }
 
 type SendState = 'queued' | 'sending' | 'done';
+
+// A script batch runs without interleaving other clients' commands: keep it short.
+const SCRIPT_BATCH = 256;
 
 interface PendingSend {
   readonly encoded: EncodedMessage;
@@ -162,9 +174,10 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
   readonly #create: boolean;
   readonly #retention: Retention | undefined;
   readonly #limits: CodecLimits;
-  readonly #maxBatch: number;
+  #maxBatch: number;
   readonly #maxBatchBytes: number;
   readonly #maxInFlight: number;
+  readonly #script: boolean;
   readonly #sendTimeoutMs: number;
   readonly #commandTimeoutMs: number;
   readonly #backoff: Backoff;
@@ -196,6 +209,12 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     this.#maxBatch = positiveInteger(options.maxBatchSize, 1000, 'maxBatchSize');
     this.#maxBatchBytes = positiveInteger(options.maxBatchBytes, 4 * 1024 * 1024, 'maxBatchBytes');
     this.#maxInFlight = positiveInteger(options.maxBatchesInFlight, 2, 'maxBatchesInFlight');
+    const mode = options.sendMode ?? 'pipeline';
+    if (mode !== 'pipeline' && mode !== 'script') {
+      throw new StreamsError('ERR_STREAMS_ARGUMENT', `sendMode must be "pipeline" or "script", got "${mode}"`);
+    }
+    this.#script = mode === 'script';
+    if (this.#script) this.#maxBatch = Math.min(this.#maxBatch, SCRIPT_BATCH);
     this.#sendTimeoutMs = positiveInteger(options.sendTimeoutMs, 30_000, 'sendTimeoutMs');
     this.#commandTimeoutMs = positiveInteger(options.commandTimeoutMs, 10_000, 'commandTimeoutMs');
     this.#backoff = new Backoff(options.retry);
@@ -353,18 +372,44 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     return batch;
   }
 
-  async #write(batch: PendingSend[]): Promise<void> {
+  /** Sends a batch and returns `[error, reply]` per message, or throws when the whole batch failed. */
+  async #transmit(batch: PendingSend[]): Promise<[Error | null, unknown][]> {
     const trim = trimArguments(this.#retention, Date.now());
-    const head = this.#create ? [...trim.add, '*'] : ['NOMKSTREAM', ...trim.add, '*'];
+    const options = this.#create ? trim.add : ['NOMKSTREAM', ...trim.add];
+    if (this.#script) {
+      const args: (string | Buffer)[] = [String(options.length), ...options, trim.extraMinId ?? ''];
+      for (const item of batch) args.push(item.encoded.headers, item.encoded.body);
+      const reply = await withTimeout(
+        runScript(this.#client, SEND, [this.key], args),
+        this.#commandTimeoutMs,
+        'XADD script',
+      );
+      if (!Array.isArray(reply) || reply.length !== batch.length) {
+        throw new StreamsError(
+          'ERR_STREAMS_PROTOCOL',
+          `the send script answered ${Array.isArray(reply) ? `${reply.length} results` : typeof reply} for ${batch.length} messages`,
+          { topic: this.key },
+        );
+      }
+      return reply.map((r): [Error | null, unknown] =>
+        r instanceof Error ? [r, null] : [null, r === false ? null : r],
+      );
+    }
     const pipeline = this.#client.pipeline();
     for (const item of batch) {
-      pipeline.xadd(this.key, ...head, 'headers', item.encoded.headers, 'body', item.encoded.body);
+      pipeline.xadd(this.key, ...options, '*', 'headers', item.encoded.headers, 'body', item.encoded.body);
     }
     if (trim.extraMinId) pipeline.call('xtrim', this.key, 'MINID', this.#retention?.exact ? '=' : '~', trim.extraMinId);
+    const results = await withTimeout(pipeline.exec(), this.#commandTimeoutMs, 'XADD pipeline');
+    if (!results) throw new Error('Connection is closed.'); // exec() gives null when the pipeline was dropped
+    return results;
+  }
+
+  async #write(batch: PendingSend[]): Promise<void> {
     let results: [Error | null, unknown][] | null = null;
     let failure: unknown;
     try {
-      results = await withTimeout(pipeline.exec(), this.#commandTimeoutMs, 'XADD pipeline');
+      results = await this.#transmit(batch);
     } catch (err) {
       failure = err;
     }

@@ -56,10 +56,15 @@ describe('on Redis Cluster', () => {
     }
   });
 
-  it('rejects a dead-letter key in another slot', () => {
+  it('rejects a dead-letter key in another slot, also under a keyPrefix', async () => {
     expect(() => new Subscription(client, { topic: 'orders', group: 'g', deadLetterKey: 'elsewhere' })).toThrow(
       /another cluster slot/,
     );
+    const prefixed = cluster.createClient({ keyPrefix: 'app:' });
+    expect(() => new Subscription(prefixed, { topic: 'orders', group: 'g' })).toThrow(/give the topic a hash tag/);
+    const tagged = new Subscription(prefixed, { topic: '{orders}', group: 'g' });
+    expect(tagged.deadLetterKey).toBe('{orders}:dead');
+    await tagged.shutdown({ graceMs: 0 });
   });
 
   it('keeps delivering while the topic slot migrates to another master', async () => {

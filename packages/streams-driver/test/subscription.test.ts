@@ -318,6 +318,24 @@ describe('Subscription', () => {
     await rejectsWith(waiting, 'ERR_STREAMS_REDIS');
   });
 
+  it('works behind an ioredis keyPrefix: the stream and dead-letter keys carry it', async () => {
+    const prefixed = server.createClient({ keyPrefix: 'app:' });
+    const key = server.keyPrefix('kp');
+    const sub = new Subscription(prefixed, { topic: key, group: 'g', maxDeliveries: 1 });
+    opened.push(sub);
+    await sub.ready();
+    const topic = new Topic(prefixed, key);
+    await Promise.all([topic.send({ body: 'x' }), topic.send({ body: 'y' })]);
+    const [a, b] = await receiveN(sub, 2);
+    await a?.ack();
+    await b?.nack();
+    await eventually('the dead letter', () => sub.stats.deadLettered === 1);
+    expect(await redis.exists(key)).toBe(0);
+    expect(await redis.xlen(`app:${key}`)).toBe(2);
+    expect(await redis.xlen(`app:{${key}}:dead`)).toBe(1);
+    expect((await readDeadLetters(prefixed, sub.deadLetterKey))[0]?.body?.toString()).toBe(b?.body.toString());
+  });
+
   it('checks its options', () => {
     const bad: Partial<SubscriptionOptions>[] = [
       { topic: '' },
