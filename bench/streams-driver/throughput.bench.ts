@@ -40,7 +40,7 @@ interface Context {
   admin: Redis;
   key: string;
   run: number;
-  last?: { wallMs: number; nodeCpuMs: number; redisCpuMs: number; calls: number };
+  last?: CpuShare & { calls: number };
 }
 
 /** Tracks acknowledged messages per run and wakes the waiting run. */
@@ -86,6 +86,15 @@ async function inWindows(n: number, send: (i: number) => Promise<unknown>): Prom
   );
 }
 
+/** Records how long an ack took to be confirmed, and counts the message then. */
+function timeAck(ack: Promise<void>, message: Buffer, latencies: number[], tally: Tally): void {
+  const start = performance.now();
+  void ack.then(() => {
+    latencies.push(performance.now() - start);
+    tally.add(message);
+  });
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
@@ -102,13 +111,7 @@ function ours(consumers: number, key: string, sendMode: 'pipeline' | 'script' = 
   );
   for (const sub of subs) {
     void (async () => {
-      for await (const m of sub) {
-        const start = performance.now();
-        void m.ack().then(() => {
-          latencies.push(performance.now() - start);
-          tally.add(m.body);
-        });
-      }
+      for await (const m of sub) timeAck(m.ack(), m.body, latencies, tally);
     })();
   }
   return {
@@ -190,12 +193,7 @@ function port(consumers: number, key: string): Contender {
       await ready;
       while (!stopped) {
         const m = await sub.receive().catch(() => undefined);
-        if (!m) continue;
-        const start = performance.now();
-        void sub.ack(m.id).then(() => {
-          latencies.push(performance.now() - start);
-          tally.add(m.body);
-        });
+        if (m) timeAck(sub.ack(m.id), m.body, latencies, tally);
       }
     })();
   }
@@ -241,6 +239,23 @@ async function redisCpuMs(admin: Redis): Promise<number> {
   return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
 }
 
+interface CpuShare {
+  wallMs: number;
+  nodeCpuMs: number;
+  redisCpuMs: number;
+}
+
+/** Runs `work` and measures the wall time, this process' CPU time and redis-server's. */
+async function measureCpu(admin: Redis, work: () => Promise<unknown>): Promise<CpuShare> {
+  const redisBefore = await redisCpuMs(admin);
+  const nodeBefore = process.cpuUsage();
+  const start = performance.now();
+  await work();
+  const wallMs = performance.now() - start;
+  const node = process.cpuUsage(nodeBefore);
+  return { wallMs, nodeCpuMs: (node.user + node.system) / 1000, redisCpuMs: (await redisCpuMs(admin)) - redisBefore };
+}
+
 async function totalCalls(admin: Redis): Promise<number> {
   const info = (await admin.info('commandstats')).split('\r\n');
   let calls = 0;
@@ -267,19 +282,11 @@ function makeCase(
     run: async (ctx) => {
       const run = ++ctx.run;
       await ctx.admin.call('config', 'RESETSTAT');
-      const cpuBefore = await redisCpuMs(ctx.admin);
-      const nodeBefore = process.cpuUsage();
       ctx.contender.latencies.length = 0;
-      const start = performance.now();
-      await Promise.all([ctx.contender.produce(run), ctx.contender.acked(run, N)]);
-      const wallMs = performance.now() - start;
-      const node = process.cpuUsage(nodeBefore);
-      ctx.last = {
-        wallMs,
-        nodeCpuMs: (node.user + node.system) / 1000,
-        redisCpuMs: (await redisCpuMs(ctx.admin)) - cpuBefore,
-        calls: await totalCalls(ctx.admin),
-      };
+      const cpu = await measureCpu(ctx.admin, () =>
+        Promise.all([ctx.contender.produce(run), ctx.contender.acked(run, N)]),
+      );
+      ctx.last = { ...cpu, calls: await totalCalls(ctx.admin) };
       return { ops: N, bytes: N * PAYLOAD.length };
     },
     teardown: async (ctx) => {
@@ -318,7 +325,7 @@ interface SendContext {
   admin: Redis;
   key: string;
   close: () => Promise<void>;
-  last?: { wallMs: number; nodeCpuMs: number; redisCpuMs: number };
+  last?: CpuShare;
 }
 
 function sendCase(
@@ -335,18 +342,10 @@ function sendCase(
     },
     run: async (ctx) => {
       await ctx.admin.unlink(ctx.key);
-      const cpuBefore = await redisCpuMs(ctx.admin);
-      const nodeBefore = process.cpuUsage();
-      const start = performance.now();
-      if (ctx.sequential) for (let i = 0; i < N; i++) await ctx.send(i);
-      else await inWindows(N, ctx.send);
-      const wallMs = performance.now() - start;
-      const node = process.cpuUsage(nodeBefore);
-      ctx.last = {
-        wallMs,
-        nodeCpuMs: (node.user + node.system) / 1000,
-        redisCpuMs: (await redisCpuMs(ctx.admin)) - cpuBefore,
-      };
+      ctx.last = await measureCpu(ctx.admin, async () => {
+        if (ctx.sequential) for (let i = 0; i < N; i++) await ctx.send(i);
+        else await inWindows(N, ctx.send);
+      });
       if ((await ctx.admin.xlen(ctx.key)) !== N)
         throw new Error(`${subject} stored ${await ctx.admin.xlen(ctx.key)} of ${N}`);
       return { ops: N, bytes: N * PAYLOAD.length };

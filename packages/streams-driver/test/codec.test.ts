@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS, decodeEntry, encodeMessage, type OutgoingMessage } from '../src/codec.ts';
 import { StreamsError } from '../src/errors.ts';
+import { WEIRD_STRINGS as WEIRD } from './helpers.ts';
 
 /** The field list XREADGROUP hands back for what XADD stored: every item as a Buffer. */
 function onTheWire(message: OutgoingMessage): Buffer[] {
@@ -13,21 +14,6 @@ function onTheWire(message: OutgoingMessage): Buffer[] {
     Buffer.isBuffer(encoded.body) ? encoded.body : Buffer.from(encoded.body),
   ];
 }
-
-// go-cloud's drivertest "weird strings": separators, dots, quotes, spaces, digits, non-ASCII.
-const WEIRD = [
-  'simple',
-  'has/slashes/in/it',
-  'has/../dots',
-  'has\\backslashes',
-  'has"quotes\'',
-  'has spaces',
-  '0startswithdigit',
-  '☺☺☺',
-  ...Array.from({ length: 8 }, (_, chunk) =>
-    String.fromCharCode(...Array.from({ length: 16 }, (_, i) => chunk * 16 + i)),
-  ),
-];
 
 function expectCode(fn: () => unknown, code: string): void {
   try {

@@ -14,7 +14,7 @@ import {
   Topic,
   type TopicOptions,
 } from '../src/index.ts';
-import { bodies, consumeAll, receiveN } from './helpers.ts';
+import { bodies, consumeAll, receiveN, WEIRD_STRINGS } from './helpers.ts';
 
 const PROTOCOLS: [string, RedisOptions][] = [
   ['RESP2', { protocol: 2 }],
@@ -203,19 +203,7 @@ for (const [protocolName, clientOptions] of PROTOCOLS) {
       const key = h.name('t');
       const sub = await h.subscribe({ topic: key, group: 'g' });
       const topic = h.topic(key);
-      const weird = [
-        'simple',
-        'has/slashes/in/it',
-        'has/../dots',
-        'has\\backslashes',
-        'has"quotes\'',
-        'has spaces',
-        '0startswithdigit',
-        '☺☺☺',
-        ...Array.from({ length: 8 }, (_, c) =>
-          String.fromCharCode(...Array.from({ length: 16 }, (_, i) => c * 16 + i)),
-        ),
-      ];
+      const weird = WEIRD_STRINGS;
       const metadata = Object.fromEntries(weird.slice(0, 10).map((s) => [s, s]));
       const rest = Object.fromEntries(weird.slice(10).map((s) => [s, s]));
       await topic.send({ body: '1', metadata });

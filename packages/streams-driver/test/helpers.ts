@@ -1,5 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Message, RetryEvent, Subscription } from '../src/index.ts';
+import { type SpawnedRedis, type SpawnRedisOptions, spawnRedis } from '@redis-events/testkit';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
+import { type Message, type RetryEvent, StreamsError, type Subscription } from '../src/index.ts';
 
 export { sleep };
 
@@ -82,3 +85,49 @@ export async function consumeAll(
 export function bodies(n: number, prefix = 'm'): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}${i}`);
 }
+
+/** A server spawned for the whole test file and a client of it, read after beforeAll ran. */
+export function useServer(options: SpawnRedisOptions = {}): { readonly server: SpawnedRedis; readonly redis: Redis } {
+  let server: SpawnedRedis | undefined;
+  let redis: Redis | undefined;
+  beforeAll(async () => {
+    server = await spawnRedis(options);
+    redis = server.createClient();
+  });
+  afterAll(() => server?.stop());
+  return {
+    get server() {
+      if (!server) throw new Error('useServer() is read before beforeAll ran');
+      return server;
+    },
+    get redis() {
+      if (!redis) throw new Error('useServer() is read before beforeAll ran');
+      return redis;
+    },
+  };
+}
+
+/** The StreamsError code a promise rejects with, or undefined when it resolves. */
+export async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await promise;
+  } catch (err) {
+    return err instanceof StreamsError ? err.code : `not a StreamsError: ${String(err)}`;
+  }
+  return undefined;
+}
+
+/** go-cloud drivertest's "weird strings": separators, dots, quotes, spaces, digits, non-ASCII, all of ASCII. */
+export const WEIRD_STRINGS: readonly string[] = [
+  'simple',
+  'has/slashes/in/it',
+  'has/../dots',
+  'has\\backslashes',
+  'has"quotes\'',
+  'has spaces',
+  '0startswithdigit',
+  '☺☺☺',
+  ...Array.from({ length: 8 }, (_, chunk) =>
+    String.fromCharCode(...Array.from({ length: 16 }, (_, i) => chunk * 16 + i)),
+  ),
+];
