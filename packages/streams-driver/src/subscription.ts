@@ -626,9 +626,12 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       return;
     }
     if (kind === 'no-group' && this.#create) {
+      // The group (or the whole stream) was deleted under us. What this subscription holds
+      // belongs to the old group: a new stream can even reuse the same entry IDs, so those
+      // messages must never be acknowledged in the new one.
+      this.#forgetIncarnation();
       try {
-        // The group (or the whole stream) was deleted under us. Start over from the beginning
-        // of what is retained: redelivering is safe, skipping is not.
+        // Start over from the beginning of what is retained: redelivering is safe, skipping is not.
         if (await this.#createGroup('0')) this.emit('recreated', { group: this.group });
         return;
       } catch (again) {
@@ -987,9 +990,9 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         ),
       );
     }
-    if (this.#state === 'closed' || this.#known.get(message.id) !== message) {
-      return Promise.reject(this.#closedError());
-    }
+    if (this.#state === 'closed') return Promise.reject(this.#closedError());
+    // Delivered by a group that no longer exists (see #forgetIncarnation): nothing to settle.
+    if (this.#known.get(message.id) !== message) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#queues[how].push({ message, reason, resolve, reject });
       if (!this.#settleScheduled) {
@@ -1126,6 +1129,16 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     } finally {
       this.#renewing = false;
     }
+  }
+
+  /** Drops every message of a group that disappeared: read-ahead ones, and the held ones' IDs. */
+  #forgetIncarnation(): void {
+    this.#buffer = [];
+    this.#bufferHead = 0;
+    this.#known.clear();
+    this.#since.clear();
+    this.#claimCursor = '0-0';
+    this.#signalSettled();
   }
 
   #forget(id: string): void {
