@@ -151,6 +151,7 @@ export function classifyFailure(err: unknown): FailureKind {
     if (TRANSIENT_REPLIES.has(code)) return 'transient';
     const lower = err.message.toLowerCase();
     if (lower.startsWith('err unknown command') || lower.startsWith('err unknown subcommand')) return 'unknown-command';
+    if (lower.startsWith('err unknown redis command called from script')) return 'unknown-command';
     if (lower.startsWith('err syntax error') || lower.includes('unrecognized')) return 'unknown-command';
     return 'permanent';
   }

@@ -1026,19 +1026,21 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         );
         this.#acked += batch.length;
       } else if (how === 'nack') {
-        await this.#retrying('nack', () =>
-          runScript(
-            this.#client,
-            RELEASE,
-            [this.topic],
-            [
-              this.group,
-              this.consumer,
-              RELEASED_IDLE_MS,
-              this.#features.xnack ? '1' : '0',
-              'FAIL',
-              ...batch.map((p) => p.message.id),
-            ],
+        await this.#withFeature('xnack', (xnack) =>
+          this.#retrying('nack', () =>
+            runScript(
+              this.#client,
+              RELEASE,
+              [this.topic],
+              [
+                this.group,
+                this.consumer,
+                RELEASED_IDLE_MS,
+                xnack ? '1' : '0',
+                'FAIL',
+                ...batch.map((p) => p.message.id),
+              ],
+            ),
           ),
         );
         this.#nacked += batch.length;
@@ -1068,12 +1070,29 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   async #ackNow(ids: string[], operation: string): Promise<void> {
     if (!this.#deleteAcked) {
       await this.#retrying(operation, () => this.#client.call('xack', this.topic, this.group, ...ids));
-    } else if (this.#features.xackdel) {
-      await this.#retrying(operation, () =>
-        this.#client.call('xackdel', this.topic, this.group, 'ACKED', 'IDS', ids.length, ...ids),
-      );
-    } else {
-      await this.#retrying(operation, () => runScript(this.#client, ACK_DELETE, [this.topic], [this.group, ...ids]));
+      return;
+    }
+    await this.#withFeature('xackdel', (xackdel) =>
+      this.#retrying(operation, () =>
+        xackdel
+          ? this.#client.call('xackdel', this.topic, this.group, 'ACKED', 'IDS', ids.length, ...ids)
+          : runScript(this.#client, ACK_DELETE, [this.topic], [this.group, ...ids]),
+      ),
+    );
+  }
+
+  /**
+   * Runs `work` with an optional feature when the server has it, and for good without it once
+   * the server rejects it (a failover to an older server, a proxy that filters commands).
+   */
+  async #withFeature<T>(feature: 'xnack' | 'xackdel', work: (enabled: boolean) => Promise<T>): Promise<T> {
+    if (!this.#features[feature]) return work(false);
+    try {
+      return await work(true);
+    } catch (err) {
+      if (classifyFailure(err) !== 'unknown-command') throw err;
+      this.#features = { ...this.#features, [feature]: false };
+      return work(false);
     }
   }
 
@@ -1203,22 +1222,17 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   async #releaseConsumer(): Promise<void> {
     const held = [...this.#known.keys()];
     try {
-      await withTimeout(
-        runScript(
-          this.#client,
-          RELEASE_CONSUMER,
-          [this.topic],
-          [
-            this.group,
-            this.consumer,
-            RELEASED_IDLE_MS,
-            this.#features.xnack ? '1' : '0',
-            this.#deleteConsumer ? '1' : '0',
-            ...held,
-          ],
+      await this.#withFeature('xnack', (xnack) =>
+        withTimeout(
+          runScript(
+            this.#client,
+            RELEASE_CONSUMER,
+            [this.topic],
+            [this.group, this.consumer, RELEASED_IDLE_MS, xnack ? '1' : '0', this.#deleteConsumer ? '1' : '0', ...held],
+          ),
+          this.#commandTimeoutMs,
+          'release script',
         ),
-        this.#commandTimeoutMs,
-        'release script',
       );
     } catch {
       // Unreleased entries stay pending on this consumer and are reclaimed after the ack

@@ -340,6 +340,30 @@ describe('Subscription', () => {
     expect((await readDeadLetters(prefixed, sub.deadLetterKey))[0]?.body?.toString()).toBe(b?.body.toString());
   });
 
+  it('switches off optional features the server rejects, and goes on the 7.0 way', async (ctx) => {
+    if (server.version.flavor === 'redis' && server.version.major >= 8)
+      return ctx.skip('the server has these features');
+    const key = server.keyPrefix();
+    const forced = { readClaim: true, xnack: true, xackdel: true };
+    const sub = await subscribe({
+      topic: key,
+      group: 'g',
+      consumer: 'c',
+      features: forced,
+      deleteAcked: true,
+      blockMs: 100,
+    });
+    expect(sub.features).toEqual(forced);
+    await send(key, 2);
+    const [a, b] = await receiveN(sub, 2); // XREADGROUP ... CLAIM was refused: plain reads
+    await a?.nack(); // XNACK was refused: released with XCLAIM
+    const [again] = await receiveN(sub, 1);
+    expect(again?.id).toBe(a?.id);
+    await Promise.all([again?.ack(), b?.ack()]); // XACKDEL was refused: the script deletes
+    expect(await redis.xlen(key)).toBe(0);
+    expect(sub.features).toEqual({ readClaim: false, xnack: false, xackdel: false });
+  });
+
   it('checks its options', () => {
     const bad: Partial<SubscriptionOptions>[] = [
       { topic: '' },
