@@ -49,7 +49,7 @@ interface Link {
  * ```
  */
 export class TcpProxy implements AsyncDisposable {
-  readonly target: { readonly host: string; readonly port: number };
+  #target: { readonly host: string; readonly port: number };
   readonly #server: Server;
   readonly #links = new Set<Link>();
   #paused = false;
@@ -63,8 +63,22 @@ export class TcpProxy implements AsyncDisposable {
 
   constructor(server: Server, target: { readonly host: string; readonly port: number }) {
     this.#server = server;
-    this.target = { host: target.host, port: target.port };
+    this.#target = { host: target.host, port: target.port };
     server.on('connection', (socket) => this.#accept(socket));
+  }
+
+  /** Where new connections go. */
+  get target(): { readonly host: string; readonly port: number } {
+    return this.#target;
+  }
+
+  /**
+   * Sends new connections to another server, for example the replica promoted in a failover;
+   * with `cut` (the default) open connections are reset so that clients reconnect there.
+   */
+  retarget(target: { readonly host: string; readonly port: number }, options: { cut?: boolean } = {}): void {
+    this.#target = { host: target.host, port: target.port };
+    if (options.cut ?? true) this.cut();
   }
 
   get host(): string {
@@ -151,7 +165,7 @@ export class TcpProxy implements AsyncDisposable {
       return;
     }
     client.setNoDelay(true);
-    const server = createConnection({ host: this.target.host, port: this.target.port });
+    const server = createConnection({ host: this.#target.host, port: this.#target.port });
     server.setNoDelay(true);
     const link: Link = { client, server, forwarded: { upstream: 0, downstream: 0 }, cutting: false };
     this.#links.add(link);

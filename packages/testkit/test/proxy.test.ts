@@ -84,6 +84,22 @@ describe('TcpProxy', () => {
     expect(proxy.stats.bytesDownstream - before).toBe(200_000); // the client got part of the reply
   });
 
+  it('retargets to another server and resets open connections, as in a failover', async () => {
+    const other = await spawnRedis();
+    try {
+      proxy = await startProxy({ target: server });
+      const client = through();
+      await client.set('where', 'first');
+      await other.createClient().set('where', 'second');
+      proxy.retarget(other);
+      expect(proxy.target.port).toBe(other.port);
+      expect(await client.get('where')).toBe('second'); // reconnected through the proxy to the new target
+      expect(proxy.stats.cut).toBe(1);
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('adds latency to every exchange, in order', async () => {
     proxy = await startProxy({ target: server });
     const client = through();

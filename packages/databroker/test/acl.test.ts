@@ -1,0 +1,203 @@
+// The README's minimal ACL, exactly: the backend needs nothing more (no scripting, no admin).
+// Also Pomerium's recommended ACL, which forbids scripting, dangerous and connection commands.
+import { type SpawnedRedis, spawnRedis, startCluster } from '@redis-events/testkit';
+import { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisClient } from '../src/connection.ts';
+import { DataBroker } from '../src/index.ts';
+import { collect, rejection, take, uniqueName } from './helpers.ts';
+
+/** The rules printed in the README under "Minimal ACL", for a backend named `name`. */
+function minimalAcl(name: string): string[] {
+  return [
+    `~{${name}}:*`,
+    `&{${name}}:*`,
+    '+get',
+    '+set',
+    '+del',
+    '+hget',
+    '+hmget',
+    '+hset',
+    '+hdel',
+    '+sadd',
+    '+smembers',
+    '+zadd',
+    '+zrem',
+    '+zcard',
+    '+zrange',
+    '+zrangebyscore',
+    '+zremrangebyscore',
+    '+zscore',
+    '+time',
+    '+watch',
+    '+unwatch',
+    '+multi',
+    '+exec',
+    '+publish',
+    '+subscribe',
+  ];
+}
+
+let server: SpawnedRedis;
+beforeAll(async () => {
+  server = await spawnRedis();
+});
+afterAll(() => server.stop());
+
+async function everything(client: () => RedisClient, name: string, extra: { scripting?: boolean } = {}): Promise<void> {
+  const backgroundErrors: Error[] = [];
+  const db = new DataBroker(client(), {
+    name,
+    expiryMs: 60_000,
+    cleanupIntervalMs: 50,
+    pollIntervalMs: 60_000,
+    onBackgroundError: (err) => backgroundErrors.push(err),
+    ...extra,
+  });
+  const other = new DataBroker(client(), { name, expiryMs: 0, ...extra });
+  try {
+    await db.setOptions('t', { capacity: 2, indexableFields: ['k'] });
+    expect(await db.getOptions('t')).toEqual({ capacity: 2, indexableFields: ['k'] });
+    const { serverVersion } = await db.put([
+      { type: 't', id: 'a', data: { k: 1 } },
+      { type: 't', id: 'b', data: { k: 2 } },
+      { type: 't', id: 'c', data: { k: 3 } },
+    ]);
+    expect(await db.get('t', 'a')).toBeUndefined(); // evicted by capacity
+    expect((await db.get('t', 'c'))?.data).toEqual({ k: 3 });
+    expect(await db.listTypes()).toEqual(['t']);
+    const latest = await db.syncLatest('t', { k: 3 });
+    expect((await collect(latest.stream)).map((r) => r.id)).toEqual(['c']);
+    const stream = db.sync('', serverVersion, latest.recordVersion);
+    const woken = take(stream, 1); // the poll interval is a minute: only Pub/Sub wakes it in time
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await other.put([{ type: 't', id: 'd', deletedAt: new Date() }]);
+    expect((await woken)[0]?.id).toBe('d');
+    await stream.close();
+    expect(await db.lease('job', 'me', 10_000)).toBe(true);
+    expect(await other.lease('job', 'you', 10_000)).toBe(false);
+    expect(await db.lease('job', 'me', 20_000)).toBe(true);
+    expect(await db.lease('job', 'me', 0)).toBe(false);
+    expect(await db.removeChangesBefore(new Date(Date.now() + 1000))).toBeGreaterThan(0);
+    expect((await db.versions()).earliestRecordVersion).toBeGreaterThan(0);
+    await db.clear();
+    expect((await db.versions()).serverVersion).not.toBe(serverVersion);
+    await new Promise((resolve) => setTimeout(resolve, 120)); // a background cleanup pass or two
+    expect(backgroundErrors).toEqual([]);
+  } finally {
+    await Promise.all([db.close(), other.close()]);
+  }
+}
+
+describe('with the README minimal ACL', () => {
+  it('runs every operation, Pub/Sub wake-ups and the background cleanup included', async () => {
+    const name = uniqueName('acl');
+    const user = await server.createUser({ username: 'databroker', password: 'pw', rules: minimalAcl(name) });
+    const clients: Redis[] = [];
+    const client = () => {
+      // INFO is not in the minimal ACL: the ready check would only warn, so it is turned off.
+      const c = new Redis({ ...user.connection, enableReadyCheck: false });
+      clients.push(c);
+      return c;
+    };
+    try {
+      await everything(client, name);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+
+  it('is refused outside its name, with an error that points at the ACL', async () => {
+    const name = uniqueName('acl');
+    const user = await server.createUser({ username: 'narrow', password: 'pw', rules: minimalAcl(name) });
+    const client = new Redis({ ...user.connection, enableReadyCheck: false });
+    const db = new DataBroker(client, { name: `${name}-other`, expiryMs: 0 });
+    try {
+      const err = await rejection(db.put([{ type: 't', id: 'a', data: 1 }]));
+      expect(err.code).toBe('ERR_DATABROKER_REDIS');
+      expect(err.message).toMatch(/NOPERM.*Minimal ACL/);
+    } finally {
+      await db.close();
+      client.disconnect();
+    }
+  });
+});
+
+describe('with the README minimal ACL and its additions for Lua puts', () => {
+  it('runs every operation with scripting: true', async () => {
+    const name = uniqueName('acl');
+    const rules = [...minimalAcl(name), '+evalsha', '+eval', '+lpush', '+ltrim', '+lrange'];
+    const user = await server.createUser({ username: 'scripted', password: 'pw', rules });
+    const clients: Redis[] = [];
+    try {
+      await everything(
+        () => {
+          const c = new Redis({ ...user.connection, enableReadyCheck: false });
+          clients.push(c);
+          return c;
+        },
+        name,
+        { scripting: true },
+      );
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+
+  it('without them, says that the ACL lacks scripting', async () => {
+    const name = uniqueName('acl');
+    const user = await server.createUser({ username: 'unscripted', password: 'pw', rules: minimalAcl(name) });
+    const client = new Redis({ ...user.connection, enableReadyCheck: false });
+    const db = new DataBroker(client, { name, expiryMs: 0, scripting: true });
+    try {
+      const err = await rejection(db.put([{ type: 't', id: 'a', data: 1 }]));
+      expect(err.code).toBe('ERR_DATABROKER_REDIS');
+      expect(err.message).toMatch(/NOPERM.*evalsha.*Minimal ACL/i);
+    } finally {
+      await db.close();
+      client.disconnect();
+    }
+  });
+});
+
+describe('with the README minimal ACL on a cluster (plus what a Cluster client needs)', () => {
+  it('runs every operation', async () => {
+    await using cluster = await startCluster({ masters: 3 });
+    const name = uniqueName('acl');
+    const rules = [...minimalAcl(name), '+cluster|slots', '+cluster|info'];
+    for (const node of cluster.nodes) await node.createUser({ username: 'databroker', password: 'pw', rules });
+    const clients: Cluster[] = [];
+    try {
+      await everything(() => {
+        const c = new Cluster(cluster.startupNodes, {
+          redisOptions: { username: 'databroker', password: 'pw', enableReadyCheck: false },
+        } as never);
+        clients.push(c);
+        return c;
+      }, name);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  }, 60_000);
+});
+
+describe("with Pomerium's recommended ACL (no scripting, dangerous, admin or connection commands)", () => {
+  it('runs every operation', async () => {
+    const name = uniqueName('pomerium');
+    const user = await server.createUser({
+      username: 'pomerium',
+      password: 'pw',
+      rules: ['~*', '&*', '+@all', '-@scripting', '-@dangerous', '-@admin', '-@connection'],
+    });
+    const clients: Redis[] = [];
+    try {
+      await everything(() => {
+        const c = new Redis({ ...user.connection, enableReadyCheck: false });
+        clients.push(c);
+        return c;
+      }, name);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+});

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { type RedisCluster, type SpawnedRedis, spawnRedis, startCluster } from '@redis-events/testkit';
+import type { RedisOptions } from 'ioredis';
+import { expect } from 'vitest';
+import type { RedisClient } from '../src/connection.ts';
+import {
+  DataBroker,
+  DataBrokerError,
+  type DataBrokerOptions,
+  type DataRecord,
+  type RecordStream,
+} from '../src/index.ts';
+
+/** A Redis to run the backend on: standalone with a client flavour, or a cluster. */
+export interface Topology {
+  readonly label: string;
+  /** Backend options this topology runs with (the Lua puts). */
+  readonly options: { readonly scripting?: boolean };
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** A new client of the flavour under test. */
+  client(): RedisClient;
+  /** A plain RESP2 client for raw checks. */
+  raw(): RedisClient;
+}
+
+function standalone(
+  label: string,
+  options: RedisOptions,
+  brokerOptions: { readonly scripting?: boolean } = {},
+): Topology {
+  let server: SpawnedRedis | undefined;
+  return {
+    label,
+    options: brokerOptions,
+    async start() {
+      server = await spawnRedis();
+    },
+    async stop() {
+      await server?.stop();
+    },
+    client: () => (server as SpawnedRedis).createClient(options),
+    raw: () => (server as SpawnedRedis).createClient({ protocol: 2 }),
+  };
+}
+
+function cluster(label = 'cluster (3 masters)', brokerOptions: { readonly scripting?: boolean } = {}): Topology {
+  let nodes: RedisCluster | undefined;
+  return {
+    label,
+    options: brokerOptions,
+    async start() {
+      nodes = await startCluster({ masters: 3 });
+    },
+    async stop() {
+      await nodes?.stop();
+    },
+    client: () => (nodes as RedisCluster).createClient(),
+    raw: () => (nodes as RedisCluster).createClient({ redisOptions: { protocol: 2 } }),
+  };
+}
+
+/**
+ * Standalone in RESP3 (the ioredis 6 default), RESP2, RESP3 with the resp3 reply mapping, and a
+ * cluster; then standalone and cluster again with the Lua puts.
+ */
+export function topologies(): Topology[] {
+  return [
+    standalone('standalone, RESP3', {}),
+    standalone('standalone, RESP2', { protocol: 2 }),
+    standalone('standalone, RESP3 with replyMapping resp3', { protocol: 3, replyMapping: 'resp3' } as RedisOptions),
+    cluster(),
+    standalone('standalone, Lua puts', {}, { scripting: true }),
+    cluster('cluster (3 masters), Lua puts', { scripting: true }),
+  ];
+}
+
+/** A backend name nobody else uses, so tests sharing a server never see each other's keys. */
+export function uniqueName(label = 'db'): string {
+  return `${label}-${randomBytes(5).toString('hex')}`;
+}
+
+/** A backend on a fresh name, with fast polling and no background cleanup unless asked. */
+export function broker<T = unknown>(client: RedisClient, options: DataBrokerOptions<T> = {}): DataBroker<T> {
+  client.on('error', () => {}); // tests cut and restart servers: the client reconnects
+  return new DataBroker<T>(client, { name: uniqueName(), expiryMs: 0, pollIntervalMs: 200, ...options });
+}
+
+/** Reads `count` records from a stream, failing after `timeoutMs`. */
+export async function take<T>(stream: RecordStream<T>, count: number, timeoutMs = 10_000): Promise<DataRecord<T>[]> {
+  const out: DataRecord<T>[] = [];
+  if (count === 0) return out;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`took ${out.length} of ${count} records in ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    await Promise.race([
+      (async () => {
+        while (out.length < count) {
+          const next = await stream.next();
+          if (next.done) throw new Error(`the stream ended after ${out.length} of ${count} records`);
+          out.push(next.value);
+        }
+      })(),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return out;
+}
+
+/** The error a promise rejects with (fails the test when it resolves). */
+export async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (err) {
+    return err as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
+/** Waits until `check` is true, polling. */
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Every record of a stream, in order. */
+export async function collect<T>(stream: AsyncIterable<DataRecord<T>>): Promise<DataRecord<T>[]> {
+  const out: DataRecord<T>[] = [];
+  for await (const record of stream) out.push(record);
+  return out;
+}
+
+/** The code of the DataBrokerError a call throws (anything else fails the test), or undefined when it returns. */
+export function thrownCode(call: () => unknown): string | undefined {
+  try {
+    call();
+    return undefined;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DataBrokerError);
+    return (err as DataBrokerError).code;
+  }
+}

@@ -1,0 +1,152 @@
+// Shutdown: never stuck on a BLOCK, waits for handlers and acks, hands back what was read
+// ahead, releases the consumer, and closes what it opened.
+import { describe, expect, it } from 'vitest';
+import {
+  openSubscription,
+  openTopic,
+  RELEASED_CONSUMER,
+  type StreamsError,
+  Subscription,
+  Topic,
+} from '../src/index.ts';
+import { eventually, receiveN, sleep, useServer } from './helpers.ts';
+
+const ctx = useServer();
+
+async function send(key: string, n: number): Promise<void> {
+  const topic = new Topic(ctx.redis, key, { create: true });
+  await Promise.all(Array.from({ length: n }, (_, i) => topic.send({ body: `m${i}` })));
+  await topic.shutdown();
+}
+
+async function consumers(key: string, group: string): Promise<string[]> {
+  const rows = (await ctx.redis.call('xinfo', 'CONSUMERS', key, group)) as unknown[][];
+  return rows.map((row) => String(row[1]));
+}
+
+describe('Subscription.shutdown', () => {
+  it('does not wait for a blocked read, even with a one-minute BLOCK', async () => {
+    const key = ctx.server.keyPrefix();
+    const sub = new Subscription(ctx.redis, { topic: key, group: 'g', consumer: 'c', blockMs: 60_000 });
+    await sub.ready();
+    const waiting = expect(sub.receive()).rejects.toSatisfy((e) => (e as StreamsError).code === 'ERR_STREAMS_CLOSED');
+    await sleep(100); // the reader is now inside XREADGROUP BLOCK 60000
+    const clients = (await ctx.redis.call('client', 'list')) as string;
+    expect(clients).toMatch(/cmd=xreadgroup/);
+    await sub.shutdown(); // within the test timeout, far below the BLOCK
+    await waiting;
+    await eventually(
+      'the reader connection to be gone',
+      async () => !((await ctx.redis.call('client', 'list')) as string).includes('cmd=xreadgroup'),
+    );
+  });
+
+  it('waits for a message the application still handles, and for its ack, then deletes the consumer', async () => {
+    const key = ctx.server.keyPrefix();
+    const sub = new Subscription(ctx.redis, { topic: key, group: 'g', consumer: 'worker' });
+    await sub.ready(); // the group starts at $: it must exist before the send
+    await send(key, 1);
+    const [m] = await receiveN(sub, 1);
+    let acked = false;
+    const stopping = sub.shutdown();
+    await sleep(150);
+    const ack = m?.ack().then(() => {
+      acked = true;
+    });
+    await stopping;
+    expect(acked).toBe(true);
+    await ack;
+    expect(await ctx.redis.call('xpending', key, 'g', '-', '+', 10)).toEqual([]);
+    expect(await consumers(key, 'g')).not.toContain('worker');
+  });
+
+  it('completes acks issued just before shutdown', async () => {
+    const key = ctx.server.keyPrefix();
+    const sub = new Subscription(ctx.redis, { topic: key, group: 'g' });
+    await sub.ready();
+    await send(key, 100);
+    const got = await receiveN(sub, 100);
+    const acks = got.map((m) => m.ack()); // not awaited
+    await sub.shutdown();
+    await Promise.all(acks);
+    expect(sub.stats.acked).toBe(100);
+    expect(await ctx.redis.call('xpending', key, 'g', '-', '+', 10)).toEqual([]);
+  });
+
+  it('after the grace period leaves an unsettled message pending on the consumer, which stays', async () => {
+    const key = ctx.server.keyPrefix();
+    const sub = new Subscription(ctx.redis, { topic: key, group: 'g', consumer: 'stuck' });
+    await sub.ready();
+    await send(key, 3);
+    const [m] = await receiveN(sub, 1); // two more were read ahead
+    await sub.shutdown({ graceMs: 100 });
+    const pending = (await ctx.redis.call('xpending', key, 'g', '-', '+', 10)) as unknown[][];
+    expect(pending.map((row) => row[1]).sort()).toEqual([RELEASED_CONSUMER, RELEASED_CONSUMER, 'stuck']);
+    expect(pending.find((row) => row[1] === 'stuck')?.[0]).toBe(m?.id);
+    expect(await consumers(key, 'g')).toContain('stuck'); // never deleted with pending entries
+    await expect(m?.ack()).rejects.toSatisfy((e) => (e as StreamsError).code === 'ERR_STREAMS_CLOSED');
+  });
+
+  it('ends for-await loops, and refuses a second shutdown', async () => {
+    const key = ctx.server.keyPrefix();
+    const sub = new Subscription(ctx.redis, { topic: key, group: 'g' });
+    await sub.ready();
+    const loop = (async () => {
+      let n = 0;
+      for await (const m of sub) {
+        n++;
+        await m.ack();
+      }
+      return n;
+    })();
+    await send(key, 3);
+    await eventually('three acks', () => sub.stats.acked === 3);
+    await sub.shutdown();
+    expect(await loop).toBe(3);
+    await expect(sub.shutdown()).rejects.toSatisfy((e) => (e as StreamsError).code === 'ERR_STREAMS_CLOSED');
+    await sub[Symbol.asyncDispose](); // disposing after shutdown is fine
+  });
+
+  it('stops a subscription that never reached its server', async () => {
+    const unreachable = ctx.server.createClient({
+      port: 1,
+      lazyConnect: true,
+      retryStrategy: () => 50,
+      maxRetriesPerRequest: 1,
+    });
+    unreachable.on('error', () => {});
+    const sub = new Subscription(unreachable, { topic: 't', group: 'g', commandTimeoutMs: 200 });
+    const retried = new Promise((resolve) => sub.once('retry', resolve));
+    await retried;
+    await sub.shutdown();
+    await expect(sub.ready()).rejects.toSatisfy((e) => (e as StreamsError).code === 'ERR_STREAMS_CLOSED');
+    unreachable.disconnect();
+  });
+
+  it('closes the connections a URL opener made, and only those', async () => {
+    const key = ctx.server.keyPrefix();
+    const saved = process.env.REDIS_URL;
+    process.env.REDIS_URL = ctx.server.url;
+    try {
+      const topic = openTopic(`redis://${encodeURIComponent(key)}?maxlen=100`);
+      const sub = openSubscription(`redis://g?topic=${encodeURIComponent(key)}&consumer=c1&from=0`);
+      await topic.send({ body: 'via URL' });
+      const [m] = await receiveN(sub, 1);
+      await m?.ack();
+      const before = ((await ctx.redis.call('client', 'list')) as string).split('\n').length;
+      await sub.shutdown();
+      await topic.shutdown();
+      await eventually(
+        'the opened connections to close',
+        async () => ((await ctx.redis.call('client', 'list')) as string).split('\n').length <= before - 3,
+      );
+      expect(await ctx.redis.ping()).toBe('PONG'); // the test's own client is untouched
+      const shared = openTopic(`redis://${encodeURIComponent(key)}`, { client: ctx.redis });
+      await shared.shutdown();
+      expect(await ctx.redis.ping()).toBe('PONG');
+    } finally {
+      if (saved === undefined) delete process.env.REDIS_URL;
+      else process.env.REDIS_URL = saved;
+    }
+  });
+});
