@@ -1,7 +1,7 @@
 import { RedisEventStore } from '@redis-events/event-store';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, runCli, startCli } from './helpers.ts';
+import { jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
 
 describe('redis-events events', () => {
   let server: SpawnedRedis;
@@ -55,31 +55,16 @@ describe('redis-events events', () => {
       '--url',
       server.url,
     ]);
-    const lines: string[] = [];
-    const seen = (n: number) =>
-      new Promise<void>((resolve) => {
-        const check = () => {
-          if (lines.length >= n) {
-            cli.stdout?.off('data', onData);
-            resolve();
-          }
-        };
-        const onData = (d: string) => {
-          lines.push(...d.split('\n').filter(Boolean));
-          check();
-        };
-        cli.stdout?.on('data', onData);
-        check();
-      });
-    await seen(1); // the newest stored event, then the tail is live
+    const lines = () => cli.stdoutSoFar.split('\n').filter(Boolean);
+    await waitUntil(() => lines().length >= 1); // the newest stored event, then the tail is live
     await store.storeEvent({ name: 'order.paid', payload: { order: 6 } });
     await store.storeEvent({ name: 'order.paid', payload: { order: 7 } });
-    await seen(3);
+    await waitUntil(() => lines().length >= 3);
     cli.kill('SIGINT');
     const { code, stderr } = await cli.output;
     expect(code).toBe(130);
     expect(stderr).toBe('');
-    expect(lines.map((l) => (JSON.parse(l) as { payload: { order: number } }).payload.order)).toEqual([5, 6, 7]);
+    expect(lines().map((l) => (JSON.parse(l) as { payload: { order: number } }).payload.order)).toEqual([5, 6, 7]);
   });
 
   it('fails with exit code 1 when Redis is unreachable, 2 for a bad URL', async () => {
