@@ -83,6 +83,11 @@ function groupBySlot(names: readonly string[]): Map<number, string[]> {
   return groups;
 }
 
+/** The server refused the names for good (ACL, unknown command...): they are not asked any more. */
+function isRefusal(err: unknown): boolean {
+  return err instanceof PubSubError && (err.code === 'ERR_PUBSUB_NOPERM' || err.code === 'ERR_PUBSUB_REFUSED');
+}
+
 function closedError(): PubSubError {
   return new PubSubError('ERR_PUBSUB_CLOSED', 'the subscription is closed; create a new one with client.subscribe()');
 }
@@ -125,8 +130,8 @@ export class Subscription<Payload extends string | Buffer = string>
   #classicPending: Promise<SubscriberConnection<Payload>> | undefined;
   /** Cluster: one connection per node for shard channels. */
   readonly #shards = new Map<string, SubscriberConnection<Payload>>();
-  /** Cluster: the shard channels asked, wherever they live now. */
-  readonly #shardAsked = new Set<string>();
+  /** What was asked, per kind, wherever it lives now: the truth that connections follow. */
+  readonly #asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   readonly #evacuating = new WeakSet<SubscriberConnection<Payload>>();
   readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: Error }>();
   #closing: Promise<void> | undefined;
@@ -167,17 +172,17 @@ export class Subscription<Payload extends string | Buffer = string>
 
   /** The channels asked (subscribed, or being subscribed). */
   get channels(): string[] {
-    return [...((this.#single ?? this.#classic)?.asked.channel ?? [])];
+    return [...this.#asked.channel];
   }
 
   /** The patterns asked. */
   get patterns(): string[] {
-    return [...((this.#single ?? this.#classic)?.asked.pattern ?? [])];
+    return [...this.#asked.pattern];
   }
 
   /** The shard channels asked. */
   get shardChannels(): string[] {
-    return this.#single ? [...this.#single.asked.shard] : [...this.#shardAsked];
+    return [...this.#asked.shard];
   }
 
   /**
@@ -264,9 +269,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   subscribe(...channels: string[]): Promise<void> {
-    return this.#run('subscribe', channels, true, async (names) => {
-      await (await this.#classicConnection()).change('channel', true, names);
-    });
+    return this.#run('subscribe', channels, true, (names) => this.#classicChange('channel', true, names));
   }
 
   /**
@@ -281,11 +284,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   unsubscribe(...channels: string[]): Promise<void> {
-    return this.#run('unsubscribe', channels, false, async (names) => {
-      const connection = this.#single ?? this.#classic;
-      if (connection === undefined) return;
-      await connection.change('channel', false, names.length === 0 ? null : names);
-    });
+    return this.#run('unsubscribe', channels, false, (names) => this.#classicChange('channel', false, names));
   }
 
   /**
@@ -298,9 +297,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   psubscribe(...patterns: string[]): Promise<void> {
-    return this.#run('psubscribe', patterns, true, async (names) => {
-      await (await this.#classicConnection()).change('pattern', true, names);
-    });
+    return this.#run('psubscribe', patterns, true, (names) => this.#classicChange('pattern', true, names));
   }
 
   /**
@@ -313,11 +310,31 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   punsubscribe(...patterns: string[]): Promise<void> {
-    return this.#run('punsubscribe', patterns, false, async (names) => {
-      const connection = this.#single ?? this.#classic;
-      if (connection === undefined) return;
-      await connection.change('pattern', false, names.length === 0 ? null : names);
-    });
+    return this.#run('punsubscribe', patterns, false, (names) => this.#classicChange('pattern', false, names));
+  }
+
+  /**
+   * Channels and patterns: what is asked changes now (synchronously), the connection follows.
+   * An argument-less unsubscribe is sent as such (it settles on the count the server reports).
+   */
+  async #classicChange(kind: 'channel' | 'pattern', subscribe: boolean, names: string[]): Promise<void> {
+    const asked = this.#asked[kind];
+    const all = !subscribe && names.length === 0;
+    if (subscribe) for (const name of names) asked.add(name);
+    else if (all) asked.clear();
+    else for (const name of names) asked.delete(name);
+    let connection = this.#single ?? this.#classic;
+    if (connection === undefined) {
+      // Cluster: nothing to unsubscribe before the connection exists, unless it is being made.
+      if (!subscribe && this.#classicPending === undefined) return;
+      connection = await this.#classicConnection();
+    }
+    try {
+      await connection.change(kind, subscribe, all ? null : names);
+    } catch (err) {
+      if (subscribe && isRefusal(err)) for (const name of names) asked.delete(name);
+      throw err;
+    }
   }
 
   /**
@@ -332,13 +349,14 @@ export class Subscription<Payload extends string | Buffer = string>
    */
   ssubscribe(...shardChannels: string[]): Promise<void> {
     return this.#run('ssubscribe', shardChannels, true, async (names) => {
+      for (const name of names) this.#asked.shard.add(name);
       if (this.#single) {
         await this.#single.change('shard', true, names).catch((err: unknown) => {
+          if (err instanceof MovedError || isRefusal(err)) for (const name of names) this.#asked.shard.delete(name);
           throw err instanceof MovedError ? this.#notCluster(err) : err;
         });
         return;
       }
-      for (const name of names) this.#shardAsked.add(name);
       const groups = [...groupBySlot(names)];
       const results = await Promise.allSettled(groups.map(([slot, group]) => this.#homeShard(slot, group)));
       for (const result of results) if (result.status === 'rejected') throw result.reason;
@@ -356,12 +374,12 @@ export class Subscription<Payload extends string | Buffer = string>
    */
   sunsubscribe(...shardChannels: string[]): Promise<void> {
     return this.#run('sunsubscribe', shardChannels, false, async (names) => {
+      const list = names.length === 0 ? [...this.#asked.shard] : names;
+      for (const name of list) this.#asked.shard.delete(name);
       if (this.#single) {
         await this.#single.change('shard', false, names.length === 0 ? null : names);
         return;
       }
-      const list = names.length === 0 ? [...this.#shardAsked] : names;
-      for (const name of list) this.#shardAsked.delete(name);
       const work: Promise<void>[] = [];
       for (const connection of this.#shards.values()) {
         const here = list.filter((n) => connection.asked.shard.has(n) || connection.confirmed.shard.has(n));
@@ -446,7 +464,7 @@ export class Subscription<Payload extends string | Buffer = string>
     const topology = this.#context.topology as ClusterTopology;
     let target: ClusterNode | undefined;
     for (let redirects = 0; ; redirects++) {
-      const wanted = names.filter((n) => this.#shardAsked.has(n));
+      const wanted = names.filter((n) => this.#asked.shard.has(n));
       if (wanted.length === 0 || this.closed) return;
       const node = target ?? (await topology.ownerOf(slot));
       const connection = this.#shardConnection(node);
@@ -460,8 +478,7 @@ export class Subscription<Payload extends string | Buffer = string>
           topology.refresh().catch(() => {}); // the map is stale; the redirection tells enough to go on
           continue;
         }
-        if (err instanceof PubSubError && (err.code === 'ERR_PUBSUB_NOPERM' || err.code === 'ERR_PUBSUB_REFUSED'))
-          for (const name of wanted) this.#shardAsked.delete(name);
+        if (isRefusal(err)) for (const name of wanted) this.#asked.shard.delete(name);
         if (err instanceof MovedError) {
           throw new PubSubError(
             'ERR_PUBSUB_CLUSTER',
@@ -486,7 +503,7 @@ export class Subscription<Payload extends string | Buffer = string>
           await topology.refresh().catch(() => {});
           try {
             await this.#homeShard(slot, group);
-            const restored = group.filter((n) => this.#shardAsked.has(n));
+            const restored = group.filter((n) => this.#asked.shard.has(n));
             if (restored.length > 0) this.#gap({ reason, shardChannels: restored, since, cause });
             return;
           } catch (err) {
@@ -496,7 +513,7 @@ export class Subscription<Payload extends string | Buffer = string>
             const delay =
               code === 'ERR_PUBSUB_NOPERM' || code === 'ERR_PUBSUB_REFUSED' ? false : this.#delay(attempt, error);
             if (delay === false) {
-              for (const name of group) this.#shardAsked.delete(name);
+              for (const name of group) this.#asked.shard.delete(name);
               this.emit('lost', { kind: 'shard', names: group, error });
               return;
             }
@@ -558,12 +575,12 @@ export class Subscription<Payload extends string | Buffer = string>
     if (this.closed) return;
     const moved = kind === 'shard' && cause instanceof PubSubError && cause.code === 'ERR_PUBSUB_CLUSTER';
     if (moved && this.#context.topology !== undefined) {
-      const wanted = names.filter((n) => this.#shardAsked.has(n));
+      const wanted = names.filter((n) => this.#asked.shard.has(n));
       if (wanted.length > 0) this.#rehome(wanted, 'moved', Date.now(), cause);
       this.#release(connection);
       return;
     }
-    if (kind === 'shard') for (const name of names) this.#shardAsked.delete(name);
+    for (const name of names) this.#asked[kind].delete(name);
     this.emit('lost', { kind, names, error: moved && cause instanceof MovedError ? this.#notCluster(cause) : cause });
   }
 
@@ -593,8 +610,8 @@ export class Subscription<Payload extends string | Buffer = string>
       if (this.closed) return;
       if (connection === this.#classic) {
         if (!ended && !topology.masters.some((m) => m.key !== connection.where)) return; // nowhere else to go
-        const channels = [...connection.asked.channel];
-        const patterns = [...connection.asked.pattern];
+        const channels = [...this.#asked.channel];
+        const patterns = [...this.#asked.pattern];
         this.#classic = undefined;
         connection.destroy();
         for (;;) {
@@ -610,8 +627,12 @@ export class Subscription<Payload extends string | Buffer = string>
           } catch (err) {
             const code = (err as PubSubError).code;
             if (code === 'ERR_PUBSUB_NOPERM' || code === 'ERR_PUBSUB_REFUSED' || code === 'ERR_PUBSUB_CLOSED') {
-              if (code !== 'ERR_PUBSUB_CLOSED')
-                this.emit('lost', { kind: 'channel', names: [...channels, ...patterns], error: err as Error });
+              if (code !== 'ERR_PUBSUB_CLOSED') {
+                for (const name of channels) this.#asked.channel.delete(name);
+                for (const name of patterns) this.#asked.pattern.delete(name);
+                this.emit('lost', { kind: 'channel', names: channels, error: err as Error });
+                if (patterns.length > 0) this.emit('lost', { kind: 'pattern', names: patterns, error: err as Error });
+              }
               return;
             }
             const failed = this.#classic as SubscriberConnection<Payload> | undefined;
