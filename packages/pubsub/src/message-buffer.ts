@@ -64,6 +64,13 @@ interface MutableGap {
   cause: Error | undefined;
   since: number;
   until: number;
+  /** An open gap is not readable yet (its subscriptions are being restored) and never merges. */
+  open: boolean;
+}
+
+/** A gap added open with {@link MessageBuffer.openGap}, to close with {@link MessageBuffer.closeGap}. */
+export interface OpenGap {
+  readonly reason: GapReason;
 }
 
 /** A gap as reported, before merging. */
@@ -84,7 +91,7 @@ function union(a: string[], b: readonly string[] | undefined): string[] {
   return [...new Set([...a, ...b])];
 }
 
-function makeGap(input: GapInput): MutableGap {
+function makeGap(input: GapInput, open = false): MutableGap {
   const now = Date.now();
   return {
     kind: 'gap',
@@ -96,33 +103,40 @@ function makeGap(input: GapInput): MutableGap {
     cause: input.cause,
     since: input.since ?? now,
     until: input.until ?? now,
+    open,
   };
 }
 
-function merge(into: MutableGap, from: MutableGap): void {
-  into.dropped += from.dropped;
+function merge(into: MutableGap, from: Omit<GapInput, 'reason'> | MutableGap): void {
+  into.dropped += from.dropped ?? 0;
   into.channels = union(into.channels, from.channels);
   into.patterns = union(into.patterns, from.patterns);
   into.shardChannels = union(into.shardChannels, from.shardChannels);
   into.cause = from.cause ?? into.cause;
-  into.since = Math.min(into.since, from.since);
-  into.until = Math.max(into.until, from.until);
+  if (from.since !== undefined) into.since = Math.min(into.since, from.since);
+  if (from.until !== undefined) into.until = Math.max(into.until, from.until);
 }
 
-/** Adds a gap to a run of gaps, merging it with the one of the same reason (a run holds at most one per reason). */
+/**
+ * Adds a gap to a run of gaps (no message between them), merging it with the closed one of the
+ * same reason: a run holds at most one closed gap per reason, plus open ones.
+ */
 function addToRun(run: MutableGap[], gap: MutableGap): void {
-  for (const other of run) {
-    if (other.reason === gap.reason) {
-      merge(other, gap);
-      return;
+  if (!gap.open) {
+    for (const other of run) {
+      if (!other.open && other.reason === gap.reason) {
+        merge(other, gap);
+        return;
+      }
     }
   }
   run.push(gap);
 }
 
 function snapshot(gap: MutableGap): PubSubGap {
+  const { open: _open, ...rest } = gap;
   return Object.freeze({
-    ...gap,
+    ...rest,
     channels: [...gap.channels],
     patterns: [...gap.patterns],
     shardChannels: [...gap.shardChannels],
@@ -153,8 +167,11 @@ function isGap<T>(entry: Entry<T>): entry is MutableGap {
 
 /**
  * A FIFO of messages and gaps with a high-water mark (messages and bytes), an overflow policy,
- * and promise-based reads for async iteration. Gaps are merged so that their number stays within
- * three per buffered message (one per reason), whatever happens.
+ * and promise-based reads for async iteration.
+ *
+ * Closed gaps merge, so a run of gaps holds at most one per reason. An open gap marks where a
+ * connection is being restored: it is not readable, and what follows it waits, until it is
+ * closed; its owner keeps at most one open at a time, so memory stays bounded whatever happens.
  */
 export class MessageBuffer<T extends { readonly kind: string }> {
   readonly limits: MessageBufferLimits;
@@ -190,6 +207,10 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     return this.waiters.length;
   }
 
+  get #empty(): boolean {
+    return this.count === 0 && this.front.length === 0;
+  }
+
   /**
    * Adds a message. Returns `true` when it was kept, `false` when it was dropped (drop-newest) or
    * refused because the buffer ended; under the `error` policy an overflow returns `'overflow'`
@@ -197,9 +218,8 @@ export class MessageBuffer<T extends { readonly kind: string }> {
    */
   push(message: T, size: number): boolean | 'overflow' {
     if (this.ended || this.closed) return false;
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) {
-      waiter.resolve({ done: false, value: message });
+    if (this.waiters.length > 0 && this.#empty) {
+      (this.waiters.shift() as Waiter<T>).resolve({ done: false, value: message });
       return true;
     }
     const { highWaterMark, maxBytes, overflow } = this.limits;
@@ -218,16 +238,36 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     return true;
   }
 
-  /** Adds a gap at the end of the stream (merged with an adjacent gap of the same reason). */
+  /** Adds a closed gap at the end of the stream (merged with an adjacent closed gap of the same reason). */
   gap(input: GapInput): void {
     if (this.ended || this.closed) return;
     const gap = makeGap(input);
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) {
-      waiter.resolve({ done: false, value: snapshot(gap) });
+    if (this.waiters.length > 0 && this.#empty) {
+      (this.waiters.shift() as Waiter<T>).resolve({ done: false, value: snapshot(gap) });
       return;
     }
     this.#tailGap(gap);
+  }
+
+  /**
+   * Adds an open gap at the end of the stream: readers stop there until {@link closeGap}. What
+   * arrives meanwhile is kept behind it (within the limits).
+   */
+  openGap(input: GapInput): OpenGap {
+    const gap = makeGap(input, true);
+    if (!this.ended && !this.closed) this.#tailGap(gap);
+    return gap;
+  }
+
+  /** Closes an open gap with what is known now; readers go on past it. */
+  closeGap(handle: OpenGap, update: Omit<GapInput, 'reason'> = {}): PubSubGap {
+    const gap = handle as MutableGap;
+    if (gap.open) {
+      gap.open = false;
+      merge(gap, { ...update, since: update.since ?? gap.since, until: update.until ?? Date.now() });
+      this.#wake();
+    }
+    return snapshot(gap);
   }
 
   #tailGap(gap: MutableGap): void {
@@ -235,13 +275,15 @@ export class MessageBuffer<T extends { readonly kind: string }> {
       addToRun(this.front, gap);
       return;
     }
-    // The trailing run of gaps holds at most one per reason.
-    for (let i = this.count - 1; i >= 0; i--) {
-      const entry = this.ring[(this.head + i) & (this.ring.length - 1)] as Entry<T>;
-      if (!isGap(entry)) break;
-      if (entry.reason === gap.reason) {
-        merge(entry, gap);
-        return;
+    if (!gap.open) {
+      // The trailing run of gaps holds at most one closed gap per reason.
+      for (let i = this.count - 1; i >= 0; i--) {
+        const entry = this.ring[(this.head + i) & (this.ring.length - 1)] as Entry<T>;
+        if (!isGap(entry)) break;
+        if (!entry.open && entry.reason === gap.reason) {
+          merge(entry, gap);
+          return;
+        }
       }
     }
     this.#append(gap, 0);
@@ -298,20 +340,53 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     }
   }
 
+  /** The next readable entry, or `undefined` when there is none (empty, or an open gap first). */
+  #take(): IteratorResult<T | PubSubGap, undefined> | undefined {
+    const first = this.front[0];
+    if (first !== undefined) {
+      if (first.open) return undefined;
+      this.front.shift();
+      return { done: false, value: snapshot(first) };
+    }
+    if (this.count === 0) return undefined;
+    const entry = this.ring[this.head] as Entry<T>;
+    if (isGap(entry)) {
+      if (entry.open) return undefined;
+      this.#shift();
+      return { done: false, value: snapshot(entry) };
+    }
+    const size = this.sizes[this.head] as number;
+    this.#shift();
+    this.messages--;
+    this.bytes -= size;
+    return { done: false, value: entry };
+  }
+
+  /** Hands readable entries to waiting readers (after a gap closed, or at the end). */
+  #wake(): void {
+    while (this.waiters.length > 0) {
+      const result = this.#take();
+      if (result !== undefined) {
+        (this.waiters.shift() as Waiter<T>).resolve(result);
+        continue;
+      }
+      if (!this.ended || !this.#empty) return;
+      const waiters = this.waiters.splice(0);
+      for (const waiter of waiters) {
+        const err = this.endError;
+        this.endError = undefined;
+        if (err !== undefined) waiter.reject(err);
+        else waiter.resolve(DONE);
+      }
+    }
+  }
+
   /** The next message or gap; waits when there is none. Ends with `done` (or the end error). */
   next(): Promise<IteratorResult<T | PubSubGap, undefined>> {
     if (this.closed) return Promise.resolve(DONE);
-    const gap = this.front.shift();
-    if (gap !== undefined) return Promise.resolve({ done: false, value: snapshot(gap) });
-    const shifted = this.#shift();
-    if (shifted !== undefined) {
-      const entry = shifted.entry;
-      if (isGap(entry)) return Promise.resolve({ done: false, value: snapshot(entry) });
-      this.messages--;
-      this.bytes -= shifted.size;
-      return Promise.resolve({ done: false, value: entry });
-    }
-    if (this.ended) {
+    const result = this.#take();
+    if (result !== undefined) return Promise.resolve(result);
+    if (this.ended && this.#empty) {
       const err = this.endError;
       if (err !== undefined) {
         // Thrown once; later calls see the end.
@@ -323,20 +398,24 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  /** No more input: what is buffered is still delivered, then `done` (or `error`, thrown once). */
+  /**
+   * No more input: what is buffered is still delivered (open gaps close as they are), then
+   * `done`, or `error`, thrown once.
+   */
   end(error?: Error): void {
     if (this.ended || this.closed) return;
     this.ended = true;
     this.endError = error;
-    if (this.waiters.length === 0) return;
-    // Waiters exist only while nothing is buffered.
-    const waiters = this.waiters.splice(0);
-    for (const [i, waiter] of waiters.entries()) {
-      if (i === 0 && error !== undefined) {
-        this.endError = undefined;
-        waiter.reject(error);
-      } else waiter.resolve(DONE);
+    const now = Date.now();
+    for (const gap of this.front) if (gap.open) gap.open = false;
+    for (let i = 0; i < this.count; i++) {
+      const entry = this.ring[(this.head + i) & (this.ring.length - 1)] as Entry<T>;
+      if (isGap(entry) && entry.open) {
+        entry.open = false;
+        entry.until = Math.max(entry.until, now);
+      }
     }
+    this.#wake();
   }
 
   /** Ends at once: buffered messages are discarded and every waiting read gets `done`. */

@@ -39,6 +39,8 @@ export interface SubscriberHost<Payload> {
   disconnected(connection: SubscriberConnection<Payload>, cause: Error): void;
   /** A reconnect attempt was scheduled. */
   reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void;
+  /** A new connection after a loss starts restoring subscriptions: the gap's place in the stream. */
+  resyncing(connection: SubscriberConnection<Payload>, info: { readonly since: number; readonly cause: Error }): void;
   /** Connected again and every subscription restored: the gap is over. */
   restored(connection: SubscriberConnection<Payload>, info: RestoredInfo): void;
   /** The server unsubscribed names we still want (a shard channel's slot moved), or refused them on resubscribe. */
@@ -561,6 +563,12 @@ export class SubscriberConnection<Payload = string | Buffer> {
    */
   async #resync(session: ConnectSession<unknown>): Promise<void> {
     this.#reset();
+    if (this.lostAt !== undefined) {
+      this.host.resyncing(this, {
+        since: this.lostAt,
+        cause: this.lostCause ?? new PubSubError('ERR_PUBSUB_CONNECTION', 'the connection was lost'),
+      });
+    }
     const send = (command: Command, options: SendOptions<unknown>) => session.send(command, options);
     for (;;) {
       const waiting = this.deferred.splice(0);

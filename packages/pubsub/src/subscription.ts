@@ -4,7 +4,7 @@ import type { ClusterNode, ClusterTopology } from './cluster-topology.ts';
 import { PubSubError } from './errors.ts';
 import type { MessageKind, SubscriptionKind } from './frames.ts';
 import { keySlot } from './key-slot.ts';
-import { type GapInput, MessageBuffer, type PubSubGap } from './message-buffer.ts';
+import { type GapInput, MessageBuffer, type OpenGap, type PubSubGap } from './message-buffer.ts';
 import { nodeConnection, type ResolvedOptions } from './options.ts';
 import {
   KINDS,
@@ -134,6 +134,8 @@ export class Subscription<Payload extends string | Buffer = string>
   readonly #asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   readonly #evacuating = new WeakSet<SubscriberConnection<Payload>>();
   readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: Error }>();
+  /** The open gap of each connection being restored. */
+  readonly #openGaps = new Map<SubscriberConnection<Payload>, OpenGap>();
   #closing: Promise<void> | undefined;
   #ended = false;
   #stopTopology: (() => void) | undefined;
@@ -159,6 +161,13 @@ export class Subscription<Payload extends string | Buffer = string>
         this.emit('disconnect', { node: connection.where, cause });
       },
       reconnecting: (connection, info) => this.#reconnecting(connection, info),
+      resyncing: (connection, info) => {
+        this.#closeGap(connection);
+        this.#openGaps.set(
+          connection,
+          this.#buffer.openGap({ reason: 'reconnect', since: info.since, cause: info.cause }),
+        );
+      },
       restored: (connection, info) => this.#restored(connection, info),
       lost: (connection, kind, names, cause) => this.#lost(connection, kind, names, cause),
       ended: (connection, cause) => this.#connectionEnded(connection, cause),
@@ -492,36 +501,37 @@ export class Subscription<Payload extends string | Buffer = string>
   }
 
   /**
-   * Moves shard channels to the current owner of their slot and marks a gap once they are
-   * subscribed there; retries with the reconnect backoff while nodes are unreachable.
+   * Moves shard channels to the current owner of their slot, retrying with the reconnect
+   * backoff while nodes are unreachable. An open gap marks the place in the stream; it closes
+   * once every slot is subscribed again (or given up).
    */
   #rehome(names: readonly string[], reason: 'moved' | 'reconnect', since: number, cause: Error): void {
     const topology = this.#context.topology as ClusterTopology;
-    for (const [slot, group] of groupBySlot(names)) {
-      void (async () => {
-        for (let attempt = 1; !this.closed; attempt++) {
-          await topology.refresh().catch(() => {});
-          try {
-            await this.#homeShard(slot, group);
-            const restored = group.filter((n) => this.#asked.shard.has(n));
-            if (restored.length > 0) this.#gap({ reason, shardChannels: restored, since, cause });
+    const open = this.#buffer.openGap({ reason, shardChannels: names, since, cause });
+    const slots = [...groupBySlot(names)].map(async ([slot, group]) => {
+      for (let attempt = 1; !this.closed; attempt++) {
+        await topology.refresh().catch(() => {});
+        try {
+          await this.#homeShard(slot, group);
+          return;
+        } catch (err) {
+          if (this.closed) return;
+          const error = err as Error;
+          const delay = isRefusal(err) ? false : this.#delay(attempt, error);
+          if (delay === false) {
+            for (const name of group) this.#asked.shard.delete(name);
+            this.emit('lost', { kind: 'shard', names: group, error });
             return;
-          } catch (err) {
-            if (this.closed) return;
-            const error = err as Error;
-            const code = (err as PubSubError).code;
-            const delay =
-              code === 'ERR_PUBSUB_NOPERM' || code === 'ERR_PUBSUB_REFUSED' ? false : this.#delay(attempt, error);
-            if (delay === false) {
-              for (const name of group) this.#asked.shard.delete(name);
-              this.emit('lost', { kind: 'shard', names: group, error });
-              return;
-            }
-            await sleep(delay);
           }
+          await sleep(delay);
         }
-      })();
-    }
+      }
+    });
+    void Promise.allSettled(slots).then(() => {
+      const restored = names.filter((n) => this.#asked.shard.has(n));
+      const gap = this.#buffer.closeGap(open);
+      if (restored.length > 0 && !this.closed) this.emit('gap', { ...gap, shardChannels: restored });
+    });
   }
 
   #delay(attempt: number, cause: Error): number | false {
@@ -558,16 +568,25 @@ export class Subscription<Payload extends string | Buffer = string>
     if (this.#context.topology !== undefined && info.attempt >= EVACUATE_AFTER) void this.#evacuate(connection, false);
   }
 
+  /** Closes the open gap of a connection (it is restored, or abandoned). */
+  #closeGap(connection: SubscriberConnection<Payload>, update: Omit<GapInput, 'reason'> = {}): PubSubGap | undefined {
+    const open = this.#openGaps.get(connection);
+    if (open === undefined) return undefined;
+    this.#openGaps.delete(connection);
+    return this.#buffer.closeGap(open, update);
+  }
+
   #restored(connection: SubscriberConnection<Payload>, info: RestoredInfo): void {
     this.#lostAt.delete(connection);
-    this.#gap({
-      reason: 'reconnect',
+    const update = {
       channels: info.channels,
       patterns: info.patterns,
       shardChannels: info.shardChannels,
-      since: info.since,
       cause: info.cause,
-    });
+    };
+    const gap = this.#closeGap(connection, update);
+    if (gap) this.emit('gap', gap);
+    else this.#gap({ reason: 'reconnect', since: info.since, ...update });
     this.emit('reconnect', { node: connection.where, attempt: info.attempt, since: info.since, cause: info.cause });
   }
 
@@ -613,35 +632,16 @@ export class Subscription<Payload extends string | Buffer = string>
         const channels = [...this.#asked.channel];
         const patterns = [...this.#asked.pattern];
         this.#classic = undefined;
+        this.#closeGap(connection);
         connection.destroy();
-        for (;;) {
-          if (this.closed) return;
-          try {
-            const next = await this.#classicConnection(connection.where);
-            await Promise.all([
-              channels.length > 0 ? next.change('channel', true, channels) : undefined,
-              patterns.length > 0 ? next.change('pattern', true, patterns) : undefined,
-            ]);
-            this.#gap({ reason: 'reconnect', channels, patterns, since: lost.since, cause: lost.cause });
-            return;
-          } catch (err) {
-            const code = (err as PubSubError).code;
-            if (code === 'ERR_PUBSUB_NOPERM' || code === 'ERR_PUBSUB_REFUSED' || code === 'ERR_PUBSUB_CLOSED') {
-              if (code !== 'ERR_PUBSUB_CLOSED') {
-                for (const name of channels) this.#asked.channel.delete(name);
-                for (const name of patterns) this.#asked.pattern.delete(name);
-                this.emit('lost', { kind: 'channel', names: channels, error: err as Error });
-                if (patterns.length > 0) this.emit('lost', { kind: 'pattern', names: patterns, error: err as Error });
-              }
-              return;
-            }
-            const failed = this.#classic as SubscriberConnection<Payload> | undefined;
-            this.#classic = undefined;
-            failed?.destroy();
-            await sleep(this.#delay(1, err as Error) || 1000);
-            await topology.refresh().catch(() => {});
-          }
+        const open = this.#buffer.openGap({ reason: 'reconnect', channels, patterns, ...lost });
+        try {
+          await this.#moveClassic(connection.where, channels, patterns);
+        } finally {
+          const gap = this.#buffer.closeGap(open);
+          if (!this.closed) this.emit('gap', gap);
         }
+        return;
       }
       const names = [...connection.asked.shard];
       const moving = ended ? names : names.filter((n) => topology.knownOwner(keySlot(n))?.key !== connection.where);
@@ -649,11 +649,44 @@ export class Subscription<Payload extends string | Buffer = string>
       for (const name of moving) connection.asked.shard.delete(name);
       if (connection.empty || ended) {
         if (this.#shards.get(connection.where) === connection) this.#shards.delete(connection.where);
+        this.#closeGap(connection);
         connection.destroy();
       }
       this.#rehome(moving, 'reconnect', lost.since, lost.cause);
     } finally {
       this.#evacuating.delete(connection);
+    }
+  }
+
+  /** Cluster: subscribes channels and patterns on a new classic connection, away from `avoid`, until it works. */
+  async #moveClassic(avoid: string, channels: string[], patterns: string[]): Promise<void> {
+    const topology = this.#context.topology as ClusterTopology;
+    for (let attempt = 1; !this.closed; attempt++) {
+      try {
+        const next = await this.#classicConnection(avoid);
+        await Promise.all([
+          channels.length > 0 ? next.change('channel', true, channels) : undefined,
+          patterns.length > 0 ? next.change('pattern', true, patterns) : undefined,
+        ]);
+        return;
+      } catch (err) {
+        const code = (err as PubSubError).code;
+        if (code === 'ERR_PUBSUB_CLOSED' && this.closed) return;
+        const delay = isRefusal(err) ? false : this.#delay(attempt, err as Error);
+        if (delay === false) {
+          for (const name of channels) this.#asked.channel.delete(name);
+          for (const name of patterns) this.#asked.pattern.delete(name);
+          if (channels.length > 0) this.emit('lost', { kind: 'channel', names: channels, error: err as Error });
+          if (patterns.length > 0) this.emit('lost', { kind: 'pattern', names: patterns, error: err as Error });
+          return;
+        }
+        const failed = this.#classic as SubscriberConnection<Payload> | undefined;
+        this.#classic = undefined;
+        if (failed) this.#closeGap(failed);
+        failed?.destroy();
+        await sleep(delay);
+        await topology.refresh().catch(() => {});
+      }
     }
   }
 
@@ -702,6 +735,7 @@ export class Subscription<Payload extends string | Buffer = string>
   }
 
   async #closeConnections(): Promise<void> {
+    this.#openGaps.clear();
     const connections = [this.#single, this.#classic, ...this.#shards.values()].filter(
       (c): c is SubscriberConnection<Payload> => c !== undefined,
     );

@@ -27,8 +27,8 @@ async function numsub(channel: string): Promise<number> {
 }
 
 describe.each([2, 3] as const)('RESP%i on a standalone server', (protocol) => {
-  const clients: PubSubClient<string | Buffer>[] = [];
-  function client(options: Parameters<typeof createPubSubClient>[0] & object = {}) {
+  const clients: { close(): Promise<void> }[] = [];
+  function client(options: Parameters<typeof createPubSubClient>[0] & object = {}): PubSubClient {
     const c = createPubSubClient({ url: server.url, protocol, ...options });
     clients.push(c);
     return c;
@@ -59,7 +59,8 @@ describe.each([2, 3] as const)('RESP%i on a standalone server', (protocol) => {
 
   it('keeps 10 000 messages in order, and delivers payloads as Buffers on request, binary safe', async () => {
     const p = server.keyPrefix();
-    const c = client({ payloads: 'buffer' }) as PubSubClient<Buffer>;
+    const c = createPubSubClient({ url: server.url, protocol, payloads: 'buffer' });
+    clients.push(c);
     const subscription = await c.subscribe(`${p}bin`);
     const binary = Buffer.from([0, 255, 13, 10, 36, 42, 0xc3]);
     await c.publish(`${p}bin`, binary);
