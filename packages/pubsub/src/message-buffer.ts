@@ -264,7 +264,8 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     const gap = handle as MutableGap;
     if (gap.open) {
       gap.open = false;
-      merge(gap, { ...update, since: update.since ?? gap.since, until: update.until ?? Date.now() });
+      merge(gap, { ...update, until: undefined });
+      gap.until = update.until ?? Date.now();
       this.#wake();
     }
     return snapshot(gap);
@@ -340,7 +341,11 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     }
   }
 
-  /** The next readable entry, or `undefined` when there is none (empty, or an open gap first). */
+  /** The next readable entry without waiting: `undefined` when there is none (empty, or an open gap first). */
+  take(): IteratorResult<T | PubSubGap, undefined> | undefined {
+    return this.closed ? undefined : this.#take();
+  }
+
   #take(): IteratorResult<T | PubSubGap, undefined> | undefined {
     const first = this.front[0];
     if (first !== undefined) {
