@@ -129,13 +129,6 @@ describe('MessageBuffer', () => {
     expect(await b.next()).toEqual({ done: true, value: undefined });
   });
 
-  type Op =
-    | { op: 'push'; size: number }
-    | { op: 'read' }
-    | { op: 'gap'; reason: 'reconnect' | 'moved' }
-    | { op: 'open' }
-    | { op: 'close' };
-
   const ops = fc.array(
     fc.oneof(
       { weight: 6, arbitrary: fc.record({ op: fc.constant('push' as const), size: fc.integer({ min: 0, max: 40 }) }) },
