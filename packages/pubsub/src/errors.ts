@@ -54,7 +54,14 @@ export class PubSubError extends Error {
     Object.defineProperty(this, brand, { value: true });
   }
 
+  /** The `name` that instances of this class carry; `instanceof` compares it across installs. */
+  static readonly errorName: string = 'PubSubError';
+
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
+    if (typeof value !== 'object' || value === null || !(brand in value)) return false;
+    // `this` is the class that instanceof was called on, possibly a subclass.
+    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
+    const target = this as typeof PubSubError;
+    return target === PubSubError || (value as { name?: unknown }).name === target.errorName;
   }
 }

@@ -103,6 +103,7 @@ interface Deferred {
 
 /** A redirection of a shard channel: its slot is served elsewhere. */
 export class MovedError extends PubSubError {
+  static override readonly errorName: string = 'MovedError';
   override readonly name: string = 'MovedError';
   readonly slot: number;
   readonly host: string;
