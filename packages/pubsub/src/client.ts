@@ -438,14 +438,11 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    */
   async pubSubShardNumSub(...shardChannels: string[]): Promise<Map<string, number>> {
     for (const channel of shardChannels) checkName('pubSubShardNumSub', channel);
-    if (!this.#topology)
-      return counts(await this.#send(['PUBSUB', 'SHARDNUMSUB', ...shardChannels], 'PUBSUB SHARDNUMSUB'));
-    // Each shard channel lives in its slot's shard: ask every node, one command per slot.
+    const command: Command = ['PUBSUB', 'SHARDNUMSUB', ...shardChannels];
+    if (!this.#topology) return counts(await this.#send(command, 'PUBSUB SHARDNUMSUB'));
+    // Each node counts its own clients: a shard channel's subscribers sit on its slot's master or replicas.
     const total = new Map<string, number>(shardChannels.map((c) => [c, 0]));
-    for (const group of groupsBySlot(shardChannels)) {
-      const replies = await this.#toEvery(['PUBSUB', 'SHARDNUMSUB', ...group], 'PUBSUB SHARDNUMSUB');
-      for (const reply of replies) counts(reply, total);
-    }
+    for (const reply of await this.#toEvery(command, 'PUBSUB SHARDNUMSUB')) counts(reply, total);
     return total;
   }
 
@@ -472,17 +469,6 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
-}
-
-function groupsBySlot(channels: readonly string[]): string[][] {
-  const groups = new Map<number, string[]>();
-  for (const channel of channels) {
-    const slot = keySlot(channel);
-    const group = groups.get(slot);
-    if (group) group.push(channel);
-    else groups.set(slot, [channel]);
-  }
-  return [...groups.values()];
 }
 
 /** Options of {@link createPubSubClient} that ask for Buffer payloads. */

@@ -192,6 +192,8 @@ export class SubscriberConnection<Payload = string | Buffer> {
   private seenActivity = -1;
   private healthTimer: ReturnType<typeof setTimeout> | undefined;
   private pinging = false;
+  /** Shard channels the server unsubscribed on its own, reported at the end of the tick. */
+  private serverDropped: string[] = [];
   /** Set when the connection gave up reconnecting: every later call fails with it. */
   private endedError: PubSubError | undefined;
 
@@ -535,18 +537,24 @@ export class SubscriberConnection<Payload = string | Buffer> {
       this.#unpend(c.name);
       return;
     }
-    // Nobody asked: the server unsubscribed us (the slot moved to another node).
+    // Nobody asked: the server unsubscribed us (the slot moved to another node). It sends one
+    // confirmation per channel of the slot, in a row: they are reported together.
     if (this.asked.shard.delete(c.name)) {
-      this.host.lost(
-        this,
-        'shard',
-        [c.name],
-        new PubSubError(
-          'ERR_PUBSUB_CLUSTER',
-          `${this.where} unsubscribed shard channel ${JSON.stringify(c.name)} (its slot moved)`,
-        ),
-      );
+      this.serverDropped.push(c.name);
+      if (this.serverDropped.length === 1) queueMicrotask(() => this.#reportServerDropped());
     }
+  }
+
+  #reportServerDropped(): void {
+    const names = this.serverDropped.splice(0);
+    if (names.length === 0 || this.closing !== undefined) return;
+    const shown = names.length === 1 ? `shard channel ${JSON.stringify(names[0])}` : `${names.length} shard channels`;
+    this.host.lost(
+      this,
+      'shard',
+      names,
+      new PubSubError('ERR_PUBSUB_CLUSTER', `${this.where} unsubscribed ${shown} (its slot moved)`),
+    );
   }
 
   /** The connection's commands are gone with it. */

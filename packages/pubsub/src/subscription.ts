@@ -461,11 +461,13 @@ export class Subscription<Payload extends string | Buffer = string>
     return connection;
   }
 
-  /** Closes a shard connection that holds nothing. */
+  /** Closes a shard connection that holds nothing (at once when it is not connected). */
   #release(connection: SubscriberConnection<Payload>): void {
     if (!connection.empty || connection.isClosing || this.#shards.get(connection.where) !== connection) return;
     this.#shards.delete(connection.where);
-    connection.close().catch(() => {});
+    this.#closeGap(connection);
+    if (connection.status === 'ready') connection.close().catch(() => {});
+    else connection.destroy();
   }
 
   /** Subscribes shard channels of one slot at the slot's master, following redirections. */
@@ -700,17 +702,21 @@ export class Subscription<Payload extends string | Buffer = string>
         return owner !== undefined && owner.key !== connection.where;
       });
       if (moved.length === 0) continue;
-      // Subscribe at the new owner first, then leave the old one.
+      // What is asked changes at once; a connection that is down holds nothing to unsubscribe.
       connection.change('shard', false, moved).then(
         () => this.#release(connection),
         () => {},
       );
-      this.#rehome(
-        moved,
-        'moved',
-        Date.now(),
-        new PubSubError('ERR_PUBSUB_CLUSTER', `the slots of ${moved.join(', ')} moved away from ${connection.where}`),
-      );
+      const lost = this.#lostAt.get(connection);
+      this.#release(connection);
+      if (lost !== undefined && connection.status !== 'ready') this.#rehome(moved, 'reconnect', lost.since, lost.cause);
+      else {
+        const cause = new PubSubError(
+          'ERR_PUBSUB_CLUSTER',
+          `the slots of ${moved.join(', ')} moved away from ${connection.where}`,
+        );
+        this.#rehome(moved, 'moved', Date.now(), cause);
+      }
     }
   }
 

@@ -12,17 +12,30 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
   }
 }
 
-/** The next event of a subscription, or a failure after `ms`. */
+/** A read that timed out is still waiting in the subscription: the next call takes it over. */
+const outstanding = new WeakMap<object, Promise<IteratorResult<unknown, undefined>>>();
+
+/** The next event of a subscription, or a failure after `ms` (the read stays pending for the next call). */
 export async function nextEvent<P extends string | Buffer>(
   subscription: Subscription<P>,
   ms = 5_000,
 ): Promise<IteratorResult<SubscriptionEvent<P>, undefined>> {
+  let read = outstanding.get(subscription) as Promise<IteratorResult<SubscriptionEvent<P>, undefined>> | undefined;
+  if (read === undefined) {
+    read = subscription.next();
+    outstanding.set(subscription, read);
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no event within ${ms} ms`)), ms);
   });
   try {
-    return await Promise.race([subscription.next(), timeout]);
+    const result = await Promise.race([read, timeout]);
+    outstanding.delete(subscription);
+    return result;
+  } catch (err) {
+    if (!(err instanceof Error && err.message.startsWith('no event within'))) outstanding.delete(subscription);
+    throw err;
   } finally {
     clearTimeout(timer);
   }
