@@ -155,7 +155,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * const subscription = await client.subscribe('orders', 'invoices');
    * for await (const event of subscription) if (event.kind === 'message') console.log(event.payload);
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   subscribe(...channels: string[]): Promise<Subscription<Payload>> {
     return this.#start((s) => s.subscribe(...channels));
@@ -168,7 +168,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * const audit = await client.psubscribe('audit:*');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   psubscribe(...patterns: string[]): Promise<Subscription<Payload>> {
     return this.#start((s) => s.psubscribe(...patterns));
@@ -182,7 +182,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * const events = await client.ssubscribe('{user:42}:events');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   ssubscribe(...shardChannels: string[]): Promise<Subscription<Payload>> {
     return this.#start((s) => s.ssubscribe(...shardChannels));
@@ -197,7 +197,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
     if (connection === undefined) {
       connection = new RespConnection<unknown>({
         ...this.#options.connection,
-        commandTimeout: this.#options.commandTimeout,
+        commandTimeout: this.#options.commandTimeout || undefined,
       });
       this.#commands = connection;
     }
@@ -220,7 +220,9 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
     const code =
       err instanceof RespError && (err.code === 'ERR_RESP_CONNECT' || err.code === 'ERR_RESP_HANDSHAKE')
         ? 'ERR_PUBSUB_CONNECTION'
-        : 'ERR_PUBSUB_COMMAND';
+        : err instanceof RespError && err.code === 'ERR_RESP_TIMEOUT'
+          ? 'ERR_PUBSUB_TIMEOUT'
+          : 'ERR_PUBSUB_COMMAND';
     return new PubSubError(code, `${what} failed: ${(err as Error).message}`, { cause: err });
   }
 
@@ -319,7 +321,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * const receivers = await client.publish('orders', JSON.stringify({ id: 1 }));
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_COMMAND` (timeout, connection lost), `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND` (connection lost), `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   publish(channel: string, message: string | Buffer): Promise<number> {
     try {
@@ -339,7 +341,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * await client.spublish('{user:42}:events', 'logged-in');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   spublish(shardChannel: string, message: string | Buffer): Promise<number> {
     try {
@@ -361,7 +363,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * await client.pubSubChannels('orders:*'); // ['orders:eu', 'orders:us']
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
   async pubSubChannels(pattern?: string): Promise<string[]> {
     const command: Command =
@@ -379,7 +381,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * await client.pubSubNumSub('orders', 'invoices'); // Map { 'orders' => 2, 'invoices' => 0 }
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
   async pubSubNumSub(...channels: string[]): Promise<Map<string, number>> {
     for (const channel of channels) checkName('pubSubNumSub', channel);
@@ -397,7 +399,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * await client.pubSubNumPat(); // 3
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
   async pubSubNumPat(): Promise<number> {
     const command: Command = ['PUBSUB', 'NUMPAT'];
@@ -414,7 +416,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * await client.pubSubShardChannels('{user:*'); // ['{user:42}:events']
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
   async pubSubShardChannels(pattern?: string): Promise<string[]> {
     const command: Command =
@@ -434,7 +436,7 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```ts
    * await client.pubSubShardNumSub('{user:42}:events'); // Map { '{user:42}:events' => 1 }
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
   async pubSubShardNumSub(...shardChannels: string[]): Promise<Map<string, number>> {
     for (const channel of shardChannels) checkName('pubSubShardNumSub', channel);

@@ -189,7 +189,7 @@ export class ClusterTopology {
           // A lost node connection is not retried: the next command opens a new one, or the
           // caller asks the topology for another node.
           reconnect: false,
-          commandTimeout: this.options.commandTimeout,
+          commandTimeout: this.options.commandTimeout || undefined,
         }),
       );
       this.connections.set(target.key, connection);

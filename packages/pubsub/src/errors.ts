@@ -17,8 +17,10 @@ export type PubSubErrorCode =
   | 'ERR_PUBSUB_CLOSED'
   /** The first connection failed, or reconnecting gave up (the `reconnect` option). `cause` says why. */
   | 'ERR_PUBSUB_CONNECTION'
-  /** A publish or PUBSUB command could not complete: connection lost, timeout, queue full. `cause` says why. */
+  /** A publish or PUBSUB command could not complete: connection lost, queue full. `cause` says why. */
   | 'ERR_PUBSUB_COMMAND'
+  /** A call got no answer within `commandTimeout` (an (un)subscribe while the server is unreachable...). */
+  | 'ERR_PUBSUB_TIMEOUT'
   /** The subscriber's buffer passed its high-water mark under the `error` overflow policy. */
   | 'ERR_PUBSUB_OVERFLOW'
   /** A PING on an idle subscriber connection got no reply in time; the connection was replaced. */

@@ -70,7 +70,11 @@ export interface PubSubClientOptions extends BufferOptions {
   readonly healthCheckInterval?: number | undefined;
   /** A health-check PING unanswered after this many ms replaces the connection. Default 5 000. */
   readonly healthCheckTimeout?: number | undefined;
-  /** Time given to `publish`, `spublish` and the PUBSUB commands, from the call to the reply. Default 10 000 ms. */
+  /**
+   * Time given to each call, from the call to the answer: `publish`, `spublish`, the PUBSUB
+   * commands, and each (un)subscribe until the server confirmed it. Default 10 000 ms; 0 for none.
+   * An (un)subscribe that times out stays asked: it takes effect when the connection is back.
+   */
   readonly commandTimeout?: number | undefined;
   /** Time given to UNSUBSCRIBE and the connection's orderly close at `close()`. Default 2 000 ms. */
   readonly closeTimeout?: number | undefined;

@@ -91,6 +91,8 @@ interface Sent {
   /** The slot of a shard command, to recognise a stale MOVED. */
   readonly slot: number | undefined;
   readonly ping: boolean;
+  /** Fails the command's promise at once (the connection lost count of the confirmations). */
+  fail?: (err: Error) => void;
 }
 
 /** An operation that waits for the next (re)synchronisation. */
@@ -194,6 +196,8 @@ export class SubscriberConnection<Payload = string | Buffer> {
   private pinging = false;
   /** Shard channels the server unsubscribed on its own, reported at the end of the tick. */
   private serverDropped: string[] = [];
+  /** The resynchronisation under way, if any. */
+  private resyncing: Promise<void> | undefined;
   /** Set when the connection gave up reconnecting: every later call fails with it. */
   private endedError: PubSubError | undefined;
 
@@ -305,7 +309,9 @@ export class SubscriberConnection<Payload = string | Buffer> {
     if (this.closing !== undefined) return Promise.reject(this.#closedError());
     this.started ??= this.connection.connect().then(
       () => undefined,
-      (err: unknown) => {
+      async (err: unknown) => {
+        // A resynchronisation cut short puts its operations back first: they fail with this error.
+        await this.resyncing;
         this.started = undefined;
         this.#reset();
         const error = new PubSubError(
@@ -424,7 +430,11 @@ export class SubscriberConnection<Payload = string | Buffer> {
       return done;
     };
     const command: Command = names === null ? [name] : [name, ...names];
-    return send(command, { untilPush }).then(
+    const sent = new Promise<unknown>((resolve, reject) => {
+      entry.fail = reject;
+      send(command, { untilPush }).then(resolve, reject);
+    });
+    return sent.then(
       () => undefined,
       (err: unknown) => {
         if (trackShard) for (const n of remaining ?? []) this.#unpend(n);
@@ -483,12 +493,19 @@ export class SubscriberConnection<Payload = string | Buffer> {
       this.sent.shift();
       return 'reply';
     }
-    // A reply while a (un)subscribe command still waits for confirmations: we lost count.
-    const err = new PubSubError(
+    // A reply while a (un)subscribe command still waits for confirmations: we lost count. The
+    // command fails as if the connection dropped (it is retried after the resubscription), and
+    // the connection is replaced; during a (re)connect, the attempt fails instead.
+    const cause = new PubSubError(
       'ERR_PUBSUB_PROTOCOL',
-      `${this.where} sent a reply while a subscription command still waited for its confirmations; reconnecting to resynchronise`,
+      `${this.where} sent a reply while a subscription command still waited for its confirmations`,
     );
-    queueMicrotask(() => this.connection.reconnect(err));
+    const lost = new RespError('ERR_RESP_CONNECTION_LOST', `${cause.message}; reconnecting to resynchronise`, {
+      cause,
+    });
+    this.sent.shift();
+    head.fail?.(lost);
+    queueMicrotask(() => this.connection.reconnect(lost));
     return 'reply';
   }
 
@@ -570,7 +587,16 @@ export class SubscriberConnection<Payload = string | Buffer> {
    * whatever changed meanwhile, until what is asked is what is confirmed. Operations that waited
    * settle here.
    */
-  async #resync(session: ConnectSession<unknown>): Promise<void> {
+  #resync(session: ConnectSession<unknown>): Promise<void> {
+    const run = this.#resyncOnce(session);
+    this.resyncing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  async #resyncOnce(session: ConnectSession<unknown>): Promise<void> {
     this.#reset();
     if (this.lostAt !== undefined) {
       this.host.resyncing(this, {
@@ -696,7 +722,12 @@ export class SubscriberConnection<Payload = string | Buffer> {
           this.#sendChange((command, options) => c.send(command, { ...options, timeout }), kind, false, names),
         );
       }
-      await Promise.allSettled(pending);
+      const results = await Promise.allSettled(pending);
+      // An unanswered UNSUBSCRIBE means the server is not answering: no point waiting again.
+      if (results.some((r) => r.status === 'rejected')) {
+        c.destroy();
+        return;
+      }
     }
     await c.close({ timeout }).catch(() => c.destroy());
   }

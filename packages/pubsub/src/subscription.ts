@@ -265,7 +265,29 @@ export class Subscription<Payload extends string | Buffer = string>
     } catch (err) {
       return Promise.reject(err);
     }
-    return body(list);
+    const work = body(list);
+    const timeout = this.#context.options.commandTimeout;
+    if (timeout <= 0) return work;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new PubSubError(
+            'ERR_PUBSUB_TIMEOUT',
+            `${method}() was not confirmed within ${timeout} ms (commandTimeout): the server is unreachable or slow. What was asked stays asked and takes effect when the connection is back; call the opposite method to cancel it.`,
+          ),
+        );
+      }, timeout);
+      work.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
   }
 
   /**
@@ -275,7 +297,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.subscribe('orders', 'invoices');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   subscribe(...channels: string[]): Promise<void> {
     return this.#run('subscribe', channels, true, (names) => this.#classicChange('channel', true, names));
@@ -290,7 +312,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * await subscription.unsubscribe('orders');
    * await subscription.unsubscribe(); // every channel; patterns and shard channels stay
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   unsubscribe(...channels: string[]): Promise<void> {
     return this.#run('unsubscribe', channels, false, (names) => this.#classicChange('channel', false, names));
@@ -303,7 +325,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.psubscribe('audit:*');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   psubscribe(...patterns: string[]): Promise<void> {
     return this.#run('psubscribe', patterns, true, (names) => this.#classicChange('pattern', true, names));
@@ -316,7 +338,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.punsubscribe('audit:*');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   punsubscribe(...patterns: string[]): Promise<void> {
     return this.#run('punsubscribe', patterns, false, (names) => this.#classicChange('pattern', false, names));
@@ -354,7 +376,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.ssubscribe('{user:42}:events', '{user:42}:presence');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   ssubscribe(...shardChannels: string[]): Promise<void> {
     return this.#run('ssubscribe', shardChannels, true, async (names) => {
@@ -379,7 +401,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.sunsubscribe('{user:42}:presence');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   sunsubscribe(...shardChannels: string[]): Promise<void> {
     return this.#run('sunsubscribe', shardChannels, false, async (names) => {

@@ -140,6 +140,24 @@ describe.each([2, 3] as const)('RESP%i: faults', (protocol) => {
     expect(ours.slice(4).filter((c) => c[0] !== 'ping')).toEqual([]);
   });
 
+  it('times out a subscribe while the server is unreachable; it stays asked and takes effect when the server is back', async () => {
+    const p = server.keyPrefix();
+    const px = await proxy();
+    const c = client({ port: px.port, commandTimeout: 200, reconnect: { initialDelay: 20, maxDelay: 50 } });
+    const subscription = await c.subscribe(`${p}a`);
+    px.refuse(true);
+    px.cut();
+    const error = await subscription.subscribe(`${p}b`).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'ERR_PUBSUB_TIMEOUT' });
+    expect((error as Error).message).toMatch(/stays asked/);
+    expect(subscription.channels.sort()).toEqual([`${p}a`, `${p}b`]);
+    px.refuse(false);
+    await readUntilGap(subscription);
+    expect(subscription.confirmed().channels.sort()).toEqual([`${p}a`, `${p}b`]);
+    await publisher.publish(`${p}b`, 'late but here');
+    expect((await nextEvent(subscription)).value).toMatchObject({ payload: 'late but here' });
+  });
+
   it('reports a cut connection as a gap; every message published after the gap arrives, in order', async () => {
     const p = server.keyPrefix();
     const px = await proxy();
