@@ -95,12 +95,26 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
     this.#topology = this.#options.cluster ? new ClusterTopology(this.#options) : undefined;
   }
 
-  /** True when the client talks to a Redis Cluster. */
+  /**
+   * True when the client talks to a Redis Cluster.
+   *
+   * @example
+   * ```ts
+   * if (client.isCluster) await client.spublish('{user:42}:events', 'hi');
+   * ```
+   */
   get isCluster(): boolean {
     return this.#topology !== undefined;
   }
 
-  /** The open subscriptions. */
+  /**
+   * The open subscriptions.
+   *
+   * @example
+   * ```ts
+   * const dropped = client.subscriptions.reduce((n, s) => n + s.dropped, 0);
+   * ```
+   */
   get subscriptions(): readonly Subscription<Payload>[] {
     return [...this.#subscriptions];
   }
@@ -473,7 +487,15 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
   }
 }
 
-/** Options of {@link createPubSubClient} that ask for Buffer payloads. */
+/**
+ * Options of {@link createPubSubClient} that ask for Buffer payloads.
+ *
+ * @example
+ * ```ts
+ * const options: BufferPayloadOptions = { url: 'redis://127.0.0.1:6379', payloads: 'buffer' };
+ * const client = createPubSubClient(options); // PubSubClient<Buffer>
+ * ```
+ */
 export type BufferPayloadOptions = PubSubClientOptions & { readonly payloads: 'buffer' };
 
 /**

@@ -2,10 +2,24 @@
 // arrays have the same shape (`[kind, ...]`), with the kind as a string or, when payloads are
 // decoded as Buffers, as a Buffer.
 
-/** The three kinds of subscription: channels, patterns and sharded channels. */
+/**
+ * The three kinds of subscription: channels, patterns and sharded channels.
+ *
+ * @example
+ * ```ts
+ * subscription.on('lost', ({ kind, names }) => console.warn(`lost ${kind}s`, names)); // 'channel' | 'pattern' | 'shard'
+ * ```
+ */
 export type SubscriptionKind = 'channel' | 'pattern' | 'shard';
 
-/** How a message reached us: `message` (a channel), `pmessage` (a pattern) or `smessage` (a shard channel). */
+/**
+ * How a message reached us: `message` (a channel), `pmessage` (a pattern) or `smessage` (a shard channel).
+ *
+ * @example
+ * ```ts
+ * if (event.kind === 'pmessage') console.log(`${event.channel} matched ${event.pattern}`);
+ * ```
+ */
 export type MessageKind = 'message' | 'pmessage' | 'smessage';
 
 // Frame types: small integers so that the hot path is one switch.

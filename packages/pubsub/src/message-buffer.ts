@@ -3,10 +3,27 @@
 // policy (or ends the subscription), counted, and marked in the stream by a gap, so memory stays
 // bounded however slow the consumer is, and the consumer sees where messages are missing.
 
-/** What happens to a message that arrives while the buffer is full. */
+/**
+ * What happens to a message that arrives while a subscription's buffer is full: the oldest
+ * buffered message is dropped, the arriving one is, or the subscription ends with
+ * `ERR_PUBSUB_OVERFLOW`.
+ *
+ * @example
+ * ```ts
+ * const ticks = client.createSubscription({ highWaterMark: 100, overflow: 'drop-oldest' satisfies OverflowPolicy });
+ * ```
+ */
 export type OverflowPolicy = 'drop-oldest' | 'drop-newest' | 'error';
 
-/** Why messages may be missing at a point of the stream. */
+/**
+ * Why messages may be missing at a point of the stream: a lost connection, a shard channel whose
+ * slot moved, or the overflow policy.
+ *
+ * @example
+ * ```ts
+ * subscription.on('gap', (gap) => metrics.increment(`pubsub.gap.${gap.reason satisfies GapReason}`));
+ * ```
+ */
 export type GapReason = 'reconnect' | 'moved' | 'overflow';
 
 /**

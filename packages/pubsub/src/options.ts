@@ -10,10 +10,24 @@ import {
 import { PubSubError } from './errors.ts';
 import type { OverflowPolicy } from './message-buffer.ts';
 
-/** A cluster node: `host:port` or a `redis://` / `rediss://` URL, or host and port. */
+/**
+ * A cluster node: `host:port`, a `redis://` / `rediss://` URL, or host and port.
+ *
+ * @example
+ * ```ts
+ * const nodes: NodeAddress[] = ['10.0.0.1:7000', 'redis://10.0.0.2:7000', { host: '10.0.0.3', port: 7000 }];
+ * ```
+ */
 export type NodeAddress = string | { readonly host: string; readonly port: number };
 
-/** Redis Cluster settings of a {@link PubSubClientOptions}. */
+/**
+ * Redis Cluster settings of a {@link PubSubClientOptions}.
+ *
+ * @example
+ * ```ts
+ * const client = createPubSubClient({ cluster: { nodes: ['10.0.0.1:7000'], refreshInterval: 10_000 } });
+ * ```
+ */
 export interface ClusterOptions {
   /** Nodes to discover the cluster from (any node will do; several in case one is down). Default: the client's `url` or `host`/`port`. */
   readonly nodes?: readonly NodeAddress[] | undefined;
@@ -21,7 +35,14 @@ export interface ClusterOptions {
   readonly refreshInterval?: number | undefined;
 }
 
-/** How each subscription buffers messages its consumer has not read yet. */
+/**
+ * How each subscription buffers messages its consumer has not read yet.
+ *
+ * @example
+ * ```ts
+ * const subscription = client.createSubscription({ highWaterMark: 500, maxBufferedBytes: 1 << 20, overflow: 'drop-newest' });
+ * ```
+ */
 export interface BufferOptions {
   /** Most messages a subscription holds for its consumer. Default 10 000. */
   readonly highWaterMark?: number | undefined;
@@ -35,7 +56,19 @@ export interface BufferOptions {
   readonly overflow?: OverflowPolicy | undefined;
 }
 
-/** Options of a {@link PubSubClient}. Explicit options override what the URL says. */
+/**
+ * Options of a {@link PubSubClient}. Explicit options override what the URL says.
+ *
+ * @example
+ * ```ts
+ * const client = createPubSubClient({
+ *   url: 'rediss://app:secret@cache.internal:6380',
+ *   name: 'billing-listener',
+ *   healthCheckInterval: 3000,
+ *   reconnect: { maxDelay: 5000 },
+ * });
+ * ```
+ */
 export interface PubSubClientOptions extends BufferOptions {
   /** `redis://[user:password@]host[:port]`, `rediss://...` (TLS) or `unix:///path/to.sock`. */
   readonly url?: string | undefined;

@@ -37,10 +37,28 @@ export interface PubSubMessage<Payload extends string | Buffer = string> {
   readonly payload: Payload;
 }
 
-/** What a subscription's async iterator yields: messages, and gaps where messages may be missing. */
+/**
+ * What a subscription's async iterator yields: messages, and gaps where messages may be missing.
+ *
+ * @example
+ * ```ts
+ * function handle(event: SubscriptionEvent) {
+ *   if (event.kind === 'gap') reload(event.channels);
+ *   else apply(event.channel, event.payload);
+ * }
+ * ```
+ */
 export type SubscriptionEvent<Payload extends string | Buffer = string> = PubSubMessage<Payload> | PubSubGap;
 
-/** Events of a {@link Subscription}. Each names the node (`host:port`) concerned. */
+/**
+ * Events of a {@link Subscription}. Each names the node (`host:port`) concerned.
+ *
+ * @example
+ * ```ts
+ * subscription.on('disconnect', ({ node, cause }) => log.warn({ node }, cause.message));
+ * subscription.on('reconnect', ({ node, since }) => log.info({ node, downMs: Date.now() - since }));
+ * ```
+ */
 export interface SubscriptionEvents {
   /** A subscriber connection was lost: messages published from now on are missed until `reconnect`. */
   disconnect: [info: { readonly node: string; readonly cause: Error }];
@@ -179,7 +197,15 @@ export class Subscription<Payload extends string | Buffer = string>
   // -------------------------------------------------------------------------------------------
   // What is asked, what is confirmed
 
-  /** The channels asked (subscribed, or being subscribed). */
+  /**
+   * The channels asked (subscribed, or being subscribed); see {@link confirmed} for the server's view.
+   *
+   * @example
+   * ```ts
+   * void subscription.subscribe('a');
+   * subscription.channels; // ['a'] at once
+   * ```
+   */
   get channels(): string[] {
     return [...this.#asked.channel];
   }
@@ -215,12 +241,26 @@ export class Subscription<Payload extends string | Buffer = string>
     };
   }
 
-  /** Messages dropped by the overflow policy since the subscription started. */
+  /**
+   * Messages dropped by the overflow policy since the subscription started.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => metrics.gauge('pubsub.dropped', subscription.dropped), 10_000).unref();
+   * ```
+   */
   get dropped(): number {
     return this.#buffer.dropped;
   }
 
-  /** Messages waiting to be read. */
+  /**
+   * Messages waiting to be read.
+   *
+   * @example
+   * ```ts
+   * if (subscription.buffered > 1000) log.warn('the consumer falls behind');
+   * ```
+   */
   get buffered(): number {
     return this.#buffer.messages;
   }
