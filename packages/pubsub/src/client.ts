@@ -5,7 +5,6 @@ import { keySlot } from './key-slot.ts';
 import {
   type BufferOptions,
   type PubSubClientOptions,
-  parseNode,
   type ResolvedOptions,
   resolveBuffer,
   resolveOptions,
@@ -289,8 +288,8 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
     }
   }
 
-  /** Cluster: a command for any master. */
-  async #toAny<T>(command: Command, what: string): Promise<T> {
+  /** Cluster: the slot map, loaded. */
+  async #loadedTopology(what: string): Promise<ClusterTopology> {
     this.#check();
     const topology = this.#topology as ClusterTopology;
     try {
@@ -298,6 +297,12 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
     } catch (err) {
       throw this.#commandError(err, what);
     }
+    return topology;
+  }
+
+  /** Cluster: a command for any master. */
+  async #toAny<T>(command: Command, what: string): Promise<T> {
+    const topology = await this.#loadedTopology(what);
     let last: unknown;
     for (const node of topology.masters) {
       try {
@@ -311,15 +316,9 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
   }
 
   /** Cluster: a command on every node (masters and replicas), answers in node order. */
-  async #toEvery(command: Command, what: string, nodes?: readonly ClusterNode[]): Promise<unknown[]> {
-    this.#check();
-    const topology = this.#topology as ClusterTopology;
-    try {
-      await topology.ready();
-    } catch (err) {
-      throw this.#commandError(err, what);
-    }
-    const targets = nodes ?? topology.nodes;
+  async #toEvery(command: Command, what: string): Promise<unknown[]> {
+    const topology = await this.#loadedTopology(what);
+    const targets = topology.nodes;
     try {
       return await Promise.all(targets.map((n) => topology.command(n, command as (string | number | Buffer)[])));
     } catch (err) {
@@ -379,12 +378,8 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```
    * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
-  async pubSubChannels(pattern?: string): Promise<string[]> {
-    const command: Command =
-      pattern === undefined ? ['PUBSUB', 'CHANNELS'] : ['PUBSUB', 'CHANNELS', checkName('pubSubChannels', pattern)];
-    if (!this.#topology) return names(await this.#send(command, 'PUBSUB CHANNELS'));
-    const replies = await this.#toEvery(command, 'PUBSUB CHANNELS');
-    return [...new Set(replies.flatMap(names))];
+  pubSubChannels(pattern?: string): Promise<string[]> {
+    return this.#listing('CHANNELS', 'pubSubChannels', pattern);
   }
 
   /**
@@ -397,13 +392,8 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```
    * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
-  async pubSubNumSub(...channels: string[]): Promise<Map<string, number>> {
-    for (const channel of channels) checkName('pubSubNumSub', channel);
-    const command: Command = ['PUBSUB', 'NUMSUB', ...channels];
-    if (!this.#topology) return counts(await this.#send(command, 'PUBSUB NUMSUB'));
-    const total = new Map<string, number>(channels.map((c) => [c, 0]));
-    for (const reply of await this.#toEvery(command, 'PUBSUB NUMSUB')) counts(reply, total);
-    return total;
+  pubSubNumSub(...channels: string[]): Promise<Map<string, number>> {
+    return this.#counting('NUMSUB', 'pubSubNumSub', channels);
   }
 
   /**
@@ -432,14 +422,8 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```
    * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
-  async pubSubShardChannels(pattern?: string): Promise<string[]> {
-    const command: Command =
-      pattern === undefined
-        ? ['PUBSUB', 'SHARDCHANNELS']
-        : ['PUBSUB', 'SHARDCHANNELS', checkName('pubSubShardChannels', pattern)];
-    if (!this.#topology) return names(await this.#send(command, 'PUBSUB SHARDCHANNELS'));
-    const replies = await this.#toEvery(command, 'PUBSUB SHARDCHANNELS');
-    return [...new Set(replies.flatMap(names))];
+  pubSubShardChannels(pattern?: string): Promise<string[]> {
+    return this.#listing('SHARDCHANNELS', 'pubSubShardChannels', pattern);
   }
 
   /**
@@ -452,13 +436,32 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
    * ```
    * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_COMMAND`, `ERR_PUBSUB_REFUSED`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`.
    */
-  async pubSubShardNumSub(...shardChannels: string[]): Promise<Map<string, number>> {
-    for (const channel of shardChannels) checkName('pubSubShardNumSub', channel);
-    const command: Command = ['PUBSUB', 'SHARDNUMSUB', ...shardChannels];
-    if (!this.#topology) return counts(await this.#send(command, 'PUBSUB SHARDNUMSUB'));
-    // Each node counts its own clients: a shard channel's subscribers sit on its slot's master or replicas.
-    const total = new Map<string, number>(shardChannels.map((c) => [c, 0]));
-    for (const reply of await this.#toEvery(command, 'PUBSUB SHARDNUMSUB')) counts(reply, total);
+  pubSubShardNumSub(...shardChannels: string[]): Promise<Map<string, number>> {
+    return this.#counting('SHARDNUMSUB', 'pubSubShardNumSub', shardChannels);
+  }
+
+  /** `PUBSUB CHANNELS` / `SHARDCHANNELS`: in a cluster, the union of every node's answer. */
+  async #listing(sub: 'CHANNELS' | 'SHARDCHANNELS', method: string, pattern: string | undefined): Promise<string[]> {
+    const command: Command = pattern === undefined ? ['PUBSUB', sub] : ['PUBSUB', sub, checkName(method, pattern)];
+    if (!this.#topology) return names(await this.#send(command, `PUBSUB ${sub}`));
+    const replies = await this.#toEvery(command, `PUBSUB ${sub}`);
+    return [...new Set(replies.flatMap(names))];
+  }
+
+  /**
+   * `PUBSUB NUMSUB` / `SHARDNUMSUB`: in a cluster, summed over every node, since each counts its
+   * own clients (a shard channel's subscribers sit on its slot's master or replicas).
+   */
+  async #counting(
+    sub: 'NUMSUB' | 'SHARDNUMSUB',
+    method: string,
+    channels: readonly string[],
+  ): Promise<Map<string, number>> {
+    for (const channel of channels) checkName(method, channel);
+    const command: Command = ['PUBSUB', sub, ...channels];
+    if (!this.#topology) return counts(await this.#send(command, `PUBSUB ${sub}`));
+    const total = new Map<string, number>(channels.map((c) => [c, 0]));
+    for (const reply of await this.#toEvery(command, `PUBSUB ${sub}`)) counts(reply, total);
     return total;
   }
 
@@ -517,5 +520,3 @@ export function createPubSubClient(
 ): PubSubClient<string> | PubSubClient<Buffer> {
   return new PubSubClient<string>(options);
 }
-
-export { parseNode };

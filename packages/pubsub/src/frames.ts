@@ -130,12 +130,6 @@ export function frameType(value: unknown): number {
   }
 }
 
-/** The in-band PONG of a PING: `PONG` (RESP3, or RESP2 outside subscriber mode) or `['pong', '']`. */
-export function isPong(value: unknown): boolean {
-  if (value === 'PONG') return true;
-  return frameType(value) === FRAME_PONG;
-}
-
 /** A (un)subscribe confirmation, read from a frame of a confirmation type. */
 export interface Confirmation {
   readonly kind: SubscriptionKind;

@@ -43,3 +43,15 @@ export function keySlot(name: string | Uint8Array): number {
   }
   return crc16(bytes, start, end) & (SLOTS - 1);
 }
+
+/** Names grouped by their hash slot, in first-seen order: one SSUBSCRIBE per group in a cluster. */
+export function groupBySlot(names: readonly string[]): Map<number, string[]> {
+  const groups = new Map<number, string[]>();
+  for (const name of names) {
+    const slot = keySlot(name);
+    const group = groups.get(slot);
+    if (group) group.push(name);
+    else groups.set(slot, [name]);
+  }
+  return groups;
+}

@@ -255,15 +255,18 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     return true;
   }
 
-  /** Adds a closed gap at the end of the stream (merged with an adjacent closed gap of the same reason). */
-  gap(input: GapInput): void {
-    if (this.ended || this.closed) return;
+  /**
+   * Adds a closed gap at the end of the stream (merged with an adjacent closed gap of the same
+   * reason); returns it as reported, before any merge.
+   */
+  gap(input: GapInput): PubSubGap {
     const gap = makeGap(input);
-    if (this.waiters.length > 0 && this.#empty) {
-      (this.waiters.shift() as Waiter<T>).resolve({ done: false, value: snapshot(gap) });
-      return;
-    }
-    this.#tailGap(gap);
+    const reported = snapshot(gap);
+    if (this.ended || this.closed) return reported;
+    if (this.waiters.length > 0 && this.#empty)
+      (this.waiters.shift() as Waiter<T>).resolve({ done: false, value: reported });
+    else this.#tailGap(gap);
+    return reported;
   }
 
   /**

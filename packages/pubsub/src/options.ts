@@ -5,7 +5,7 @@ import {
   parseRedisUrl,
   type ReconnectStrategy,
   type RespConnectionOptions,
-  RespError,
+  type RespError,
 } from '@redis-events/resp';
 import { PubSubError } from './errors.ts';
 import type { OverflowPolicy } from './message-buffer.ts';
@@ -261,11 +261,4 @@ export function nodeConnection(
   overrides: Partial<RespConnectionOptions<unknown>> = {},
 ): RespConnectionOptions<unknown> {
   return { ...options.connection, path: undefined, host: node.host, port: node.port, ...overrides };
-}
-
-/** A {@link RespError} about arguments, as ours. */
-export function argumentError(err: unknown): PubSubError {
-  return err instanceof RespError && err.code === 'ERR_RESP_ARGUMENT'
-    ? new PubSubError('ERR_PUBSUB_ARGUMENT', err.message, { cause: err })
-    : (err as PubSubError);
 }

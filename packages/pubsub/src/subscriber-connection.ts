@@ -27,7 +27,7 @@ import {
   text,
   UNSUBSCRIBE_COMMAND,
 } from './frames.ts';
-import { keySlot } from './key-slot.ts';
+import { groupBySlot } from './key-slot.ts';
 
 export const KINDS: readonly SubscriptionKind[] = ['channel', 'pattern', 'shard'];
 
@@ -383,14 +383,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
   ): Promise<void> {
     const groups: { slot: number | undefined; names: readonly string[] | null }[] = [];
     if (kind === 'shard' && names !== null) {
-      const bySlot = new Map<number, string[]>();
-      for (const name of names) {
-        const slot = keySlot(name);
-        const group = bySlot.get(slot);
-        if (group) group.push(name);
-        else bySlot.set(slot, [name]);
-      }
-      for (const [slot, group] of bySlot) groups.push({ slot, names: group });
+      for (const [slot, group] of groupBySlot(names)) groups.push({ slot, names: group });
     } else groups.push({ slot: undefined, names });
     const results = await Promise.allSettled(groups.map((g) => this.#command(send, kind, subscribe, g.names, g.slot)));
     for (const result of results) if (result.status === 'rejected') throw result.reason;

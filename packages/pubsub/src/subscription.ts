@@ -3,11 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterNode, ClusterTopology } from './cluster-topology.ts';
 import { PubSubError } from './errors.ts';
 import type { MessageKind, SubscriptionKind } from './frames.ts';
-import { keySlot } from './key-slot.ts';
+import { groupBySlot, keySlot } from './key-slot.ts';
 import { type GapInput, MessageBuffer, type OpenGap, type PubSubGap } from './message-buffer.ts';
 import { nodeConnection, type ResolvedOptions } from './options.ts';
 import {
-  KINDS,
   MovedError,
   type ReconnectingInfo,
   type RestoredInfo,
@@ -89,17 +88,6 @@ export interface SubscriptionContext {
 const MAX_REDIRECTS = 5;
 /** Failed reconnects of a cluster node's connection before the slot map is consulted. */
 const EVACUATE_AFTER = 3;
-
-function groupBySlot(names: readonly string[]): Map<number, string[]> {
-  const groups = new Map<number, string[]>();
-  for (const name of names) {
-    const slot = keySlot(name);
-    const group = groups.get(slot);
-    if (group) group.push(name);
-    else groups.set(slot, [name]);
-  }
-  return groups;
-}
 
 /** The server refused the names for good (ACL, unknown command...): they are not asked any more. */
 function isRefusal(err: unknown): boolean {
@@ -612,19 +600,7 @@ export class Subscription<Payload extends string | Buffer = string>
   // What connections report
 
   #gap(input: GapInput): void {
-    this.#buffer.gap(input);
-    const now = Date.now();
-    this.emit('gap', {
-      kind: 'gap',
-      reason: input.reason,
-      dropped: input.dropped ?? 0,
-      channels: [...(input.channels ?? [])],
-      patterns: [...(input.patterns ?? [])],
-      shardChannels: [...(input.shardChannels ?? [])],
-      cause: input.cause,
-      since: input.since ?? now,
-      until: input.until ?? now,
-    });
+    this.emit('gap', this.#buffer.gap(input));
   }
 
   #reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void {
@@ -864,5 +840,3 @@ export class Subscription<Payload extends string | Buffer = string>
     return this.close();
   }
 }
-
-export { KINDS };

@@ -1,12 +1,12 @@
 // Against a real Redis Cluster: shard channels at the master of their slot, classic channels
 // from any node, slot migrations (the server's own SUNSUBSCRIBE, and MOVED), failover.
 import { type RedisCluster, type SpawnedRedis, startCluster } from '@redis-events/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPubSubClient, type PubSubClient } from '../src/client.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPubSubClient } from '../src/client.ts';
 import { keySlot } from '../src/key-slot.ts';
 import type { PubSubGap } from '../src/message-buffer.ts';
 import type { PubSubMessage } from '../src/subscription.ts';
-import { nextEvent, readMessages, readUntilGap, until } from './helpers.ts';
+import { nextEvent, readMessages, readUntilGap, trackedClients, until } from './helpers.ts';
 
 /** A shard channel name with `prefix` whose slot the given master owns. */
 async function channelOn(cluster: RedisCluster, node: SpawnedRedis, prefix: string): Promise<string> {
@@ -28,21 +28,12 @@ beforeAll(async () => {
 afterAll(() => cluster.stop());
 
 describe.each([2, 3] as const)('RESP%i on a Redis Cluster', (protocol) => {
-  const clients: PubSubClient[] = [];
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-  function client(options: Parameters<typeof createPubSubClient>[0] & object = {}): PubSubClient {
-    const seed = cluster.masters[0] as SpawnedRedis;
-    const c = createPubSubClient({
-      cluster: { nodes: [`127.0.0.1:${seed.port}`] },
-      protocol,
-      reconnect: { initialDelay: 20, maxDelay: 200 },
-      ...options,
-    });
-    clients.push(c);
-    return c;
-  }
+  const clients = trackedClients(() => ({
+    cluster: { nodes: [`127.0.0.1:${(cluster.masters[0] as SpawnedRedis).port}`] },
+    protocol,
+    reconnect: { initialDelay: 20, maxDelay: 200 },
+  }));
+  const client = clients.client;
 
   it('subscribes each shard channel at the master of its slot and receives what is published there', async () => {
     const p = `p${protocol}a`;
@@ -141,8 +132,7 @@ describe.each([2, 3] as const)('RESP%i on a Redis Cluster', (protocol) => {
   it('refuses a standalone client on a cluster node shard channels it does not own, saying what to do', async () => {
     const node = cluster.masters[0] as SpawnedRedis;
     const elsewhere = await channelOn(cluster, cluster.masters[1] as SpawnedRedis, `p${protocol}e`);
-    const c = createPubSubClient({ url: `redis://127.0.0.1:${node.port}`, protocol });
-    clients.push(c);
+    const c = client({ cluster: undefined, url: `redis://127.0.0.1:${node.port}` });
     const subscription = await c.subscribe('classic-ok');
     const error = await subscription.ssubscribe(elsewhere).catch((err: unknown) => err);
     expect(error).toMatchObject({ code: 'ERR_PUBSUB_CLUSTER' });

@@ -17,7 +17,6 @@ import {
   FRAME_SUNSUBSCRIBE,
   FRAME_UNSUBSCRIBE,
   frameType,
-  isPong,
 } from '../src/frames.ts';
 import { keySlot } from '../src/key-slot.ts';
 
@@ -71,14 +70,6 @@ describe('frameType', () => {
       expect(confirmation(value)).toEqual({ kind: 'shard', subscribe: true, name: 'ét', count: 1 });
     }
     expect(confirmation(['message', 'a', 'b'])).toBeUndefined();
-  });
-
-  it('recognises both PONG forms', () => {
-    expect(isPong('PONG')).toBe(true);
-    expect(isPong(['pong', ''])).toBe(true);
-    expect(isPong([Buffer.from('pong'), Buffer.alloc(0)])).toBe(true);
-    expect(isPong('pong')).toBe(false);
-    expect(isPong(['pong'])).toBe(false);
   });
 
   it('never throws, and agrees between strings and Buffers, on any array (property)', () => {

@@ -1,6 +1,9 @@
 // Shared helpers of the pubsub tests.
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach } from 'vitest';
+import { createPubSubClient, type PubSubClient } from '../src/client.ts';
 import type { PubSubGap } from '../src/message-buffer.ts';
+import type { PubSubClientOptions } from '../src/options.ts';
 import type { PubSubMessage, Subscription, SubscriptionEvent } from '../src/subscription.ts';
 
 /** Waits until `check()` is true, polling; fails with `what` after `ms`. */
@@ -95,6 +98,29 @@ export function keepPublishing(publish: (n: number) => Promise<unknown>, every =
     async stop() {
       running = false;
       await done;
+    },
+  };
+}
+
+/**
+ * Clients made with shared defaults, closed after each test of the calling `describe` (call it
+ * inside one).
+ */
+export function trackedClients(defaults: () => PubSubClientOptions) {
+  const open: { close(): Promise<void> }[] = [];
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((c) => c.close()));
+  });
+  return {
+    client(options: PubSubClientOptions = {}): PubSubClient {
+      const c = createPubSubClient({ ...defaults(), ...options });
+      open.push(c);
+      return c;
+    },
+    buffers(options: PubSubClientOptions = {}): PubSubClient<Buffer> {
+      const c = createPubSubClient({ ...defaults(), ...options, payloads: 'buffer' });
+      open.push(c);
+      return c;
     },
   };
 }

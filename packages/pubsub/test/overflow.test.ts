@@ -3,10 +3,9 @@
 // counted and marked where it happened.
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPubSubClient, type PubSubClient } from '../src/client.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PubSubMessage } from '../src/subscription.ts';
-import { nextEvent, until } from './helpers.ts';
+import { nextEvent, trackedClients, until } from './helpers.ts';
 
 const COUNT = 5000;
 const SIZE = 1024;
@@ -14,21 +13,13 @@ const SIZE = 1024;
 describe.each([2, 3] as const)('RESP%i: a consumer that never reads', (protocol) => {
   let server: SpawnedRedis;
   let publisher: Redis;
-  const clients: { close(): Promise<void> }[] = [];
   beforeAll(async () => {
     server = await spawnRedis();
     publisher = server.createClient();
   });
   afterAll(() => server.stop());
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-
-  function client(options: Parameters<typeof createPubSubClient>[0] & object): PubSubClient {
-    const c = createPubSubClient({ url: server.url, protocol, ...options });
-    clients.push(c);
-    return c;
-  }
+  const clients = trackedClients(() => ({ url: server.url, protocol }));
+  const client = clients.client;
 
   /** Publishes COUNT numbered messages of SIZE bytes, pipelined. */
   async function flood(channel: string): Promise<void> {
@@ -112,8 +103,7 @@ describe.each([2, 3] as const)('RESP%i: a consumer that never reads', (protocol)
 
   it('counts Buffer payloads by their length too', async () => {
     const p = server.keyPrefix();
-    const c = createPubSubClient({ url: server.url, protocol, payloads: 'buffer', maxBufferedBytes: 10 * SIZE });
-    clients.push(c);
+    const c = clients.buffers({ maxBufferedBytes: 10 * SIZE });
     const subscription = await c.subscribe(`${p}flood`);
     await flood(`${p}flood`);
     await until(

@@ -5,10 +5,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type SpawnedRedis, spawnRedis, startProxy, type TcpProxy } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPubSubClient, type PubSubClient } from '../src/client.ts';
 import { PubSubError } from '../src/errors.ts';
 import type { Subscription, SubscriptionEvents } from '../src/subscription.ts';
-import { keepPublishing, nextEvent, readMessages, readUntilGap, until } from './helpers.ts';
+import { keepPublishing, nextEvent, readMessages, readUntilGap, trackedClients, until } from './helpers.ts';
 
 /** Records a subscription's events. */
 function events(subscription: Subscription<string>) {
@@ -31,7 +30,6 @@ function events(subscription: Subscription<string>) {
 describe.each([2, 3] as const)('RESP%i: faults', (protocol) => {
   let server: SpawnedRedis;
   let publisher: Redis;
-  const clients: PubSubClient[] = [];
   const proxies: TcpProxy[] = [];
   beforeAll(async () => {
     server = await spawnRedis();
@@ -39,15 +37,10 @@ describe.each([2, 3] as const)('RESP%i: faults', (protocol) => {
   });
   afterAll(() => server.stop());
   afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
     await Promise.all(proxies.splice(0).map((p) => p.close()));
   });
 
-  function client(options: Parameters<typeof createPubSubClient>[0] & object) {
-    const c = createPubSubClient({ protocol, ...options });
-    clients.push(c);
-    return c;
-  }
+  const client = trackedClients(() => ({ protocol })).client;
 
   async function proxy(): Promise<TcpProxy> {
     const p = await startProxy({ target: server });

@@ -1,10 +1,10 @@
 // Subscriptions against a real standalone server, in RESP2 and RESP3.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPubSubClient, type PubSubClient } from '../src/client.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPubSubClient } from '../src/client.ts';
 import { PubSubError } from '../src/errors.ts';
-import { nextEvent, readMessages, until } from './helpers.ts';
+import { nextEvent, readMessages, trackedClients, until } from './helpers.ts';
 
 let server: SpawnedRedis;
 beforeAll(async () => {
@@ -27,15 +27,8 @@ async function numsub(channel: string): Promise<number> {
 }
 
 describe.each([2, 3] as const)('RESP%i on a standalone server', (protocol) => {
-  const clients: { close(): Promise<void> }[] = [];
-  function client(options: Parameters<typeof createPubSubClient>[0] & object = {}): PubSubClient {
-    const c = createPubSubClient({ url: server.url, protocol, ...options });
-    clients.push(c);
-    return c;
-  }
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
+  const clients = trackedClients(() => ({ url: server.url, protocol }));
+  const client = clients.client;
 
   it('receives what is published to channels, patterns and shard channels, in order', async () => {
     const p = server.keyPrefix();
@@ -59,8 +52,7 @@ describe.each([2, 3] as const)('RESP%i on a standalone server', (protocol) => {
 
   it('keeps 10 000 messages in order, and delivers payloads as Buffers on request, binary safe', async () => {
     const p = server.keyPrefix();
-    const c = createPubSubClient({ url: server.url, protocol, payloads: 'buffer' });
-    clients.push(c);
+    const c = clients.buffers();
     const subscription = await c.subscribe(`${p}bin`);
     const binary = Buffer.from([0, 255, 13, 10, 36, 42, 0xc3]);
     await c.publish(`${p}bin`, binary);

@@ -1,10 +1,11 @@
 // TLS, and ACL users limited to some channels or commands.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type SpawnedRedis, spawnRedis, startProxy } from '@redis-events/testkit';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createPubSubClient, type PubSubClient } from '../src/client.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPubSubClient } from '../src/client.ts';
 import { PubSubError } from '../src/errors.ts';
-import { nextEvent, readUntilGap } from './helpers.ts';
+import type { PubSubClientOptions } from '../src/options.ts';
+import { nextEvent, readUntilGap, trackedClients } from './helpers.ts';
 
 describe('TLS', () => {
   let server: SpawnedRedis;
@@ -47,20 +48,12 @@ describe('TLS', () => {
 
 describe.each([2, 3] as const)('ACL users (RESP%i)', (protocol) => {
   let server: SpawnedRedis;
-  const clients: PubSubClient[] = [];
   beforeAll(async () => {
     server = await spawnRedis();
   });
   afterAll(() => server.stop());
-  afterEach(async () => {
-    await Promise.all(clients.splice(0).map((c) => c.close()));
-  });
-
-  function client(url: string, options: Parameters<typeof createPubSubClient>[0] & object = {}): PubSubClient {
-    const c = createPubSubClient({ url, protocol, ...options });
-    clients.push(c);
-    return c;
-  }
+  const clients = trackedClients(() => ({ protocol }));
+  const client = (url: string, options: PubSubClientOptions = {}) => clients.client({ url, ...options });
 
   it('gets a clear NOPERM error for channels the user may not use, and keeps what it may', async () => {
     const user = await server.createUser({
