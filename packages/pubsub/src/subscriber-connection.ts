@@ -27,7 +27,7 @@ import {
   text,
   UNSUBSCRIBE_COMMAND,
 } from './frames.ts';
-import { groupBySlot } from './key-slot.ts';
+import { groupBySlot, keySlot } from './key-slot.ts';
 
 export const KINDS: readonly SubscriptionKind[] = ['channel', 'pattern', 'shard'];
 
@@ -547,12 +547,17 @@ export class SubscriberConnection<Payload = string | Buffer> {
       this.#unpend(c.name);
       return;
     }
-    // Nobody asked: the server unsubscribed us (the slot moved to another node). It sends one
-    // confirmation per channel of the slot, in a row: they are reported together.
-    if (this.asked.shard.delete(c.name)) {
-      this.serverDropped.push(c.name);
-      if (this.serverDropped.length === 1) queueMicrotask(() => this.#reportServerDropped());
+    // Nobody asked: the server unsubscribed us because the slot left this node. It drops every
+    // channel of that slot, so they are all reported now, together, whatever the chunking of
+    // the confirmations that follow.
+    if (!this.asked.shard.has(c.name)) return;
+    const slot = keySlot(c.name);
+    for (const name of [...this.asked.shard]) {
+      if (keySlot(name) !== slot) continue;
+      this.asked.shard.delete(name);
+      this.serverDropped.push(name);
     }
+    if (this.serverDropped.length > 0) queueMicrotask(() => this.#reportServerDropped());
   }
 
   #reportServerDropped(): void {

@@ -55,8 +55,8 @@ async function fakeServer(behaviour: Behaviour): Promise<{ port: number; sockets
 
 /** Confirms SUBSCRIBE and UNSUBSCRIBE the way Redis does (counts aside). */
 const confirm: Behaviour = (socket, command) => {
-  const name = command[0]?.toLowerCase();
-  if (name !== 'subscribe' && name !== 'unsubscribe') return;
+  const name = command[0]?.toLowerCase() ?? '';
+  if (!['subscribe', 'unsubscribe', 'ssubscribe', 'sunsubscribe'].includes(name)) return;
   if (command.length === 1) socket.write(push(name, null, 0));
   for (const [i, channel] of command.slice(1).entries()) socket.write(push(name, channel, i + 1));
 };
@@ -125,5 +125,23 @@ describe('a server that breaks the protocol', () => {
     expect(disconnects[0]).toMatchObject({ code: 'ERR_RESP_LIMIT' });
     sockets[1]?.write(push('message', 'news', 'small'));
     expect((await nextEvent(subscription)).value).toMatchObject({ payload: 'small' });
+  });
+
+  it('unsubscribing a shard channel on its own: every channel of that slot is reported lost at once', async () => {
+    const { port, sockets } = await fakeServer(confirm);
+    await using client = createPubSubClient({ port });
+    const subscription = await client.ssubscribe('{a}1', '{a}2', '{b}1');
+    const lost: { names: readonly string[]; error: Error }[] = [];
+    subscription.on('lost', (info) => lost.push(info));
+    // The confirmations of a slot's channels may come in separate reads.
+    sockets[0]?.write(push('sunsubscribe', '{a}1', 2));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    sockets[0]?.write(push('sunsubscribe', '{a}2', 1));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(lost).toHaveLength(1);
+    expect([...(lost[0]?.names ?? [])].sort()).toEqual(['{a}1', '{a}2']);
+    expect(lost[0]?.error.message).toMatch(/slot moved|cluster: true/);
+    expect(subscription.shardChannels).toEqual(['{b}1']);
+    expect(subscription.confirmed().shardChannels).toEqual(['{b}1']);
   });
 });
