@@ -98,6 +98,7 @@ interface Sent {
 /** An operation that waits for the next (re)synchronisation. */
 interface Deferred {
   readonly kind: SubscriptionKind;
+  readonly subscribe: boolean;
   readonly names: readonly string[] | null;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
@@ -292,7 +293,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
     for (;;) {
       if (this.closing !== undefined) throw this.#closedError();
       if (!this.synced) {
-        await this.#defer(kind, list);
+        await this.#defer(kind, subscribe, list);
         return;
       }
       try {
@@ -319,6 +320,10 @@ export class SubscriberConnection<Payload = string | Buffer> {
           `cannot open a subscriber connection to ${this.where}: ${(err as Error).message}`,
           { cause: err },
         );
+        // Never connected: what the failed calls asked is withdrawn, so that a later connection
+        // does not subscribe what its caller was told had failed.
+        for (const op of this.deferred)
+          if (op.subscribe) for (const name of op.names ?? []) this.asked[op.kind].delete(name);
         this.#rejectDeferred(error);
         throw error;
       },
@@ -326,10 +331,10 @@ export class SubscriberConnection<Payload = string | Buffer> {
     return this.started;
   }
 
-  #defer(kind: SubscriptionKind, names: readonly string[] | null): Promise<void> {
+  #defer(kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): Promise<void> {
     if (this.endedError !== undefined) return Promise.reject(this.endedError);
     return new Promise<void>((resolve, reject) => {
-      this.deferred.push({ kind, names, resolve, reject });
+      this.deferred.push({ kind, subscribe, names, resolve, reject });
       if (this.connection.status === 'idle') this.start().catch(() => {}); // the deferred op is rejected with the error
     });
   }

@@ -94,6 +94,14 @@ function isRefusal(err: unknown): boolean {
   return err instanceof PubSubError && (err.code === 'ERR_PUBSUB_NOPERM' || err.code === 'ERR_PUBSUB_REFUSED');
 }
 
+/** A subscribe that failed for good: refused, or its connection could not be opened at all. */
+function isWithdrawn(err: unknown, connection: SubscriberConnection<string | Buffer>): boolean {
+  return (
+    isRefusal(err) ||
+    (err instanceof PubSubError && err.code === 'ERR_PUBSUB_CONNECTION' && connection.status === 'idle')
+  );
+}
+
 function closedError(): PubSubError {
   return new PubSubError('ERR_PUBSUB_CLOSED', 'the subscription is closed; create a new one with client.subscribe()');
 }
@@ -391,7 +399,7 @@ export class Subscription<Payload extends string | Buffer = string>
     try {
       await connection.change(kind, subscribe, all ? null : names);
     } catch (err) {
-      if (subscribe && isRefusal(err)) for (const name of names) asked.delete(name);
+      if (subscribe && isWithdrawn(err, connection)) for (const name of names) asked.delete(name);
       throw err;
     }
   }
@@ -409,9 +417,11 @@ export class Subscription<Payload extends string | Buffer = string>
   ssubscribe(...shardChannels: string[]): Promise<void> {
     return this.#run('ssubscribe', shardChannels, true, async (names) => {
       for (const name of names) this.#asked.shard.add(name);
-      if (this.#single) {
-        await this.#single.change('shard', true, names).catch((err: unknown) => {
-          if (err instanceof MovedError || isRefusal(err)) for (const name of names) this.#asked.shard.delete(name);
+      const single = this.#single;
+      if (single) {
+        await single.change('shard', true, names).catch((err: unknown) => {
+          if (err instanceof MovedError || isWithdrawn(err, single))
+            for (const name of names) this.#asked.shard.delete(name);
           throw err instanceof MovedError ? this.#notCluster(err) : err;
         });
         return;
@@ -539,7 +549,7 @@ export class Subscription<Payload extends string | Buffer = string>
           topology.refresh().catch(() => {}); // the map is stale; the redirection tells enough to go on
           continue;
         }
-        if (isRefusal(err)) for (const name of wanted) this.#asked.shard.delete(name);
+        if (isWithdrawn(err, connection)) for (const name of wanted) this.#asked.shard.delete(name);
         if (err instanceof MovedError) {
           throw new PubSubError(
             'ERR_PUBSUB_CLUSTER',

@@ -1,6 +1,6 @@
 // Subscriptions against a real standalone server, in RESP2 and RESP3.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
+import { type SpawnedRedis, spawnRedis, startProxy } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPubSubClient } from '../src/client.ts';
 import { PubSubError } from '../src/errors.ts';
@@ -299,6 +299,21 @@ describe.each([2, 3] as const)('RESP%i on a standalone server', (protocol) => {
 });
 
 describe('connection failures', () => {
+  it('withdraws what a call asked when its connection could never be opened', async () => {
+    await using proxy = await startProxy({ target: server });
+    await using c = createPubSubClient({ port: proxy.port, connectTimeout: 2000 });
+    const subscription = c.createSubscription();
+    proxy.refuse(true);
+    await expect(subscription.subscribe('never')).rejects.toMatchObject({ code: 'ERR_PUBSUB_CONNECTION' });
+    await expect(subscription.ssubscribe('never:shard')).rejects.toMatchObject({ code: 'ERR_PUBSUB_CONNECTION' });
+    expect(subscription.channels).toEqual([]);
+    expect(subscription.shardChannels).toEqual([]);
+    proxy.refuse(false);
+    await subscription.subscribe('later');
+    expect(subscription.confirmed()).toEqual({ channels: ['later'], patterns: [], shardChannels: [] });
+    expect(await numsub('never')).toBe(0);
+  });
+
   it('rejects the first subscribe with ERR_PUBSUB_CONNECTION when nothing listens, and publish too', async () => {
     const c = createPubSubClient({ url: 'redis://127.0.0.1:1', connectTimeout: 2000 });
     const error = await c.subscribe('x').catch((err: unknown) => err);
