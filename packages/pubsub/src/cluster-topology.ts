@@ -28,6 +28,40 @@ function readNode(entry: unknown, askedHost: string): ClusterNode | undefined {
   return node(host === '' ? askedHost : host, port);
 }
 
+/** Reads a CLUSTER SLOTS reply: the master of each slot, the masters, and every node. */
+function parseSlots(
+  reply: unknown,
+  askedHost: string,
+): { slots: (ClusterNode | undefined)[]; masters: ClusterNode[]; nodes: ClusterNode[] } {
+  if (!Array.isArray(reply)) throw new PubSubError('ERR_PUBSUB_CLUSTER', 'CLUSTER SLOTS did not answer an array');
+  const slots: (ClusterNode | undefined)[] = new Array(SLOTS);
+  const byKey = new Map<string, ClusterNode>();
+  const masters = new Map<string, ClusterNode>();
+  const intern = (n: ClusterNode) => {
+    const known = byKey.get(n.key);
+    if (known) return known;
+    byKey.set(n.key, n);
+    return n;
+  };
+  for (const range of reply) {
+    if (!Array.isArray(range) || range.length < 3) continue;
+    const [from, to] = range as [unknown, unknown];
+    if (typeof from !== 'number' || typeof to !== 'number' || from < 0 || to >= SLOTS || from > to) continue;
+    const master = readNode(range[2], askedHost);
+    if (master === undefined) continue;
+    const owner = intern(master);
+    masters.set(owner.key, owner);
+    for (let s = from; s <= to; s++) slots[s] = owner;
+    for (const replica of range.slice(3)) {
+      const r = readNode(replica, askedHost);
+      if (r) intern(r);
+    }
+  }
+  if (masters.size === 0)
+    throw new PubSubError('ERR_PUBSUB_CLUSTER', 'CLUSTER SLOTS listed no master: is this node in a cluster?');
+  return { slots, masters: [...masters.values()], nodes: [...byKey.values()] };
+}
+
 /**
  * The cluster's slot map and command connections. Refreshes are single-flight; redirections
  * update the map at once.
@@ -138,46 +172,29 @@ export class ClusterTopology {
   }
 
   #apply(reply: unknown, askedHost: string): void {
-    if (!Array.isArray(reply)) throw new PubSubError('ERR_PUBSUB_CLUSTER', 'CLUSTER SLOTS did not answer an array');
-    const slots: (ClusterNode | undefined)[] = new Array(SLOTS);
-    const byKey = new Map<string, ClusterNode>();
-    const masters = new Map<string, ClusterNode>();
-    const intern = (n: ClusterNode) => {
-      const known = byKey.get(n.key);
-      if (known) return known;
-      byKey.set(n.key, n);
-      return n;
-    };
-    for (const range of reply) {
-      if (!Array.isArray(range) || range.length < 3) continue;
-      const [from, to] = range as [unknown, unknown];
-      if (typeof from !== 'number' || typeof to !== 'number' || from < 0 || to >= SLOTS || from > to) continue;
-      const master = readNode(range[2], askedHost);
-      if (master === undefined) continue;
-      const owner = intern(master);
-      masters.set(owner.key, owner);
-      for (let s = from; s <= to; s++) slots[s] = owner;
-      for (const replica of range.slice(3)) {
-        const r = readNode(replica, askedHost);
-        if (r) intern(r);
-      }
-    }
-    if (masters.size === 0)
-      throw new PubSubError('ERR_PUBSUB_CLUSTER', 'CLUSTER SLOTS listed no master: is this node in a cluster?');
+    const { slots, masters, nodes } = parseSlots(reply, askedHost);
     let changed = !this.loaded;
     for (let s = 0; s < SLOTS && !changed; s++) if (slots[s]?.key !== this.slots[s]?.key) changed = true;
     this.slots = slots;
-    this.mastersList = [...masters.values()];
-    this.allNodes = [...byKey.values()];
+    this.mastersList = masters;
+    this.allNodes = nodes;
     this.loaded = true;
     // Command connections to nodes that left the cluster are closed.
     for (const [key, connection] of this.connections) {
-      if (!byKey.has(key) && !this.seeds.some((s) => s.key === key)) {
+      if (!nodes.some((n) => n.key === key) && !this.seeds.some((s) => s.key === key)) {
         this.connections.delete(key);
         connection.close().catch(() => {});
       }
     }
     if (changed) for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * The master of a slot according to one node (its own CLUSTER SLOTS), which is authoritative
+   * about the slots that node serves, while the shared map may lag during a migration.
+   */
+  async ownerAccordingTo(node: ClusterNode, slot: number): Promise<ClusterNode | undefined> {
+    return parseSlots(await this.command(node, ['CLUSTER', 'SLOTS']), node.host).slots[slot];
   }
 
   /** The command connection of a node (created on first use, again after it was lost). */

@@ -148,6 +148,8 @@ export class Subscription<Payload extends string | Buffer = string>
   readonly #asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   readonly #evacuating = new WeakSet<SubscriberConnection<Payload>>();
   readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: Error }>();
+  /** Cluster: the node of each connection. */
+  readonly #nodes = new WeakMap<SubscriberConnection<Payload>, ClusterNode>();
   /** The open gap of each connection being restored. */
   readonly #openGaps = new Map<SubscriberConnection<Payload>, OpenGap>();
   #closing: Promise<void> | undefined;
@@ -481,7 +483,7 @@ export class Subscription<Payload extends string | Buffer = string>
 
   #connect(node: ClusterNode | undefined): SubscriberConnection<Payload> {
     const o = this.#context.options;
-    return new SubscriberConnection<Payload>(this.#host, {
+    const connection = new SubscriberConnection<Payload>(this.#host, {
       connection: node === undefined ? o.connection : nodeConnection(o, node),
       buffers: o.buffers,
       maxPayloadLength: o.maxPayloadLength,
@@ -490,6 +492,8 @@ export class Subscription<Payload extends string | Buffer = string>
       closeTimeout: o.closeTimeout,
       where: node?.key ?? o.where,
     });
+    if (node !== undefined) this.#nodes.set(connection, node);
+    return connection;
   }
 
   /** The connection for channels and patterns (in a cluster: on a random master, made on first use). */
@@ -740,31 +744,49 @@ export class Subscription<Payload extends string | Buffer = string>
     }
   }
 
-  /** Cluster: after the slot map changed, moves shard channels whose slot has a new master. */
+  /**
+   * Cluster: after the slot map changed, moves shard channels whose slot has a new master. A
+   * connection that is up is asked first whether it still serves the slot (the shared map may
+   * lag its own view during a migration, and a node that gives a slot away says so itself).
+   */
   #verifyShardHomes(): void {
     if (this.closed) return;
     const topology = this.#context.topology as ClusterTopology;
-    for (const connection of this.#shards.values()) {
-      const moved = [...connection.asked.shard].filter((n) => {
+    for (const connection of [...this.#shards.values()]) {
+      const candidates = [...connection.asked.shard].filter((n) => {
         const owner = topology.knownOwner(keySlot(n));
         return owner !== undefined && owner.key !== connection.where;
       });
-      if (moved.length === 0) continue;
-      // What is asked changes at once; a connection that is down holds nothing to unsubscribe.
-      connection.change('shard', false, moved).then(
-        () => this.#release(connection),
-        () => {},
-      );
-      const lost = this.#lostAt.get(connection);
-      this.#release(connection);
-      if (lost !== undefined && connection.status !== 'ready') this.#rehome(moved, 'reconnect', lost.since, lost.cause);
-      else {
-        const cause = new PubSubError(
-          'ERR_PUBSUB_CLUSTER',
-          `the slots of ${moved.join(', ')} moved away from ${connection.where}`,
+      if (candidates.length === 0) continue;
+      void (async () => {
+        let moved = candidates;
+        const lost = this.#lostAt.get(connection);
+        if (connection.status === 'ready') {
+          const node = this.#nodes.get(connection) as ClusterNode;
+          const kept: string[] = [];
+          for (const [slot, group] of groupBySlot(candidates)) {
+            const owner = await topology.ownerAccordingTo(node, slot).catch(() => undefined);
+            if (owner === undefined || owner.key === connection.where) kept.push(...group);
+          }
+          moved = candidates.filter((n) => !kept.includes(n) && connection.asked.shard.has(n));
+        }
+        if (moved.length === 0 || this.closed) return;
+        // What is asked changes at once; a connection that is down holds nothing to unsubscribe.
+        connection.change('shard', false, moved).then(
+          () => this.#release(connection),
+          () => {},
         );
-        this.#rehome(moved, 'moved', Date.now(), cause);
-      }
+        this.#release(connection);
+        if (lost !== undefined && connection.status !== 'ready')
+          this.#rehome(moved, 'reconnect', lost.since, lost.cause);
+        else {
+          const cause = new PubSubError(
+            'ERR_PUBSUB_CLUSTER',
+            `the slots of ${moved.join(', ')} moved away from ${connection.where}`,
+          );
+          this.#rehome(moved, 'moved', Date.now(), cause);
+        }
+      })();
     }
   }
 
