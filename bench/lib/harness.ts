@@ -15,6 +15,11 @@ export interface RunResult {
   readonly ops: number;
   /** Bytes processed, when throughput in MiB/s means something. */
   readonly bytes?: number;
+  /**
+   * More figures of this run (latency percentiles, CPU shares...), printed as extra columns of
+   * its group; the measurement keeps those of the median run.
+   */
+  readonly details?: Readonly<Record<string, number>>;
 }
 
 /** One contender in a group. */
@@ -40,6 +45,8 @@ export interface Measurement {
   readonly opsPerSec: number;
   readonly mibPerSec?: number;
   readonly runs: number;
+  /** The median run's {@link RunResult.details}. */
+  readonly details?: Readonly<Record<string, number>>;
 }
 
 const runs = Number(process.env.BENCH_RUNS ?? 7);
@@ -51,12 +58,17 @@ async function measure<C>(c: BenchCase<C>): Promise<Measurement> {
     await c.run(context); // checked run: a wrong result throws before anything is timed
     for (let i = 0; i < warmups; i++) await c.run(context);
     const times: number[] = [];
+    const results: RunResult[] = [];
     let last: RunResult = { ops: 0 };
     for (let i = 0; i < runs; i++) {
       const start = performance.now();
       last = await c.run(context);
       times.push(performance.now() - start);
+      results.push(last);
     }
+    const order = times.map((_, i) => i).sort((a, b) => (times[a] as number) - (times[b] as number));
+    const medianRun = order[Math.floor(order.length / 2)] ?? 0;
+    const details = results[medianRun]?.details;
     times.sort((a, b) => a - b);
     const medianMs = times[Math.floor(times.length / 2)] ?? Number.NaN;
     return {
@@ -68,6 +80,7 @@ async function measure<C>(c: BenchCase<C>): Promise<Measurement> {
       opsPerSec: last.ops / (medianMs / 1000),
       ...(last.bytes !== undefined ? { mibPerSec: last.bytes / 1048576 / (medianMs / 1000) } : {}),
       runs,
+      ...(details !== undefined ? { details } : {}),
     };
   } finally {
     await c.teardown?.(context);
@@ -88,16 +101,18 @@ export function report(title: string, results: readonly Measurement[]): string {
   for (const group of groups) {
     const rows = results.filter((r) => r.group === group);
     const ours = rows.find((r) => r.subject === 'ours');
+    const extra = [...new Set(rows.flatMap((r) => Object.keys(r.details ?? {})))];
     lines.push(
       `**${group}**`,
       '',
-      '| subject | median ms | min–max ms | ops/s | MiB/s | ours vs this |',
-      '|---|---:|---:|---:|---:|---:|',
+      `| subject | median ms | min–max ms | ops/s | MiB/s | ours vs this |${extra.map((k) => ` ${k} |`).join('')}`,
+      `|---|---:|---:|---:|---:|---:|${extra.map(() => '---:|').join('')}`,
     );
     for (const r of rows) {
       const ratio = ours && r !== ours ? `${(r.medianMs / ours.medianMs).toFixed(2)}x` : '';
+      const more = extra.map((k) => ` ${r.details?.[k] === undefined ? '' : fmt(r.details[k] as number)} |`).join('');
       lines.push(
-        `| ${r.subject} | ${r.medianMs.toFixed(2)} | ${r.minMs.toFixed(1)}–${r.maxMs.toFixed(1)} | ${fmt(r.opsPerSec)} | ${r.mibPerSec === undefined ? '' : r.mibPerSec.toFixed(0)} | ${ratio} |`,
+        `| ${r.subject} | ${r.medianMs.toFixed(2)} | ${r.minMs.toFixed(1)}–${r.maxMs.toFixed(1)} | ${fmt(r.opsPerSec)} | ${r.mibPerSec === undefined ? '' : r.mibPerSec.toFixed(0)} | ${ratio} |${more}`,
       );
     }
     lines.push('');

@@ -1,0 +1,69 @@
+/**
+ * Stable codes carried by {@link PubSubError}.
+ *
+ * @example
+ * ```ts
+ * const permanent = (code: PubSubErrorCode) => code === 'ERR_PUBSUB_NOPERM' || code === 'ERR_PUBSUB_ARGUMENT';
+ * ```
+ */
+export type PubSubErrorCode =
+  /** A bad argument or option: a channel that is not a string, a negative high-water mark, a bad URL... */
+  | 'ERR_PUBSUB_ARGUMENT'
+  /** The ACL user may not use that channel, pattern or command (`NOPERM`). */
+  | 'ERR_PUBSUB_NOPERM'
+  /** The server refused a command for another reason (unknown command on an old server, `CROSSSLOT`...). */
+  | 'ERR_PUBSUB_REFUSED'
+  /** The subscription or client was closed; it takes no more calls. */
+  | 'ERR_PUBSUB_CLOSED'
+  /** The first connection failed, or reconnecting gave up (the `reconnect` option). `cause` says why. */
+  | 'ERR_PUBSUB_CONNECTION'
+  /** A publish or PUBSUB command could not complete: connection lost, queue full. `cause` says why. */
+  | 'ERR_PUBSUB_COMMAND'
+  /** A call got no answer within `commandTimeout` (an (un)subscribe while the server is unreachable...). */
+  | 'ERR_PUBSUB_TIMEOUT'
+  /** The subscriber's buffer passed its high-water mark under the `error` overflow policy. */
+  | 'ERR_PUBSUB_OVERFLOW'
+  /** A PING on an idle subscriber connection got no reply in time; the connection was replaced. */
+  | 'ERR_PUBSUB_HEALTH_CHECK'
+  /** The server sent something a subscriber connection cannot account for; the connection was replaced. */
+  | 'ERR_PUBSUB_PROTOCOL'
+  /** Redis Cluster: no node answered `CLUSTER SLOTS`, or a channel was redirected too many times. */
+  | 'ERR_PUBSUB_CLUSTER';
+
+const brand: unique symbol = Symbol.for('@redis-events/pubsub.error');
+
+/**
+ * The error class of `@redis-events/pubsub`. `code` is stable; `message` says what went wrong
+ * and what to do; `cause` holds the underlying error (a `ReplyError` or `RespError` of
+ * `@redis-events/resp`). `instanceof` works across duplicate installs of the package.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await client.subscribe('billing:secret');
+ * } catch (err) {
+ *   if (err instanceof PubSubError && err.code === 'ERR_PUBSUB_NOPERM') console.error(err.message);
+ * }
+ * ```
+ */
+export class PubSubError extends Error {
+  override readonly name: string = 'PubSubError';
+  readonly code: PubSubErrorCode;
+
+  constructor(code: PubSubErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  /** The `name` that instances of this class carry; `instanceof` compares it across installs. */
+  static readonly errorName: string = 'PubSubError';
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null || !(brand in value)) return false;
+    // `this` is the class that instanceof was called on, possibly a subclass.
+    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
+    const target = this as typeof PubSubError;
+    return target === PubSubError || (value as { name?: unknown }).name === target.errorName;
+  }
+}

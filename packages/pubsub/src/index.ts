@@ -1,0 +1,12 @@
+export { type BufferPayloadOptions, createPubSubClient, PubSubClient } from './client.ts';
+export { PubSubError, type PubSubErrorCode } from './errors.ts';
+export type { MessageKind, SubscriptionKind } from './frames.ts';
+export { keySlot } from './key-slot.ts';
+export type { GapReason, OverflowPolicy, PubSubGap } from './message-buffer.ts';
+export type { BufferOptions, ClusterOptions, NodeAddress, PubSubClientOptions } from './options.ts';
+export {
+  type PubSubMessage,
+  Subscription,
+  type SubscriptionEvent,
+  type SubscriptionEvents,
+} from './subscription.ts';

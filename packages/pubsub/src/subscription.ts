@@ -1,0 +1,874 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ClusterNode, ClusterTopology } from './cluster-topology.ts';
+import { PubSubError } from './errors.ts';
+import type { MessageKind, SubscriptionKind } from './frames.ts';
+import { groupBySlot, keySlot } from './key-slot.ts';
+import { type GapInput, MessageBuffer, type OpenGap, type PubSubGap } from './message-buffer.ts';
+import { nodeConnection, type ResolvedOptions } from './options.ts';
+import {
+  MovedError,
+  type ReconnectingInfo,
+  type RestoredInfo,
+  SubscriberConnection,
+  type SubscriberHost,
+} from './subscriber-connection.ts';
+
+/**
+ * A message received by a subscription.
+ *
+ * @example
+ * ```ts
+ * for await (const event of subscription) {
+ *   if (event.kind === 'gap') continue;
+ *   // event.kind: 'message' (a channel), 'pmessage' (a pattern) or 'smessage' (a shard channel)
+ *   console.log(event.channel, event.pattern, event.payload);
+ * }
+ * ```
+ */
+export interface PubSubMessage<Payload extends string | Buffer = string> {
+  readonly kind: MessageKind;
+  /** The channel it was published to. */
+  readonly channel: string;
+  /** The pattern that matched (`pmessage`), else `undefined`. */
+  readonly pattern: string | undefined;
+  /** A string (UTF-8), or a Buffer with the client option `payloads: 'buffer'`. */
+  readonly payload: Payload;
+}
+
+/**
+ * What a subscription's async iterator yields: messages, and gaps where messages may be missing.
+ *
+ * @example
+ * ```ts
+ * function handle(event: SubscriptionEvent) {
+ *   if (event.kind === 'gap') reload(event.channels);
+ *   else apply(event.channel, event.payload);
+ * }
+ * ```
+ */
+export type SubscriptionEvent<Payload extends string | Buffer = string> = PubSubMessage<Payload> | PubSubGap;
+
+/**
+ * Events of a {@link Subscription}. Each names the node (`host:port`) concerned.
+ *
+ * @example
+ * ```ts
+ * subscription.on('disconnect', ({ node, cause }) => log.warn({ node }, cause.message));
+ * subscription.on('reconnect', ({ node, since }) => log.info({ node, downMs: Date.now() - since }));
+ * ```
+ */
+export interface SubscriptionEvents {
+  /** A subscriber connection was lost: messages published from now on are missed until `reconnect`. */
+  disconnect: [info: { readonly node: string; readonly cause: Error }];
+  /** A reconnect attempt is scheduled in `delay` ms. */
+  reconnecting: [
+    info: { readonly node: string; readonly attempt: number; readonly delay: number; readonly cause: Error },
+  ];
+  /** Connected again and every subscription restored; a `reconnect` gap is in the iterator. */
+  reconnect: [info: { readonly node: string; readonly attempt: number; readonly since: number; readonly cause: Error }];
+  /** A gap was added to the stream (`reconnect` or `moved`; drops are counted in `dropped`). */
+  gap: [gap: PubSubGap];
+  /** Subscriptions the server took away and that could not be restored (an ACL change refused them). */
+  lost: [info: { readonly kind: SubscriptionKind; readonly names: readonly string[]; readonly error: Error }];
+  /** The subscription ended: closed (`error` undefined), overflow, or reconnecting gave up. */
+  end: [info: { readonly error: Error | undefined }];
+}
+
+/** What a subscription needs from its client. */
+export interface SubscriptionContext {
+  readonly options: ResolvedOptions;
+  readonly buffer: ResolvedOptions['buffer'];
+  readonly topology: ClusterTopology | undefined;
+  /** Called once the subscription is closed or ended. */
+  readonly closed: () => void;
+}
+
+/** How often a shard channel is redirected before the call fails. */
+const MAX_REDIRECTS = 5;
+/** Failed reconnects of a cluster node's connection before the slot map is consulted. */
+const EVACUATE_AFTER = 3;
+
+/** The server refused the names for good (ACL, unknown command...): they are not asked any more. */
+function isRefusal(err: unknown): boolean {
+  return err instanceof PubSubError && (err.code === 'ERR_PUBSUB_NOPERM' || err.code === 'ERR_PUBSUB_REFUSED');
+}
+
+/** A subscribe that failed for good: refused, or its connection could not be opened at all. */
+function isWithdrawn(err: unknown, connection: SubscriberConnection<string | Buffer>): boolean {
+  return (
+    isRefusal(err) ||
+    (err instanceof PubSubError && err.code === 'ERR_PUBSUB_CONNECTION' && connection.status === 'idle')
+  );
+}
+
+function closedError(): PubSubError {
+  return new PubSubError('ERR_PUBSUB_CLOSED', 'the subscription is closed; create a new one with client.subscribe()');
+}
+
+/**
+ * A set of channels, patterns and shard channels on a dedicated subscriber connection (in a
+ * cluster: one for channels and patterns, one per node for shard channels), read as an async
+ * iterator of messages and gaps. Create one with {@link PubSubClient.subscribe},
+ * {@link PubSubClient.psubscribe}, {@link PubSubClient.ssubscribe} or
+ * {@link PubSubClient.createSubscription}.
+ *
+ * Each (un)subscribe method resolves once the server confirmed it. After a reconnect every
+ * subscription is restored before anything else, and a `reconnect` gap marks where messages
+ * may be missing. The buffer between the connection and your loop is bounded: what does not fit
+ * is dropped per the overflow policy and counted in {@link dropped}.
+ *
+ * Breaking out of a `for await` loop closes the subscription.
+ *
+ * @example
+ * ```ts
+ * await using subscription = await client.subscribe('orders');
+ * await subscription.psubscribe('audit:*');
+ * for await (const event of subscription) {
+ *   if (event.kind === 'gap') console.warn('messages may be missing', event.reason);
+ *   else console.log(event.channel, event.payload);
+ * }
+ * ```
+ */
+export class Subscription<Payload extends string | Buffer = string>
+  extends EventEmitter<SubscriptionEvents>
+  implements AsyncIterableIterator<SubscriptionEvent<Payload>, undefined>, AsyncDisposable
+{
+  readonly #context: SubscriptionContext;
+  readonly #buffer: MessageBuffer<PubSubMessage<Payload>>;
+  readonly #host: SubscriberHost<Payload>;
+  /** Standalone: the one connection. */
+  #single: SubscriberConnection<Payload> | undefined;
+  /** Cluster: the connection for channels and patterns. */
+  #classic: SubscriberConnection<Payload> | undefined;
+  #classicPending: Promise<SubscriberConnection<Payload>> | undefined;
+  /** Cluster: one connection per node for shard channels. */
+  readonly #shards = new Map<string, SubscriberConnection<Payload>>();
+  /** What was asked, per kind, wherever it lives now: the truth that connections follow. */
+  readonly #asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
+  readonly #evacuating = new WeakSet<SubscriberConnection<Payload>>();
+  readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: Error }>();
+  /** Cluster: the node of each connection. */
+  readonly #nodes = new WeakMap<SubscriberConnection<Payload>, ClusterNode>();
+  /** The open gap of each connection being restored. */
+  readonly #openGaps = new Map<SubscriberConnection<Payload>, OpenGap>();
+  #closing: Promise<void> | undefined;
+  #ended = false;
+  #stopTopology: (() => void) | undefined;
+
+  /** Use {@link PubSubClient.createSubscription}. */
+  constructor(context: SubscriptionContext) {
+    super();
+    this.#context = context;
+    const limits = context.buffer;
+    this.#buffer = new MessageBuffer({
+      highWaterMark: limits.highWaterMark,
+      maxBytes: limits.maxBufferedBytes,
+      overflow: limits.overflow,
+    });
+    const buffer = this.#buffer;
+    this.#host = {
+      message: (kind, channel, pattern, payload) => {
+        const kept = buffer.push({ kind, channel, pattern, payload }, payload.length);
+        if (kept === 'overflow') this.#overflow();
+      },
+      disconnected: (connection, cause) => {
+        this.#lostAt.set(connection, { since: Date.now(), cause });
+        this.emit('disconnect', { node: connection.where, cause });
+      },
+      reconnecting: (connection, info) => this.#reconnecting(connection, info),
+      resyncing: (connection, info) => {
+        this.#closeGap(connection);
+        this.#openGaps.set(
+          connection,
+          this.#buffer.openGap({ reason: 'reconnect', since: info.since, cause: info.cause }),
+        );
+      },
+      restored: (connection, info) => this.#restored(connection, info),
+      lost: (connection, kind, names, cause) => this.#lost(connection, kind, names, cause),
+      ended: (connection, cause) => this.#connectionEnded(connection, cause),
+    };
+    if (context.topology === undefined) this.#single = this.#connect(undefined);
+    else this.#stopTopology = context.topology.onChange(() => this.#verifyShardHomes());
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What is asked, what is confirmed
+
+  /**
+   * The channels asked (subscribed, or being subscribed); see {@link confirmed} for the server's view.
+   *
+   * @example
+   * ```ts
+   * void subscription.subscribe('a');
+   * subscription.channels; // ['a'] at once
+   * ```
+   */
+  get channels(): string[] {
+    return [...this.#asked.channel];
+  }
+
+  /** The patterns asked. */
+  get patterns(): string[] {
+    return [...this.#asked.pattern];
+  }
+
+  /** The shard channels asked. */
+  get shardChannels(): string[] {
+    return [...this.#asked.shard];
+  }
+
+  /**
+   * What the server confirmed on the current connection(s): lags behind what was asked while
+   * a call is in flight or a connection is down.
+   *
+   * @example
+   * ```ts
+   * await subscription.subscribe('a');
+   * subscription.confirmed().channels; // ['a']
+   * ```
+   */
+  confirmed(): { channels: string[]; patterns: string[]; shardChannels: string[] } {
+    const classic = this.#single ?? this.#classic;
+    const shard = new Set<string>(this.#single?.confirmed.shard ?? []);
+    for (const connection of this.#shards.values()) for (const name of connection.confirmed.shard) shard.add(name);
+    return {
+      channels: [...(classic?.confirmed.channel ?? [])],
+      patterns: [...(classic?.confirmed.pattern ?? [])],
+      shardChannels: [...shard],
+    };
+  }
+
+  /**
+   * Messages dropped by the overflow policy since the subscription started.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => metrics.gauge('pubsub.dropped', subscription.dropped), 10_000).unref();
+   * ```
+   */
+  get dropped(): number {
+    return this.#buffer.dropped;
+  }
+
+  /**
+   * Messages waiting to be read.
+   *
+   * @example
+   * ```ts
+   * if (subscription.buffered > 1000) log.warn('the consumer falls behind');
+   * ```
+   */
+  get buffered(): number {
+    return this.#buffer.messages;
+  }
+
+  /** Payload bytes (string length for strings) waiting to be read. */
+  get bufferedBytes(): number {
+    return this.#buffer.bytes;
+  }
+
+  /** True once closed or ended; no more calls are accepted. */
+  get closed(): boolean {
+    return this.#closing !== undefined || this.#ended;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Subscribing
+
+  #names(names: readonly unknown[], method: string, required: boolean): string[] {
+    if (this.closed) throw closedError();
+    if (required && names.length === 0)
+      throw new PubSubError('ERR_PUBSUB_ARGUMENT', `${method}() needs at least one name`);
+    for (const name of names) {
+      if (typeof name !== 'string') {
+        throw new PubSubError(
+          'ERR_PUBSUB_ARGUMENT',
+          `${method}() takes strings, got ${name === null ? 'null' : typeof name}`,
+        );
+      }
+    }
+    return names as string[];
+  }
+
+  #run(
+    method: string,
+    names: readonly unknown[],
+    required: boolean,
+    body: (names: string[]) => Promise<void>,
+  ): Promise<void> {
+    let list: string[];
+    try {
+      list = this.#names(names, method, required);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const work = body(list);
+    const timeout = this.#context.options.commandTimeout;
+    if (timeout <= 0) return work;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          new PubSubError(
+            'ERR_PUBSUB_TIMEOUT',
+            `${method}() was not confirmed within ${timeout} ms (commandTimeout): the server is unreachable or slow. What was asked stays asked and takes effect when the connection is back; call the opposite method to cancel it.`,
+          ),
+        );
+      }, timeout);
+      work.then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * Subscribes to channels; resolves once the server confirmed each one.
+   *
+   * @example
+   * ```ts
+   * await subscription.subscribe('orders', 'invoices');
+   * ```
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   */
+  subscribe(...channels: string[]): Promise<void> {
+    return this.#run('subscribe', channels, true, (names) => this.#classicChange('channel', true, names));
+  }
+
+  /**
+   * Unsubscribes from channels, or from every channel of this subscription when called without
+   * arguments; resolves once the server confirmed.
+   *
+   * @example
+   * ```ts
+   * await subscription.unsubscribe('orders');
+   * await subscription.unsubscribe(); // every channel; patterns and shard channels stay
+   * ```
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   */
+  unsubscribe(...channels: string[]): Promise<void> {
+    return this.#run('unsubscribe', channels, false, (names) => this.#classicChange('channel', false, names));
+  }
+
+  /**
+   * Subscribes to glob-style patterns (`news.*`, `user:?:events`); resolves once confirmed.
+   *
+   * @example
+   * ```ts
+   * await subscription.psubscribe('audit:*');
+   * ```
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   */
+  psubscribe(...patterns: string[]): Promise<void> {
+    return this.#run('psubscribe', patterns, true, (names) => this.#classicChange('pattern', true, names));
+  }
+
+  /**
+   * Unsubscribes from patterns, or from every pattern when called without arguments.
+   *
+   * @example
+   * ```ts
+   * await subscription.punsubscribe('audit:*');
+   * ```
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   */
+  punsubscribe(...patterns: string[]): Promise<void> {
+    return this.#run('punsubscribe', patterns, false, (names) => this.#classicChange('pattern', false, names));
+  }
+
+  /**
+   * Channels and patterns: what is asked changes now (synchronously), the connection follows.
+   * An argument-less unsubscribe is sent as such (it settles on the count the server reports).
+   */
+  async #classicChange(kind: 'channel' | 'pattern', subscribe: boolean, names: string[]): Promise<void> {
+    const asked = this.#asked[kind];
+    const all = !subscribe && names.length === 0;
+    if (subscribe) for (const name of names) asked.add(name);
+    else if (all) asked.clear();
+    else for (const name of names) asked.delete(name);
+    let connection = this.#single ?? this.#classic;
+    if (connection === undefined) {
+      // Cluster: nothing to unsubscribe before the connection exists, unless it is being made.
+      if (!subscribe && this.#classicPending === undefined) return;
+      connection = await this.#classicConnection();
+    }
+    try {
+      await connection.change(kind, subscribe, all ? null : names);
+    } catch (err) {
+      if (subscribe && isWithdrawn(err, connection)) for (const name of names) asked.delete(name);
+      throw err;
+    }
+  }
+
+  /**
+   * Subscribes to shard channels (Redis 7+): in a cluster, at the master that owns each
+   * channel's slot, with one SSUBSCRIBE per slot. Resolves once confirmed.
+   *
+   * @example
+   * ```ts
+   * await subscription.ssubscribe('{user:42}:events', '{user:42}:presence');
+   * ```
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   */
+  ssubscribe(...shardChannels: string[]): Promise<void> {
+    return this.#run('ssubscribe', shardChannels, true, async (names) => {
+      for (const name of names) this.#asked.shard.add(name);
+      const single = this.#single;
+      if (single) {
+        await single.change('shard', true, names).catch((err: unknown) => {
+          if (err instanceof MovedError || isWithdrawn(err, single))
+            for (const name of names) this.#asked.shard.delete(name);
+          throw err instanceof MovedError ? this.#notCluster(err) : err;
+        });
+        return;
+      }
+      const groups = [...groupBySlot(names)];
+      const results = await Promise.allSettled(groups.map(([slot, group]) => this.#homeShard(slot, group)));
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
+    });
+  }
+
+  /**
+   * Unsubscribes from shard channels, or from every shard channel when called without arguments.
+   *
+   * @example
+   * ```ts
+   * await subscription.sunsubscribe('{user:42}:presence');
+   * ```
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   */
+  sunsubscribe(...shardChannels: string[]): Promise<void> {
+    return this.#run('sunsubscribe', shardChannels, false, async (names) => {
+      const list = names.length === 0 ? [...this.#asked.shard] : names;
+      for (const name of list) this.#asked.shard.delete(name);
+      if (this.#single) {
+        await this.#single.change('shard', false, names.length === 0 ? null : names);
+        return;
+      }
+      const work: Promise<void>[] = [];
+      for (const connection of this.#shards.values()) {
+        const here = list.filter((n) => connection.asked.shard.has(n) || connection.confirmed.shard.has(n));
+        if (here.length === 0) continue;
+        work.push(
+          connection.change('shard', false, here).then(
+            () => this.#release(connection),
+            (err: unknown) => {
+              // A connection closed meanwhile holds nothing any more.
+              if (!(err instanceof PubSubError && err.code === 'ERR_PUBSUB_CLOSED')) throw err;
+            },
+          ),
+        );
+      }
+      const results = await Promise.allSettled(work);
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
+    });
+  }
+
+  #notCluster(err: MovedError): PubSubError {
+    return new PubSubError(
+      'ERR_PUBSUB_CLUSTER',
+      `${this.#context.options.where} is a Redis Cluster node (${err.message}); create the client with cluster: true to route shard channels to their nodes`,
+      { cause: err },
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Connections
+
+  #connect(node: ClusterNode | undefined): SubscriberConnection<Payload> {
+    const o = this.#context.options;
+    const connection = new SubscriberConnection<Payload>(this.#host, {
+      connection: node === undefined ? o.connection : nodeConnection(o, node),
+      buffers: o.buffers,
+      maxPayloadLength: o.maxPayloadLength,
+      healthCheckInterval: o.healthCheckInterval,
+      healthCheckTimeout: o.healthCheckTimeout,
+      closeTimeout: o.closeTimeout,
+      where: node?.key ?? o.where,
+    });
+    if (node !== undefined) this.#nodes.set(connection, node);
+    return connection;
+  }
+
+  /** The connection for channels and patterns (in a cluster: on a random master, made on first use). */
+  #classicConnection(avoid?: string): Promise<SubscriberConnection<Payload>> {
+    if (this.#single) return Promise.resolve(this.#single);
+    if (this.#classic && !this.#classic.isClosing) return Promise.resolve(this.#classic);
+    const topology = this.#context.topology as ClusterTopology;
+    this.#classicPending ??= (async () => {
+      await topology.ready();
+      const masters = topology.masters;
+      const choices = masters.length > 1 && avoid !== undefined ? masters.filter((m) => m.key !== avoid) : masters;
+      const node = choices[Math.floor(Math.random() * choices.length)] as ClusterNode;
+      if (this.closed) throw closedError();
+      this.#classic = this.#connect(node);
+      return this.#classic;
+    })().finally(() => {
+      this.#classicPending = undefined;
+    });
+    return this.#classicPending;
+  }
+
+  /** The shard connection of a node (made on first use). */
+  #shardConnection(node: ClusterNode): SubscriberConnection<Payload> {
+    let connection = this.#shards.get(node.key);
+    if (connection === undefined || connection.isClosing) {
+      connection = this.#connect(node);
+      this.#shards.set(node.key, connection);
+    }
+    return connection;
+  }
+
+  /** Closes a shard connection that holds nothing (at once when it is not connected). */
+  #release(connection: SubscriberConnection<Payload>): void {
+    if (!connection.empty || connection.isClosing || this.#shards.get(connection.where) !== connection) return;
+    this.#shards.delete(connection.where);
+    this.#closeGap(connection);
+    if (connection.status === 'ready') connection.close().catch(() => {});
+    else connection.destroy();
+  }
+
+  /** Subscribes shard channels of one slot at the slot's master, following redirections. */
+  async #homeShard(slot: number, names: readonly string[]): Promise<void> {
+    const topology = this.#context.topology as ClusterTopology;
+    let target: ClusterNode | undefined;
+    for (let redirects = 0; ; redirects++) {
+      const wanted = names.filter((n) => this.#asked.shard.has(n));
+      if (wanted.length === 0 || this.closed) return;
+      const node = target ?? (await topology.ownerOf(slot));
+      const connection = this.#shardConnection(node);
+      try {
+        await connection.change('shard', true, wanted);
+        return;
+      } catch (err) {
+        if (err instanceof MovedError && redirects < MAX_REDIRECTS) {
+          target = topology.noteRedirect(slot, err.host, err.port);
+          this.#release(connection);
+          topology.refresh().catch(() => {}); // the map is stale; the redirection tells enough to go on
+          continue;
+        }
+        if (isWithdrawn(err, connection)) for (const name of wanted) this.#asked.shard.delete(name);
+        if (err instanceof MovedError) {
+          throw new PubSubError(
+            'ERR_PUBSUB_CLUSTER',
+            `shard channels ${wanted.join(', ')} were redirected ${MAX_REDIRECTS} times (last: ${err.message}); is a slot migration stuck?`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    }
+  }
+
+  /**
+   * Moves shard channels to the current owner of their slot, retrying with the reconnect
+   * backoff while nodes are unreachable. An open gap marks the place in the stream; it closes
+   * once every slot is subscribed again (or given up).
+   */
+  #rehome(names: readonly string[], reason: 'moved' | 'reconnect', since: number, cause: Error): void {
+    const topology = this.#context.topology as ClusterTopology;
+    const open = this.#buffer.openGap({ reason, shardChannels: names, since, cause });
+    const slots = [...groupBySlot(names)].map(async ([slot, group]) => {
+      for (let attempt = 1; !this.closed; attempt++) {
+        await topology.refresh().catch(() => {});
+        try {
+          await this.#homeShard(slot, group);
+          return;
+        } catch (err) {
+          if (this.closed) return;
+          const error = err as Error;
+          const delay = isRefusal(err) ? false : this.#delay(attempt, error);
+          if (delay === false) {
+            for (const name of group) this.#asked.shard.delete(name);
+            this.emit('lost', { kind: 'shard', names: group, error });
+            return;
+          }
+          await sleep(delay);
+        }
+      }
+    });
+    void Promise.allSettled(slots).then(() => {
+      const restored = names.filter((n) => this.#asked.shard.has(n));
+      const gap = this.#buffer.closeGap(open);
+      if (restored.length > 0 && !this.closed) this.emit('gap', { ...gap, shardChannels: restored });
+    });
+  }
+
+  #delay(attempt: number, cause: Error): number | false {
+    const strategy = this.#context.options.strategy;
+    if (strategy === undefined) return false;
+    try {
+      return strategy(attempt, cause);
+    } catch {
+      return false;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // What connections report
+
+  #gap(input: GapInput): void {
+    this.emit('gap', this.#buffer.gap(input));
+  }
+
+  #reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void {
+    this.emit('reconnecting', { node: connection.where, attempt: info.attempt, delay: info.delay, cause: info.cause });
+    if (this.#context.topology !== undefined && info.attempt >= EVACUATE_AFTER) void this.#evacuate(connection, false);
+  }
+
+  /** Closes the open gap of a connection (it is restored, or abandoned). */
+  #closeGap(connection: SubscriberConnection<Payload>, update: Omit<GapInput, 'reason'> = {}): PubSubGap | undefined {
+    const open = this.#openGaps.get(connection);
+    if (open === undefined) return undefined;
+    this.#openGaps.delete(connection);
+    return this.#buffer.closeGap(open, update);
+  }
+
+  #restored(connection: SubscriberConnection<Payload>, info: RestoredInfo): void {
+    this.#lostAt.delete(connection);
+    const update = {
+      channels: info.channels,
+      patterns: info.patterns,
+      shardChannels: info.shardChannels,
+      cause: info.cause,
+    };
+    const gap = this.#closeGap(connection, update);
+    if (gap) this.emit('gap', gap);
+    else this.#gap({ reason: 'reconnect', since: info.since, ...update });
+    this.emit('reconnect', { node: connection.where, attempt: info.attempt, since: info.since, cause: info.cause });
+  }
+
+  #lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: Error): void {
+    if (this.closed) return;
+    const moved = kind === 'shard' && cause instanceof PubSubError && cause.code === 'ERR_PUBSUB_CLUSTER';
+    if (moved && this.#context.topology !== undefined) {
+      const wanted = names.filter((n) => this.#asked.shard.has(n));
+      if (wanted.length > 0) this.#rehome(wanted, 'moved', Date.now(), cause);
+      this.#release(connection);
+      return;
+    }
+    for (const name of names) this.#asked[kind].delete(name);
+    this.emit('lost', { kind, names, error: moved && cause instanceof MovedError ? this.#notCluster(cause) : cause });
+  }
+
+  #connectionEnded(connection: SubscriberConnection<Payload>, cause: Error): void {
+    if (this.closed) return;
+    if (this.#context.topology === undefined) {
+      this.#fail(cause);
+      return;
+    }
+    void this.#evacuate(connection, true);
+  }
+
+  /**
+   * Cluster: a connection keeps failing (or gave up). Consults the slot map and moves what it
+   * holds to nodes that serve it now; the classic connection moves to another master.
+   */
+  async #evacuate(connection: SubscriberConnection<Payload>, ended: boolean): Promise<void> {
+    if (this.#evacuating.has(connection) || this.closed) return;
+    this.#evacuating.add(connection);
+    const topology = this.#context.topology as ClusterTopology;
+    const lost = this.#lostAt.get(connection) ?? {
+      since: Date.now(),
+      cause: new PubSubError('ERR_PUBSUB_CONNECTION', `lost ${connection.where}`),
+    };
+    try {
+      await topology.refresh().catch(() => {});
+      if (this.closed) return;
+      if (connection === this.#classic) {
+        if (!ended && !topology.masters.some((m) => m.key !== connection.where)) return; // nowhere else to go
+        const channels = [...this.#asked.channel];
+        const patterns = [...this.#asked.pattern];
+        this.#classic = undefined;
+        this.#closeGap(connection);
+        connection.destroy();
+        const open = this.#buffer.openGap({ reason: 'reconnect', channels, patterns, ...lost });
+        try {
+          await this.#moveClassic(connection.where, channels, patterns);
+        } finally {
+          const gap = this.#buffer.closeGap(open);
+          if (!this.closed) this.emit('gap', gap);
+        }
+        return;
+      }
+      const names = [...connection.asked.shard];
+      const moving = ended ? names : names.filter((n) => topology.knownOwner(keySlot(n))?.key !== connection.where);
+      if (moving.length === 0) return;
+      for (const name of moving) connection.asked.shard.delete(name);
+      if (connection.empty || ended) {
+        if (this.#shards.get(connection.where) === connection) this.#shards.delete(connection.where);
+        this.#closeGap(connection);
+        connection.destroy();
+      }
+      this.#rehome(moving, 'reconnect', lost.since, lost.cause);
+    } finally {
+      this.#evacuating.delete(connection);
+    }
+  }
+
+  /** Cluster: subscribes channels and patterns on a new classic connection, away from `avoid`, until it works. */
+  async #moveClassic(avoid: string, channels: string[], patterns: string[]): Promise<void> {
+    const topology = this.#context.topology as ClusterTopology;
+    for (let attempt = 1; !this.closed; attempt++) {
+      try {
+        const next = await this.#classicConnection(avoid);
+        await Promise.all([
+          channels.length > 0 ? next.change('channel', true, channels) : undefined,
+          patterns.length > 0 ? next.change('pattern', true, patterns) : undefined,
+        ]);
+        return;
+      } catch (err) {
+        const code = (err as PubSubError).code;
+        if (code === 'ERR_PUBSUB_CLOSED' && this.closed) return;
+        const delay = isRefusal(err) ? false : this.#delay(attempt, err as Error);
+        if (delay === false) {
+          for (const name of channels) this.#asked.channel.delete(name);
+          for (const name of patterns) this.#asked.pattern.delete(name);
+          if (channels.length > 0) this.emit('lost', { kind: 'channel', names: channels, error: err as Error });
+          if (patterns.length > 0) this.emit('lost', { kind: 'pattern', names: patterns, error: err as Error });
+          return;
+        }
+        const failed = this.#classic as SubscriberConnection<Payload> | undefined;
+        this.#classic = undefined;
+        if (failed) this.#closeGap(failed);
+        failed?.destroy();
+        await sleep(delay);
+        await topology.refresh().catch(() => {});
+      }
+    }
+  }
+
+  /**
+   * Cluster: after the slot map changed, moves shard channels whose slot has a new master. A
+   * connection that is up is asked first whether it still serves the slot (the shared map may
+   * lag its own view during a migration, and a node that gives a slot away says so itself).
+   */
+  #verifyShardHomes(): void {
+    if (this.closed) return;
+    const topology = this.#context.topology as ClusterTopology;
+    for (const connection of [...this.#shards.values()]) {
+      const candidates = [...connection.asked.shard].filter((n) => {
+        const owner = topology.knownOwner(keySlot(n));
+        return owner !== undefined && owner.key !== connection.where;
+      });
+      if (candidates.length === 0) continue;
+      void (async () => {
+        let moved = candidates;
+        const lost = this.#lostAt.get(connection);
+        if (connection.status === 'ready') {
+          const node = this.#nodes.get(connection) as ClusterNode;
+          const kept: string[] = [];
+          for (const [slot, group] of groupBySlot(candidates)) {
+            const owner = await topology.ownerAccordingTo(node, slot).catch(() => undefined);
+            if (owner === undefined || owner.key === connection.where) kept.push(...group);
+          }
+          moved = candidates.filter((n) => !kept.includes(n) && connection.asked.shard.has(n));
+        }
+        if (moved.length === 0 || this.closed) return;
+        // What is asked changes at once; a connection that is down holds nothing to unsubscribe.
+        connection.change('shard', false, moved).then(
+          () => this.#release(connection),
+          () => {},
+        );
+        this.#release(connection);
+        if (lost !== undefined && connection.status !== 'ready')
+          this.#rehome(moved, 'reconnect', lost.since, lost.cause);
+        else {
+          const cause = new PubSubError(
+            'ERR_PUBSUB_CLUSTER',
+            `the slots of ${moved.join(', ')} moved away from ${connection.where}`,
+          );
+          this.#rehome(moved, 'moved', Date.now(), cause);
+        }
+      })();
+    }
+  }
+
+  #overflow(): void {
+    const { highWaterMark, maxBufferedBytes } = this.#context.buffer;
+    this.#fail(
+      new PubSubError(
+        'ERR_PUBSUB_OVERFLOW',
+        `the subscription's buffer is full (${highWaterMark} messages or ${maxBufferedBytes} bytes) and its overflow policy is 'error': the consumer reads slower than messages arrive. Read faster, raise highWaterMark / maxBufferedBytes, or choose overflow 'drop-oldest' or 'drop-newest'.`,
+      ),
+    );
+  }
+
+  /** Ends the subscription with an error: buffered messages are still delivered, then it is thrown. */
+  #fail(error: Error): void {
+    if (this.closed) return;
+    this.#ended = true;
+    this.#buffer.end(error);
+    this.#stopTopology?.();
+    this.#closing = this.#closeConnections().finally(() => this.#context.closed());
+    this.emit('end', { error });
+  }
+
+  async #closeConnections(): Promise<void> {
+    this.#openGaps.clear();
+    const connections = [this.#single, this.#classic, ...this.#shards.values()].filter(
+      (c): c is SubscriberConnection<Payload> => c !== undefined,
+    );
+    this.#classic = undefined;
+    this.#shards.clear();
+    await Promise.allSettled(connections.map((c) => c.close()));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Iterating and closing
+
+  /**
+   * The next message or gap. Waits when none is buffered; `done` once the subscription is
+   * closed; throws the error that ended it (`ERR_PUBSUB_OVERFLOW`, `ERR_PUBSUB_CONNECTION`)
+   * after the messages buffered before it.
+   */
+  next(): Promise<IteratorResult<SubscriptionEvent<Payload>, undefined>> {
+    return this.#buffer.next();
+  }
+
+  /** Closes the subscription (what `break` in a `for await` loop calls). */
+  async return(): Promise<IteratorResult<SubscriptionEvent<Payload>, undefined>> {
+    await this.close();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /**
+   * Unsubscribes, closes the subscriber connection(s) and ends the iterator: a consumer waiting
+   * in `next()` gets `done`, buffered messages are discarded, calls in flight fail with
+   * `ERR_PUBSUB_CLOSED`.
+   *
+   * @example
+   * ```ts
+   * const subscription = await client.subscribe('orders');
+   * setTimeout(() => subscription.close(), 60_000);
+   * for await (const event of subscription) handle(event); // ends after close()
+   * ```
+   */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    this.#buffer.close();
+    this.#stopTopology?.();
+    this.#closing = this.#closeConnections().finally(() => {
+      this.#context.closed();
+      if (!this.#ended) {
+        this.#ended = true;
+        this.emit('end', { error: undefined });
+      }
+    });
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
