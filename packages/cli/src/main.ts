@@ -1,13 +1,21 @@
 import { createRequire } from 'node:module';
 import { type Command, commandHelp, parseCommandArgs } from './command.ts';
 import { eventsCommand } from './commands/events.ts';
+import { pubCommand, subCommand } from './commands/pubsub.ts';
 import { rdbCommand } from './commands/rdb.ts';
 import { streamRecvCommand, streamSendCommand } from './commands/stream.ts';
 import { CliError, ExitCode } from './errors.ts';
 import { Terminal, type TerminalStreams } from './terminal.ts';
 
 /** Every command, in the order `redis-events --help` lists them. */
-export const COMMANDS: readonly Command[] = [rdbCommand, eventsCommand, streamSendCommand, streamRecvCommand];
+export const COMMANDS: readonly Command[] = [
+  rdbCommand,
+  subCommand,
+  pubCommand,
+  eventsCommand,
+  streamSendCommand,
+  streamRecvCommand,
+];
 
 function version(): string {
   return (createRequire(import.meta.url)('../package.json') as { version: string }).version;
