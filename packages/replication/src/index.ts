@@ -1,3 +1,4 @@
+export { CommandStreamDecoder, type CommandStreamOptions } from './command-stream.ts';
 export {
   type CommandView,
   type ControlView,
@@ -101,7 +102,7 @@ export {
   VALKEY_RDB_VERSIONS,
 } from './rdb-format.ts';
 export { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
-export { RdbTransfer } from './rdb-transfer.ts';
+export { RdbTransfer, type RdbTransferOptions } from './rdb-transfer.ts';
 export type {
   CommandEvent,
   ConnectedEvent,
