@@ -20,10 +20,26 @@ export type ReplicationErrorCode =
   | 'ERR_RDB_STATE'
   /** A file could not be read. */
   | 'ERR_RDB_IO'
-  /** The master broke the replication protocol (the framing of a snapshot transfer...). */
+  /** The master broke the replication protocol (the framing of a snapshot transfer, the command stream...). */
   | 'ERR_REPLICATION_PROTOCOL'
   /** A wrong argument to a function of this package. */
-  | 'ERR_REPLICATION_ARGUMENT';
+  | 'ERR_REPLICATION_ARGUMENT'
+  /** The master could not be reached or the connection failed during the handshake (retried). */
+  | 'ERR_REPLICATION_CONNECT'
+  /** The master refused the credentials, or the ACL user lacks a command replication needs. */
+  | 'ERR_REPLICATION_AUTH'
+  /** The master refuses to replicate to this listener (PSYNC unknown, disabled or refused). */
+  | 'ERR_REPLICATION_REFUSED'
+  /** The master cannot serve a replica right now (`-LOADING`, `-NOMASTERLINK`...): retried. */
+  | 'ERR_REPLICATION_UNAVAILABLE'
+  /** Nothing arrived within `readTimeout`, or a write waited longer than `writeTimeout` (retried). */
+  | 'ERR_REPLICATION_TIMEOUT'
+  /** The master closed or reset the connection (retried). */
+  | 'ERR_REPLICATION_CONNECTION_LOST'
+  /** The reconnect strategy gave up; `cause` is the last failure. */
+  | 'ERR_REPLICATION_GAVE_UP'
+  /** A call that does not fit the listener's state (a second consumer, start after close). */
+  | 'ERR_REPLICATION_STATE';
 
 const brand: unique symbol = Symbol.for('@redis-events/replication.error');
 
@@ -106,4 +122,32 @@ export function printableKey(key: Buffer): string {
   const text = head.toString('latin1');
   const shown = /^[\x20-\x7e]*$/.test(text) ? JSON.stringify(text) : `0x${head.toString('hex')}`;
   return key.length > 64 ? `${shown}... (${key.length} bytes)` : shown;
+}
+
+/** Where in the life of a replica link a {@link ReplicationLinkError} happened. */
+export type LinkPhase = 'connect' | 'handshake' | 'psync' | 'transfer' | 'stream';
+
+/**
+ * A failure of the link to the master, with the master's address and the phase it happened in
+ * (`connect`, `handshake`, `psync`, `transfer`, `stream`). Listeners emit these in their
+ * `reconnecting` events (retried failures) or as their final error.
+ *
+ * @example
+ * ```ts
+ * listener.on('error', (err) => {
+ *   if (err instanceof ReplicationLinkError) console.error(err.code, err.master, err.phase, err.message);
+ * });
+ * ```
+ */
+export class ReplicationLinkError extends ReplicationError {
+  override readonly name: string = 'ReplicationLinkError';
+  /** `host:port` (or the unix socket path) of the master. */
+  readonly master: string;
+  readonly phase: LinkPhase;
+
+  constructor(code: ReplicationErrorCode, message: string, master: string, phase: LinkPhase, options?: ErrorOptions) {
+    super(code, `${message} (master ${master}, ${phase})`, options);
+    this.master = master;
+    this.phase = phase;
+  }
 }

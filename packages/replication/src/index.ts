@@ -45,10 +45,12 @@ export {
 export { Crc64, crc64 } from './crc64.ts';
 export { type DumpPayload, parseDumpPayload } from './dump-payload.ts';
 export {
+  type LinkPhase,
   RdbError,
   type RdbErrorContext,
   ReplicationError,
   type ReplicationErrorCode,
+  ReplicationLinkError,
 } from './errors.ts';
 export {
   createRdbStream,
@@ -103,6 +105,15 @@ export {
 } from './rdb-format.ts';
 export { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
 export { RdbTransfer, type RdbTransferOptions } from './rdb-transfer.ts';
+export {
+  ReplicaListener,
+  type ReplicaListenerEvents,
+  type ReplicaListenerOptions,
+  type ReplicaListenerStats,
+  type ReplicaListenerStatus,
+  type ReplicaTlsOptions,
+  type ReplicationCheckpoint,
+} from './replica-listener.ts';
 export type {
   CommandEvent,
   ConnectedEvent,

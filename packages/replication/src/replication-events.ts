@@ -65,7 +65,10 @@ export interface SyncProgressEvent {
 export interface SnapshotDoneEvent {
   readonly kind: 'snapshot-done';
   readonly replId: string;
+  /** The replication offset the snapshot stands for; the first command comes right after it. */
   readonly offset: number;
+  /** The database the command stream starts in (the snapshot's `repl-stream-db`, else 0). */
+  readonly db: number;
 }
 
 /** `+CONTINUE`: a partial resynchronization, no snapshot; `replId` changes after a failover. */

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { type CommandEvent, CommandStreamDecoder, ReplicationError } from '../src/index.ts';
 import { thrown } from './event-helpers.ts';
 
-function encode(args: (string | Buffer)[]): Buffer {
+function encode(args: readonly (string | Buffer)[]): Buffer {
   const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
   for (const arg of args) {
     const b = typeof arg === 'string' ? Buffer.from(arg) : arg;
@@ -88,9 +88,9 @@ describe('CommandStreamDecoder', () => {
       fc.uint8Array({ maxLength: 40 }).map((u) => Buffer.from(u)),
     );
     const command = fc.oneof(
-      fc.tuple(fc.constantFrom('SET', 'HSET', 'DEL', 'PING', 'XADD'), fc.array(arg, { maxLength: 5 })).map(
-        ([name, args]) => [Buffer.from(name), ...args],
-      ),
+      fc
+        .tuple(fc.constantFrom('SET', 'HSET', 'DEL', 'PING', 'XADD'), fc.array(arg, { maxLength: 5 }))
+        .map(([name, args]) => [Buffer.from(name), ...args]),
       fc.nat(15).map((db) => [Buffer.from('SELECT'), Buffer.from(String(db))]),
       fc.constantFrom([Buffer.from('MULTI')], [Buffer.from('EXEC')]),
     );
@@ -110,7 +110,14 @@ describe('CommandStreamDecoder', () => {
             at = p;
           }
           expect(summary(decodeIn(pieces, base))).toEqual(whole);
-          expect(summary(decodeIn([...stream].map((b) => Buffer.from([b])), base))).toEqual(whole);
+          expect(
+            summary(
+              decodeIn(
+                [...stream].map((b) => Buffer.from([b])),
+                base,
+              ),
+            ),
+          ).toEqual(whole);
           expect(whole.length).toBe(commands.length);
           expect(whole.at(-1)?.offset).toBe(base + stream.length);
         },
