@@ -126,12 +126,15 @@ export class CommandStreamDecoder {
   }
 
   /**
-   * Decodes the next bytes; returns the commands they complete, in order.
+   * Decodes the next bytes; returns the commands they complete, in order. With `into`, the
+   * commands are appended to that array (and it is returned): when the call throws, it holds
+   * the commands the chunk completed before the failure.
    *
    * @throws {ReplicationError} `ERR_REPLICATION_PROTOCOL` when the bytes are not a command stream; the decoder is then unusable.
    */
-  feed(chunk: Uint8Array): CommandEvent[] {
+  feed(chunk: Uint8Array, into?: CommandEvent[]): CommandEvent[] {
     if (this.#error) throw this.#error;
+    if (into) this.#out = into;
     try {
       this.#decoder.feed(chunk);
     } catch (err) {

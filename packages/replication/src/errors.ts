@@ -41,7 +41,9 @@ export type ReplicationErrorCode =
   /** A call that does not fit the listener's state (a second consumer, start after close). */
   | 'ERR_REPLICATION_STATE';
 
-const brand: unique symbol = Symbol.for('@redis-events/replication.error');
+// Each class brands its instances with a registered symbol, so `instanceof` works across
+// duplicate installs of the package and tells the subclasses apart.
+const BRAND = '@redis-events/replication.error';
 
 /**
  * The base class of every error thrown by `@redis-events/replication`. `code` is stable;
@@ -61,14 +63,20 @@ export class ReplicationError extends Error {
   override readonly name: string = 'ReplicationError';
   readonly code: ReplicationErrorCode;
 
+  /** The registered symbol that instances of this class carry (subclasses have their own). */
+  static readonly brand: symbol = Symbol.for(BRAND);
+
   constructor(code: ReplicationErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
-    Object.defineProperty(this, brand, { value: true });
+    Object.defineProperty(this, ReplicationError.brand, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
+    // `this` is the class instanceof was called on: ReplicationError or a subclass.
+    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
+    const target = this as typeof ReplicationError;
+    return typeof value === 'object' && value !== null && target.brand in value;
   }
 }
 
@@ -101,8 +109,11 @@ export class RdbError extends ReplicationError {
   readonly key: Buffer | undefined;
   readonly rdbType: number | undefined;
 
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.rdb`);
+
   constructor(code: ReplicationErrorCode, message: string, context: RdbErrorContext, options?: ErrorOptions) {
     super(code, `${message} ${describeContext(context)}`, options);
+    Object.defineProperty(this, RdbError.brand, { value: true });
     this.offset = context.offset;
     this.key = context.key;
     this.rdbType = context.rdbType;
@@ -145,8 +156,11 @@ export class ReplicationLinkError extends ReplicationError {
   readonly master: string;
   readonly phase: LinkPhase;
 
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.link`);
+
   constructor(code: ReplicationErrorCode, message: string, master: string, phase: LinkPhase, options?: ErrorOptions) {
     super(code, `${message} (master ${master}, ${phase})`, options);
+    Object.defineProperty(this, ReplicationLinkError.brand, { value: true });
     this.master = master;
     this.phase = phase;
   }

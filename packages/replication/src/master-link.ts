@@ -7,12 +7,12 @@
 import type { Socket } from 'node:net';
 import { encodeCommand } from '@redis-events/resp';
 import { CommandStreamDecoder } from './command-stream.ts';
-import { ReplicationError, ReplicationLinkError } from './errors.ts';
+import { RdbError, ReplicationError, ReplicationLinkError } from './errors.ts';
 import { replyFailure } from './master-handshake.ts';
-import type { RdbAuxEvent } from './rdb-events.ts';
+import type { RdbAuxEvent, RdbEvent } from './rdb-events.ts';
 import type { RdbParserOptions } from './rdb-parser.ts';
 import { RdbTransfer } from './rdb-transfer.ts';
-import type { ReplicationEvent } from './replication-events.ts';
+import type { CommandEvent, ReplicationEvent } from './replication-events.ts';
 
 /** Where a link starts: a full sync (`replId` `?`), or a resume after `offset`. */
 export interface LinkStart {
@@ -189,8 +189,13 @@ export class MasterLink {
       if (this.#phase === P_REPLY) rest = this.#readReply(rest);
       if (rest.length > 0 && this.#phase === P_TRANSFER) rest = this.#readTransfer(rest);
       if (rest.length > 0 && this.#phase === P_STREAM) {
-        const commands = (this.#commands as CommandStreamDecoder).feed(rest);
-        if (commands.length > 0) this.#owner.push(commands, rest.length);
+        const commands: CommandEvent[] = [];
+        try {
+          (this.#commands as CommandStreamDecoder).feed(rest, commands);
+        } finally {
+          // On a failure, the commands before it are delivered first.
+          if (commands.length > 0) this.#owner.push(commands, rest.length);
+        }
       }
     } catch (err) {
       this.#end(this.#broken(err));
@@ -260,12 +265,19 @@ export class MasterLink {
   /** Feeds the snapshot; returns the bytes after it once it is complete. */
   #readTransfer(chunk: Buffer): Buffer {
     const transfer = this.#transfer as RdbTransfer;
-    const events: ReplicationEvent[] = transfer.write(chunk);
+    const rdb: RdbEvent[] = [];
+    let failure: unknown;
+    try {
+      transfer.write(chunk, rdb);
+    } catch (err) {
+      failure = err;
+    }
+    const events: ReplicationEvent[] = [];
     if (!this.#announced && transfer.diskless !== undefined) {
       this.#announced = true;
       this.#owner.milestone('full', this.#fullOffset);
       const size = transfer.size;
-      events.unshift({
+      events.push({
         kind: 'full-sync-start',
         replId: this.#replId,
         offset: this.#fullOffset,
@@ -273,7 +285,15 @@ export class MasterLink {
         ...(size !== undefined ? { size } : {}),
       });
     }
-    for (const event of events) if (event.kind === 'aux') this.#streamDbFrom(event);
+    for (const event of rdb) {
+      if (event.kind === 'aux') this.#streamDbFrom(event);
+      events.push(event);
+    }
+    if (failure !== undefined) {
+      // The events before the failure are delivered first.
+      if (events.length > 0) this.#owner.push(events, chunk.length);
+      throw failure;
+    }
     if (!transfer.done) {
       const now = Date.now();
       if (this.#announced && now - this.#lastProgress >= this.#settings.progressInterval) {
@@ -433,9 +453,16 @@ export class MasterLink {
 
   /** A broken protocol, or broken RDB bytes: final, with the master and phase. */
   #broken(err: unknown): Error {
-    if (err instanceof ReplicationLinkError) return err;
-    if (err instanceof ReplicationError) return err; // RdbError (offset, key) or a framing error
-    return this.#protocol(String(err));
+    if (err instanceof ReplicationLinkError || err instanceof RdbError) return err; // an RdbError has its offset and key
+    if (err instanceof ReplicationError)
+      return new ReplicationLinkError(err.code, err.message, this.#settings.master, this.#phaseName(), { cause: err });
+    return new ReplicationLinkError(
+      'ERR_REPLICATION_PROTOCOL',
+      `unexpected failure: ${(err as Error)?.message ?? String(err)}`,
+      this.#settings.master,
+      this.#phaseName(),
+      { cause: err },
+    );
   }
 
   #protocol(message: string): ReplicationLinkError {

@@ -63,6 +63,7 @@ export class RdbTransfer {
   #markSeen: Buffer[] = [];
   #markBytes = 0;
   #size: number | undefined;
+  #headerRead = false;
   #received = 0;
   #keepAlives = 0;
   #remainder: Buffer[] = [];
@@ -80,7 +81,7 @@ export class RdbTransfer {
 
   /** `true` for `$EOF:` transfers, `false` for `$<length>`, undefined before the header. */
   get diskless(): boolean | undefined {
-    return this.#state <= T_HEADER ? undefined : this.#mark !== undefined;
+    return this.#headerRead ? this.#mark !== undefined : undefined;
   }
 
   /** The RDB length announced by a disk-based transfer. */
@@ -98,11 +99,15 @@ export class RdbTransfer {
     return this.#keepAlives;
   }
 
-  /** Feeds bytes; returns the RDB events they complete. Throws on broken framing or RDB errors. */
-  write(chunk: Uint8Array): RdbEvent[] {
+  /**
+   * Feeds bytes; returns the RDB events they complete. Throws on broken framing or RDB errors.
+   * With `into`, the events are appended to that array (and it is returned): when the call
+   * throws, it holds the events the chunk completed before the failure.
+   */
+  write(chunk: Uint8Array, into?: RdbEvent[]): RdbEvent[] {
     if (this.#error) throw this.#error;
     let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    const events: RdbEvent[] = [];
+    const events: RdbEvent[] = into ?? [];
     try {
       while (buf.length > 0) {
         switch (this.#state) {
@@ -134,12 +139,16 @@ export class RdbTransfer {
           case T_DISK: {
             const take = Math.min(this.#left, buf.length);
             const parser = this.#parser;
-            if (parser) append(events, parser.write(buf.subarray(0, take)));
+            if (parser) parser.write(buf.subarray(0, take), events);
             this.#received += take;
             this.#left -= take;
             buf = buf.subarray(take);
-            if (parser?.done && (this.#left > 0 || parser.takeRemainder().length > 0))
-              throw this.#protocol(`the RDB ended ${this.#left} bytes before the announced length of ${this.#size}`);
+            if (parser?.done) {
+              // Bytes given to the parser past the RDB's end, and bytes still announced.
+              const short = parser.takeRemainder().length + this.#left;
+              if (short > 0)
+                throw this.#protocol(`the RDB ended ${short} bytes before the announced length of ${this.#size}`);
+            }
             if (this.#left === 0) {
               if (parser) append(events, parser.end());
               this.#state = T_DONE;
@@ -152,7 +161,7 @@ export class RdbTransfer {
               buf = this.#skipToMark(buf);
               break;
             }
-            append(events, parser.write(buf));
+            parser.write(buf, events);
             buf = Buffer.alloc(0);
             this.#received = parser.offset;
             if (parser.done) {
@@ -261,15 +270,17 @@ export class RdbTransfer {
       const mark = text.slice(4);
       if (mark.length !== MARK_LENGTH) throw this.#protocol(`the diskless EOF mark has ${mark.length} bytes, not 40`);
       this.#mark = Buffer.from(mark, 'latin1');
+      this.#headerRead = true;
       this.#state = T_DISKLESS;
       return;
     }
     if (!/^\d{1,15}$/.test(text))
       throw this.#protocol(`the snapshot header ${JSON.stringify(line.trim())} is not $<length> or $EOF:<mark>`);
+    if (text === '0') throw this.#protocol('the master announced an empty snapshot');
     this.#size = Number(text);
     this.#left = this.#size;
+    this.#headerRead = true;
     this.#state = T_DISK;
-    if (this.#left === 0) throw this.#protocol('the master announced an empty snapshot');
   }
 
   #protocol(message: string): ReplicationError {

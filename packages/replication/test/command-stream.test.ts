@@ -154,6 +154,14 @@ describe('CommandStreamDecoder', () => {
       expect(thrown(() => decoder.feed(good))).toBe(err);
     });
 
+    it('with `into`, keeps the commands a chunk completed before the failure', () => {
+      const good = encode(['SET', 'k', 'v']);
+      const decoder = new CommandStreamDecoder({ offset: 0 });
+      const into: CommandEvent[] = [];
+      expect(() => decoder.feed(Buffer.concat([good, good, Buffer.from('+OK\r\n')]), into)).toThrow(ReplicationError);
+      expect(into.map((c) => c.offset)).toEqual([good.length, 2 * good.length]);
+    });
+
     it('names the offset of the failing command', () => {
       const good = encode(['SET', 'k', 'v']);
       const decoder = new CommandStreamDecoder({ offset: 100 });

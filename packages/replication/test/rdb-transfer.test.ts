@@ -138,6 +138,25 @@ describe('RdbTransfer', () => {
     }
   });
 
+  it('says how many bytes an announced length is too long, even when the command stream follows at once', () => {
+    const transfer = new RdbTransfer();
+    const data = Buffer.concat([Buffer.from(`$${rdb.length + 10}\r\n`), rdb, commands]);
+    expect(() => transfer.write(data)).toThrow(/the RDB ended 10 bytes before the announced length/);
+  });
+
+  it('with `into`, keeps the events a chunk completed before a failure', () => {
+    const damaged = Buffer.from(rdb);
+    damaged[damaged.length - 1] = (damaged[damaged.length - 1] as number) ^ 0xff; // the checksum
+    const events: RdbEvent[] = [];
+    const transfer = new RdbTransfer();
+    expect(() => transfer.write(Buffer.concat([Buffer.from(`$${rdb.length}\r\n`), damaged, commands]), events)).toThrow(
+      expect.objectContaining({ code: 'ERR_RDB_CHECKSUM' }),
+    );
+    expect(events.filter((e) => e.kind === 'entry').map((e) => e.key.toString())).toEqual(['a', 'l']);
+    expect(transfer.diskless).toBe(false);
+    expect(new RdbTransfer().diskless).toBeUndefined();
+  });
+
   it('reports a snapshot cut by the connection or by a short length as truncated', () => {
     const cut = new RdbTransfer();
     cut.write(disk.subarray(0, 40));
