@@ -135,7 +135,10 @@ export function printableKey(key: Buffer): string {
   return key.length > 64 ? `${shown}... (${key.length} bytes)` : shown;
 }
 
-/** Where in the life of a replica link a {@link ReplicationLinkError} happened. */
+/**
+ * Where in the life of a replica link a {@link ReplicationLinkError} happened: opening the
+ * socket, the handshake, the PSYNC reply, the snapshot transfer, or the command stream.
+ */
 export type LinkPhase = 'connect' | 'handshake' | 'psync' | 'transfer' | 'stream';
 
 /**

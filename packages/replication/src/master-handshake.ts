@@ -63,7 +63,7 @@ export function replyFailure(text: string, step: string, master: string, phase: 
   if (/^NOPERM\b/.test(text))
     return new ReplicationLinkError(
       'ERR_REPLICATION_AUTH',
-      `${said}: a replica's ACL user needs at least +psync +replconf +ping`,
+      `${said}: a replica's ACL user needs +psync and +replconf (and +ping)`,
       master,
       phase,
     );

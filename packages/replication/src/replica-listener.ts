@@ -128,10 +128,25 @@ export interface ReplicationCheckpoint {
   readonly db: number;
 }
 
-/** Where a {@link ReplicaListener} is in its life. */
+/**
+ * Where a {@link ReplicaListener} is in its life: `idle` until started, `connecting` (handshake),
+ * `syncing` (PSYNC sent, snapshot being received), `streaming`, `reconnecting`, `closed`.
+ *
+ * @example
+ * ```ts
+ * setInterval(() => console.log(listener.status, listener.progress), 1000).unref();
+ * ```
+ */
 export type ReplicaListenerStatus = 'idle' | 'connecting' | 'syncing' | 'streaming' | 'reconnecting' | 'closed';
 
-/** Counters of a {@link ReplicaListener}. */
+/**
+ * Counters of a {@link ReplicaListener}.
+ *
+ * @example
+ * ```ts
+ * const { fullSyncs, partialSyncs, commands, readingPaused } = listener.stats;
+ * ```
+ */
 export interface ReplicaListenerStats {
   /** Handshakes completed. */
   readonly connections: number;
@@ -153,6 +168,12 @@ export interface ReplicaListenerStats {
  * Events of {@link ReplicaListener}: `event` carries every {@link ReplicationEvent}; `rdb`,
  * `entry`, `command` and `lifecycle` carry their share of them. `error` is the final error;
  * `close` comes last.
+ *
+ * @example
+ * ```ts
+ * listener.on('command', (command) => console.log(command.db, command.name));
+ * listener.on('lifecycle', (event) => event.kind === 'reconnecting' && console.warn(event.error?.message));
+ * ```
  */
 export interface ReplicaListenerEvents {
   event: [event: ReplicationEvent];

@@ -32,7 +32,7 @@ describe('memory of a live full sync', () => {
     async (label, totalBytes, bigKeyBytes) => {
       const binary = await findServer();
       // No LZF: the snapshot the master sends is about as large as the file it loaded.
-    await using master = await spawnRedis({ binary, startTimeoutMs: 600_000, config: { rdbcompression: 'no' } });
+      await using master = await spawnRedis({ binary, startTimeoutMs: 600_000, config: { rdbcompression: 'no' } });
       // The master loads the generated file at start (Redis 7.0 reads RDB 10, later servers 11).
       await master.kill();
       const version = versionAtLeast(binary.version, '7.2') ? 11 : 10;
