@@ -190,6 +190,21 @@ describe('a broken master', () => {
 });
 
 describe('a master that cannot serve replicas yet', () => {
+  it('newline keep-alives before the +FULLRESYNC reply, while a delayed diskless fork waits', async () => {
+    // Redis delays diskless syncs by 5 s by default (repl-diskless-sync-delay) to serve several
+    // replicas with one fork, and sends newlines meanwhile, before its reply to PSYNC.
+    await using master = await spawnRedis({ config: { 'repl-diskless-sync': 'yes', 'repl-diskless-sync-delay': 2 } });
+    await master.createClient({ protocol: 2 }).set('k', 'v');
+    await using proxy = await TamperProxy.start(master);
+    await using listener = new ReplicaListener({ port: proxy.port });
+    const recorder = new Recorder(listener);
+    await recorder.until((e) => e.kind === 'snapshot-done');
+    const seen = proxy.downstream.toString('latin1');
+    const reply = seen.indexOf('+FULLRESYNC');
+    expect(seen.slice(0, reply)).toMatch(/\r\n\n+$/); // the last handshake reply, then keep-alives
+    expect(recorder.events.find((e) => e.kind === 'entry')).toMatchObject({ key: Buffer.from('k') });
+  });
+
   it('-NOMASTERLINK from a replica without its master: retried until it has one', async () => {
     await using upstream = await spawnRedis();
     await using replica = await spawnRedis({ replicaOf: upstream });

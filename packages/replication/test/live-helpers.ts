@@ -137,6 +137,8 @@ export class TamperProxy implements AsyncDisposable {
   readonly #server: Server;
   readonly #links = new Set<{ client: Socket; server: Socket }>();
   #rule: TamperRule | undefined;
+  /** The first 64 KiB the master sent on the last connection, as they were. */
+  downstream: Buffer = Buffer.alloc(0);
 
   private constructor(server: Server, target: { host: string; port: number }) {
     this.#server = server;
@@ -155,7 +157,9 @@ export class TamperProxy implements AsyncDisposable {
       const rule = this.#rule;
       this.#rule = undefined;
       let held: Buffer | undefined;
+      this.downstream = Buffer.alloc(0);
       upstream.on('data', (chunk: Buffer) => {
+        if (this.downstream.length < 65536) this.downstream = Buffer.concat([this.downstream, chunk]);
         if (rule && held === undefined) {
           const at = chunk.indexOf(rule.from);
           if (at < 0) {
