@@ -40,7 +40,8 @@ export interface RdbTransferOptions extends RdbParserOptions {
  * Reads the snapshot of a full sync from a replica's connection: feed it every byte the master
  * sends after the `+FULLRESYNC <replid> <offset>` line, in chunks of any size; it returns the RDB
  * events, checks the framing (the announced length, or the diskless end mark), and hands out the
- * bytes that follow the snapshot, where the command stream starts.
+ * bytes that follow the snapshot, where the command stream starts (for a
+ * `CommandStreamDecoder`). With `{ discard: true }` it frames the snapshot without parsing it.
  *
  * @example
  * ```ts

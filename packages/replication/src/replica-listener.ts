@@ -412,8 +412,10 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     this.#deliveredOffset = replId === '?' ? undefined : replOffset;
 
     this.#signal = o.signal;
-    o.signal?.addEventListener('abort', () => void this.close(), { once: true });
+    o.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
+
+  readonly #onAbort = (): void => void this.close();
 
   /** Where the listener is: `idle` until started, then `connecting`, `syncing`, `streaming`, `reconnecting`, `closed`. */
   get status(): ReplicaListenerStatus {
@@ -800,6 +802,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   /** Delivers the end: the final error (to the iterator, or to `error` listeners), then `close`. */
   #terminate(terminal: Terminal): void {
     this.#finished = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#status = 'closed';
     const waiter = this.#waiter;
     this.#waiter = undefined;
@@ -826,6 +829,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
 
   async #shutdown(): Promise<void> {
     this.#stopped = true;
+    this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#stop.abort();
     this.#current?.destroy(new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed'));
     this.#items = [];
