@@ -155,7 +155,9 @@ describe('consuming', () => {
     const entries: RdbEntryEvent[] = [];
     listener.on('entry', (e) => entries.push(e));
     const commands: CommandEvent[] = [];
+    const names: string[] = [];
     listener.on('command', (c) => {
+      if (c.name !== 'PING') names.push(c.name); // the master's keep-alives come when they come
       if (c.name !== 'SET') return;
       commands.push(c);
       if (commands.length === 1) listener.pause();
@@ -175,7 +177,8 @@ describe('consuming', () => {
     expect(commands.map((c) => c.args[0]?.toString())).toEqual(['a', 'b']);
     expect(entries.map((e) => e.key.toString())).toEqual(['k']);
     expect(seen.event).toBe(seen.rdb + seen.command + seen.lifecycle);
-    expect(seen).toMatchObject({ entry: 1, command: 3 }); // SELECT 0, SET a, SET b
+    expect(seen.entry).toBe(1);
+    expect(names).toEqual(['SELECT', 'SET', 'SET']);
     // A final error: `error`, then `close`.
     const closed = new Promise((resolve) => listener.once('close', () => resolve(undefined))); // once() would reject on `error`
     await master.kill();

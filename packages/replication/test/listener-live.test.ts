@@ -129,10 +129,15 @@ describe.each((await replicationMatrix()).map((s) => [`${s.name} (${s.version.te
       await using second = new ReplicaListener({ port: master.port, ...saved });
       const recorder = new Recorder(second);
       await recorder.untilSet('gap-2');
-      expect(recorder.kinds()).toEqual(['connected', 'continued', 'command', 'command']);
+      // (The master's own PINGs may come in between, whenever they are due.)
+      const commands = recorder.commands().filter((c) => c.name !== 'PING');
+      expect(recorder.kinds().slice(0, 2)).toEqual(['connected', 'continued']);
+      expect(recorder.kinds()).not.toContain('full-sync-start');
       expect(recorder.events[1]).toMatchObject({ kind: 'continued', replId: saved?.replId, offset: saved?.replOffset });
-      const [gap1, gap2] = recorder.commands();
-      expect((gap1?.offset ?? 0) - (gap1?.size ?? 0)).toBe(saved?.replOffset);
+      const first = recorder.commands()[0];
+      expect((first?.offset ?? 0) - (first?.size ?? 0)).toBe(saved?.replOffset);
+      const [gap1, gap2] = commands;
+      expect(commands).toHaveLength(2);
       expect([gap1, gap2].map((c) => [c?.args[0]?.toString(), c?.db])).toEqual([
         ['gap-1', 5],
         ['gap-2', 5],
