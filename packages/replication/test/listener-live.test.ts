@@ -134,8 +134,8 @@ describe.each((await replicationMatrix()).map((s) => [`${s.name} (${s.version.te
       expect(recorder.kinds().slice(0, 2)).toEqual(['connected', 'continued']);
       expect(recorder.kinds()).not.toContain('full-sync-start');
       expect(recorder.events[1]).toMatchObject({ kind: 'continued', replId: saved?.replId, offset: saved?.replOffset });
-      const first = recorder.commands()[0];
-      expect((first?.offset ?? 0) - (first?.size ?? 0)).toBe(saved?.replOffset);
+      const firstCommand = recorder.commands()[0];
+      expect((firstCommand?.offset ?? 0) - (firstCommand?.size ?? 0)).toBe(saved?.replOffset);
       const [gap1, gap2] = commands;
       expect(commands).toHaveLength(2);
       expect([gap1, gap2].map((c) => [c?.args[0]?.toString(), c?.db])).toEqual([
