@@ -9,19 +9,9 @@ import { promisify } from 'node:util';
 import { findServer, spawnRedis, versionAtLeast } from '@redis-events/testkit';
 import { describe, expect, it } from 'vitest';
 import { writeLargeRdb } from './large-rdb.ts';
+import type { EventMeasure } from './measure-events.ts';
 
 const MiB = 1024 * 1024;
-
-interface Measured {
-  keys: number;
-  parts: number;
-  hashFields: number;
-  rdbBytes: number;
-  baselineRss: number;
-  peakRss: number;
-  maxLiveHeap: number;
-  seconds: number;
-}
 
 describe('memory of a live full sync', () => {
   const sizes: [string, number, number][] = [['64 MiB, 16 MB key', 64 * MiB, 16 * MiB]];
@@ -48,7 +38,7 @@ describe('memory of a live full sync', () => {
         ],
         { encoding: 'utf8', maxBuffer: 1 << 20 },
       );
-      const m = JSON.parse(stdout.trim()) as Measured;
+      const m = JSON.parse(stdout.trim()) as EventMeasure;
       console.log(
         `${label}: ${(m.rdbBytes / MiB).toFixed(0)} MiB snapshot from ${binary.version.text}, ${m.keys} keys, ${m.parts} entry events in ${m.seconds.toFixed(1)} s (${(m.rdbBytes / MiB / m.seconds).toFixed(0)} MiB/s), peak RSS ${(m.peakRss / MiB).toFixed(0)} MiB (runtime baseline ${(m.baselineRss / MiB).toFixed(0)} MiB), live heap at most ${(m.maxLiveHeap / MiB).toFixed(1)} MiB above the start`,
       );
