@@ -5,7 +5,7 @@
 //   (with the min and max), never a single sample;
 // - cases of one group do the same work on the same input, and the table shows each one's
 //   ratio against our implementation.
-import { execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type RedisServer, startRedis } from '@redis-events/testkit';
 
@@ -141,6 +141,29 @@ export function benchRedisUrl(): string {
 }
 
 /**
+ * Runs one case in its own process and returns what it printed. Not execFileSync: the shared
+ * server's log pipe is read by this process, and a blocked event loop would let it fill up and
+ * stall the server (replication logs lines on every sync).
+ */
+function runCase(file: string, index: number, env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, file, `--case=${index}`], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      out += text;
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(out);
+      else reject(new Error(`case ${index} of ${file} failed (${signal ?? `exit code ${code}`})`));
+    });
+  });
+}
+
+/**
  * Runs a suite. Called with `--case=<i>` it measures that one case and prints JSON (this is
  * how the parent runs each case in a fresh process); otherwise it runs every case, optionally
  * filtered by `BENCH_FILTER` (a substring of group or subject), and prints the table.
@@ -172,12 +195,7 @@ export async function runSuite(
   try {
     for (const [i, c] of cases.entries()) {
       if (filter && !`${c.group} ${c.subject}`.includes(filter)) continue;
-      const out = execFileSync(process.execPath, [...process.execArgv, file, `--case=${i}`], {
-        encoding: 'utf8',
-        env,
-        stdio: ['ignore', 'pipe', 'inherit'],
-        maxBuffer: 1 << 24,
-      });
+      const out = await runCase(file, i, env);
       const line = out.trim().split('\n').pop() ?? '';
       results.push(JSON.parse(line) as Measurement);
       process.stderr.write(`  measured ${c.group} / ${c.subject}\n`);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseRdbFile, RdbParser } from '@redis-events/replication';
 import { findServer, spawnRedis } from '@redis-events/testkit';
 import { type BenchCase, runSuite } from '../lib/harness.ts';
+import { writeMix } from './mix.ts';
 
 interface Fixture {
   path: string;
@@ -26,30 +27,7 @@ const CHECK_RDB = process.env.BENCH_CHECK_RDB ?? 'redis-check-rdb';
 /** Writes a realistic mix with a real server and returns its dump. */
 async function makeFixture(dir: string, keys: number): Promise<Fixture> {
   await using server = await spawnRedis({ binary: await findServer({ PATH: process.env.PATH }) });
-  const client = server.createClient({ protocol: 2 });
-  const value = (i: number, n: number) => `value-${i}-${'x'.repeat(n)}`;
-  let written = 0;
-  for (let start = 0; start < keys; start += 1000) {
-    const p = client.pipeline();
-    for (let i = start; i < Math.min(keys, start + 1000); i++) {
-      const r = i % 100;
-      if (r < 45) p.set(`user:${i}:name`, value(i, 10 + (i % 60)));
-      else if (r < 50) p.set(`counter:${i}`, i * 7);
-      else if (r < 53)
-        p.set(`page:${i}`, `<html>${'<p>lorem ipsum dolor sit amet</p>'.repeat(30)}</html>`, 'EX', 86400);
-      else if (r < 66)
-        p.hset(`session:${i}`, 'user', i, 'ip', '10.0.0.1', 'agent', 'Mozilla/5.0', 'ts', Date.now(), 'flags', 'a,b,c');
-      else if (r < 68) p.hset(`profile:${i}`, ...Array.from({ length: 150 }, (_, f) => [`f${f}`, value(f, 5)]).flat());
-      else if (r < 78) p.rpush(`queue:${i}`, ...Array.from({ length: 5 + (i % 40) }, (_, e) => `job-${e}-${i}`));
-      else if (r < 84) p.sadd(`tags:${i}`, ...Array.from({ length: 8 }, (_, e) => e * i));
-      else if (r < 88) p.sadd(`members:${i}`, ...Array.from({ length: 20 + (i % 200) }, (_, e) => `m${e}`));
-      else if (r < 95)
-        p.zadd(`rank:${i}`, ...Array.from({ length: 10 + (i % 150) }, (_, e) => [e * 1.5, `p${e}`]).flat());
-      else p.xadd(`events:${i}`, '*', 'type', 'click', 'user', String(i), 'path', '/home');
-      written++;
-    }
-    await p.exec();
-  }
+  const written = await writeMix(server.createClient({ protocol: 2 }), keys);
   await server.command('SAVE');
   const path = join(dir, `mix-${keys}.rdb`);
   copyFileSync(join(server.dir, 'dump.rdb'), path);

@@ -20,12 +20,30 @@ export type ReplicationErrorCode =
   | 'ERR_RDB_STATE'
   /** A file could not be read. */
   | 'ERR_RDB_IO'
-  /** The master broke the replication protocol (the framing of a snapshot transfer...). */
+  /** The master broke the replication protocol (the framing of a snapshot transfer, the command stream...). */
   | 'ERR_REPLICATION_PROTOCOL'
   /** A wrong argument to a function of this package. */
-  | 'ERR_REPLICATION_ARGUMENT';
+  | 'ERR_REPLICATION_ARGUMENT'
+  /** The master could not be reached or the connection failed during the handshake (retried). */
+  | 'ERR_REPLICATION_CONNECT'
+  /** The master refused the credentials, or the ACL user lacks a command replication needs. */
+  | 'ERR_REPLICATION_AUTH'
+  /** The master refuses to replicate to this listener (PSYNC unknown, disabled or refused). */
+  | 'ERR_REPLICATION_REFUSED'
+  /** The master cannot serve a replica right now (`-LOADING`, `-NOMASTERLINK`...): retried. */
+  | 'ERR_REPLICATION_UNAVAILABLE'
+  /** Nothing arrived within `readTimeout`, or a write waited longer than `writeTimeout` (retried). */
+  | 'ERR_REPLICATION_TIMEOUT'
+  /** The master closed or reset the connection (retried). */
+  | 'ERR_REPLICATION_CONNECTION_LOST'
+  /** The reconnect strategy gave up; `cause` is the last failure. */
+  | 'ERR_REPLICATION_GAVE_UP'
+  /** A call that does not fit the listener's state (a second consumer, start after close). */
+  | 'ERR_REPLICATION_STATE';
 
-const brand: unique symbol = Symbol.for('@redis-events/replication.error');
+// Each class brands its instances with a registered symbol, so `instanceof` works across
+// duplicate installs of the package and tells the subclasses apart.
+const BRAND = '@redis-events/replication.error';
 
 /**
  * The base class of every error thrown by `@redis-events/replication`. `code` is stable;
@@ -45,14 +63,20 @@ export class ReplicationError extends Error {
   override readonly name: string = 'ReplicationError';
   readonly code: ReplicationErrorCode;
 
+  /** The registered symbol that instances of this class carry (subclasses have their own). */
+  static readonly brand: symbol = Symbol.for(BRAND);
+
   constructor(code: ReplicationErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
-    Object.defineProperty(this, brand, { value: true });
+    Object.defineProperty(this, ReplicationError.brand, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
+    // `this` is the class instanceof was called on: ReplicationError or a subclass.
+    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
+    const target = this as typeof ReplicationError;
+    return typeof value === 'object' && value !== null && target.brand in value;
   }
 }
 
@@ -85,8 +109,11 @@ export class RdbError extends ReplicationError {
   readonly key: Buffer | undefined;
   readonly rdbType: number | undefined;
 
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.rdb`);
+
   constructor(code: ReplicationErrorCode, message: string, context: RdbErrorContext, options?: ErrorOptions) {
     super(code, `${message} ${describeContext(context)}`, options);
+    Object.defineProperty(this, RdbError.brand, { value: true });
     this.offset = context.offset;
     this.key = context.key;
     this.rdbType = context.rdbType;
@@ -106,4 +133,38 @@ export function printableKey(key: Buffer): string {
   const text = head.toString('latin1');
   const shown = /^[\x20-\x7e]*$/.test(text) ? JSON.stringify(text) : `0x${head.toString('hex')}`;
   return key.length > 64 ? `${shown}... (${key.length} bytes)` : shown;
+}
+
+/**
+ * Where in the life of a replica link a {@link ReplicationLinkError} happened: opening the
+ * socket, the handshake, the PSYNC reply, the snapshot transfer, or the command stream.
+ */
+export type LinkPhase = 'connect' | 'handshake' | 'psync' | 'transfer' | 'stream';
+
+/**
+ * A failure of the link to the master, with the master's address and the phase it happened in
+ * (`connect`, `handshake`, `psync`, `transfer`, `stream`). Listeners emit these in their
+ * `reconnecting` events (retried failures) or as their final error.
+ *
+ * @example
+ * ```ts
+ * listener.on('error', (err) => {
+ *   if (err instanceof ReplicationLinkError) console.error(err.code, err.master, err.phase, err.message);
+ * });
+ * ```
+ */
+export class ReplicationLinkError extends ReplicationError {
+  override readonly name: string = 'ReplicationLinkError';
+  /** `host:port` (or the unix socket path) of the master. */
+  readonly master: string;
+  readonly phase: LinkPhase;
+
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.link`);
+
+  constructor(code: ReplicationErrorCode, message: string, master: string, phase: LinkPhase, options?: ErrorOptions) {
+    super(code, `${message} (master ${master}, ${phase})`, options);
+    Object.defineProperty(this, ReplicationLinkError.brand, { value: true });
+    this.master = master;
+    this.phase = phase;
+  }
 }

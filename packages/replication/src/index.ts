@@ -1,3 +1,4 @@
+export { CommandStreamDecoder, type CommandStreamOptions } from './command-stream.ts';
 export {
   type CommandView,
   type ControlView,
@@ -44,10 +45,12 @@ export {
 export { Crc64, crc64 } from './crc64.ts';
 export { type DumpPayload, parseDumpPayload } from './dump-payload.ts';
 export {
+  type LinkPhase,
   RdbError,
   type RdbErrorContext,
   ReplicationError,
   type ReplicationErrorCode,
+  ReplicationLinkError,
 } from './errors.ts';
 export {
   createRdbStream,
@@ -101,7 +104,16 @@ export {
   VALKEY_RDB_VERSIONS,
 } from './rdb-format.ts';
 export { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
-export { RdbTransfer } from './rdb-transfer.ts';
+export { RdbTransfer, type RdbTransferOptions } from './rdb-transfer.ts';
+export {
+  ReplicaListener,
+  type ReplicaListenerEvents,
+  type ReplicaListenerOptions,
+  type ReplicaListenerStats,
+  type ReplicaListenerStatus,
+  type ReplicaTlsOptions,
+  type ReplicationCheckpoint,
+} from './replica-listener.ts';
 export type {
   CommandEvent,
   ConnectedEvent,

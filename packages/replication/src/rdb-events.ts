@@ -1,6 +1,6 @@
-// The events an RDB turns into. The offline parser emits them now; the live listener (phase 2)
-// will emit the same objects for the snapshot part of a full sync, so code written against
-// these types works for files and for replicas alike.
+// The events an RDB turns into. The offline parser emits them, and the live listener emits the
+// same objects for the snapshot of a full sync, so code written against these types works for
+// files and for replicas alike.
 
 /** The first event: which format the bytes are in. */
 export interface RdbHeaderEvent {

@@ -272,11 +272,14 @@ export class RdbParser {
 
   /**
    * Feeds the next bytes; returns the events they complete, in order. Throws an {@link RdbError}
-   * when the bytes are not a valid RDB; the parser is then unusable.
+   * when the bytes are not a valid RDB; the parser is then unusable. With `into`, the events
+   * are appended to that array (and it is returned): when the call throws, it holds the events
+   * the chunk completed before the failure.
    */
-  write(chunk: Uint8Array): RdbEvent[] {
+  write(chunk: Uint8Array, into?: RdbEvent[]): RdbEvent[] {
     if (this.#error) throw this.#error;
-    if (chunk.length === 0) return [];
+    if (chunk.length === 0) return into ?? [];
+    if (into) this.#out = into;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (this.#buf.length === this.#pos && this.#queue.length === 0 && this.#pos === this.#mark) {
       this.#dropBuffer();

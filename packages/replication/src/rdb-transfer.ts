@@ -20,10 +20,28 @@ const MARK_LENGTH = 40;
 const MAX_HEADER = 64;
 
 /**
+ * Options of {@link RdbTransfer}: the parser's, plus `discard`.
+ *
+ * @example
+ * ```ts
+ * const transfer = new RdbTransfer({ discard: true }); // frame the snapshot, skip its content
+ * ```
+ */
+export interface RdbTransferOptions extends RdbParserOptions {
+  /**
+   * Skip the snapshot without parsing it: `write` returns no events. A disk-based transfer is
+   * counted down to its announced length; a diskless one ends where its 40-byte end mark
+   * appears (as Redis replicas find it), so its content is not checked. Default false.
+   */
+  readonly discard?: boolean;
+}
+
+/**
  * Reads the snapshot of a full sync from a replica's connection: feed it every byte the master
  * sends after the `+FULLRESYNC <replid> <offset>` line, in chunks of any size; it returns the RDB
  * events, checks the framing (the announced length, or the diskless end mark), and hands out the
- * bytes that follow the snapshot, where the command stream starts.
+ * bytes that follow the snapshot, where the command stream starts (for a
+ * `CommandStreamDecoder`). With `{ discard: true }` it frames the snapshot without parsing it.
  *
  * @example
  * ```ts
@@ -35,7 +53,9 @@ const MAX_HEADER = 64;
  * ```
  */
 export class RdbTransfer {
-  readonly #parser: RdbParser;
+  readonly #parser: RdbParser | undefined;
+  /** Discarding a diskless transfer: the last bytes seen, where a mark cut by a chunk boundary starts. */
+  #tail: Buffer = Buffer.alloc(0);
   #state = T_PREAMBLE;
   #header: Buffer[] = [];
   #headerBytes = 0;
@@ -44,13 +64,15 @@ export class RdbTransfer {
   #markSeen: Buffer[] = [];
   #markBytes = 0;
   #size: number | undefined;
+  #headerRead = false;
   #received = 0;
   #keepAlives = 0;
   #remainder: Buffer[] = [];
   #error: ReplicationError | undefined;
 
-  constructor(options: RdbParserOptions = {}) {
-    this.#parser = new RdbParser(options);
+  constructor(options: RdbTransferOptions = {}) {
+    const { discard, ...parserOptions } = options;
+    this.#parser = discard === true ? undefined : new RdbParser(parserOptions);
   }
 
   /** True once the whole snapshot, and for a diskless transfer its end mark, has been read. */
@@ -60,7 +82,7 @@ export class RdbTransfer {
 
   /** `true` for `$EOF:` transfers, `false` for `$<length>`, undefined before the header. */
   get diskless(): boolean | undefined {
-    return this.#state <= T_HEADER ? undefined : this.#mark !== undefined;
+    return this.#headerRead ? this.#mark !== undefined : undefined;
   }
 
   /** The RDB length announced by a disk-based transfer. */
@@ -78,11 +100,15 @@ export class RdbTransfer {
     return this.#keepAlives;
   }
 
-  /** Feeds bytes; returns the RDB events they complete. Throws on broken framing or RDB errors. */
-  write(chunk: Uint8Array): RdbEvent[] {
+  /**
+   * Feeds bytes; returns the RDB events they complete. Throws on broken framing or RDB errors.
+   * With `into`, the events are appended to that array (and it is returned): when the call
+   * throws, it holds the events the chunk completed before the failure.
+   */
+  write(chunk: Uint8Array, into?: RdbEvent[]): RdbEvent[] {
     if (this.#error) throw this.#error;
     let buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
-    const events: RdbEvent[] = [];
+    const events: RdbEvent[] = into ?? [];
     try {
       while (buf.length > 0) {
         switch (this.#state) {
@@ -113,24 +139,34 @@ export class RdbTransfer {
           }
           case T_DISK: {
             const take = Math.min(this.#left, buf.length);
-            append(events, this.#parser.write(buf.subarray(0, take)));
+            const parser = this.#parser;
+            if (parser) parser.write(buf.subarray(0, take), events);
             this.#received += take;
             this.#left -= take;
             buf = buf.subarray(take);
-            if (this.#parser.done && (this.#left > 0 || this.#parser.takeRemainder().length > 0))
-              throw this.#protocol(`the RDB ended ${this.#left} bytes before the announced length of ${this.#size}`);
+            if (parser?.done) {
+              // Bytes given to the parser past the RDB's end, and bytes still announced.
+              const short = parser.takeRemainder().length + this.#left;
+              if (short > 0)
+                throw this.#protocol(`the RDB ended ${short} bytes before the announced length of ${this.#size}`);
+            }
             if (this.#left === 0) {
-              append(events, this.#parser.end());
+              if (parser) append(events, parser.end());
               this.#state = T_DONE;
             }
             break;
           }
           case T_DISKLESS: {
-            append(events, this.#parser.write(buf));
+            const parser = this.#parser;
+            if (!parser) {
+              buf = this.#skipToMark(buf);
+              break;
+            }
+            parser.write(buf, events);
             buf = Buffer.alloc(0);
-            this.#received = this.#parser.offset;
-            if (this.#parser.done) {
-              buf = this.#parser.takeRemainder();
+            this.#received = parser.offset;
+            if (parser.done) {
+              buf = parser.takeRemainder();
               this.#state = T_MARK;
             }
             break;
@@ -167,7 +203,7 @@ export class RdbTransfer {
   end(): void {
     if (this.#error) throw this.#error;
     if (this.#state === T_DONE) return;
-    if (this.#state === T_DISK || this.#state === T_DISKLESS) {
+    if (this.#parser && (this.#state === T_DISK || this.#state === T_DISKLESS)) {
       try {
         this.#parser.end();
       } catch (err) {
@@ -191,6 +227,40 @@ export class RdbTransfer {
     return rest;
   }
 
+  /**
+   * Discard mode, diskless: consumes RDB bytes up to and including the end mark, and returns
+   * what follows it (empty until the mark is found). The RDB itself is not read, so its end is
+   * where the 40 random bytes of the mark appear; a mark cut by a chunk boundary is found in the
+   * tail kept from the previous chunk.
+   */
+  #skipToMark(buf: Buffer): Buffer {
+    const mark = this.#mark as Buffer;
+    const tail = this.#tail;
+    if (tail.length > 0) {
+      const joint = Buffer.concat([tail, buf.subarray(0, MARK_LENGTH - 1)]);
+      const at = joint.indexOf(mark);
+      if (at >= 0 && at < tail.length) return this.#markFound(buf, at + MARK_LENGTH - tail.length, at);
+    }
+    const at = buf.indexOf(mark);
+    if (at >= 0) return this.#markFound(buf, at + MARK_LENGTH, tail.length + at);
+    // Keep the last 39 bytes (copied: the chunk may be large): the start of a mark that the
+    // next chunk completes. `received` counts the bytes known to be RDB, before the tail.
+    const total = this.#received + tail.length + buf.length;
+    const keep = MARK_LENGTH - 1;
+    this.#tail =
+      buf.length >= keep ? Buffer.from(buf.subarray(buf.length - keep)) : Buffer.concat([tail, buf]).subarray(-keep);
+    this.#received = total - this.#tail.length;
+    return Buffer.alloc(0);
+  }
+
+  /** The mark ends at `end` in `buf`; `rdbBytes`: RDB bytes from the tail's start to the mark. */
+  #markFound(buf: Buffer, end: number, rdbBytes: number): Buffer {
+    this.#received += rdbBytes;
+    this.#tail = Buffer.alloc(0);
+    this.#state = T_DONE;
+    return buf.subarray(end);
+  }
+
   #readHeader(): void {
     const line = Buffer.concat(this.#header).toString('latin1');
     this.#header = [];
@@ -201,15 +271,17 @@ export class RdbTransfer {
       const mark = text.slice(4);
       if (mark.length !== MARK_LENGTH) throw this.#protocol(`the diskless EOF mark has ${mark.length} bytes, not 40`);
       this.#mark = Buffer.from(mark, 'latin1');
+      this.#headerRead = true;
       this.#state = T_DISKLESS;
       return;
     }
     if (!/^\d{1,15}$/.test(text))
       throw this.#protocol(`the snapshot header ${JSON.stringify(line.trim())} is not $<length> or $EOF:<mark>`);
+    if (text === '0') throw this.#protocol('the master announced an empty snapshot');
     this.#size = Number(text);
     this.#left = this.#size;
+    this.#headerRead = true;
     this.#state = T_DISK;
-    if (this.#left === 0) throw this.#protocol('the master announced an empty snapshot');
   }
 
   #protocol(message: string): ReplicationError {

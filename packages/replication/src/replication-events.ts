@@ -1,15 +1,15 @@
-// The event model of the whole package. Phase 1 produces the RDB events (offline parser);
-// the live listener (phase 2) will produce all of these through one async iterator and one
-// event emitter, in this order: lifecycle `connected`, `full-sync-start`, the RDB events,
-// `snapshot-done`, then `command` events (or `continued` instead of a full sync on resume).
+// The event model of the whole package. The offline parser produces the RDB events; the live
+// listener produces all of these, in this order: lifecycle `connected`, `full-sync-start`, the
+// RDB events, `snapshot-done`, then `command` events (or `continued` instead of a full sync on
+// resume), with `reconnecting` and a new `connected` after a dropped link.
 
 import type { CommandView } from './command-views.ts';
 import type { RdbEvent } from './rdb-events.ts';
 
 /**
  * One command of the master's replication stream. `offset` is the master replication offset
- * just after this command: persist it with the `replId` and resume from it. The live listener
- * that emits these comes in the next release.
+ * just after this command; `ReplicaListener.checkpoint` pairs it with the replication ID and the
+ * database, to resume from.
  *
  * @example
  * ```ts
@@ -65,7 +65,10 @@ export interface SyncProgressEvent {
 export interface SnapshotDoneEvent {
   readonly kind: 'snapshot-done';
   readonly replId: string;
+  /** The replication offset the snapshot stands for; the first command comes right after it. */
   readonly offset: number;
+  /** The database the command stream starts in (the snapshot's `repl-stream-db`, else 0). */
+  readonly db: number;
 }
 
 /** `+CONTINUE`: a partial resynchronization, no snapshot; `replId` changes after a failover. */

@@ -11,6 +11,8 @@ export interface LargeRdbSpec {
   readonly totalBytes: number;
   /** Size of the big hash; the big list gets half of it, the big string a quarter. */
   readonly bigKeyBytes: number;
+  /** RDB version: 11 (default) writes small sets as listpacks, 10 (what Redis 7.0 loads) as hash tables. */
+  readonly version?: 10 | 11;
 }
 
 export interface LargeRdbInfo {
@@ -87,7 +89,8 @@ class FileSink {
 
 export function writeLargeRdb(spec: LargeRdbSpec): LargeRdbInfo {
   const out = new FileSink(spec.path);
-  out.bytes(Buffer.from('REDIS0011'));
+  const version = spec.version ?? 11;
+  out.bytes(Buffer.from(`REDIS00${version}`));
   out.byte(250);
   out.string('redis-ver');
   out.string('7.2.6');
@@ -152,9 +155,16 @@ export function writeLargeRdb(spec: LargeRdbSpec): LargeRdbInfo {
         out.string(small);
         break;
       default:
-        out.byte(20);
-        out.string(`set:${k}`);
-        out.string(small);
+        if (version >= 11) {
+          out.byte(20);
+          out.string(`set:${k}`);
+          out.string(small);
+        } else {
+          out.byte(2);
+          out.string(`set:${k}`);
+          out.len(3);
+          for (const member of ['a', 'b', 'c']) out.string(member);
+        }
     }
   }
   out.byte(255);

@@ -31,7 +31,9 @@ function measure(
   const path = join(dir, `large-${totalBytes}.rdb`);
   const info = writeLargeRdb({ path, totalBytes, bigKeyBytes });
   try {
-    const out = execFileSync(process.execPath, [...nodeFlags, join(import.meta.dirname, 'measure-parse.ts'), path], {
+    // The sources import workspace packages through their source condition, as the tests do.
+    const script = join(import.meta.dirname, 'measure-parse.ts');
+    const out = execFileSync(process.execPath, ['--conditions=@redis-events/source', ...nodeFlags, script, path], {
       encoding: 'utf8',
     });
     return {

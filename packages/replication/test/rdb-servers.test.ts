@@ -23,7 +23,7 @@ import {
   wholeEntries,
 } from '../src/index.ts';
 import { entries, parseBytes, plain } from './event-helpers.ts';
-import { type Dataset, spawnConfig, writeDataset } from './server-dataset.ts';
+import { type Dataset, expectDataset, sortedValue, spawnConfig, writeDataset } from './server-dataset.ts';
 
 async function matrix(): Promise<ServerBinary[]> {
   if (process.env.REDIS_SERVER || process.env.REDIS_SERVER_BIN) return selectedServers();
@@ -32,10 +32,6 @@ async function matrix(): Promise<ServerBinary[]> {
 }
 
 const servers = await matrix();
-
-function sortedValue(value: unknown): unknown {
-  return [...(value as unknown[])].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-}
 
 async function saveAndRead(server: SpawnedRedis): Promise<Buffer> {
   await server.command('SAVE');
@@ -75,33 +71,7 @@ describe.each(servers.map((s) => [`${s.name} (${s.version.text})`, s] as const))
     });
 
     it('holds exactly the keys written, with their values and expiries', () => {
-      const parsed = entries(events);
-      expect(parsed.map((e) => `${e.db}:${e.key}`).sort()).toEqual(
-        dataset.expected.map((e) => `${e.db}:${e.key}`).sort(),
-      );
-      for (const want of dataset.expected) {
-        const got = parsed.find((e) => e.db === want.db && e.key === want.key);
-        expect(got, want.key).toBeDefined();
-        if (!got) continue;
-        expect(got.type, want.key).toBe(want.type);
-        expect(got.expireAt, want.key).toBe(want.expireAt);
-        if (want.type === 'stream') {
-          expect((got.value as { entries: unknown }).entries, want.key).toEqual(want.value);
-          continue;
-        }
-        let value = got.value;
-        if (want.fieldExpiry) {
-          const expiries = Object.fromEntries(
-            (value as { field: string; expireAt?: number }[])
-              .filter((f) => f.expireAt !== undefined)
-              .map((f) => [f.field, f.expireAt]),
-          );
-          expect(expiries, want.key).toEqual(want.fieldExpiry);
-          value = (value as { field: string; value: string }[]).map(({ field, value: v }) => ({ field, value: v }));
-        }
-        if (want.unordered) expect(sortedValue(value), want.key).toEqual(sortedValue(want.value));
-        else expect(value, want.key).toEqual(want.value);
-      }
+      expectDataset(entries(events), dataset);
     });
 
     it('uses every encoding the thresholds force', () => {

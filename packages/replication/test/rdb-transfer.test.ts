@@ -60,6 +60,52 @@ describe('RdbTransfer', () => {
     });
   }
 
+  for (const [name, data, isDiskless] of [
+    ['disk ($<length>)', disk, false],
+    ['diskless ($EOF:<mark>)', diskless, true],
+  ] as const) {
+    it(`skips a ${name} snapshot in discard mode, split anywhere, and finds where it ends`, () => {
+      fc.assert(
+        fc.property(fc.uniqueArray(fc.integer({ min: 1, max: data.length - 1 }), { maxLength: 60 }), (cuts) => {
+          const transfer = new RdbTransfer({ discard: true });
+          const { events, rest } = feed(
+            transfer,
+            data,
+            [...cuts].sort((a, b) => a - b),
+          );
+          expect(events).toEqual([]);
+          expect(transfer.done).toBe(true);
+          expect(transfer.diskless).toBe(isDiskless);
+          expect(transfer.received).toBe(rdb.length);
+          expect(rest.toString()).toBe(commands.toString());
+        }),
+        { numRuns: 150 },
+      );
+      // Byte by byte: the mark is found across 40 chunk boundaries.
+      const transfer = new RdbTransfer({ discard: true });
+      const { rest } = feed(
+        transfer,
+        data,
+        Array.from({ length: data.length - 1 }, (_, i) => i + 1),
+      );
+      expect(transfer.received).toBe(rdb.length);
+      expect(rest.toString()).toBe(commands.toString());
+    });
+  }
+
+  it('in discard mode, reports received bytes as they come and a cut transfer as truncated', () => {
+    const transfer = new RdbTransfer({ discard: true });
+    const header = diskless.indexOf('\r\n') + 2;
+    transfer.write(diskless.subarray(0, header + 100));
+    // The last 39 bytes may be the start of the mark: they count once they are known not to be.
+    expect(transfer.received).toBe(100 - 39);
+    expect(transfer.done).toBe(false);
+    expect(() => transfer.end()).toThrow(expect.objectContaining({ code: 'ERR_RDB_TRUNCATED' }));
+    const wrongMark = new RdbTransfer({ discard: true });
+    wrongMark.write(Buffer.concat([Buffer.from(`$EOF:${mark}\r\n`), rdb, Buffer.from('x'.repeat(40))]));
+    expect(wrongMark.done).toBe(false);
+  });
+
   it('counts keep-alives and announces the size of a disk transfer', () => {
     const transfer = new RdbTransfer();
     transfer.write(disk.subarray(0, 10));
@@ -90,6 +136,25 @@ describe('RdbTransfer', () => {
       expect((error as ReplicationError).code).toBe('ERR_REPLICATION_PROTOCOL');
       expect(() => transfer.write(Buffer.from('x'))).toThrow(ReplicationError);
     }
+  });
+
+  it('says how many bytes an announced length is too long, even when the command stream follows at once', () => {
+    const transfer = new RdbTransfer();
+    const data = Buffer.concat([Buffer.from(`$${rdb.length + 10}\r\n`), rdb, commands]);
+    expect(() => transfer.write(data)).toThrow(/the RDB ended 10 bytes before the announced length/);
+  });
+
+  it('with `into`, keeps the events a chunk completed before a failure', () => {
+    const damaged = Buffer.from(rdb);
+    damaged[damaged.length - 1] = (damaged[damaged.length - 1] as number) ^ 0xff; // the checksum
+    const events: RdbEvent[] = [];
+    const transfer = new RdbTransfer();
+    expect(() => transfer.write(Buffer.concat([Buffer.from(`$${rdb.length}\r\n`), damaged, commands]), events)).toThrow(
+      expect.objectContaining({ code: 'ERR_RDB_CHECKSUM' }),
+    );
+    expect(events.filter((e) => e.kind === 'entry').map((e) => e.key.toString())).toEqual(['a', 'l']);
+    expect(transfer.diskless).toBe(false);
+    expect(new RdbTransfer().diskless).toBeUndefined();
   });
 
   it('reports a snapshot cut by the connection or by a short length as truncated', () => {

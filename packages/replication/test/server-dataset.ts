@@ -4,6 +4,7 @@
 import type { ServerBinary } from '@redis-events/testkit';
 import { versionAtLeast } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
+import { expect } from 'vitest';
 
 export interface ExpectedEntry {
   db: number;
@@ -239,4 +240,37 @@ export async function writeDataset(client: Redis, binary: ServerBinary): Promise
   types.push(!valkey && versionAtLeast(v, '8.6') ? 26 : versionAtLeast(v, '7.2') || valkey ? 21 : 19);
   if (hfe) types.push(...(valkey ? [22] : [24, 25]));
   return { expected, types, functionCode };
+}
+
+/** A collection in a stable order, for comparing hash tables and sets. */
+export function sortedValue(value: unknown): unknown {
+  return [...(value as unknown[])].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+}
+
+/** Parsed entries (see `entries` in event-helpers.ts) hold exactly the dataset: keys, types, values, expiries. */
+export function expectDataset(parsed: readonly Record<string, unknown>[], dataset: Dataset): void {
+  expect(parsed.map((e) => `${e.db}:${e.key}`).sort()).toEqual(dataset.expected.map((e) => `${e.db}:${e.key}`).sort());
+  for (const want of dataset.expected) {
+    const got = parsed.find((e) => e.db === want.db && e.key === want.key);
+    expect(got, want.key).toBeDefined();
+    if (!got) continue;
+    expect(got.type, want.key).toBe(want.type);
+    expect(got.expireAt, want.key).toBe(want.expireAt);
+    if (want.type === 'stream') {
+      expect((got.value as { entries: unknown }).entries, want.key).toEqual(want.value);
+      continue;
+    }
+    let value = got.value;
+    if (want.fieldExpiry) {
+      const expiries = Object.fromEntries(
+        (value as { field: string; expireAt?: number }[])
+          .filter((f) => f.expireAt !== undefined)
+          .map((f) => [f.field, f.expireAt]),
+      );
+      expect(expiries, want.key).toEqual(want.fieldExpiry);
+      value = (value as { field: string; value: string }[]).map(({ field, value: v }) => ({ field, value: v }));
+    }
+    if (want.unordered) expect(sortedValue(value), want.key).toEqual(sortedValue(want.value));
+    else expect(value, want.key).toEqual(want.value);
+  }
 }
