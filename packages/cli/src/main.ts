@@ -4,11 +4,13 @@ import { eventsCommand } from './commands/events.ts';
 import { pubCommand, subCommand } from './commands/pubsub.ts';
 import { rdbCommand } from './commands/rdb.ts';
 import { streamRecvCommand, streamSendCommand } from './commands/stream.ts';
+import { tailCommand } from './commands/tail.ts';
 import { CliError, ExitCode } from './errors.ts';
 import { Terminal, type TerminalStreams } from './terminal.ts';
 
 /** Every command, in the order `redis-events --help` lists them. */
 export const COMMANDS: readonly Command[] = [
+  tailCommand,
   rdbCommand,
   subCommand,
   pubCommand,
