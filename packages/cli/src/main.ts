@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { type Command, commandHelp, parseCommandArgs } from './command.ts';
+import { demoCommand } from './commands/demo.ts';
 import { eventsCommand } from './commands/events.ts';
 import { pubCommand, subCommand } from './commands/pubsub.ts';
 import { rdbCommand } from './commands/rdb.ts';
@@ -10,6 +11,7 @@ import { Terminal, type TerminalStreams } from './terminal.ts';
 
 /** Every command, in the order `redis-events --help` lists them. */
 export const COMMANDS: readonly Command[] = [
+  demoCommand,
   tailCommand,
   rdbCommand,
   subCommand,
