@@ -14,6 +14,7 @@ const tsc = join(root, 'node_modules', '.bin', 'tsc');
 interface Manifest {
   name: string;
   version: string;
+  bin?: Record<string, string>;
   private?: boolean;
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
@@ -98,6 +99,18 @@ describe.each(published.map((p) => [p.manifest.name, p] as const))('%s installed
     const installed = JSON.parse(readFileSync(join(project, 'node_modules', name, 'package.json'), 'utf8')) as Manifest;
     expect(installed.version).toBe(manifest.version);
     expect(JSON.stringify(installed)).not.toContain('@redis-events/source');
+  });
+
+  it.runIf(manifest.bin !== undefined)('installs its commands, which run with plain Node', () => {
+    for (const command of Object.keys(manifest.bin ?? {})) {
+      const result = spawnSync(join(project, 'node_modules', '.bin', command), ['--help'], {
+        cwd: project,
+        encoding: 'utf8',
+      });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      expect(result.stdout).toMatch(new RegExp(`Usage: ${command}`));
+    }
   });
 
   it('typechecks a TypeScript consumer against the shipped declarations', () => {

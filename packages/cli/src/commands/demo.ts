@@ -1,0 +1,358 @@
+import { isUtf8 } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import { DataBroker } from '@redis-events/databroker';
+import { Mediator, RedisEventStore } from '@redis-events/event-store';
+import { createPubSubClient } from '@redis-events/pubsub';
+import { type CommandEvent, ReplicaListener } from '@redis-events/replication';
+import { Subscription, Topic } from '@redis-events/streams-driver';
+import { findServer, type RedisServer, spawnRedis, startContainerRedis } from '@redis-events/testkit';
+import { Redis } from 'ioredis';
+import { type Command, intOption } from '../command.ts';
+import { CliError } from '../errors.ts';
+import { redact, redisUrl, URL_OPTION } from '../redis-url.ts';
+import type { Terminal } from '../terminal.ts';
+import { viewKeys } from './tail.ts';
+
+type Events = { 'order.created': { orderId: number; amount: number } };
+
+/** The tag and colour of each subsystem's lines. */
+const TAGS = {
+  redis: ['redis', 2],
+  events: ['events', 33],
+  streams: ['streams', 32],
+  pubsub: ['pubsub', 35],
+  broker: ['broker', 34],
+  replica: ['replica', 36],
+} as const;
+
+function logger(terminal: Terminal) {
+  const width = Math.max(...Object.values(TAGS).map(([t]) => t.length));
+  return (tag: keyof typeof TAGS, text: string) => {
+    const [name, color] = TAGS[tag];
+    return terminal.line(`${terminal.style(color, name.padEnd(width))}  ${text}`);
+  };
+}
+
+function short(text: string, max = 60): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
+
+/** One replicated write, shortly: its name, its keys, and a published message's text. */
+function describeWrite(event: CommandEvent): string {
+  const view = event.view;
+  if (view.type === 'publish') {
+    const text = view.message.toString();
+    // Binary payloads (databroker's change notices) are shown by size, not as mojibake.
+    const printable = isUtf8(view.message) && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
+    return `${event.name} ${view.channel.toString()} ${printable ? JSON.stringify(short(text, 40)) : `<${view.message.length} bytes>`}`;
+  }
+  const keys = viewKeys(view).map((k) => short(k.toString(), 40));
+  const rest = event.args.length - keys.length;
+  return `${event.name} ${keys.join(' ')}${rest > 0 ? argsSuffix(rest) : ''}`;
+}
+
+function argsSuffix(n: number): string {
+  return ` (+${n} arg${n === 1 ? '' : 's'})`;
+}
+
+/** The embedded Redis: a spawned redis-server, else a container. */
+async function embeddedRedis(): Promise<RedisServer> {
+  try {
+    await findServer();
+  } catch {
+    try {
+      return await startContainerRedis();
+    } catch (err) {
+      throw new CliError(
+        'ERR_CLI_FAILURE',
+        `no embedded Redis: install redis-server (apt-get install redis-server), start a Docker-compatible engine, or pass --url (${(err as Error).message})`,
+      );
+    }
+  }
+  return spawnRedis();
+}
+
+export const demoCommand: Command = {
+  name: 'demo',
+  args: '',
+  summary:
+    'Every subsystem live on one Redis for a while: events, streams, Pub/Sub, databroker, and a replica watching.',
+  options: {
+    ...URL_OPTION,
+    duration: { type: 'string', short: 'd', value: 'seconds', default: '20', description: 'how long the demo runs' },
+  },
+  details: `
+Without --url, the demo starts its own Redis (a spawned redis-server, else a container) and
+stops it at the end. With --url, it works inside its own key namespace (demo:<random>:...) on
+that Redis, never touching other keys, and deletes its keys at the end; the replica view needs
+the PSYNC right there.
+
+What runs, side by side:
+  events   a Mediator publishes order events; a handler sees each; the Redis event store keeps them
+  streams  each order goes to a stream topic; two consumers of one group share them and ack
+  pubsub   a chat message every second, received by a subscriber
+  broker   a databroker record put every 1.5 s, seen by a watcher through sync
+  replica  a replication listener shows every write the others make, as Redis replicates it`,
+  async run({ options, terminal, signal, env }) {
+    const seconds = intOption(options.duration, 'duration', { min: 1 });
+    const log = logger(terminal);
+    const id = randomBytes(3).toString('hex');
+    const ns = `demo:${id}`;
+    const brokerName = `demo-${id}`;
+    const counts = {
+      events: 0,
+      handled: 0,
+      sent: 0,
+      acked: [0, 0],
+      chat: 0,
+      heard: 0,
+      puts: 0,
+      synced: 0,
+      replicated: 0,
+    };
+
+    const external = typeof options.url === 'string' || Boolean(env.REDIS_URL && options.url !== undefined);
+    let server: RedisServer | undefined;
+    let url: string;
+    if (typeof options.url === 'string') {
+      url = redisUrl(options, env);
+      await log('redis', `using ${redact(url)}; everything lives under ${ns}:* and {${brokerName}}:*`);
+    } else {
+      const started = performance.now();
+      server = await embeddedRedis();
+      url = server.url;
+      await log(
+        'redis',
+        `embedded ${server.kind} ${server.version.text} at ${server.host}:${server.port} (${Math.round(performance.now() - started)} ms)`,
+      );
+    }
+
+    const clients: Redis[] = [];
+    const client = () => {
+      const c = new Redis(url, { maxRetriesPerRequest: null } as never);
+      c.on('error', () => {});
+      clients.push(c);
+      return c;
+    };
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const background: Promise<unknown>[] = [];
+    const closers: (() => Promise<unknown>)[] = [];
+
+    try {
+      // replica: a listener that sees every write the others make.
+      const listener = new ReplicaListener({ url, discardRdb: true, name: 'redis-events-demo', reconnect: false });
+      closers.push(() => listener.close());
+      const mine = (event: CommandEvent) => {
+        if (event.name === 'PING' || event.name === 'REPLCONF' || event.name === 'SELECT') return false;
+        if (!external) return true;
+        return viewKeys(event.view).some((k) => {
+          const key = k.toString();
+          return key.startsWith(`${ns}:`) || key.startsWith(`{${brokerName}}`);
+        });
+      };
+      let transaction: string[] | undefined;
+      const replicaReady = new Promise<void>((resolve) => {
+        background.push(
+          (async () => {
+            try {
+              for await (const event of listener) {
+                if (event.kind === 'snapshot-done' || event.kind === 'continued') resolve();
+                if (event.kind !== 'command') continue;
+                // A transaction is shown as one line: MULTI { XADD key · PEXPIREAT key } EXEC.
+                if (event.name === 'MULTI') {
+                  transaction = [];
+                  continue;
+                }
+                if (event.name === 'EXEC' && transaction) {
+                  const body = transaction;
+                  transaction = undefined;
+                  if (body.length > 0)
+                    await log('replica', terminal.style(2, `db${event.db} MULTI { ${body.join(' · ')} } EXEC`));
+                  continue;
+                }
+                if (!mine(event)) continue;
+                counts.replicated++;
+                const text = describeWrite(event);
+                if (transaction) transaction.push(text);
+                else await log('replica', terminal.style(2, `db${event.db} ${text}`));
+              }
+            } catch (err) {
+              resolve();
+              if (!stop.signal.aborted)
+                await log('replica', `cannot listen as a replica here: ${(err as Error).message}`);
+            }
+          })(),
+        );
+      });
+      await Promise.race([replicaReady, sleep(10_000, stop.signal)]);
+      if (!stop.signal.aborted)
+        await log('replica', 'listening as a replica: every write below is what Redis replicates');
+
+      // events: a mediator with a Redis event store.
+      const store = new RedisEventStore(client(), { prefix: `${ns}:events`, eventTtl: 3_600_000 });
+      closers.push(() => store.close());
+      const mediator = new Mediator<Events>();
+      mediator.registerEventStore(store);
+      mediator.subscribe('order.created', async (event) => {
+        counts.handled++;
+        await log('events', `handler saw order #${event.payload.orderId} (${event.payload.amount.toFixed(2)} EUR)`);
+      });
+
+      // streams: a topic and two consumers of one group.
+      const topic = new Topic(client(), `${ns}:orders`, { create: true, retention: { maxLen: 10_000 } });
+      closers.push(() => topic.shutdown());
+      for (const [i, name] of ['billing-a', 'billing-b'].entries()) {
+        const subscription = new Subscription(client(), {
+          topic: `${ns}:orders`,
+          group: 'billing',
+          consumer: name,
+          prefetch: 1,
+        });
+        closers.push(() => subscription.shutdown({ graceMs: 1_000 }));
+        await subscription.ready();
+        background.push(
+          (async () => {
+            while (!stop.signal.aborted) {
+              const message = await subscription.receive({ signal: stop.signal }).catch(() => undefined);
+              if (!message) continue;
+              await message.ack();
+              counts.acked[i] = (counts.acked[i] ?? 0) + 1;
+              await log('streams', `${name} acked ${message.id}: ${short(message.body.toString())}`);
+            }
+          })(),
+        );
+      }
+
+      // pubsub: a subscriber and a publisher.
+      const pubsub = createPubSubClient({ url, name: 'redis-events-demo' });
+      closers.push(() => pubsub.close());
+      const chat = await pubsub.subscribe(`${ns}:chat`);
+      background.push(
+        (async () => {
+          for await (const event of chat) {
+            if (event.kind === 'gap') continue;
+            counts.heard++;
+            await log('pubsub', `subscriber heard on ${event.channel.slice(ns.length + 1)}: ${String(event.payload)}`);
+          }
+        })(),
+      );
+
+      // broker: records with versions, followed by a watcher.
+      const broker = new DataBroker(client(), { name: brokerName });
+      closers.push(() => broker.close());
+      const { serverVersion, recordVersion } = await broker.syncLatest('user');
+      const changes = broker.sync('user', serverVersion, recordVersion);
+      closers.push(() => changes.close());
+      background.push(
+        (async () => {
+          try {
+            for await (const change of changes) {
+              counts.synced++;
+              await log(
+                'broker',
+                `watcher synced ${change.type}/${change.id} v${change.version}: ${JSON.stringify(change.data)}`,
+              );
+            }
+          } catch (err) {
+            if (!stop.signal.aborted) throw err;
+          }
+        })(),
+      );
+
+      // The producers, for the demo's duration.
+      const end = Date.now() + seconds * 1000;
+      const users = ['ada', 'grace', 'linus', 'margaret'];
+      for (let tick = 0; Date.now() < end && !stop.signal.aborted; tick++) {
+        if (tick % 2 === 0) {
+          const order = {
+            orderId: ++counts.events,
+            amount: Math.round((5 + ((counts.events * 7.31) % 95)) * 100) / 100,
+          };
+          await mediator.publish({ name: 'order.created', payload: order });
+          await topic.send({ body: JSON.stringify(order), metadata: { type: 'order.created' } });
+          counts.sent++;
+        }
+        if (tick % 5 === 1) {
+          counts.chat++;
+          await pubsub.publish(`${ns}:chat`, `hello #${counts.chat} from the demo`);
+        }
+        if (tick % 7 === 3) {
+          const user = users[counts.puts % users.length] ?? 'ada';
+          counts.puts++;
+          await broker.put([{ type: 'user', id: user, data: { name: user, visits: counts.puts } }]);
+        }
+        await sleep(200, stop.signal);
+      }
+
+      // Let the consumers catch up, then read back from the store.
+      const settle = Date.now() + 3_000;
+      while (Date.now() < settle && !stop.signal.aborted) {
+        if ((counts.acked[0] ?? 0) + (counts.acked[1] ?? 0) >= counts.sent && counts.synced >= counts.puts) break;
+        await sleep(100, stop.signal);
+      }
+      const newest = await store.getEvents<Events['order.created']>('order.created', 3);
+      await log(
+        'events',
+        `the store's newest events: ${newest.map((e) => `#${e.payload.orderId}`).join(', ')} (of ${await store.count('order.created')})`,
+      );
+    } finally {
+      stop.abort();
+      signal.removeEventListener('abort', onAbort);
+      for (const close of closers.reverse()) await close().catch(() => {});
+      await Promise.allSettled(background);
+      if (server) {
+        await server.stop();
+      } else {
+        const cleaner = new Redis(url, { maxRetriesPerRequest: 1 } as never);
+        cleaner.on('error', () => {});
+        try {
+          for (const pattern of [`${ns}:*`, `{${brokerName}}*`]) {
+            let cursor = '0';
+            do {
+              const [next, keys] = await cleaner.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
+              cursor = next;
+              if (keys.length > 0) await cleaner.unlink(...keys);
+            } while (cursor !== '0');
+          }
+        } catch {
+          terminal.warn(`could not delete the demo's keys (${ns}:*, {${brokerName}}*)`);
+        } finally {
+          cleaner.disconnect();
+        }
+      }
+      for (const c of clients) c.disconnect();
+    }
+
+    await terminal.line('');
+    await terminal.line(terminal.style(1, 'what happened'));
+    await terminal.line(`  events   ${counts.events} published, ${counts.handled} handled, kept in the event store`);
+    await terminal.line(
+      `  streams  ${counts.sent} sent, acked by billing-a ${counts.acked[0]} and billing-b ${counts.acked[1]}`,
+    );
+    await terminal.line(`  pubsub   ${counts.chat} published, ${counts.heard} heard`);
+    await terminal.line(`  broker   ${counts.puts} records put, ${counts.synced} synced to the watcher`);
+    await terminal.line(`  replica  ${counts.replicated} writes seen as Redis replicated them`);
+    await terminal.line(
+      server
+        ? '  the embedded Redis is stopped; nothing is left running'
+        : `  the demo's keys are deleted from ${redact(url)}`,
+    );
+    return undefined;
+  },
+};

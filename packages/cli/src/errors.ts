@@ -1,0 +1,50 @@
+/** Exit codes of the `redis-events` command. */
+export const ExitCode = {
+  /** Done. */
+  ok: 0,
+  /** The work failed: Redis unreachable or refusing, a bad file, a protocol error. */
+  failure: 1,
+  /** Wrong usage: unknown command or option, a bad value. */
+  usage: 2,
+  /** Stopped by Ctrl-C (128 + SIGINT), after a clean shutdown. */
+  interrupted: 130,
+} as const;
+
+/** Stable codes carried by {@link CliError}. */
+export type CliErrorCode = 'ERR_CLI_USAGE' | 'ERR_CLI_FAILURE';
+
+const brand: unique symbol = Symbol.for('@redis-events/cli.error');
+
+/**
+ * An error the command line reports as one line on stderr (no stack trace) with its exit code:
+ * `ERR_CLI_USAGE` exits 2, `ERR_CLI_FAILURE` exits 1.
+ *
+ * @example
+ * ```ts
+ * throw new CliError('ERR_CLI_USAGE', '--limit must be a positive integer');
+ * ```
+ */
+export class CliError extends Error {
+  override readonly name: string = 'CliError';
+  readonly code: CliErrorCode;
+
+  constructor(code: CliErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    Object.defineProperty(this, brand, { value: true });
+  }
+
+  /** The process exit code for this error. */
+  get exitCode(): number {
+    return this.code === 'ERR_CLI_USAGE' ? ExitCode.usage : ExitCode.failure;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && brand in value;
+  }
+}
+
+/** Shorthand for a usage error. */
+export function usage(message: string): CliError {
+  return new CliError('ERR_CLI_USAGE', message);
+}
