@@ -37,7 +37,11 @@ describe('redis-events rdb', () => {
       type: 'string',
       value: { base64: Buffer.from([0xff, 0xfe, 0x00]).toString('base64') },
     });
-    expect((byKey.get('"scores"')?.value as { score: unknown }[]).map((m) => m.score)).toEqual(['-inf', 1.5, 'inf']);
+    expect((byKey.get('"scores"')?.value as { score: unknown }[] | undefined)?.map((m) => m.score)).toEqual([
+      '-inf',
+      1.5,
+      'inf',
+    ]);
     expect(byKey.get('"expiring"')?.expireAt).toBeGreaterThan(Date.now());
     expect(byKey.get('"events"')).toMatchObject({
       type: 'stream',

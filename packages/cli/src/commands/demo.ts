@@ -57,7 +57,7 @@ function describeWrite(event: CommandEvent): string {
   if (view.type === 'publish') {
     const text = view.message.toString();
     // Binary payloads (databroker's change notices) are shown by size, not as mojibake.
-    const printable = isUtf8(view.message) && !/[\u0000-\u0008\u000e-\u001f]/.test(text);
+    const printable = isUtf8(view.message) && !view.message.some((b) => b < 0x20 && b !== 0x09 && b !== 0x0a);
     return `${event.name} ${view.channel.toString()} ${printable ? JSON.stringify(short(text, 40)) : `<${view.message.length} bytes>`}`;
   }
   const keys = viewKeys(view).map((k) => short(k.toString(), 40));
