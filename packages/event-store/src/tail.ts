@@ -5,7 +5,7 @@ import { isTransient } from './redis-client.ts';
 
 /** What a tail needs from the store. */
 export interface TailSource<Payload> {
-  /** Resolves to the cursor to start after. Called once, at once. */
+  /** Resolves to the cursor to start after. Called at once, and again after a transient failure. */
   readonly start: () => Promise<string>;
   /** Up to `limit` events after `cursor`, oldest first, expired ones left out. */
   readonly read: (cursor: string, limit: number) => Promise<StoredEvent<Payload>[]>;
@@ -50,11 +50,19 @@ export class Tail<Payload> implements EventTail<Payload> {
   async *#run(): AsyncGenerator<StoredEvent<Payload>, undefined, undefined> {
     const signal = this.#controller.signal;
     try {
-      let cursor = await this.#started;
+      // The start is inside the retry loop: a tail made while Redis is briefly away waits it out,
+      // and one whose client is closed before the start answered ends with ERR_EVENT_STORE_CLOSED.
+      let cursor: string | null = null;
       let seen: string | null = null;
       let backoff = 0;
+      let firstStart = true;
       while (!signal.aborted) {
         try {
+          if (cursor === null) {
+            const start = firstStart ? this.#started : this.#source.start();
+            firstStart = false;
+            cursor = await start;
+          }
           const batch = await this.#source.read(cursor, this.#batchSize);
           backoff = 0;
           if (batch.length > 0) {

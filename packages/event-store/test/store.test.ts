@@ -335,6 +335,28 @@ describe('live tail under faults', () => {
     await expect(next).rejects.toMatchObject({ code: 'ERR_EVENT_STORE_CLOSED' });
   });
 
+  it('ends with ERR_EVENT_STORE_CLOSED when its client is closed before the tail started', async () => {
+    const own = server.createClient();
+    const store = new RedisEventStore(own, { layout: 'timeline', prefix: freshPrefix() });
+    const tail = store.tail('gone', { pollIntervalMs: 10 });
+    own.disconnect(); // the start (its first command) has not been answered
+    await expect(tail.next()).rejects.toMatchObject({ code: 'ERR_EVENT_STORE_CLOSED' });
+  });
+
+  it('waits out a server that is down when the tail starts', async () => {
+    const later = await spawnRedis();
+    const store = new RedisEventStore(later.createClient(), { layout: 'timeline', prefix: freshPrefix() });
+    await later.kill();
+    const tail = store.tail('late-start', { pollIntervalMs: 20 });
+    const first = tail.next();
+    await delay(200);
+    await later.start();
+    await expect.poll(() => succeeds(store.storeEvent({ name: 'late-start', payload: 'x' }))).toBe(true);
+    expect((await first).value?.payload).toBe('x');
+    await tail.close();
+    await later.stop();
+  });
+
   it('skips entries that expired before the tail read them', async () => {
     const store = new RedisEventStore(client, { prefix: freshPrefix(), eventTtl: 200 });
     const old = await store.storeEvent({ name: 'late', payload: 'old' });
