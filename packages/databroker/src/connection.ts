@@ -93,6 +93,10 @@ export class DedicatedConnection {
   #closes = 0;
   #closed = false;
   #lastError: unknown;
+  /** The connection being created, shared by the callers waiting for it. */
+  #creating: Promise<Redis> | undefined;
+  /** The wait for the current connection to be ready, shared by the callers waiting for it. */
+  #connecting: { connection: Redis; wait: Promise<void> } | undefined;
   /** `host:port` a MOVED reply named: the slot's new master, before the slot table knows it. */
   #movedTo: string | undefined;
 
@@ -122,21 +126,57 @@ export class DedicatedConnection {
   async ready(): Promise<Redis> {
     if (this.#closed) throw new DataBrokerError('ERR_DATABROKER_CLOSED', 'the backend is closed');
     let connection = this.#connection;
-    if (!connection || connection.status === 'end') {
-      connection = await this.#create();
-      this.#connection = connection;
-    }
+    if (!connection || connection.status === 'end') connection = await this.#replace();
     if (connection.status === 'wait') connection.connect().catch(noop);
     const live = connection;
-    await whenReady(
-      live,
-      () => live.status === 'ready',
-      this.#timeoutMs,
-      this.#name,
-      () => this.#lastError,
-    );
+    if (live.status !== 'ready') {
+      // Callers that arrive while it connects share one wait (one pair of listeners).
+      if (this.#connecting?.connection !== live) {
+        const wait = whenReady(
+          live,
+          () => live.status === 'ready',
+          this.#timeoutMs,
+          this.#name,
+          () => this.#lastError,
+        );
+        const entry = { connection: live, wait };
+        this.#connecting = entry;
+        wait.then(
+          () => this.#doneConnecting(entry),
+          () => this.#doneConnecting(entry),
+        );
+      }
+      await this.#connecting.wait;
+    }
     if (this.#closed) throw new DataBrokerError('ERR_DATABROKER_CLOSED', 'the backend is closed');
     return live;
+  }
+
+  #doneConnecting(entry: { connection: Redis; wait: Promise<void> }): void {
+    if (this.#connecting === entry) this.#connecting = undefined;
+  }
+
+  /**
+   * Creates the connection once for every caller that needs it meanwhile: concurrent reads
+   * would otherwise each create one, and all but the last would never be closed.
+   */
+  #replace(): Promise<Redis> {
+    this.#creating ??= this.#create().then(
+      (connection) => {
+        this.#creating = undefined;
+        if (this.#closed) {
+          connection.disconnect();
+          throw new DataBrokerError('ERR_DATABROKER_CLOSED', 'the backend is closed');
+        }
+        this.#connection = connection;
+        return connection;
+      },
+      (err: unknown) => {
+        this.#creating = undefined;
+        throw err;
+      },
+    );
+    return this.#creating;
   }
 
   /**

@@ -35,16 +35,26 @@ abstract class BaseStream<T> implements RecordStream<T> {
   #queue: Promise<unknown> = Promise.resolve();
   #state: 'open' | 'ended' | 'failed' = 'open';
   #error: unknown;
-  #stop: () => void = () => {};
-  /** Resolves when the stream ends or fails, to cut a wait short. */
-  protected readonly stopped: Promise<void>;
+  /** Called when the stream ends or fails, to cut a wait short. */
+  readonly #stopWaiters = new Set<() => void>();
   readonly #onEnd: ((stream: BaseStream<T>) => void) | undefined;
 
   constructor(onEnd?: (stream: BaseStream<T>) => void) {
     this.#onEnd = onEnd;
-    this.stopped = new Promise((resolve) => {
-      this.#stop = resolve;
-    });
+  }
+
+  /**
+   * Calls `wake` once when the stream ends or fails (at once if it has), unless the returned
+   * function is called first. A callback rather than a promise: a wait that raced a long-lived
+   * promise would leave a reaction on it each time, and a stream can wait millions of times.
+   */
+  protected onStop(wake: () => void): () => void {
+    if (this.#state !== 'open') {
+      wake();
+      return () => {};
+    }
+    this.#stopWaiters.add(wake);
+    return () => this.#stopWaiters.delete(wake);
   }
 
   abstract get recordVersion(): number;
@@ -102,7 +112,8 @@ abstract class BaseStream<T> implements RecordStream<T> {
   #finish(state: 'ended' | 'failed'): void {
     if (this.#state !== 'open') return;
     this.#state = state;
-    this.#stop();
+    for (const wake of this.#stopWaiters) wake();
+    this.#stopWaiters.clear();
     this.#onEnd?.(this);
   }
 
@@ -182,14 +193,14 @@ export class SyncStream<T> extends BaseStream<T> {
         }
         if (!wait) return undefined;
         let timer: NodeJS.Timeout | undefined;
-        const push = await Promise.race([
-          (watch as NonNullable<typeof watch>).changed,
-          this.stopped.then(() => undefined),
-          new Promise<undefined>((resolve) => {
-            timer = setTimeout(() => resolve(undefined), pollIntervalMs);
-          }),
-        ]);
+        let forget: (() => void) | undefined;
+        const push = await new Promise<ChangePush | undefined>((resolve) => {
+          (watch as NonNullable<typeof watch>).changed.then(resolve);
+          forget = this.onStop(() => resolve(undefined));
+          timer = setTimeout(() => resolve(undefined), pollIntervalMs);
+        });
         clearTimeout(timer);
+        forget?.();
         const pushed = push ? this.#fromPush(push) : undefined;
         if (pushed) {
           this.#cursor = (pushed[pushed.length - 1] as Entry).version;

@@ -3,7 +3,7 @@
 // port deliberately behaves otherwise, the case says so.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DataRecord, JsonValue } from '../src/index.ts';
-import { broker, collect, rejection, take, topologies } from './helpers.ts';
+import { broker, collect, eventually, rejection, take, topologies } from './helpers.ts';
 
 const ids = (records: readonly DataRecord<unknown>[]) => records.map((r) => r.id);
 const refs = (records: readonly DataRecord<unknown>[]) => records.map((r) => [r.type, r.id]);
@@ -214,6 +214,19 @@ describe.each(topologies())('conformance on $label', (topology) => {
       } finally {
         await db.close();
       }
+    });
+
+    it('closes every connection of its own, also after many first calls at once', async () => {
+      const name = `own-${Date.now()}`;
+      const client = topology.client(name);
+      await client.get('warm-up');
+      const before = await topology.connectionsNamed(name); // the client's own
+      const db = broker(client, topology.options);
+      await Promise.all(Array.from({ length: 20 }, (_, i) => db.get('t', String(i))));
+      await Promise.all(Array.from({ length: 5 }, (_, i) => db.put([{ type: 't', id: String(i), data: i }])));
+      await db.close();
+      await eventually(async () => (await topology.connectionsNamed(name)) === before);
+      client.disconnect();
     });
 
     it('ends a waiting sync when the stream or the backend closes', async () => {

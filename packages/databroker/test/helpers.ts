@@ -18,10 +18,21 @@ export interface Topology {
   readonly options: { readonly scripting?: boolean };
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** A new client of the flavour under test. */
-  client(): RedisClient;
+  /** A new client of the flavour under test, optionally with a connection name. */
+  client(connectionName?: string): RedisClient;
+  /** How many connections named `name` the servers have (every node of a cluster). */
+  connectionsNamed(name: string): Promise<number>;
   /** A plain RESP2 client for raw checks. */
   raw(): RedisClient;
+}
+
+async function namedConnections(servers: readonly SpawnedRedis[], name: string): Promise<number> {
+  let count = 0;
+  for (const server of servers) {
+    const list = String(await server.command('CLIENT', 'LIST'));
+    count += list.split('\n').filter((line) => line.includes(` name=${name} `)).length;
+  }
+  return count;
 }
 
 function standalone(
@@ -39,7 +50,9 @@ function standalone(
     async stop() {
       await server?.stop();
     },
-    client: () => (server as SpawnedRedis).createClient(options),
+    client: (connectionName) =>
+      (server as SpawnedRedis).createClient(connectionName === undefined ? options : { ...options, connectionName }),
+    connectionsNamed: async (name) => namedConnections([server as SpawnedRedis], name),
     raw: () => (server as SpawnedRedis).createClient({ protocol: 2 }),
   };
 }
@@ -55,7 +68,9 @@ function cluster(label = 'cluster (3 masters)', brokerOptions: { readonly script
     async stop() {
       await nodes?.stop();
     },
-    client: () => (nodes as RedisCluster).createClient(),
+    client: (connectionName) =>
+      (nodes as RedisCluster).createClient(connectionName === undefined ? {} : { redisOptions: { connectionName } }),
+    connectionsNamed: async (name) => namedConnections((nodes as RedisCluster).nodes, name),
     raw: () => (nodes as RedisCluster).createClient({ redisOptions: { protocol: 2 } }),
   };
 }

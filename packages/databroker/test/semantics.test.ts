@@ -1,6 +1,8 @@
 // The semantics of the issue, rule by rule, on a standalone server (the conformance file runs the
 // shared cases on every topology).
 import { randomBytes } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +18,15 @@ beforeAll(async () => {
 afterAll(() => server.stop());
 
 const ids = (records: readonly DataRecord<unknown>[]) => records.map((r) => r.id);
+/** The heap in use after a full collection: what is really held, not garbage yet to collect. */
+const liveHeap = (() => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  return () => {
+    gc();
+    return process.memoryUsage().heapUsed;
+  };
+})();
 const latestIds = async (db: DataBroker<unknown>, type: string) =>
   ids(await collect((await db.syncLatest(type)).stream));
 const log = async (db: DataBroker<unknown>) => {
@@ -217,6 +228,30 @@ describe('sync', () => {
     await writer.put([{ type: 't', id: '2', data: 2 }]);
     expect(ids(await got)).toEqual(['1', '2']);
     await Promise.all([reader.close(), writer.close()]);
+  });
+
+  it('holds no more memory however often a waiting sync wakes up', async () => {
+    // A server of its own: its command count is this stream's reads alone.
+    await using own = await spawnRedis();
+    const db = new DataBroker(own.createClient(), { wakeUp: 'poll', pollIntervalMs: 1, expiryMs: 0 });
+    const { serverVersion, recordVersion } = await db.syncLatest();
+    const stream = db.sync('', serverVersion, recordVersion);
+    const next = stream.next(); // caught up: it reads, waits 1 ms, reads again...
+    const admin = own.createClient();
+    const reads = async () => Number(/cmdstat_zrangebyscore:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1]);
+    const afterReads = async (count: number) => {
+      const until = (await reads()) + count;
+      await eventually(async () => (await reads()) >= until, 60_000);
+    };
+    await afterReads(300);
+    const before = liveHeap();
+    await afterReads(3000);
+    const grown = liveHeap() - before;
+    await stream.close();
+    expect(await next).toEqual({ done: true, value: undefined });
+    await db.close();
+    // Each wake-up used to leave about 650 bytes behind (2 MiB over these 3000).
+    expect(grown).toBeLessThan(1024 * 1024);
   });
 
   it('still delivers when the Pub/Sub connection is killed (resubscribes, then reads again)', async () => {

@@ -131,7 +131,7 @@ export class ScriptRunner {
 }
 
 const TRANSIENT =
-  /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Command timed out|MaxRetriesPerRequest|max retries per request|Stream isn't writeable|^LOADING|^TRYAGAIN|^CLUSTERDOWN|^MASTERDOWN|^READONLY|Failed to refresh slots cache|None of startup nodes is available/;
+  /Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Command timed out|MaxRetriesPerRequest|max retries per request|Stream isn't writeable|^LOADING|^TRYAGAIN|^CLUSTERDOWN|^MASTERDOWN|^READONLY|Failed to refresh slots cache|None of startup nodes is available|Too many Cluster redirections/;
 
 /** True for errors that go away on their own: connection loss, a loading or failing-over server. */
 export function isTransient(err: unknown): boolean {

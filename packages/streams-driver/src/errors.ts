@@ -125,6 +125,8 @@ const TRANSIENT_MESSAGES = [
   'None of startup nodes is available',
   'Failed to refresh slots cache',
   "Cluster isn't ready",
+  // A Cluster client gives up following MOVED/ASK while nodes disagree about a moving slot.
+  'Too many Cluster redirections',
   'socket closed unexpectedly',
   'read ECONNRESET',
 ];

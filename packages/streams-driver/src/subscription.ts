@@ -529,7 +529,9 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     }
     this.#state = 'closed';
     for (const pending of Object.values(this.#queues).flat()) pending.reject(this.#closedError());
-    this.#reader?.disconnect();
+    // Only if still open: ioredis arms a 2 s timer on every disconnect() and clears it when the
+    // socket closes, so a second call on a closed client keeps the process alive for 2 s.
+    if (this.#reader !== undefined && this.#reader.status !== 'end') this.#reader.disconnect();
     if (this.#owned) await quit(this.#client);
   }
 

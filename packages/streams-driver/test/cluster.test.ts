@@ -75,16 +75,20 @@ describe('on Redis Cluster', () => {
     sub.on('failed', (e) => failures.push(e));
     await sub.ready();
     const all = bodies(600);
-    const consuming = consumeAll([sub], new Set(all), 60_000);
-    await Promise.all(all.slice(0, 300).map((b) => topic.send({ body: b })));
     const slot = await cluster.keySlot(key);
     const owner = await cluster.ownerOf(slot);
     const target = cluster.masters.find((m) => m !== owner);
     if (!target) throw new Error('no other master');
-    const moving = cluster.moveSlot(slot, target);
-    await Promise.all(all.slice(300).map((b) => topic.send({ body: b })));
-    await moving;
-    expect((await consuming).size).toBe(600);
+    // Consuming and producing run together, both awaited at once: a failure of either is
+    // reported as it happens, never as an unhandled rejection of the other.
+    const [seen] = await Promise.all([
+      consumeAll([sub], new Set(all), 60_000),
+      (async () => {
+        await Promise.all(all.slice(0, 300).map((b) => topic.send({ body: b })));
+        await Promise.all([cluster.moveSlot(slot, target), ...all.slice(300).map((b) => topic.send({ body: b }))]);
+      })(),
+    ]);
+    expect(seen.size).toBe(600);
     expect(await cluster.ownerOf(slot)).toBe(target);
     expect(failures).toEqual([]);
     await sub.shutdown({ graceMs: 1000 });

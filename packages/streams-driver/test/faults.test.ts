@@ -184,12 +184,20 @@ describe('connections cut and frozen by a proxy', () => {
     await sub.ready();
     const all = bodies(2000);
     const cutter = setInterval(() => proxy.cut(), 60);
-    const consuming = consumeAll([sub], new Set(all), 60_000);
-    for (let i = 0; i < all.length; i += 100)
-      await Promise.all(all.slice(i, i + 100).map((b) => topic.send({ body: b })));
-    await sleep(200);
-    clearInterval(cutter);
-    const seen = await consuming;
+    // Consuming and producing run together, both awaited at once: a failure of either is
+    // reported as it happens, never as an unhandled rejection of the other.
+    const [seen] = await Promise.all([
+      consumeAll([sub], new Set(all), 60_000),
+      (async () => {
+        try {
+          for (let i = 0; i < all.length; i += 100)
+            await Promise.all(all.slice(i, i + 100).map((b) => topic.send({ body: b })));
+          await sleep(200);
+        } finally {
+          clearInterval(cutter);
+        }
+      })(),
+    ]);
     expect(seen.size).toBe(2000);
     expect(proxy.stats.cut).toBeGreaterThan(3);
     expect(failures).toEqual([]);

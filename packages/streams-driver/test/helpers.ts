@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type SpawnedRedis, type SpawnRedisOptions, spawnRedis } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
@@ -18,6 +19,28 @@ export async function eventually(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/**
+ * Records the timers created from now on; `pending()` lists those still armed and keeping the
+ * process alive (ref'd), each with the stack that created it.
+ */
+export function trackTimers(): { pending(): string[]; stop(): void } {
+  const live = new Map<number, { timer: { hasRef?: () => boolean }; stack: string }>();
+  const hook = createHook({
+    init(id, type, _trigger, resource) {
+      if (type !== 'Timeout') return;
+      const stack = (new Error().stack ?? '').split('\n').slice(4, 10).join('\n');
+      live.set(id, { timer: resource as { hasRef?: () => boolean }, stack });
+    },
+    destroy(id) {
+      live.delete(id);
+    },
+  }).enable();
+  return {
+    pending: () => [...live.values()].filter(({ timer }) => timer.hasRef?.() !== false).map(({ stack }) => stack),
+    stop: () => hook.disable(),
+  };
 }
 
 /** Receives `count` messages, failing when they do not come within `timeoutMs`. */

@@ -155,6 +155,9 @@ describe('failures', () => {
     expect(classifyFailure(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('transient');
     expect(classifyFailure(new Error('Connection is closed.'))).toBe('transient');
     expect(classifyFailure(Object.assign(new Error('x'), { name: 'MaxRetriesPerRequestError' }))).toBe('transient');
+    // What an ioredis Cluster throws while nodes disagree about a slot that is moving.
+    const redirections = 'Too many Cluster redirections. Last error: ReplyError: MOVED 7346 127.0.0.1:45979';
+    expect(classifyFailure(new Error(redirections))).toBe('transient');
     expect(classifyFailure(new TypeError('a bug'))).toBe('permanent');
   });
 

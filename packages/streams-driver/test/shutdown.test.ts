@@ -1,6 +1,7 @@
 // Shutdown: never stuck on a BLOCK, waits for handlers and acks, hands back what was read
 // ahead, releases the consumer, and closes what it opened.
-import { describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
 import {
   openSubscription,
   openTopic,
@@ -9,7 +10,7 @@ import {
   Subscription,
   Topic,
 } from '../src/index.ts';
-import { eventually, receiveN, sleep, useServer } from './helpers.ts';
+import { eventually, receiveN, sleep, trackTimers, useServer } from './helpers.ts';
 
 const ctx = useServer();
 
@@ -39,6 +40,32 @@ describe('Subscription.shutdown', () => {
       'the reader connection to be gone',
       async () => !((await ctx.redis.call('client', 'list')) as string).includes('cmd=xreadgroup'),
     );
+  });
+
+  it('leaves no timer running, so that the process can exit as soon as it is shut down', async () => {
+    const key = ctx.server.keyPrefix();
+    const redis = ctx.server.createClient();
+    let reader: Redis | undefined;
+    const duplicate = redis.duplicate.bind(redis);
+    vi.spyOn(redis, 'duplicate').mockImplementation((...args: Parameters<Redis['duplicate']>) => {
+      reader = duplicate(...args);
+      return reader;
+    });
+    const timers = trackTimers();
+    try {
+      const sub = new Subscription(redis, { topic: key, group: 'g', consumer: 'c', blockMs: 100 });
+      await sub.ready();
+      await send(key, 1);
+      const [m] = await receiveN(sub, 1);
+      await m?.ack();
+      await sub.shutdown();
+      await redis.quit();
+      await eventually('the reader connection to end', () => reader?.status === 'end');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(timers.pending()).toEqual([]);
+    } finally {
+      timers.stop();
+    }
   });
 
   it('waits for a message the application still handles, and for its ack, then deletes the consumer', async () => {
