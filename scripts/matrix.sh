@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The version matrix: the unit and e2e suites once per server, Debian's redis-server first, then
 # every server in REDIS_SERVERS_DIR (default ../shared/redis). Prints a summary table and exits
-# non-zero when any server fails. Pass server names to run only those: scripts/matrix.sh 7.4 valkey-9
+# non-zero when any server fails (turbo --force: each server really runs). Pass server names to
+# run only those: scripts/matrix.sh 7.4 valkey-9
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -19,10 +20,10 @@ for server in "${servers[@]}"; do
   start=$(date +%s)
   if [ "$server" = debian ]; then
     echo "== matrix: Debian's redis-server ($(redis-server --version | sed -n 's/.*v=\([0-9.]*\).*/\1/p'))" >&2
-    env -u REDIS_SERVER pnpm turbo run test e2e --concurrency=2 --output-logs=errors-only
+    env -u REDIS_SERVER pnpm turbo run test e2e --force --concurrency=2 --output-logs=errors-only
   else
     echo "== matrix: $server" >&2
-    REDIS_SERVER="$server" pnpm turbo run test e2e --concurrency=2 --output-logs=errors-only
+    REDIS_SERVER="$server" pnpm turbo run test e2e --force --concurrency=2 --output-logs=errors-only
   fi
   status=$?
   took=$(($(date +%s) - start))
