@@ -7,7 +7,7 @@ describe('redis-events demo', () => {
     const { code, stdout, stderr } = await runCli(['demo', '--duration', '3']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
-    expect(stdout).toMatch(/^redis +embedded spawned redis \d+\.\d+\.\d+ at 127\.0\.0\.1:\d+/);
+    expect(stdout).toMatch(/^redis +embedded spawned (redis|valkey) \d+\.\d+\.\d+ at 127\.0\.0\.1:\d+/);
     expect(stdout).toMatch(/\nevents +handler saw order #1 /);
     expect(stdout).toMatch(/\nstreams +billing-a acked \d+-\d+: \{"orderId":1/);
     expect(stdout).toMatch(/\nstreams +billing-b acked /); // two consumers share the group's messages

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,8 +83,13 @@ describe('redis-events rdb', () => {
   it('also prints the header, aux fields and checksum with --meta', async () => {
     const { stdout } = await runCli(['rdb', file, '--meta', '--type', 'string']);
     const lines = jsonLines(stdout) as Record<string, unknown>[];
-    expect(lines[0]).toMatchObject({ kind: 'header', magic: 'REDIS' });
-    expect(lines.some((l) => l.kind === 'aux' && l.name === 'redis-ver')).toBe(true);
+    // Valkey 9 files start with VALKEY; Valkey writes its version as valkey-ver.
+    const magic = readFileSync(file).subarray(0, 6).toString('latin1').startsWith('VALKEY') ? 'VALKEY' : 'REDIS';
+    expect(lines[0]).toMatchObject({ kind: 'header', magic });
+    const versionField = `${server.version.flavor}-ver`;
+    expect(lines.find((l) => l.kind === 'aux' && l.name === versionField)).toMatchObject({
+      value: server.version.text.replace(/^\S+ /, ''),
+    });
     expect(lines.at(-1)).toMatchObject({ kind: 'end', checksumVerified: true });
   });
 
