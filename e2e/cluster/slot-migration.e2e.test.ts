@@ -13,7 +13,14 @@ describe('a slot migration while messages flow (3-master cluster)', () => {
   });
   afterAll(() => cluster.stop());
 
-  it('keeps shard-channel Pub/Sub and a stream consumer group working across the move', async () => {
+  it('keeps shard-channel Pub/Sub and a stream consumer group working across the move', async (ctx) => {
+    // Redis 7.2 added an assertion that a client blocked on XREADGROUP trips when its slot moves:
+    // the server aborts (networking.c, 'c->duration == 0'; redis/redis#13311). Seen on 7.2.6;
+    // 7.0, 7.4 and later, and Valkey 8 and 9 pass.
+    const version = cluster.nodes[0]?.version;
+    if (version?.flavor === 'redis' && version.major === 7 && version.minor === 2 && version.patch <= 6) {
+      return ctx.skip(`${version.text} aborts when a slot moves under a blocked XREADGROUP (redis/redis#13311)`);
+    }
     const slot = await cluster.keySlot('{orders}');
     const source = await cluster.ownerOf(slot);
     const target = cluster.masters.find((m) => m !== source);
