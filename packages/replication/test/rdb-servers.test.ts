@@ -114,9 +114,9 @@ describe.each(servers.map((s) => [`${s.name} (${s.version.text})`, s] as const))
       expect(g2?.consumers.map((c) => c.name)).toEqual(['carol']);
     });
 
-    it.runIf(!!binary && binary.version.flavor === 'redis' && versionAtLeast(binary.version, '8.6'))(
-      'reads the idempotent producers of a Redis 8.6 stream',
-      () => {
+    // Only servers that write idempotent producers (Redis 8.6+) get this case.
+    if (binary && binary.version.flavor === 'redis' && versionAtLeast(binary.version, '8.6'))
+      it('reads the idempotent producers of a Redis 8.6 stream', () => {
         const entry = events.find(
           (e) => e.kind === 'entry' && e.key.toString() === 'stream:idmp' && e.last,
         ) as RdbStreamEntry;
@@ -126,8 +126,7 @@ describe.each(servers.map((s) => [`${s.name} (${s.version.text})`, s] as const))
           ['producer-1', ['msg-1']],
         ]);
         expect(idmp?.iidsDuplicates).toBe(1);
-      },
-    );
+      });
 
     it('reads the function library', () => {
       const fn = events.find((e) => e.kind === 'function');
