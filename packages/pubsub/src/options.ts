@@ -1,4 +1,3 @@
-import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import {
   type BackoffOptions,
   exponentialBackoff,
@@ -69,20 +68,10 @@ export interface BufferOptions {
  * });
  * ```
  */
-export interface PubSubClientOptions extends BufferOptions {
-  /** `redis://[user:password@]host[:port]`, `rediss://...` (TLS) or `unix:///path/to.sock`. */
-  readonly url?: string | undefined;
-  /** Default `127.0.0.1` (when neither `url` nor `path` is given). */
-  readonly host?: string | undefined;
-  /** Default 6379. */
-  readonly port?: number | undefined;
-  /** Unix socket path. */
-  readonly path?: string | undefined;
-  /** TLS: `true`, or options for `tls.connect` (`ca`, `cert`, `key`, `servername`...). */
-  readonly tls?: boolean | TlsConnectionOptions | undefined;
-  /** ACL user; `default` when only a password is given. */
-  readonly username?: string | undefined;
-  readonly password?: string | undefined;
+export interface PubSubClientOptions
+  extends BufferOptions,
+    // Where and how to connect: the same options as a resp connection, passed on as they are.
+    Pick<RespConnectionOptions, 'url' | 'host' | 'port' | 'path' | 'tls' | 'username' | 'password'> {
   /** Connection name (`CLIENT SETNAME`), shown by `CLIENT LIST`, on every connection of the client. */
   readonly name?: string | undefined;
   /** 3 (default): RESP3 (HELLO 3), falling back to RESP2 when the server has no HELLO. 2: RESP2 only. */
