@@ -26,19 +26,25 @@ export async function eventually(
  * process alive (ref'd), each with the stack that created it.
  */
 export function trackTimers(): { pending(): string[]; stop(): void } {
-  const live = new Map<number, { timer: { hasRef?: () => boolean }; stack: string }>();
+  type Timer = { hasRef?: () => boolean; _destroyed?: boolean };
+  const live = new Map<number, { timer: Timer; stack: string }>();
   const hook = createHook({
     init(id, type, _trigger, resource) {
       if (type !== 'Timeout') return;
       const stack = (new Error().stack ?? '').split('\n').slice(4, 10).join('\n');
-      live.set(id, { timer: resource as { hasRef?: () => boolean }, stack });
+      live.set(id, { timer: resource as Timer, stack });
     },
     destroy(id) {
       live.delete(id);
     },
   }).enable();
   return {
-    pending: () => [...live.values()].filter(({ timer }) => timer.hasRef?.() !== false).map(({ stack }) => stack),
+    // The destroy hook of a cleared timer runs later (on a loaded machine, after the check):
+    // a cleared or fired timer is marked _destroyed at once.
+    pending: () =>
+      [...live.values()]
+        .filter(({ timer }) => timer.hasRef?.() !== false && timer._destroyed !== true)
+        .map(({ stack }) => stack),
     stop: () => hook.disable(),
   };
 }
