@@ -5,12 +5,12 @@ import type { Terminal } from './terminal.ts';
 /** One option of a command. */
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
-  readonly short?: string;
-  readonly multiple?: boolean;
+  readonly short?: string | undefined;
+  readonly multiple?: boolean | undefined;
   readonly description: string;
   /** Shown in help after the option: `--limit <n>`. */
-  readonly value?: string;
-  readonly default?: string | boolean;
+  readonly value?: string | undefined;
+  readonly default?: string | boolean | undefined;
 }
 
 /** What a command receives. */
@@ -49,7 +49,10 @@ export function parseCommandArgs(
   argv: readonly string[],
 ): { positionals: string[]; options: Record<string, string | boolean | string[] | undefined> } {
   const all = { ...GLOBAL_OPTIONS, ...command.options };
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
+  const options: Record<
+    string,
+    { type: 'string' | 'boolean'; short?: string | undefined; multiple?: boolean | undefined }
+  > = {};
   for (const [name, spec] of Object.entries(all)) {
     options[name] = {
       type: spec.type,
@@ -96,7 +99,7 @@ export function commandHelp(command: Command): string {
 export function intOption(
   value: unknown,
   name: string,
-  { min = 0, fallback }: { min?: number; fallback?: number } = {},
+  { min = 0, fallback }: { min?: number | undefined; fallback?: number | undefined } = {},
 ): number {
   if (value === undefined || value === '') {
     if (fallback !== undefined) return fallback;

@@ -55,9 +55,9 @@ function findCommand(argv: readonly string[]): { command: Command; rest: readonl
 
 /** Options of {@link main}, for tests and embedding. */
 export interface MainOptions {
-  readonly streams?: TerminalStreams;
+  readonly streams?: TerminalStreams | undefined;
   /** Aborting it stops the running command as Ctrl-C does. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**

@@ -34,7 +34,7 @@ export function redisUrl(options: Readonly<Record<string, unknown>>, env: NodeJS
  */
 export async function connectClient(
   url: string,
-  options: { follow?: boolean; onReconnect?: (attempt: number, error: string) => void } = {},
+  options: { follow?: boolean | undefined; onReconnect?: ((attempt: number, error: string) => void) | undefined } = {},
 ): Promise<Redis> {
   let lastError = '';
   const client = new Redis(url, {

@@ -2,8 +2,8 @@ import type { Writable } from 'node:stream';
 
 /** Where a command writes: data to `out` (stdout), messages and progress to `err` (stderr). */
 export interface TerminalStreams {
-  readonly out: Writable & { isTTY?: boolean };
-  readonly err: Writable & { isTTY?: boolean; columns?: number };
+  readonly out: Writable & { isTTY?: boolean | undefined };
+  readonly err: Writable & { isTTY?: boolean | undefined; columns?: number | undefined };
   readonly env: NodeJS.ProcessEnv;
 }
 
@@ -32,7 +32,10 @@ export class Terminal {
   readonly #onClosed: () => void;
   #progressShown = false;
 
-  constructor(streams: TerminalStreams, options: { noColor?: boolean; onClosed?: () => void } = {}) {
+  constructor(
+    streams: TerminalStreams,
+    options: { noColor?: boolean | undefined; onClosed?: (() => void) | undefined } = {},
+  ) {
     this.streams = streams;
     const allowed = !options.noColor && !streams.env.NO_COLOR && streams.env.TERM !== 'dumb';
     this.colorOut = allowed && Boolean(streams.out.isTTY);

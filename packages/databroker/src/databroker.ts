@@ -69,50 +69,50 @@ export interface DataBrokerOptions<T> {
    * without seeing each other, and all keys of one backend share a cluster slot. Default
    * `databroker`.
    */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /** Turns data into bytes and back. Default {@link jsonCodec}. */
-  readonly codec?: RecordCodec<T>;
+  readonly codec?: RecordCodec<T> | undefined;
   /** Encrypts record data at rest (AES-256-GCM) with this 32-byte key. Type, id and times stay readable. */
-  readonly encryptionKey?: EncryptionKey;
+  readonly encryptionKey?: EncryptionKey | undefined;
   /** Older keys that data may still be encrypted with, during a key rotation. */
-  readonly decryptionKeys?: readonly EncryptionKey[];
+  readonly decryptionKeys?: readonly EncryptionKey[] | undefined;
   /**
    * How long changes stay in the change log, in ms. Older ones are removed every
    * `cleanupIntervalMs`; a `sync` that starts before what remains fails with
    * `ERR_DATABROKER_INVALID_RECORD_VERSION`. `0` keeps every change. Default 24 hours.
    */
-  readonly expiryMs?: number;
+  readonly expiryMs?: number | undefined;
   /** How often the change log is trimmed, in ms. Default 60 000. */
-  readonly cleanupIntervalMs?: number;
+  readonly cleanupIntervalMs?: number | undefined;
   /** Conflict retries of the optimistic transactions. */
-  readonly retry?: RetryOptions;
+  readonly retry?: RetryOptions | undefined;
   /** How long to wait for Redis to (re)connect before failing an operation, in ms. Default 10 000. */
-  readonly timeoutMs?: number;
+  readonly timeoutMs?: number | undefined;
   /** Changes read per round trip by `sync`, records by `syncLatest`. Default 1 000. */
-  readonly batchSize?: number;
+  readonly batchSize?: number | undefined;
   /** How often a waiting `sync` reads even without a notification, in ms. Default 5 000. */
-  readonly pollIntervalMs?: number;
+  readonly pollIntervalMs?: number | undefined;
   /**
    * `pubsub` (default) wakes waiting streams with a Pub/Sub notification from every commit, on a
    * connection duplicated from the client. `poll` uses no Pub/Sub: streams of other processes see
    * changes at the next poll.
    */
-  readonly wakeUp?: 'pubsub' | 'poll';
+  readonly wakeUp?: 'pubsub' | 'poll' | undefined;
   /**
    * What filters see of a record's data (`$index` and indexable fields). Default: the data itself.
    * Give one for codecs whose data is not a plain object.
    */
-  readonly index?: (data: T) => unknown;
+  readonly index?: ((data: T) => unknown) | undefined;
   /** Most records in one transaction when concurrent puts are committed together. Default 1 000. */
-  readonly maxBatchRecords?: number;
+  readonly maxBatchRecords?: number | undefined;
   /** Called with errors of the background change-log cleanup. Default: a process warning. */
-  readonly onBackgroundError?: (err: Error) => void;
+  readonly onBackgroundError?: ((err: Error) => void) | undefined;
   /**
    * Commit puts with a Lua script instead of WATCH/MULTI: one atomic call, never a conflict, so
    * many writers in many processes do not retry. Needs `EVALSHA`/`EVAL` (and `LPUSH`, `LTRIM`,
    * `LRANGE`) in the ACL. Default false.
    */
-  readonly scripting?: boolean;
+  readonly scripting?: boolean | undefined;
 }
 
 /**
@@ -126,7 +126,7 @@ export interface DataBrokerOptions<T> {
  */
 export interface SyncOptions {
   /** Wait for new changes once caught up (default), or end the stream. */
-  readonly wait?: boolean;
+  readonly wait?: boolean | undefined;
 }
 
 /**
@@ -204,7 +204,7 @@ function parseOptions(raw: string | undefined, type: string): TypeOptions | unde
 
 function normalizeOptions(options: TypeOptions, what: string): TypeOptions {
   if (typeof options !== 'object' || options === null) throw argumentError(`${what} must be an object`);
-  const out: { capacity?: number; indexableFields?: string[] } = {};
+  const out: { capacity?: number | undefined; indexableFields?: string[] | undefined } = {};
   if (options.capacity !== undefined) {
     if (!Number.isSafeInteger(options.capacity) || options.capacity < 0) {
       throw argumentError(`${what}: capacity must be a non-negative integer, not ${String(options.capacity)}`);

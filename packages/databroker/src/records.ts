@@ -49,7 +49,7 @@ export interface LiveRecord<T> extends RecordBase {
 export interface DeletedRecord<T> extends RecordBase {
   /** The time given to the delete, or the time of the eviction. */
   readonly deletedAt: Date;
-  readonly data?: T;
+  readonly data?: T | undefined;
 }
 
 /**
@@ -89,7 +89,7 @@ export type RecordInput<T> =
       readonly id: string;
       readonly deletedAt: Date;
       /** Data kept in the tombstone, for consumers that want to know what was deleted. */
-      readonly data?: T;
+      readonly data?: T | undefined;
     };
 
 /**
@@ -122,12 +122,12 @@ export interface TypeOptions {
    * recently modified records are deleted (their tombstones carry their data). `0` keeps none;
    * leave it out for no limit.
    */
-  readonly capacity?: number;
+  readonly capacity?: number | undefined;
   /**
    * Data fields that filter expressions may compare with `equals` (dotted paths into the data,
    * for example `user.email`). A filter on a field that is not listed matches nothing.
    */
-  readonly indexableFields?: readonly string[];
+  readonly indexableFields?: readonly string[] | undefined;
 }
 
 /**

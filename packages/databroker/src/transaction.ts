@@ -26,11 +26,11 @@ export type Command = readonly [name: string, ...args: (string | Buffer | number
  */
 export interface RetryOptions {
   /** Attempts before `ERR_DATABROKER_RETRIES_EXHAUSTED`. Default 100. */
-  readonly maxAttempts?: number;
+  readonly maxAttempts?: number | undefined;
   /** Upper bound of the first backoff, in ms. Default 1. */
-  readonly initialDelayMs?: number;
+  readonly initialDelayMs?: number | undefined;
   /** Largest backoff, in ms. Default 50. */
-  readonly maxDelayMs?: number;
+  readonly maxDelayMs?: number | undefined;
 }
 
 /** The writes of one attempt, and what they mean once committed. */
@@ -42,7 +42,7 @@ export interface WritePlan<R> {
    * Called when the connection dropped while EXEC was in flight: reads (on a fresh connection)
    * whether the writes were applied. Without it, the job simply runs again.
    */
-  readonly applied?: (read: (commands: readonly Command[]) => Promise<unknown[]>) => Promise<boolean>;
+  readonly applied?: ((read: (commands: readonly Command[]) => Promise<unknown[]>) => Promise<boolean>) | undefined;
 }
 
 /**
@@ -77,11 +77,13 @@ export interface TransactionJob<R> {
     ageMs: number,
   ): Promise<WritePlan<R> | { readonly result: R }> | WritePlan<R> | { readonly result: R };
   /** The replies of `reads` taken from a prepared snapshot, when it covers them. */
-  readonly fromPrepared?: (prepared: Prepared) => unknown[] | undefined;
+  readonly fromPrepared?: ((prepared: Prepared) => unknown[] | undefined) | undefined;
   /** What to WATCH and read with this job's EXEC, for the next job. */
-  readonly prepare?: { readonly key: string; readonly watch: readonly string[]; readonly reads: readonly Command[] };
+  readonly prepare?:
+    | { readonly key: string; readonly watch: readonly string[]; readonly reads: readonly Command[] }
+    | undefined;
   /** Whether the job competes with other writers on a hot key, and so takes part in turns. */
-  readonly contended?: boolean;
+  readonly contended?: boolean | undefined;
 }
 
 /** Conflicts of one transaction before it takes the turn. */

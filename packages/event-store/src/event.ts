@@ -67,7 +67,7 @@ export interface EventStore {
    * Optional: throws when the store would refuse this event (bad name, unserialisable payload).
    * The mediator calls it before running handlers, so a bad event has no side effects.
    */
-  checkEvent?(event: Event): void;
+  checkEvent?: ((event: Event) => void) | undefined;
 }
 
 /**
@@ -105,9 +105,9 @@ export type TimeInput = Date | number;
  */
 export interface ReadOptions {
   /** At most this many events; 0 or none means `maxEventsPerType`. */
-  readonly limit?: number;
+  readonly limit?: number | undefined;
   /** `newest` first (default) or `oldest` first. */
-  readonly order?: ReadOrder;
+  readonly order?: ReadOrder | undefined;
   /**
    * A cursor: continue after this event id, in the read order (with `newest`, the events older
    * than it; with `oldest`, the newer ones). The id need not exist any more.
@@ -139,14 +139,14 @@ export interface TailOptions {
   /** Ends the tail: the iterator finishes (no error) and its connection is released. */
   readonly signal?: AbortSignal | undefined;
   /** Events fetched per read. Default 100. */
-  readonly batchSize?: number;
+  readonly batchSize?: number | undefined;
   /**
    * `stream` layout: how long one blocking read waits for new entries, in ms (default 5000).
    * The tail ends promptly on abort regardless.
    */
-  readonly blockMs?: number;
+  readonly blockMs?: number | undefined;
   /** `timeline` layout (which has no blocking read): the poll interval, in ms. Default 100. */
-  readonly pollIntervalMs?: number;
+  readonly pollIntervalMs?: number | undefined;
 }
 
 /**

@@ -31,7 +31,7 @@ export interface Layout {
   /** Turns a stored text into a payload. */
   decode(name: string, raw: RawEvent): unknown;
   /** The keys that hold a name's events (value keys of the timeline layout as a pattern). */
-  keysOf(name: string): { readonly keys: readonly string[]; readonly pattern?: string };
+  keysOf(name: string): { readonly keys: readonly string[]; readonly pattern?: string | undefined };
   /** What a tail waits on between reads: a blocking read (stream) or a sleep (timeline). */
   waiter(name: string, options: { blockMs: number; pollIntervalMs: number }): Waiter;
 }

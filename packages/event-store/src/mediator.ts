@@ -35,7 +35,7 @@ export interface MediatorOptions {
    * Refuse to publish (and store) an event that has no handler, as the Go mediator does
    * (`ERR_EVENT_STORE_NO_HANDLERS`). Default false: the event is stored anyway.
    */
-  readonly requireHandlers?: boolean;
+  readonly requireHandlers?: boolean | undefined;
 }
 
 /**

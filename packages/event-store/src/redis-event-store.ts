@@ -370,7 +370,7 @@ export class RedisEventStore implements EventStore {
    * store.keysOf('user.created'); // { keys: ['mediator:events:{user.created}'] } with the stream layout
    * ```
    */
-  keysOf(name: string): { readonly keys: readonly string[]; readonly pattern?: string } {
+  keysOf(name: string): { readonly keys: readonly string[]; readonly pattern?: string | undefined } {
     checkName(name);
     return this.#layout.keysOf(name);
   }

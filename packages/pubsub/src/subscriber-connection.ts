@@ -92,7 +92,7 @@ interface Sent {
   readonly slot: number | undefined;
   readonly ping: boolean;
   /** Fails the command's promise at once (the connection lost count of the confirmations). */
-  fail?: (err: Error) => void;
+  fail?: ((err: Error) => void) | undefined;
 }
 
 /** An operation that waits for the next (re)synchronisation. */

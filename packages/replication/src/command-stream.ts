@@ -21,11 +21,11 @@ export interface CommandStreamOptions {
   /** The master replication offset of the last byte before the stream (the `+FULLRESYNC` offset, or the offset resumed from). */
   readonly offset: number;
   /** The database the stream is in at that offset. Default 0. */
-  readonly db?: number;
+  readonly db?: number | undefined;
   /** The stream is inside a replicated `MULTI` at that offset. Default false. */
-  readonly inTransaction?: boolean;
+  readonly inTransaction?: boolean | undefined;
   /** The largest argument accepted, in bytes. Default 512 MiB (the server's `proto-max-bulk-len`). */
-  readonly maxArgumentBytes?: number;
+  readonly maxArgumentBytes?: number | undefined;
 }
 
 const EMPTY_ARGS: readonly Buffer[] = Object.freeze([]) as readonly Buffer[];

@@ -17,11 +17,11 @@ export interface SetView {
   readonly name: string;
   readonly key: Buffer;
   readonly value: Buffer;
-  readonly expire?: ExpireSpec;
+  readonly expire?: ExpireSpec | undefined;
   readonly keepTtl: boolean;
-  readonly condition?: 'NX' | 'XX';
+  readonly condition?: 'NX' | 'XX' | undefined;
   /** `SET ... IFEQ <value>` (Redis 8.4+): set only when the current value equals this. */
-  readonly ifEqual?: Buffer;
+  readonly ifEqual?: Buffer | undefined;
   readonly get: boolean;
 }
 
@@ -62,7 +62,7 @@ export interface ExpireView {
   readonly name: string;
   readonly key: Buffer;
   readonly expire: ExpireSpec;
-  readonly condition?: ExpireCondition;
+  readonly condition?: ExpireCondition | undefined;
 }
 
 /** `PERSIST`. */
@@ -81,7 +81,7 @@ export interface RenameView {
   /** RENAMENX, COPY without REPLACE: only when the target does not exist. */
   readonly onlyIfAbsent: boolean;
   /** MOVE's target database, COPY ... DB n. */
-  readonly db?: number;
+  readonly db?: number | undefined;
   /** COPY keeps the source. */
   readonly keepSource: boolean;
 }
@@ -131,8 +131,8 @@ export interface HExpireView {
   readonly name: string;
   readonly key: Buffer;
   /** Absent for HPERSIST. */
-  readonly expire?: ExpireSpec;
-  readonly condition?: ExpireCondition;
+  readonly expire?: ExpireSpec | undefined;
+  readonly condition?: ExpireCondition | undefined;
   readonly fields: readonly Buffer[];
 }
 
@@ -187,8 +187,8 @@ export interface ZAddView {
   readonly type: 'zadd';
   readonly name: string;
   readonly key: Buffer;
-  readonly condition?: 'NX' | 'XX';
-  readonly compare?: 'GT' | 'LT';
+  readonly condition?: 'NX' | 'XX' | undefined;
+  readonly compare?: 'GT' | 'LT' | undefined;
   readonly changed: boolean;
   readonly increment: boolean;
   readonly members: readonly { readonly score: number; readonly member: Buffer }[];
@@ -236,12 +236,14 @@ export interface XAddView {
   /** The ID argument (`*`, `<ms>-*` or explicit; replicated XADDs carry the generated ID). */
   readonly id: string;
   readonly noMkStream: boolean;
-  readonly trim?: {
-    readonly strategy: 'MAXLEN' | 'MINID';
-    readonly approximate: boolean;
-    readonly threshold: string;
-    readonly limit?: number;
-  };
+  readonly trim?:
+    | {
+        readonly strategy: 'MAXLEN' | 'MINID';
+        readonly approximate: boolean;
+        readonly threshold: string;
+        readonly limit?: number | undefined;
+      }
+    | undefined;
   readonly fields: readonly (readonly [field: Buffer, value: Buffer])[];
 }
 
@@ -250,7 +252,7 @@ export interface XIdsView {
   readonly type: 'xdel' | 'xack';
   readonly name: string;
   readonly key: Buffer;
-  readonly group?: Buffer;
+  readonly group?: Buffer | undefined;
   readonly ids: readonly string[];
 }
 
@@ -271,7 +273,7 @@ export interface XGroupView {
   /** `CREATE`, `SETID`... for XGROUP; the command name otherwise. */
   readonly action: string;
   readonly key: Buffer;
-  readonly group?: Buffer;
+  readonly group?: Buffer | undefined;
   readonly args: readonly Buffer[];
 }
 
@@ -502,7 +504,10 @@ function parseSet(name: string, args: readonly Buffer[]): SetView {
 function trimOptions(
   args: readonly Buffer[],
   i: number,
-): { next: number; trim: { strategy: 'MAXLEN' | 'MINID'; approximate: boolean; threshold: string; limit?: number } } {
+): {
+  next: number;
+  trim: { strategy: 'MAXLEN' | 'MINID'; approximate: boolean; threshold: string; limit?: number | undefined };
+} {
   const strategy = upper(args[i]) as 'MAXLEN' | 'MINID';
   let j = i + 1;
   let approximate = false;

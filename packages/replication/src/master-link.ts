@@ -134,7 +134,7 @@ export class MasterLink {
   }
 
   /** The snapshot transfer in progress: RDB bytes received and announced. */
-  get progress(): { readonly bytes: number; readonly total?: number } | undefined {
+  get progress(): { readonly bytes: number; readonly total?: number | undefined } | undefined {
     const transfer = this.#transfer;
     if (this.#phase !== P_TRANSFER || !transfer) return undefined;
     return transfer.size === undefined

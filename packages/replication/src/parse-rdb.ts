@@ -18,7 +18,7 @@ export type RdbSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Reada
  */
 export interface ParseRdbOptions extends RdbParserOptions {
   /** Stops parsing (and closes a file) when aborted; the iterator then throws the signal's reason. */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 // Input is fed to the parser in slices of this size so that one huge chunk (a whole file given

@@ -127,15 +127,15 @@ export interface RdbEntryBase {
   /** The type byte's name as Redis or Valkey spells it (`RDB_TYPE_HASH_LISTPACK`...). */
   readonly rdbTypeName: string;
   /** Absolute expiry in Unix milliseconds, when the key has one. */
-  readonly expireAt?: number;
+  readonly expireAt?: number | undefined;
   /** Seconds since last access (LRU policies), when saved. */
-  readonly idle?: number;
+  readonly idle?: number | undefined;
   /** Logarithmic access counter (LFU policies), when saved. */
-  readonly freq?: number;
+  readonly freq?: number | undefined;
   /** The hash slot from the last `SLOT_INFO` (cluster nodes, Redis 7.4+), when present. */
-  readonly slot?: number;
+  readonly slot?: number | undefined;
   /** Redis 8.6 module key metadata, when present. */
-  readonly meta?: readonly KeyMetaClass[];
+  readonly meta?: readonly KeyMetaClass[] | undefined;
   /**
    * Large values come in several parts, so that a huge key never sits whole in memory: parts
    * are numbered from 0 and the last one has `last: true`. Most keys are one part.
@@ -180,7 +180,7 @@ export interface RdbZSetEntry extends RdbEntryBase {
 export interface HashField {
   readonly field: Buffer;
   readonly value: Buffer;
-  readonly expireAt?: number;
+  readonly expireAt?: number | undefined;
 }
 
 /** A hash. */
@@ -202,7 +202,7 @@ export interface StreamPendingEntry {
   readonly deliveryTime: number;
   readonly deliveryCount: number;
   /** The consumer that owns it (from the consumers' lists), when one does. */
-  readonly consumer?: Buffer;
+  readonly consumer?: Buffer | undefined;
 }
 
 /** A consumer of a group. */
@@ -211,7 +211,7 @@ export interface StreamConsumer {
   /** Unix milliseconds of the last interaction. */
   readonly seenTime: number;
   /** Unix milliseconds of the last successful read (Redis 7.2+ RDB 11; else equals `seenTime`). */
-  readonly activeTime?: number;
+  readonly activeTime?: number | undefined;
   /** IDs of the pending entries this consumer owns. */
   readonly pending: readonly string[];
 }
@@ -221,7 +221,7 @@ export interface StreamGroup {
   readonly name: Buffer;
   readonly lastDeliveredId: string;
   /** Logical read counter (RDB 10+); -1 when Redis marks it unknown. */
-  readonly entriesRead?: number;
+  readonly entriesRead?: number | undefined;
   readonly pending: readonly StreamPendingEntry[];
   readonly consumers: readonly StreamConsumer[];
 }
@@ -245,18 +245,18 @@ export interface StreamMeta {
   readonly length: number;
   readonly lastId: string;
   /** RDB 10+ (type 19 and later). */
-  readonly firstId?: string;
-  readonly maxDeletedId?: string;
-  readonly entriesAdded?: number;
+  readonly firstId?: string | undefined;
+  readonly maxDeletedId?: string | undefined;
+  readonly entriesAdded?: number | undefined;
   readonly groups: readonly StreamGroup[];
   /** Redis 8.6 (type 26). */
-  readonly idmp?: StreamIdmp;
+  readonly idmp?: StreamIdmp | undefined;
 }
 
 /** One part of a stream: a batch of entries, and in the last part the metadata and groups. */
 export interface StreamPart {
   readonly entries: readonly StreamItem[];
-  readonly meta?: StreamMeta;
+  readonly meta?: StreamMeta | undefined;
 }
 
 /** A stream. */

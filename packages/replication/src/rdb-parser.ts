@@ -61,26 +61,26 @@ import {
  */
 export interface RdbParserOptions {
   /** Most elements in one part of a collection. Default 1024. */
-  readonly batchSize?: number;
+  readonly batchSize?: number | undefined;
   /**
    * About how many bytes one part holds: a collection part is cut when its elements reach it,
    * and strings longer than this are delivered in pieces of this size. Default 1 MiB.
    */
-  readonly maxPartBytes?: number;
+  readonly maxPartBytes?: number | undefined;
   /**
    * The largest single string or encoded node (listpack, ziplist, intset) read whole. Larger
    * lengths are refused with `ERR_RDB_LIMIT` instead of being buffered. Top-level string values
    * are streamed and not limited by it. Default 512 MiB (Redis' own `proto-max-bulk-len`).
    */
-  readonly maxBlobBytes?: number;
+  readonly maxBlobBytes?: number | undefined;
   /** Compare the CRC64 trailer with the bytes (RDB 5+, unless the file says 0). Default true. */
-  readonly verifyChecksum?: boolean;
+  readonly verifyChecksum?: boolean | undefined;
   /**
    * The most consumer-group records (pending entries, consumers, idempotent-producer IDs) one
    * stream may hold: they are delivered whole in the stream's last part, so they are bounded.
    * Above it, `ERR_RDB_LIMIT`. Default 1,000,000.
    */
-  readonly maxStreamGroupRecords?: number;
+  readonly maxStreamGroupRecords?: number | undefined;
 }
 
 // Thrown by a read that needs bytes not yet written; never escapes the parser.
@@ -149,7 +149,7 @@ interface MutablePending {
   id: string;
   deliveryTime: number;
   deliveryCount: number;
-  consumer?: Buffer;
+  consumer?: Buffer | undefined;
 }
 
 interface StreamState {
@@ -157,19 +157,19 @@ interface StreamState {
   meta: {
     length: number;
     lastId: string;
-    firstId?: string;
-    maxDeletedId?: string;
-    entriesAdded?: number;
+    firstId?: string | undefined;
+    maxDeletedId?: string | undefined;
+    entriesAdded?: number | undefined;
   };
   groups: StreamGroup[];
   groupsLeft: number;
-  group: { name: Buffer; lastDeliveredId: string; entriesRead?: number } | undefined;
+  group: { name: Buffer; lastDeliveredId: string; entriesRead?: number | undefined } | undefined;
   pending: MutablePending[];
   pendingById: Map<string, MutablePending>;
   pelLeft: number;
   consumers: StreamConsumer[];
   consumersLeft: number;
-  consumer: { name: Buffer; seenTime: number; activeTime?: number } | undefined;
+  consumer: { name: Buffer; seenTime: number; activeTime?: number | undefined } | undefined;
   consumerPending: string[];
   idmp: {
     duration: number;

@@ -33,7 +33,7 @@ export interface RdbTransferOptions extends RdbParserOptions {
    * counted down to its announced length; a diskless one ends where its 40-byte end mark
    * appears (as Redis replicas find it), so its content is not checked. Default false.
    */
-  readonly discard?: boolean;
+  readonly discard?: boolean | undefined;
 }
 
 /**

@@ -25,7 +25,7 @@ import type { CommandEvent, LifecycleEvent, ReplicationEvent } from './replicati
  */
 export interface ReplicaTlsOptions extends TlsConnectionOptions {
   /** Accept any server certificate and name (tests, self-signed setups): no protection against a man in the middle. */
-  readonly insecure?: boolean;
+  readonly insecure?: boolean | undefined;
 }
 
 /**
@@ -42,72 +42,72 @@ export interface ReplicaTlsOptions extends TlsConnectionOptions {
  */
 export interface ReplicaListenerOptions {
   /** `redis://[[user]:password@]host[:port]`, `rediss://...` (TLS) or `unix:///path`. */
-  readonly url?: string;
+  readonly url?: string | undefined;
   /** Default `127.0.0.1` (when neither `url` nor `path` is given). */
-  readonly host?: string;
+  readonly host?: string | undefined;
   /** Default 6379. */
-  readonly port?: number;
+  readonly port?: number | undefined;
   /** A unix socket path. */
-  readonly path?: string;
+  readonly path?: string | undefined;
   /** ACL user; `default` when only a password is given. */
-  readonly username?: string;
-  readonly password?: string;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
   /** TLS: `true` (the platform's CAs), or options. `rediss://` URLs turn it on. */
-  readonly tls?: boolean | ReplicaTlsOptions;
+  readonly tls?: boolean | ReplicaTlsOptions | undefined;
   /** Connection name shown by `CLIENT LIST` on the master. */
-  readonly name?: string;
+  readonly name?: string | undefined;
   /**
    * The replication ID to resume from (a saved {@link ReplicationCheckpoint}); `?` (the
    * default) asks for a full sync.
    */
-  readonly replId?: string;
+  readonly replId?: string | undefined;
   /** The offset saved with `replId` (the last byte processed); -1 (the default) with `?`. */
-  readonly replOffset?: number;
+  readonly replOffset?: number | undefined;
   /** The database the stream was in at `replOffset` (saved in the checkpoint). Default 0. */
-  readonly db?: number;
+  readonly db?: number | undefined;
   /** Read the snapshot without emitting its events (no parsing of its content). Default false. */
-  readonly discardRdb?: boolean;
+  readonly discardRdb?: boolean | undefined;
   /** Follow the command stream after the snapshot (default true); `false` ends after the snapshot. */
-  readonly aof?: boolean;
+  readonly aof?: boolean | undefined;
   /** TCP, TLS and handshake, per attempt, in ms. Default 10 000. */
-  readonly connectTimeout?: number;
+  readonly connectTimeout?: number | undefined;
   /**
    * The longest silence from the master, in ms, before the link counts as dead and is
    * reconnected. Not counted while reading is paused for a slow consumer. 0 disables it.
    * Default 60 000 (the master PINGs every `repl-ping-replica-period`, 10 s by default).
    */
-  readonly readTimeout?: number;
+  readonly readTimeout?: number | undefined;
   /** The longest time a write (an ACK) may wait for the socket, in ms; 0 disables it. Default 60 000. */
-  readonly writeTimeout?: number;
+  readonly writeTimeout?: number | undefined;
   /**
    * After a failure that a retry can fix (connection lost, timeout, `-LOADING`...): `true`
    * (default: backoff from 100 ms to 5 s with jitter, forever), backoff options, your own
    * strategy `(attempt, cause) => delay | false`, or `false` to end with the error.
    */
-  readonly reconnect?: boolean | BackoffOptions | ReconnectStrategy;
+  readonly reconnect?: boolean | BackoffOptions | ReconnectStrategy | undefined;
   /** How often `REPLCONF ACK` is sent, in ms. Default 1000, as Redis replicas do. */
-  readonly ackInterval?: number;
+  readonly ackInterval?: number | undefined;
   /** Least time between two `sync-progress` events of a snapshot transfer, in ms. Default 1000. */
-  readonly progressInterval?: number;
+  readonly progressInterval?: number | undefined;
   /** Events waiting for the consumer before the socket stops being read. Default 4096. */
-  readonly maxQueuedEvents?: number;
+  readonly maxQueuedEvents?: number | undefined;
   /** Input bytes behind the waiting events before the socket stops being read. Default 16 MiB. */
-  readonly maxQueuedBytes?: number;
+  readonly maxQueuedBytes?: number | undefined;
   /** `REPLCONF listening-port`, shown by the master's `INFO replication`. Default 0. */
-  readonly announcePort?: number;
+  readonly announcePort?: number | undefined;
   /** `REPLCONF ip-address`, shown by the master instead of the connection's address. */
-  readonly announceIp?: string;
+  readonly announceIp?: string | undefined;
   /**
    * `REPLCONF version` (Valkey reads it, Redis ignores it): Valkey 9 sends its own `VALKEY080`
    * snapshot format only to replicas of 9.0.0 or later. Default `9.0.0`; `false` omits it.
    */
-  readonly announceVersion?: string | false;
+  readonly announceVersion?: string | false | undefined;
   /** Options of the snapshot's parser: `batchSize`, `maxPartBytes`, `maxBlobBytes`, `verifyChecksum`... */
-  readonly rdb?: RdbParserOptions;
+  readonly rdb?: RdbParserOptions | undefined;
   /** The largest command argument accepted, in bytes. Default 512 MiB (the server's `proto-max-bulk-len`). */
-  readonly maxArgumentBytes?: number;
+  readonly maxArgumentBytes?: number | undefined;
   /** Closes the listener when aborted (like {@link ReplicaListener.close}). */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
@@ -181,7 +181,7 @@ export interface ReplicaListenerEvents {
   entry: [event: RdbEntryEvent];
   command: [event: CommandEvent];
   lifecycle: [event: LifecycleEvent];
-  error: [error: Error];
+  error: [error: ReplicationError];
   close: [];
 }
 
@@ -207,8 +207,8 @@ const RETRIED = new Set<string>([
 
 /** The end of the queue: the listener failed (`error`) or finished its snapshot-only sync. */
 class Terminal {
-  readonly error: Error | undefined;
-  constructor(error: Error | undefined) {
+  readonly error: ReplicationError | undefined;
+  constructor(error: ReplicationError | undefined) {
     this.error = error;
   }
 }
@@ -437,7 +437,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   }
 
   /** The snapshot transfer in progress: RDB bytes received, and the announced total (disk-based syncs). */
-  get progress(): { readonly bytes: number; readonly total?: number } | undefined {
+  get progress(): { readonly bytes: number; readonly total?: number | undefined } | undefined {
     return this.#current?.progress;
   }
 
@@ -561,18 +561,18 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     let attempt = 0;
     for (;;) {
       if (this.#stopped) return;
-      let error: Error | undefined;
+      let error: ReplicationError | undefined;
       try {
-        error = await this.#session();
+        error = asReplicationError(await this.#session());
       } catch (err) {
-        error = err as Error;
+        error = asReplicationError(err);
       }
       if (this.#stopped) return;
       if (error === undefined) {
         this.#end(new Terminal(undefined)); // the snapshot-only sync is complete
         return;
       }
-      if (!(error instanceof ReplicationError) || !RETRIED.has(error.code)) {
+      if (!RETRIED.has(error.code)) {
         this.#end(new Terminal(error));
         return;
       }
@@ -583,7 +583,9 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
       try {
         delay = this.#strategy ? this.#strategy(attempt, error) : false;
       } catch (err) {
-        error = err as Error;
+        error = new ReplicationError('ERR_REPLICATION_ARGUMENT', `the reconnect strategy threw: ${describe(err)}`, {
+          cause: err,
+        });
       }
       if (delay === false || !(delay >= 0)) {
         this.#end(
@@ -858,4 +860,14 @@ function rethrow(err: unknown): void {
   queueMicrotask(() => {
     throw err;
   });
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Every failure a listener reports is a ReplicationError: anything else is wrapped once. */
+function asReplicationError(err: unknown): ReplicationError | undefined {
+  if (err === undefined || err instanceof ReplicationError) return err;
+  return new ReplicationError('ERR_REPLICATION_PROTOCOL', `unexpected failure: ${describe(err)}`, { cause: err });
 }

@@ -4,6 +4,7 @@
 // resume), with `reconnecting` and a new `connected` after a dropped link.
 
 import type { CommandView } from './command-views.ts';
+import type { ReplicationError } from './errors.ts';
 import type { RdbEvent } from './rdb-events.ts';
 
 /**
@@ -50,7 +51,7 @@ export interface FullSyncStartEvent {
   readonly replId: string;
   readonly offset: number;
   /** RDB bytes announced (`$<len>`); undefined for diskless transfers (`$EOF:`). */
-  readonly size?: number;
+  readonly size?: number | undefined;
   readonly diskless: boolean;
 }
 
@@ -58,7 +59,7 @@ export interface FullSyncStartEvent {
 export interface SyncProgressEvent {
   readonly kind: 'sync-progress';
   readonly bytes: number;
-  readonly total?: number;
+  readonly total?: number | undefined;
 }
 
 /** The snapshot has been parsed entirely; commands follow. */
@@ -85,7 +86,7 @@ export interface ReconnectingEvent {
   readonly delayMs: number;
   readonly replId: string;
   readonly offset: number;
-  readonly error?: Error;
+  readonly error?: ReplicationError | undefined;
 }
 
 /** Connection and synchronization milestones. */

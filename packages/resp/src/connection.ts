@@ -66,15 +66,15 @@ export interface RespConnectionOptions<Value = RespValue> {
 /** What the server said in the handshake (HELLO 3); absent after a RESP2 fallback. */
 export interface ServerInfo {
   /** `redis` or `valkey`. */
-  readonly server?: string;
-  readonly version?: string;
-  readonly proto?: number;
+  readonly server?: string | undefined;
+  readonly version?: string | undefined;
+  readonly proto?: number | undefined;
   /** The connection's client id. */
-  readonly id?: number;
+  readonly id?: number | undefined;
   /** `standalone`, `cluster` or `sentinel`. */
-  readonly mode?: string;
+  readonly mode?: string | undefined;
   /** `master` or `replica`. */
-  readonly role?: string;
+  readonly role?: string | undefined;
 }
 
 /** Passed to the `connect` event. */
@@ -1139,7 +1139,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
    * Closes in order: refuses new commands, writes what waits and waits for every reply (up to
    * `timeout`, default 5000 ms), then ends the socket. Left-over commands fail with `ERR_RESP_CLOSED`.
    */
-  async close(options: { readonly timeout?: number } = {}): Promise<void> {
+  async close(options: { readonly timeout?: number | undefined } = {}): Promise<void> {
     if (this.#status === 'closed' || this.#status === 'taken-over') return;
     if (this.#status !== 'ready' || this.socket === null) {
       const socket = this.socket;

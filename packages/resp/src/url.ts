@@ -3,17 +3,17 @@ import { RespError } from './errors.ts';
 /** What a connection URL says. */
 export interface ParsedRedisUrl {
   /** TCP host (IPv6 without brackets); absent for a unix socket. */
-  readonly host?: string;
-  readonly port?: number;
+  readonly host?: string | undefined;
+  readonly port?: number | undefined;
   /** Unix socket path. */
-  readonly path?: string;
+  readonly path?: string | undefined;
   /** `rediss://`: TLS with the platform's CAs unless `tls` options say otherwise. */
   readonly tls: boolean;
-  readonly username?: string;
-  readonly password?: string;
-  readonly db?: number;
-  readonly protocol?: 2 | 3;
-  readonly name?: string;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly db?: number | undefined;
+  readonly protocol?: 2 | 3 | undefined;
+  readonly name?: string | undefined;
 }
 
 const PARAMS = ['db', 'username', 'password', 'protocol', 'name'] as const;

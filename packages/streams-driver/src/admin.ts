@@ -61,9 +61,9 @@ export async function createTopic(client: RedisClient, topic: string): Promise<b
 /** Options of {@link createGroup}. */
 export interface CreateGroupOptions {
   /** Where the group starts: `$` (only messages sent after now, the default), `0` (the whole retained history) or an entry ID. */
-  readonly from?: string;
+  readonly from?: string | undefined;
   /** Create the stream too when it does not exist. Default true. */
-  readonly createTopic?: boolean;
+  readonly createTopic?: boolean | undefined;
 }
 
 /**
@@ -255,9 +255,9 @@ export interface DeadLetter {
 /** Options of {@link readDeadLetters}. */
 export interface ReadDeadLettersOptions {
   /** Most entries to return. Default 100. */
-  readonly count?: number;
+  readonly count?: number | undefined;
   /** Return entries after this ID (exclusive), for paging. Default: from the start. */
-  readonly after?: string;
+  readonly after?: string | undefined;
 }
 
 /**

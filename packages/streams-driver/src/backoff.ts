@@ -1,9 +1,9 @@
 /** How transient failures are retried: exponential backoff with full jitter. */
 export interface RetryOptions {
   /** First pause in ms. Default 50. */
-  readonly initialDelayMs?: number;
+  readonly initialDelayMs?: number | undefined;
   /** Longest pause in ms. Default 5000. */
-  readonly maxDelayMs?: number;
+  readonly maxDelayMs?: number | undefined;
 }
 
 /** Pauses that double after each failure up to a cap, randomised so that clients do not retry in step. */

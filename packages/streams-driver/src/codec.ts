@@ -14,7 +14,7 @@ export type Metadata = Readonly<Record<string, string>>;
 /** What {@link Topic.send} takes. */
 export interface OutgoingMessage {
   readonly body: MessageBody;
-  readonly metadata?: Metadata;
+  readonly metadata?: Metadata | undefined;
 }
 
 /** Limits applied when encoding (sending) and decoding (receiving). */

@@ -28,13 +28,13 @@ const brand: unique symbol = Symbol.for('@redis-events/streams-driver.error');
 /** Where an error happened, when it is known. */
 export interface StreamsErrorContext {
   /** The stream key of the topic. */
-  readonly topic?: string;
+  readonly topic?: string | undefined;
   /** The consumer group of the subscription. */
-  readonly group?: string;
+  readonly group?: string | undefined;
   /** The Redis command that failed, upper case (`XREADGROUP`). */
-  readonly command?: string;
+  readonly command?: string | undefined;
   /** True when trying again later may succeed. */
-  readonly retryable?: boolean;
+  readonly retryable?: boolean | undefined;
   readonly cause?: unknown;
 }
 

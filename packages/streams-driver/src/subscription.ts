@@ -27,17 +27,17 @@ export interface SubscriptionOptions {
    * name) to pick up this consumer's own pending messages right after a restart. Default:
    * `<hostname>:<pid>:<random>`.
    */
-  readonly consumer?: string;
+  readonly consumer?: string | undefined;
   /** Create the group (and the stream) when missing. Default true. With false, a missing group fails with ERR_STREAMS_NOT_FOUND. */
-  readonly create?: boolean;
+  readonly create?: boolean | undefined;
   /** Where a new group starts: `$` (only messages sent from now on, the default), `0` (all retained) or an entry ID. */
-  readonly from?: string;
+  readonly from?: string | undefined;
   /**
    * A message whose lease is not renewed for this long is taken over by another consumer of the
    * group: its consumer is presumed dead. A live subscription renews the lease of every message it
    * holds (see `maxLeaseMs`), so this is the time to detect a dead consumer. Default 60 s.
    */
-  readonly ackDeadlineMs?: number;
+  readonly ackDeadlineMs?: number | undefined;
   /**
    * How long a live subscription keeps renewing the lease of a message it holds (read ahead or
    * handed out, not yet settled), every `ackDeadlineMs / 3`. After that the message can be taken
@@ -45,50 +45,50 @@ export interface SubscriptionOptions {
    * 0 turns renewal off: then `ackDeadlineMs` must exceed the time a message waits in the
    * prefetch buffer plus its handling. Default 1 hour.
    */
-  readonly maxLeaseMs?: number;
+  readonly maxLeaseMs?: number | undefined;
   /** How often idle messages of dead consumers are looked for (Redis < 8.4). Default min(ackDeadline / 2, 5 s). */
-  readonly claimIntervalMs?: number;
+  readonly claimIntervalMs?: number | undefined;
   /** Most messages received and not yet settled (buffered plus handed out); reading pauses there. Default 1000. */
-  readonly maxInFlight?: number;
+  readonly maxInFlight?: number | undefined;
   /** Most messages read ahead and buffered before the application asks. Default 200. */
-  readonly prefetch?: number;
+  readonly prefetch?: number | undefined;
   /** Longest server-side wait of one read, in ms. Shutdown never waits longer than this for the reader. Default 1000. */
-  readonly blockMs?: number;
+  readonly blockMs?: number | undefined;
   /** A message delivered more often than this goes to the dead-letter stream. Default 10; `Infinity` turns it off. */
-  readonly maxDeliveries?: number;
+  readonly maxDeliveries?: number | undefined;
   /** The dead-letter stream. Default `{<topic>}:dead` (or `<topic>:dead` when the topic has a hash tag): same cluster slot. */
-  readonly deadLetterKey?: string;
+  readonly deadLetterKey?: string | undefined;
   /** Trim the dead-letter stream to about this many entries. Default: never trimmed. */
-  readonly deadLetterMaxLen?: number;
+  readonly deadLetterMaxLen?: number | undefined;
   /** Entries that cannot be decoded: moved to the dead-letter stream (default) or acknowledged and dropped. Both emit `malformed`. */
-  readonly onMalformed?: MalformedAction;
+  readonly onMalformed?: MalformedAction | undefined;
   /**
    * Delete entries from the stream once every group has acknowledged them (XACKDEL ... ACKED on
    * Redis 8.2+, a script on older servers). Default false: retention is the topic's trimming.
    */
-  readonly deleteAcked?: boolean;
+  readonly deleteAcked?: boolean | undefined;
   /** At shutdown, delete this consumer from the group when nothing is pending on it. Default true. */
-  readonly deleteConsumerOnShutdown?: boolean;
+  readonly deleteConsumerOnShutdown?: boolean | undefined;
   /** Read with NOACK: at-most-once, nothing is ever redelivered. `ack()` does nothing, `nack()` fails. Default false. */
-  readonly noAck?: boolean;
+  readonly noAck?: boolean | undefined;
   /** Force optional server features on or off instead of detecting them. */
-  readonly features?: Partial<ServerFeatures>;
+  readonly features?: Partial<ServerFeatures> | undefined;
   /** Longest wait for one non-blocking command before it is retried. Default 10 s. */
-  readonly commandTimeoutMs?: number;
+  readonly commandTimeoutMs?: number | undefined;
   /**
    * How long past its BLOCK time a read may go unanswered before the reader's connection counts
    * as dead (a silent network failure) and is reconnected. Default 5 s.
    */
-  readonly readTimeoutMs?: number;
+  readonly readTimeoutMs?: number | undefined;
   /** Pauses between retries of transient failures. */
-  readonly retry?: RetryOptions;
+  readonly retry?: RetryOptions | undefined;
   /** Size limits for decoding. */
-  readonly limits?: Partial<CodecLimits>;
+  readonly limits?: Partial<CodecLimits> | undefined;
 }
 
 /** Options of {@link Subscription.receive}. */
 export interface ReceiveOptions {
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Options of {@link Subscription.shutdown}. */
@@ -98,7 +98,7 @@ export interface ShutdownOptions {
    * Redis. Messages still held then stay pending and are redelivered after the ack deadline.
    * Default 10 s.
    */
-  readonly graceMs?: number;
+  readonly graceMs?: number | undefined;
 }
 
 /** A message moved to the dead-letter stream. */
@@ -189,7 +189,7 @@ function integer(value: number | undefined, fallback: number, min: number, max: 
 }
 
 function keyPrefixOf(client: RedisClient): string {
-  const options = (client as { options?: { keyPrefix?: unknown } }).options;
+  const options = (client as { options?: { keyPrefix?: unknown } | undefined }).options;
   return typeof options?.keyPrefix === 'string' ? options.keyPrefix : '';
 }
 
@@ -312,7 +312,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.topic = checkName(options.topic, 'the topic');
     this.group = checkName(options.group, 'the group');
     this.consumer = checkName(options.consumer ?? defaultConsumerName(), 'the consumer name');
-    this.#owned = (options as { ownsClient?: boolean }).ownsClient === true;
+    this.#owned = (options as { ownsClient?: boolean | undefined }).ownsClient === true;
     this.#create = options.create ?? true;
     const from = options.from ?? '$';
     if (from !== '$' && !isStreamId(from)) {

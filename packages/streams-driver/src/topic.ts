@@ -9,11 +9,11 @@ import { minIdForAge } from './stream-id.ts';
 /** How a topic trims its stream as it writes. MAXLEN and age may be combined. */
 export interface Retention {
   /** Keep about this many entries (`XADD ... MAXLEN ~ n`). */
-  readonly maxLen?: number;
+  readonly maxLen?: number | undefined;
   /** Drop entries older than this, by the time in their ID (`MINID ~ now-age`). */
-  readonly maxAgeMs?: number;
+  readonly maxAgeMs?: number | undefined;
   /** Trim exactly (`=`) instead of approximately (`~`, whole macro nodes, much cheaper). Default false. */
-  readonly exact?: boolean;
+  readonly exact?: boolean | undefined;
 }
 
 /** Options of {@link Topic}. */
@@ -24,15 +24,15 @@ export interface TopicOptions {
    * topic name does not create a stream nobody reads. Create topics with {@link createTopic}
    * or by opening a subscription with `create: true`.
    */
-  readonly create?: boolean;
+  readonly create?: boolean | undefined;
   /** Trimming on every write. Default: none, the stream keeps everything. */
-  readonly retention?: Retention;
+  readonly retention?: Retention | undefined;
   /** Most messages in one pipeline of XADDs. Default 1000. */
-  readonly maxBatchSize?: number;
+  readonly maxBatchSize?: number | undefined;
   /** Most bytes (bodies and metadata) in one pipeline. Default 4 MiB. */
-  readonly maxBatchBytes?: number;
+  readonly maxBatchBytes?: number | undefined;
   /** Batches on the wire at once; more sends wait and join the next batch. Default 2. */
-  readonly maxBatchesInFlight?: number;
+  readonly maxBatchesInFlight?: number | undefined;
   /**
    * How a batch reaches Redis. `pipeline` (the default): one XADD command per message, pipelined.
    * `script`: one EVALSHA per batch that runs the XADDs on the server; it costs the client about
@@ -40,18 +40,18 @@ export interface TopicOptions {
    * runs each batch without interleaving other clients' commands, and producers need permission
    * to run scripts. Script batches are capped at 256 messages.
    */
-  readonly sendMode?: 'pipeline' | 'script';
+  readonly sendMode?: 'pipeline' | 'script' | undefined;
   /**
    * How long a send keeps retrying transient failures (connection lost, LOADING, TRYAGAIN,
    * CLUSTERDOWN, timeouts) before it fails with ERR_STREAMS_UNAVAILABLE. Default 30 s.
    */
-  readonly sendTimeoutMs?: number;
+  readonly sendTimeoutMs?: number | undefined;
   /** Longest wait for one pipeline's replies before it counts as failed (and is retried). Default 10 s. */
-  readonly commandTimeoutMs?: number;
+  readonly commandTimeoutMs?: number | undefined;
   /** Pauses between retries. */
-  readonly retry?: RetryOptions;
+  readonly retry?: RetryOptions | undefined;
   /** Size limits checked before sending. */
-  readonly limits?: Partial<CodecLimits>;
+  readonly limits?: Partial<CodecLimits> | undefined;
 }
 
 /** Options of {@link Topic.send}. */
@@ -60,7 +60,7 @@ export interface SendOptions {
    * Gives up waiting. A message not yet written is not sent; one already on the wire may still
    * be stored (at-least-once: the caller cannot tell).
    */
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A transient failure that a topic or subscription retries. */
@@ -139,7 +139,10 @@ export function checkRetention(retention: Retention | undefined): Retention | un
 }
 
 /** The trimming arguments of XADD or XTRIM for a retention, and an XTRIM by age for the combination. */
-export function trimArguments(retention: Retention | undefined, now: number): { add: string[]; extraMinId?: string } {
+export function trimArguments(
+  retention: Retention | undefined,
+  now: number,
+): { add: string[]; extraMinId?: string | undefined } {
   if (!retention) return { add: [] };
   const mode = retention.exact ? '=' : '~';
   if (retention.maxLen !== undefined) {
@@ -202,7 +205,7 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     super();
     this.#client = client;
     this.key = checkName(key, 'the topic key');
-    this.#owned = (options as { ownsClient?: boolean }).ownsClient === true;
+    this.#owned = (options as { ownsClient?: boolean | undefined }).ownsClient === true;
     this.#create = options.create ?? false;
     this.#retention = checkRetention(options.retention);
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };

@@ -9,11 +9,11 @@ import { waitFor } from './wait.ts';
 /** Options of {@link startCluster}: the spawn options apply to every node. */
 export interface RedisClusterOptions extends Omit<SpawnRedisOptions, 'port' | 'replicaOf'> {
   /** Masters sharing the 16384 slots. Default 3 (the minimum Redis accepts for failover). */
-  readonly masters?: number;
+  readonly masters?: number | undefined;
   /** Replicas per master. Default 0. */
-  readonly replicasPerMaster?: number;
+  readonly replicasPerMaster?: number | undefined;
   /** `cluster-node-timeout` in ms. Default 2000, short so that failover tests are quick. */
-  readonly nodeTimeoutMs?: number;
+  readonly nodeTimeoutMs?: number | undefined;
 }
 
 const SLOTS = 16384;

@@ -63,14 +63,14 @@ export async function containerEngineAvailable(timeoutMs = 5_000): Promise<boole
 /** Options of {@link startContainerRedis}. */
 export interface ContainerRedisOptions {
   /** Image to run; default `REDIS_IMAGE`, else `redis:7.4`. */
-  readonly image?: string;
+  readonly image?: string | undefined;
   /**
    * Never pull from a registry: a missing image is an error. Default from
    * `REDIS_TESTKIT_OFFLINE=1`.
    */
-  readonly offline?: boolean;
+  readonly offline?: boolean | undefined;
   /** More `redis-server` arguments. */
-  readonly args?: readonly string[];
+  readonly args?: readonly string[] | undefined;
 }
 
 /**
@@ -137,7 +137,7 @@ export class ContainerRedis extends RedisServer {
     });
   }
 
-  async restart(options: { keepData?: boolean } = {}): Promise<void> {
+  async restart(options: { keepData?: boolean | undefined } = {}): Promise<void> {
     await this.command((options.keepData ?? true) ? 'SAVE' : 'FLUSHALL');
     this.dropAdmin();
     await this.#control.restart();

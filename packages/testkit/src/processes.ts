@@ -55,7 +55,11 @@ function reapStale(): void {
   for (const name of files) {
     const file = join(registryDir, name);
     try {
-      const entry = JSON.parse(readFileSync(file, 'utf8')) as { owner: number; pid: number; dirs?: string[] };
+      const entry = JSON.parse(readFileSync(file, 'utf8')) as {
+        owner: number;
+        pid: number;
+        dirs?: string[] | undefined;
+      };
       if (alive(entry.owner)) continue;
       if (alive(entry.pid) && looksLikeServer(entry.pid)) process.kill(entry.pid, 'SIGKILL');
       for (const dir of entry.dirs ?? []) rmSync(dir, { recursive: true, force: true });
@@ -112,10 +116,10 @@ function setpriv(): string | null {
 
 /** Options of {@link spawnTracked}. */
 export interface SpawnTrackedOptions {
-  readonly cwd?: string;
-  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string | undefined;
+  readonly env?: NodeJS.ProcessEnv | undefined;
   /** Folders removed when the process is reaped after a crash of the test run. */
-  readonly dirs?: readonly string[];
+  readonly dirs?: readonly string[] | undefined;
 }
 
 /**

@@ -9,7 +9,7 @@ export interface ProxyOptions {
   /** The server to forward to. A {@link RedisServer} fits. */
   readonly target: { readonly host: string; readonly port: number };
   /** Port to listen on (127.0.0.1); a free one by default. */
-  readonly port?: number;
+  readonly port?: number | undefined;
 }
 
 /** Counters of a {@link TcpProxy}. */
@@ -76,7 +76,10 @@ export class TcpProxy implements AsyncDisposable {
    * Sends new connections to another server, for example the replica promoted in a failover;
    * with `cut` (the default) open connections are reset so that clients reconnect there.
    */
-  retarget(target: { readonly host: string; readonly port: number }, options: { cut?: boolean } = {}): void {
+  retarget(
+    target: { readonly host: string; readonly port: number },
+    options: { cut?: boolean | undefined } = {},
+  ): void {
     this.#target = { host: target.host, port: target.port };
     if (options.cut ?? true) this.cut();
   }

@@ -5,7 +5,7 @@ import { waitFor } from './wait.ts';
 /** Options of {@link startReplicaSet}: the spawn options apply to every server. */
 export interface ReplicaSetOptions extends Omit<SpawnRedisOptions, 'port' | 'replicaOf'> {
   /** How many replicas follow the master. Default 1. */
-  readonly replicas?: number;
+  readonly replicas?: number | undefined;
 }
 
 /**
@@ -51,7 +51,7 @@ export class ReplicaSet implements AsyncDisposable {
    * Fails over by hand: `REPLICAOF NO ONE` on one replica, and the others (and the old master,
    * if `demoteOldMaster`) follow it. Returns the new master.
    */
-  async promote(replica: SpawnedRedis, options: { demoteOldMaster?: boolean } = {}): Promise<SpawnedRedis> {
+  async promote(replica: SpawnedRedis, options: { demoteOldMaster?: boolean | undefined } = {}): Promise<SpawnedRedis> {
     const at = this.replicas.indexOf(replica);
     if (at < 0) throw new TestkitError('ERR_TESTKIT_ARGUMENT', 'promote() takes one of the replicas of this set');
     await replica.command('REPLICAOF', 'NO', 'ONE');

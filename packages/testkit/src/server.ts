@@ -11,10 +11,10 @@ export type ServerKind = 'spawned' | 'container' | 'external';
 export interface ConnectionOptions {
   readonly host: string;
   readonly port: number;
-  readonly username?: string;
-  readonly password?: string;
-  readonly db?: number;
-  readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string };
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly db?: number | undefined;
+  readonly tls?: { readonly ca: string; readonly cert: string; readonly key: string } | undefined;
 }
 
 /** An ACL user to create with {@link RedisServer.createUser}. */
@@ -188,7 +188,7 @@ export abstract class RedisServer implements AsyncDisposable {
   }
 
   /** Restarts the server on the same port; with `keepData` (the default) its data survives. */
-  abstract restart(options?: { keepData?: boolean }): Promise<void>;
+  abstract restart(options?: { keepData?: boolean | undefined }): Promise<void>;
   /** Ends the server abruptly (SIGKILL for a process), losing what was not persisted. */
   abstract kill(): Promise<void>;
   /** Starts a server again after {@link kill}, on the same port and directory. */
@@ -204,9 +204,9 @@ export abstract class RedisServer implements AsyncDisposable {
 /** Options of {@link connectRedis}. */
 export interface ConnectRedisOptions {
   /** Allow {@link RedisServer.flushAll}; default from `REDIS_TESTKIT_ALLOW_FLUSH=1`. */
-  readonly allowFlush?: boolean;
+  readonly allowFlush?: boolean | undefined;
   /** PEM material when the URL is `rediss://` with a private CA. */
-  readonly tls?: TlsMaterial;
+  readonly tls?: TlsMaterial | undefined;
 }
 
 /** A server the testkit did not start: it can be used, never restarted, and flushed only when allowed. */

@@ -17,23 +17,23 @@ export type Persistence = 'none' | 'rdb' | 'aof';
 /** Options of {@link spawnRedis}. */
 export interface SpawnRedisOptions {
   /** The binary: a path, a {@link ServerBinary}, or by default the one selected by the environment. */
-  readonly binary?: string | ServerBinary;
+  readonly binary?: string | ServerBinary | undefined;
   /** Port (or TLS port) to listen on; a free one by default. */
-  readonly port?: number;
+  readonly port?: number | undefined;
   /** Default `none`. `aof` uses `appendfsync always`, so an acknowledged write survives kill -9. */
-  readonly persistence?: Persistence;
+  readonly persistence?: Persistence | undefined;
   /** Serve TLS only (`tls-port`, no plain port) with certificates from {@link testCertificates}. */
-  readonly tls?: boolean;
+  readonly tls?: boolean | undefined;
   /** `tls-auth-clients`: whether clients must present a certificate. Default `optional`. */
-  readonly tlsAuthClients?: 'yes' | 'no' | 'optional';
+  readonly tlsAuthClients?: 'yes' | 'no' | 'optional' | undefined;
   /** Password of the default user (`requirepass`). */
-  readonly password?: string;
+  readonly password?: string | undefined;
   /** Start as a replica of this server. */
-  readonly replicaOf?: RedisServer;
+  readonly replicaOf?: RedisServer | undefined;
   /** More configuration, passed as `--name value` (arrays give several values). */
-  readonly config?: Readonly<Record<string, string | number | readonly (string | number)[]>>;
+  readonly config?: Readonly<Record<string, string | number | readonly (string | number)[]>> | undefined;
   /** How long to wait for "Ready to accept connections". Default 20 s. */
-  readonly startTimeoutMs?: number;
+  readonly startTimeoutMs?: number | undefined;
 }
 
 const LOG_LINES = 400;
@@ -197,7 +197,7 @@ export class SpawnedRedis extends RedisServer {
     if (this.#child) await endProcess(this.#child, 'SIGTERM');
   }
 
-  async restart(options: { keepData?: boolean } = {}): Promise<void> {
+  async restart(options: { keepData?: boolean | undefined } = {}): Promise<void> {
     const keepData = options.keepData ?? true;
     if (keepData && this.persistence === 'none' && this.pid !== undefined) await this.command('SAVE');
     await this.#terminate();

@@ -10,13 +10,13 @@ export type StartMode = 'auto' | 'url' | 'container' | 'spawn';
 /** Options of {@link startRedis}. */
 export interface StartRedisOptions {
   /** Default from `REDIS_TESTKIT_MODE`, else `auto`. */
-  readonly mode?: StartMode;
+  readonly mode?: StartMode | undefined;
   /** Options for a spawned server. */
-  readonly spawn?: SpawnRedisOptions;
+  readonly spawn?: SpawnRedisOptions | undefined;
   /** Image for a container; default `REDIS_IMAGE`. */
-  readonly image?: string;
+  readonly image?: string | undefined;
   /** Never pull an image; default `REDIS_TESTKIT_OFFLINE=1`. */
-  readonly offline?: boolean;
+  readonly offline?: boolean | undefined;
 }
 
 function modeFromEnv(): StartMode {

@@ -19,7 +19,7 @@ function metadataOf(values: unknown): Record<string, string> {
 }
 
 /** Where `stream send` reads messages when none are given as arguments. */
-export const STDIN: { stream: Readable & { isTTY?: boolean } } = { stream: process.stdin };
+export const STDIN: { stream: Readable & { isTTY?: boolean | undefined } } = { stream: process.stdin };
 
 export const streamSendCommand: Command = {
   name: 'stream send',
