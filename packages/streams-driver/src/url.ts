@@ -224,13 +224,13 @@ export interface URLOpenerOptions {
    * The client to use for every topic and subscription opened; it stays yours. Without it each
    * one opens its own client from `redisUrl` and closes it at shutdown.
    */
-  readonly client?: RedisClient;
+  readonly client?: RedisClient | undefined;
   /** Where to connect when no client is given. Default `process.env.REDIS_URL`. */
-  readonly redisUrl?: string;
+  readonly redisUrl?: string | undefined;
   /** Defaults for topics; the URL's options win. */
-  readonly topicOptions?: TopicOptions;
+  readonly topicOptions?: TopicOptions | undefined;
   /** Defaults for subscriptions; the URL's options win. */
-  readonly subscriptionOptions?: Partial<SubscriptionOptions>;
+  readonly subscriptionOptions?: Partial<SubscriptionOptions> | undefined;
 }
 
 /**
@@ -275,12 +275,18 @@ export class URLOpener {
     }
   }
 
-  /** Opens `redis://<group>?topic=<stream key>&consumer=<name>&...`. */
+  /**
+   * Opens `redis://<group>?topic=<stream key>&consumer=<name>&...`. A group it creates starts at
+   * `from=0` unless the URL or the opener's defaults say otherwise.
+   */
   openSubscription(url: string): Subscription {
     const options = parseSubscriptionURL(url);
     const { client, ownsClient } = this.#connect();
     try {
+      // A URL cannot wait for the group to exist before it returns, so a group it creates
+      // starts at the oldest entry: what was sent before the first receive is not missed.
       return new Subscription(client, {
+        from: '0',
         ...this.#options.subscriptionOptions,
         ...options,
         ownsClient,
