@@ -477,13 +477,16 @@ function causeText(cause: unknown): string {
   return cause === undefined ? 'no error was reported' : String(cause);
 }
 
-/** One TCP (or TLS) connection attempt to find out why a node cannot be reached. */
-function probe(
-  host: string,
-  port: number,
-  tls: TlsOptions | undefined,
-  timeoutMs: number,
-): { result: Promise<Error | undefined>; cancel(): void } {
+/** Where to open a probe connection: a host and port, or a unix socket; with TLS options or not. */
+interface ProbeTarget {
+  readonly host?: string | undefined;
+  readonly port?: number | undefined;
+  readonly path?: string | undefined;
+  readonly tls?: TlsOptions | undefined;
+}
+
+/** One TCP (or TLS) connection attempt to find out why a server cannot be reached. */
+function probe(target: ProbeTarget, timeoutMs: number): { result: Promise<Error | undefined>; cancel(): void } {
   let socket: Socket | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let finish: (err: Error | undefined) => void = () => {};
@@ -495,7 +498,11 @@ function probe(
     };
   });
   try {
-    socket = tls ? tlsConnect({ host, port, ...tls, servername: tls.servername ?? host }) : netConnect({ host, port });
+    const where = target.path !== undefined ? { path: target.path } : { host: target.host, port: target.port };
+    const { tls } = target;
+    socket = tls
+      ? tlsConnect({ ...where, ...tls, servername: tls.servername ?? target.host })
+      : netConnect(where as { host: string; port: number });
     socket.once(tls ? 'secureConnect' : 'connect', () => finish(undefined));
     socket.once('error', (err) => finish(err));
     timer = setTimeout(() => finish(undefined), timeoutMs);
@@ -505,12 +512,24 @@ function probe(
   return { result, cancel: () => finish(undefined) };
 }
 
-function startupNodesOf(client: Cluster<ReplyMapping>): { host: string; port: number }[] {
-  const nodes = (client as unknown as { startupNodes?: NodeLike[] }).startupNodes ?? [];
-  return nodes.map((node) => {
-    const [host = '127.0.0.1', port = '6379'] = nodeAddress(node).split(/:(?=\d+$)/);
-    return { host, port: Number(port) };
-  });
+/** The servers a client connects to first: a Cluster's startup nodes, a Redis's address (not Sentinel's). */
+function probeTargets(client: RedisClient): ProbeTarget[] {
+  if (isCluster(client)) {
+    const tls = (client.options as ClusterOptions).redisOptions?.tls as TlsOptions | undefined;
+    const nodes = (client as unknown as { startupNodes?: NodeLike[] }).startupNodes ?? [];
+    return nodes.map((node) => {
+      const [host = '127.0.0.1', port = '6379'] = nodeAddress(node).split(/:(?=\d+$)/);
+      return { host, port: Number(port), tls };
+    });
+  }
+  const options = client.options as RedisOptions & {
+    sentinels?: unknown[] | null | undefined;
+    path?: string | undefined;
+  };
+  if (options.sentinels && options.sentinels.length > 0) return [];
+  const tls = options.tls as TlsOptions | undefined;
+  if (options.path) return [{ path: options.path, tls }];
+  return [{ host: options.host ?? '127.0.0.1', port: options.port ?? 6379, tls }];
 }
 
 /**
@@ -524,8 +543,9 @@ function startupNodesOf(client: Cluster<ReplyMapping>): { host: string; port: nu
  *   certificate that does not verify (reason `rejected`);
  * - at once when the client gave up or was closed (reason `ended`);
  * - when `timeoutMs` runs out (reason `timeout`), naming the last error (connection refused,
- *   host not found, TLS...); for a Cluster, whose own errors hide the cause, the startup nodes
- *   are probed in the background to find it;
+ *   host not found, TLS...); for a Cluster, whose own errors hide the cause, and for a client
+ *   that failed before the call, the server (the startup nodes) is probed in the background with
+ *   one connection attempt to find it;
  * - when `signal` fires (reason `aborted`).
  *
  * The client itself goes on retrying by its own `retryStrategy`: disconnect it if you give up.
@@ -619,14 +639,14 @@ export function waitUntilReady(client: RedisClient, options: WaitUntilReadyOptio
     const onAbort = (): void => {
       settle(fail('aborted', `waiting for ${address} was aborted${abortText(signal?.reason)}`, signal?.reason));
     };
-    // A Cluster reports "Connection is closed." for a node it could not reach: ask the startup
-    // nodes directly, in the background, what is wrong.
+    // A Cluster reports "Connection is closed." for a node it could not reach, and a client that
+    // failed before this call may not try again within the bound: ask the server (the startup
+    // nodes) directly, in the background, what is wrong.
     const diagnose = (): void => {
       probed = true;
-      const nodes = startupNodesOf(client as Cluster<ReplyMapping>);
-      const tls = (client.options as ClusterOptions).redisOptions?.tls as TlsOptions | undefined;
+      const targets = probeTargets(client);
       const left = Math.max(1, timeoutMs - (performance.now() - started));
-      const probes = nodes.slice(0, 8).map((n) => probe(n.host, n.port, tls, Math.min(left, 2000)));
+      const probes = targets.slice(0, 8).map((t) => probe(t, Math.min(left, 2000)));
       probing = {
         cancel: () => {
           for (const p of probes) p.cancel();
@@ -653,7 +673,9 @@ export function waitUntilReady(client: RedisClient, options: WaitUntilReadyOptio
     emitter.on('error', onError);
     if (cluster) emitter.on('node error', onError);
     signal?.addEventListener('abort', onAbort, { once: true });
-    if (client.status === 'wait') client.connect().catch(() => {}); // failures arrive as 'error' / 'end'
+    if (client.status === 'wait')
+      client.connect().catch(() => {}); // failures arrive as 'error' / 'end'
+    else if (client.status === 'reconnecting') diagnose(); // it failed before: the error is gone
   });
 }
 

@@ -295,14 +295,24 @@ describe('waitUntilReady', () => {
   it('names the address and ECONNREFUSED when nothing listens, at the bound', async () => {
     const client = track(new Redis({ port: 1, ...noRetries }));
     const before = listening(client);
-    const err = await failure(waitUntilReady(client, { timeoutMs: 300 }));
+    const err = await failure(waitUntilReady(client, { timeoutMs: 1000 }));
     expect(err).toBeInstanceOf(RespError);
     expect(err).toBeInstanceOf(RedisEventsError);
     expect(err).toMatchObject({ code: 'ERR_RESP_CONNECT' });
-    expect(err.message).toMatch(/^cannot connect to localhost:1 within 300 ms: connect ECONNREFUSED/);
+    expect(err.message).toMatch(/^cannot connect to localhost:1 within 1000 ms: connect ECONNREFUSED/);
     expect(err.message).toMatch(/nothing accepts connections there/);
     expect((err.cause as { code?: string }).code).toBe('ECONNREFUSED');
     expect(listening(client)).toBe(before);
+  });
+
+  it('finds the cause for a client that failed before the call and will not retry within the bound', async () => {
+    const client = new Redis({ port: 1, retryStrategy: () => 60_000 });
+    const failed = new Promise((resolve) => client.once('error', resolve));
+    track(client);
+    await failed;
+    await expect.poll(() => client.status).toBe('reconnecting');
+    const err = await failure(waitUntilReady(client, { timeoutMs: 800 }));
+    expect(err.message).toMatch(/^cannot connect to localhost:1 within 800 ms: connect ECONNREFUSED/);
   });
 
   it('names a host that does not resolve', async () => {
