@@ -8,6 +8,7 @@ import { type Attachment, PlainChannels } from './channels/common.ts';
 import { attachDatabroker } from './channels/databroker.ts';
 import { attachPubsub } from './channels/pubsub.ts';
 import { attachReplication } from './channels/replication.ts';
+import { attachStreamGroups } from './channels/streams-groups.ts';
 import { OpenTelemetryError } from './errors.ts';
 import { createInstruments } from './metrics.ts';
 import { OperationEngine } from './operations.ts';
@@ -231,6 +232,7 @@ export function instrumentRedisEvents(options?: RedisEventsInstrumentationOption
   if (enabled('pubsub')) attachPubsub(attachment);
   if (enabled('replication')) attachReplication(attachment);
   if (enabled('databroker')) attachDatabroker(attachment);
+  if (enabled('streams-driver')) attachStreamGroups(attachment);
 
   let closed = false;
   const close = () => {

@@ -7,6 +7,7 @@ import { isClusterClient, openBlockingConnection, type RedisClient, runScript, w
 import { type CodecLimits, DEFAULT_LIMITS, decodeEntry } from './codec.ts';
 import { classifyFailure, StreamsError, toStreamsError } from './errors.ts';
 import { detectFeatures, type ServerFeatures } from './features.ts';
+import { joinGroupCensus } from './group-census.ts';
 import { defaultDeadLetterKey, keySlot } from './key-slot.ts';
 import { Message, type Settlement, type Settler } from './message.ts';
 import { asCount, asText, parseEntry, protocolError, type RawEntry, streamEntries, toList } from './replies.ts';
@@ -255,6 +256,8 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
 
   #state: State = 'starting';
   #failure: StreamsError | undefined;
+  /** Leaves the census of consumer groups (redis-events:streams-driver:groups) at shutdown or failure. */
+  readonly #leaveCensus: () => void;
   #features: ServerFeatures = { readClaim: false, xnack: false, xackdel: false };
   #reader: RedisClient | undefined;
   readonly #stop = new AbortController();
@@ -368,6 +371,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       settle: (message, how, reason) => this.#settle(message, how, reason),
       extend: (message) => this.#extend(message),
     };
+    this.#leaveCensus = joinGroupCensus(client, this.topic, this.group, this.consumer);
     this.#ready = this.#startup();
     this.#ready.catch(() => {}); // reported through receive() and ready()
     this.#loop = this.#ready.then(
@@ -505,6 +509,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     if (this.#state === 'stopping' || this.#state === 'closed') throw this.#closedError();
     const graceMs = integer(options.graceMs, 10_000, 0, 3_600_000, 'graceMs');
     this.#state = 'stopping';
+    this.#leaveCensus();
     this.#deadline = Date.now() + graceMs;
     this.#stop.abort();
     clearInterval(this.#claimTimer);
@@ -665,6 +670,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   #fail(err: StreamsError): void {
     if (this.#failure || this.#state === 'closed') return;
     this.#failure = err;
+    this.#leaveCensus();
     if (this.#state === 'starting' || this.#state === 'running') this.#state = 'failed';
     clearInterval(this.#claimTimer);
     clearInterval(this.#renewTimer);
