@@ -6,6 +6,7 @@ import { isLogger, type Logger, noopLogger } from '@redis-events/resp';
 import { attachIoredis, attachResp } from './channels/commands.ts';
 import { type Attachment, PlainChannels } from './channels/common.ts';
 import { attachDatabroker } from './channels/databroker.ts';
+import { attachEventStore, attachStreamsDriver } from './channels/messages.ts';
 import { attachPubsub } from './channels/pubsub.ts';
 import { attachReplication } from './channels/replication.ts';
 import { attachStreamGroups } from './channels/streams-groups.ts';
@@ -232,7 +233,11 @@ export function instrumentRedisEvents(options?: RedisEventsInstrumentationOption
   if (enabled('pubsub')) attachPubsub(attachment);
   if (enabled('replication')) attachReplication(attachment);
   if (enabled('databroker')) attachDatabroker(attachment);
-  if (enabled('streams-driver')) attachStreamGroups(attachment);
+  if (enabled('streams-driver')) {
+    attachStreamsDriver(attachment);
+    attachStreamGroups(attachment);
+  }
+  if (enabled('event-store')) attachEventStore(attachment);
 
   let closed = false;
   const close = () => {

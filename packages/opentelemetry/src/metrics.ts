@@ -17,6 +17,8 @@ export const METRICS: {
   readonly streamLagTime: 'redis.stream.consumer_group.lag.time';
   readonly streamPending: 'redis.stream.consumer_group.pending';
   readonly streamPendingTime: 'redis.stream.consumer_group.pending.time';
+  readonly streamRedeliveries: 'redis.stream.redeliveries';
+  readonly streamDeadLetters: 'redis.stream.dead_letters';
   readonly pubsubDropped: 'redis.pubsub.messages.dropped';
   readonly pubsubGaps: 'redis.pubsub.gaps';
   readonly pubsubGapDuration: 'redis.pubsub.gap.duration';
@@ -31,6 +33,8 @@ export const METRICS: {
   streamLagTime: 'redis.stream.consumer_group.lag.time',
   streamPending: 'redis.stream.consumer_group.pending',
   streamPendingTime: 'redis.stream.consumer_group.pending.time',
+  streamRedeliveries: 'redis.stream.redeliveries',
+  streamDeadLetters: 'redis.stream.dead_letters',
   pubsubDropped: 'redis.pubsub.messages.dropped',
   pubsubGaps: 'redis.pubsub.gaps',
   pubsubGapDuration: 'redis.pubsub.gap.duration',
@@ -50,6 +54,8 @@ export interface Instruments {
   readonly sentMessages: Counter;
   readonly consumedMessages: Counter;
   readonly processDuration: Histogram;
+  readonly streamRedeliveries: Counter;
+  readonly streamDeadLetters: Counter;
   readonly pubsubDropped: Counter;
   readonly pubsubGaps: Counter;
   readonly pubsubGapDuration: Histogram;
@@ -78,6 +84,14 @@ export function createInstruments(meter: Meter): Instruments {
       description: 'Messages delivered to a consumer (each delivery counts, redeliveries too).',
     }),
     processDuration: seconds(METRIC_MESSAGING_PROCESS_DURATION, 'Duration of processing a message.'),
+    streamRedeliveries: meter.createCounter(METRICS.streamRedeliveries, {
+      unit: '{message}',
+      description: 'Stream messages delivered again (claimed after their consumer failed to settle them in time).',
+    }),
+    streamDeadLetters: meter.createCounter(METRICS.streamDeadLetters, {
+      unit: '{message}',
+      description: 'Stream messages given up on after too many deliveries (dead-lettered).',
+    }),
     pubsubDropped: meter.createCounter(METRICS.pubsubDropped, {
       unit: '{message}',
       description: "Pub/Sub messages a subscription's overflow policy dropped (the reader was too slow).",

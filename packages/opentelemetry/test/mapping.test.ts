@@ -413,3 +413,145 @@ describe('the instrumentation', () => {
     expect(trace.getActiveSpan()).toBeUndefined();
   });
 });
+
+describe('@redis-events/streams-driver and @redis-events/event-store messages', () => {
+  const sendContext = () =>
+    ({ destination: 'orders', bodySize: 12, serverAddress: 'r', serverPort: 6379, carrier: {} }) as {
+      carrier: Record<string, string>;
+      messageId?: string;
+    } & Record<string, unknown>;
+
+  it('a send is a PRODUCER span whose trace context goes into the message carrier', async () => {
+    const context = sendContext();
+    const id = await traced('redis-events:streams-driver:send', context, async () => '1700000000000-0');
+    expect(id).toBe('1700000000000-0');
+    const [send] = telemetry.spans();
+    expect(send?.name).toBe('send orders');
+    expect(send?.kind).toBe(SpanKind.PRODUCER);
+    expect(send?.attributes).toEqual({
+      'messaging.system': 'redis',
+      'messaging.operation.type': 'send',
+      'messaging.operation.name': 'send',
+      'messaging.destination.name': 'orders',
+      'messaging.message.body.size': 12,
+      'messaging.message.id': '1700000000000-0',
+      'server.address': 'r',
+      'server.port': 6379,
+    });
+    expect(context.carrier.traceparent).toBe(`00-${send?.spanContext().traceId}-${send?.spanContext().spanId}-01`);
+    const [sent] = await telemetry.points('messaging.client.sent.messages');
+    expect(sent?.value).toBe(1);
+  });
+
+  it('a receive is linked to the span of the producer of each message (or its child with messageContext: parent)', async () => {
+    const first = sendContext();
+    const second = sendContext();
+    await traced('redis-events:streams-driver:send', first, async () => '1-0');
+    await traced('redis-events:streams-driver:send', second, async () => '2-0');
+    const [send1, send2] = telemetry.spans();
+    const batch = {
+      destination: 'orders',
+      group: 'billing',
+      consumer: 'c1',
+      messages: [
+        { messageId: '1-0', carrier: { ...first.carrier } },
+        { messageId: '2-0', carrier: { ...second.carrier } },
+        { messageId: '3-0', carrier: { traceparent: 'not a trace context' } },
+      ],
+    };
+    await traced('redis-events:streams-driver:receive', batch, async () => batch.messages);
+    const receive = telemetry.spans().find((s) => s.name === 'receive orders');
+    expect(receive?.kind).toBe(SpanKind.CLIENT);
+    expect(receive?.attributes).toMatchObject({
+      'messaging.operation.type': 'receive',
+      'messaging.consumer.group.name': 'billing',
+      'messaging.client.id': 'c1',
+      'messaging.batch.message_count': 3,
+    });
+    expect(receive?.links.map((l) => l.context.spanId)).toEqual([
+      send1?.spanContext().spanId,
+      send2?.spanContext().spanId,
+    ]);
+    expect(receive?.parentSpanContext).toBeUndefined();
+    const [consumed] = await telemetry.points('messaging.client.consumed.messages');
+    expect(consumed?.value).toBe(3);
+
+    instrumentation.close();
+    instrumentation = instrumentRedisEvents({ tracerProvider: telemetry.tracerProvider, messageContext: 'parent' });
+    const one = { destination: 'orders', group: 'billing', messageId: '1-0', carrier: { ...first.carrier } };
+    await traced('redis-events:streams-driver:receive', one, async () => undefined);
+    const child = telemetry.spans().at(-1);
+    expect(child?.parentSpanContext?.spanId).toBe(send1?.spanContext().spanId);
+    expect(child?.spanContext().traceId).toBe(send1?.spanContext().traceId);
+    expect(child?.attributes['messaging.message.id']).toBe('1-0');
+  });
+
+  it('ack and nack are settle spans; redeliveries and dead letters are counted', async () => {
+    await traced(
+      'redis-events:streams-driver:ack',
+      { destination: 'orders', group: 'g', messageId: '1-0' },
+      async () => 1,
+    );
+    await traced(
+      'redis-events:streams-driver:nack',
+      { destination: 'orders', group: 'g', messageId: '2-0' },
+      async () => 1,
+    );
+    expect(
+      telemetry
+        .spans()
+        .map((s) => [s.name, s.attributes['messaging.operation.type'], s.attributes['messaging.message.id']]),
+    ).toEqual([
+      ['ack orders', 'settle', '1-0'],
+      ['nack orders', 'settle', '2-0'],
+    ]);
+    channel('redis-events:streams-driver:redelivery').publish({ destination: 'orders', group: 'g', messageId: '2-0' });
+    channel('redis-events:streams-driver:dead-letter').publish({ destination: 'orders', group: 'g', messageId: '2-0' });
+    const attributes = {
+      'messaging.system': 'redis',
+      'messaging.destination.name': 'orders',
+      'messaging.consumer.group.name': 'g',
+    };
+    expect(await telemetry.points(METRICS.streamRedeliveries)).toMatchObject([{ value: 1, attributes }]);
+    expect(await telemetry.points(METRICS.streamDeadLetters)).toMatchObject([{ value: 1, attributes }]);
+  });
+
+  it('event-store appends carry the trace context; reads and tails link to it', async () => {
+    const append = { destination: 'order-42', carrier: {} as Record<string, string> };
+    await traced('redis-events:event-store:append', append, async () => '5-0');
+    const tail = { destination: 'order-42', carriers: [{ ...append.carrier }] };
+    await traced('redis-events:event-store:tail', tail, async () => undefined);
+    const [appended, tailed] = telemetry.spans();
+    expect(appended?.name).toBe('append order-42');
+    expect(appended?.kind).toBe(SpanKind.PRODUCER);
+    expect(tailed?.name).toBe('tail order-42');
+    expect(tailed?.links.map((l) => l.context.spanId)).toEqual([appended?.spanContext().spanId]);
+  });
+
+  it('a failed send marks its span and carries no message ID; propagate: false leaves the carrier empty', async () => {
+    const failure = Object.assign(new Error('too big'), { code: 'ERR_STREAMS_ARGUMENT' });
+    await traced('redis-events:streams-driver:send', sendContext(), async () => {
+      throw failure;
+    }).catch(() => {});
+    const [failed] = telemetry.spans();
+    expect(failed?.status.code).toBe(SpanStatusCode.ERROR);
+    expect(failed?.attributes['error.type']).toBe('ERR_STREAMS_ARGUMENT');
+    expect(failed?.attributes['messaging.message.id']).toBeUndefined();
+
+    instrumentation.close();
+    instrumentation = instrumentRedisEvents({ tracerProvider: telemetry.tracerProvider, propagate: false });
+    const context = sendContext();
+    await traced('redis-events:streams-driver:send', context, async () => '1-0');
+    expect(context.carrier).toEqual({});
+  });
+
+  it('packages: { "streams-driver": false } leaves those channels alone', async () => {
+    instrumentation.close();
+    instrumentation = instrumentRedisEvents({
+      tracerProvider: telemetry.tracerProvider,
+      packages: { 'streams-driver': false },
+    });
+    expect(tracingChannel('redis-events:streams-driver:send').hasSubscribers).toBe(false);
+    expect(tracingChannel('redis-events:event-store:append').hasSubscribers).toBe(true);
+  });
+});
