@@ -2,7 +2,7 @@
 // instrumentation" rows: an SDK tracer provider (always sampled, batched, spans handed to an
 // exporter that only counts them) and a meter provider whose reader collects at the end, and
 // @redis-events/opentelemetry with its defaults.
-import { context } from '@opentelemetry/api';
+import { type Counter, context, type Histogram, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, type ReadableSpan, type SpanExporter, TracerProvider } from '@opentelemetry/sdk-trace';
@@ -23,22 +23,33 @@ class EndReader extends MetricReader {
 }
 
 export interface BenchTelemetry {
+  /** A tracer and a histogram of the SDK, for rows that instrument by hand. */
+  handles(): { tracer: Tracer; histogram: Histogram; counter: Counter };
   /** Flushes and stops the SDK; returns how many spans were exported. */
   close(): Promise<{ spans: number }>;
 }
 
-/** Installs the SDK and the instrumentation in this (benchmark case) process. */
-export function instrumentForBench(): BenchTelemetry {
+/**
+ * Installs the SDK and (unless `instrument: false`, for rows that instrument by hand) the
+ * instrumentation in this (benchmark case) process.
+ */
+export function instrumentForBench(options: { readonly instrument?: boolean | undefined } = {}): BenchTelemetry {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const exporter = new CountingExporter();
   const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
   const reader = new EndReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
-  const instrumentation = instrumentRedisEvents({ tracerProvider, meterProvider });
+  const instrumentation =
+    options.instrument === false ? undefined : instrumentRedisEvents({ tracerProvider, meterProvider });
   return {
+    handles: () => ({
+      tracer: tracerProvider.getTracer('bench'),
+      histogram: meterProvider.getMeter('bench').createHistogram('bench.duration', { unit: 's' }),
+      counter: meterProvider.getMeter('bench').createCounter('bench.sent'),
+    }),
     async close() {
       await reader.collect();
-      instrumentation.close();
+      instrumentation?.close();
       await tracerProvider.shutdown();
       await meterProvider.shutdown();
       context.disable();
