@@ -2,7 +2,7 @@
 export type ReplicationErrorCode =
   /** The input ended before the RDB did (no EOF opcode, or a value cut in the middle). */
   | 'ERR_RDB_TRUNCATED'
-  /** The bytes break the RDB format: a bad length, a damaged listpack, an impossible value. */
+  /** The bytes break the RDB format: a bad length (an LZF length its compressed bytes cannot produce), a damaged listpack, an impossible value. */
   | 'ERR_RDB_CORRUPT'
   /** Neither `REDIS` nor `VALKEY` magic, or a format version this parser does not know. */
   | 'ERR_RDB_VERSION'
@@ -10,7 +10,7 @@ export type ReplicationErrorCode =
   | 'ERR_RDB_UNKNOWN_TYPE'
   /** An opcode byte this parser does not know for this format. */
   | 'ERR_RDB_UNKNOWN_OPCODE'
-  /** A known but unsupported construct: pre-GA module values (type 6) or pre-GA functions (opcode 246). */
+  /** A known but unsupported construct: module values in the Redis 4.0 release-candidate format (type 6). */
   | 'ERR_RDB_UNSUPPORTED'
   /** The CRC64 trailer does not match the bytes. */
   | 'ERR_RDB_CHECKSUM'

@@ -72,6 +72,7 @@ export type {
   RdbEntryEvent,
   RdbEvent,
   RdbFunctionEvent,
+  RdbFunctionPreGa,
   RdbHashEntry,
   RdbHeaderEvent,
   RdbListEntry,

@@ -6,10 +6,26 @@
 export class LzfError extends Error {}
 
 /**
+ * The most output one compressed byte can yield: the longest token, a 3-byte back reference,
+ * produces 264 bytes. A declared length above `compressed * 88` is a lie, and is refused before
+ * any memory is set aside for it.
+ */
+export const LZF_MAX_EXPANSION = 88;
+
+/** Why `length` bytes cannot come out of `compressed` bytes, or undefined when they can. */
+export function lzfLengthProblem(compressed: number, length: number): string | undefined {
+  if (length > compressed * LZF_MAX_EXPANSION)
+    return `an LZF string of ${compressed} compressed bytes cannot hold ${length} bytes (at most ${compressed * LZF_MAX_EXPANSION})`;
+  return undefined;
+}
+
+/**
  * Decompresses one LZF block whose decompressed length is known (as the RDB stores it).
  * Throws {@link LzfError} when the data is corrupt or does not produce exactly `length` bytes.
  */
 export function lzfDecompress(input: Uint8Array, length: number): Buffer {
+  const problem = lzfLengthProblem(input.length, length);
+  if (problem) throw new LzfError(problem);
   const out = Buffer.allocUnsafe(length);
   let ip = 0;
   let op = 0;
@@ -71,7 +87,9 @@ export class LzfStreamDecoder {
   #ctrl = 0;
   #count = 0;
 
-  constructor(length: number, chunkSize: number) {
+  constructor(length: number, chunkSize: number, compressed: number) {
+    const problem = lzfLengthProblem(compressed, length);
+    if (problem) throw new LzfError(problem);
     this.#length = length;
     this.#chunkSize = Math.max(chunkSize, WINDOW);
     this.#out = Buffer.allocUnsafe(this.#chunkSize + WINDOW + MAX_TOKEN_OUT + 64);

@@ -51,14 +51,27 @@ export async function* parseRdb(
     signal?.throwIfAborted();
     if (parser.done) break;
     for (let at = 0; at < chunk.length; at += SLICE) {
-      const events = parser.write(chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE));
+      // The events a slice completed before a failure come first, then the failure.
+      const events: RdbEvent[] = [];
+      const failure = writeInto(parser, chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE), events);
       for (const event of events) {
         yield event;
         signal?.throwIfAborted();
       }
+      if (failure) throw failure.error;
     }
   }
   for (const event of parser.end()) yield event;
+}
+
+/** Feeds one slice; the events it completed are in `into`, also when it failed (then returned). */
+function writeInto(parser: RdbParser, slice: Uint8Array, into: RdbEvent[]): { error: unknown } | undefined {
+  try {
+    parser.write(slice, into);
+    return undefined;
+  } catch (error) {
+    return { error };
+  }
 }
 
 /**
@@ -217,8 +230,11 @@ export function createRdbStream(options: RdbParserOptions = {}): Transform {
         if (typeof chunk === 'string')
           throw new ReplicationError('ERR_REPLICATION_ARGUMENT', 'write RDB bytes, not strings');
         for (let at = 0; at < chunk.length; at += SLICE) {
-          for (const event of parser.write(chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE)))
-            this.push(event);
+          const events: RdbEvent[] = [];
+          const failure = writeInto(parser, chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE), events);
+          // The events completed before a failure are pushed before the error is emitted.
+          for (const event of events) this.push(event);
+          if (failure) throw failure.error;
         }
         callback();
       } catch (err) {

@@ -25,7 +25,7 @@ import {
 } from './compact-encodings.ts';
 import { Crc64 } from './crc64.ts';
 import { RdbError, ReplicationError, type ReplicationErrorCode } from './errors.ts';
-import { LzfError, LzfStreamDecoder, lzfDecompress } from './lzf.ts';
+import { LzfError, LzfStreamDecoder, lzfDecompress, lzfLengthProblem } from './lzf.ts';
 import type {
   HashField,
   KeyMetaClass,
@@ -33,6 +33,7 @@ import type {
   ModuleTypeInfo,
   RdbEntryEvent,
   RdbEvent,
+  RdbFunctionPreGa,
   StreamConsumer,
   StreamGroup,
   StreamIdmp,
@@ -118,6 +119,9 @@ const I_HASH_TTL_ABSOLUTE = 5; // Redis 7.4 RC: ttl (absolute ms, 0 = none) + fi
 const I_HASH_VALKEY = 6; // Valkey 9 HASH_2: field + value + 8-byte expiry (-1 = none)
 
 const TWO_32 = 4294967296;
+const SHEBANG = Buffer.from('#!');
+const NAME_IS = Buffer.from(' name=');
+const NEWLINE = Buffer.from('\n');
 const EXPIRE_TIME_MAX = 0xffffffffffff; // 48-bit field expiry limit in Redis
 
 type EntryType = RdbEntryEvent['type'];
@@ -485,6 +489,12 @@ export class RdbParser {
       );
   }
 
+  /** Declared LZF lengths must be possible: the decompressed length is allocated at once. */
+  #checkLzf(clen: number, ulen: number): void {
+    const problem = lzfLengthProblem(clen, ulen);
+    if (problem) throw this.#err('ERR_RDB_CORRUPT', problem);
+  }
+
   /** An RDB string: raw bytes (a slice), an integer encoding (its decimal text), or LZF. */
   #string(): Buffer {
     if (this.#pos >= this.#buf.length) this.#ensure(1);
@@ -520,6 +530,7 @@ export class RdbParser {
       case 3: {
         const clen = this.#len();
         const ulen = this.#len();
+        this.#checkLzf(clen, ulen);
         this.#checkBlob(ulen, 'an LZF string');
         this.#checkBlob(clen, 'an LZF string');
         if (this.#buf.length - this.#pos < clen) this.#ensure(clen);
@@ -737,12 +748,19 @@ export class RdbParser {
         this.#out.push({ kind: 'function', code, offset });
         return;
       }
-      case RDB_OPCODE.FUNCTION_PRE_GA:
-        throw this.#err(
-          'ERR_RDB_UNSUPPORTED',
-          'opcode 246 holds functions in the Redis 7.0 release-candidate format, which Redis itself no longer loads; re-save the RDB with Redis 7.0 GA or later',
-          type,
-        );
+      case RDB_OPCODE.FUNCTION_PRE_GA: {
+        // Redis 7.0-rc1 and rc2: the library's name, engine and description saved apart from its code.
+        const name = this.#string();
+        const engine = this.#string();
+        const description = this.#len() !== 0 ? this.#string() : undefined;
+        const body = this.#string();
+        // Redis 7.0 GA loaded it as this source (the description dropped), which FUNCTION LOAD takes.
+        const code = Buffer.concat([SHEBANG, engine, NAME_IS, name, NEWLINE, body]);
+        const preGa: RdbFunctionPreGa =
+          description === undefined ? { name, engine, code: body } : { name, engine, description, code: body };
+        this.#out.push({ kind: 'function', code, preGa, offset });
+        return;
+      }
       case RDB_OPCODE.MODULE_AUX: {
         const id = this.#lenBig();
         const whenOpcode = this.#len();
@@ -1035,9 +1053,10 @@ export class RdbParser {
       this.#pos++;
       const clen = this.#len();
       const ulen = this.#len();
+      this.#checkLzf(clen, ulen);
       if (ulen > this.#maxPartBytes) {
         this.#left = clen;
-        this.#lzf = new LzfStreamDecoder(ulen, this.#maxPartBytes);
+        this.#lzf = new LzfStreamDecoder(ulen, this.#maxPartBytes, clen);
         this.#state = S_STRING_LZF;
         return;
       }

@@ -93,6 +93,62 @@ describe('parseRdb', () => {
   });
 });
 
+// 17 good keys, then a pre-GA module value (type 6), which cannot be read: a failure late in the input.
+const seventeen = (() => {
+  const w = new RdbWriter(11).aux('redis-ver', '7.2.6').selectDb(0);
+  for (let i = 0; i < 17; i++) w.stringValue(`key:${i}`, `value ${i}`);
+  return w.key(6, 'module-key').len(5).end();
+})();
+
+/** Events until the iteration fails, and the failure. */
+async function untilFailure(events: AsyncIterable<RdbEvent>): Promise<{ keys: string[]; error: unknown }> {
+  const keys: string[] = [];
+  try {
+    for await (const e of events) if (e.kind === 'entry') keys.push(e.key.toString());
+  } catch (error) {
+    return { keys, error };
+  }
+  return { keys, error: undefined };
+}
+
+describe('a failure after good entries', () => {
+  const names = Array.from({ length: 17 }, (_, i) => `key:${i}`);
+  const unsupported = expect.objectContaining({ code: 'ERR_RDB_UNSUPPORTED', key: Buffer.from('module-key') });
+
+  it('parseRdb delivers the entries before the failure, then the error, whole or in chunks', async () => {
+    for (const source of [seventeen, [seventeen.subarray(0, 40), seventeen.subarray(40)], Readable.from([seventeen])]) {
+      const { keys, error } = await untilFailure(parseRdb(source));
+      expect(keys).toEqual(names);
+      expect(error).toEqual(unsupported);
+    }
+  });
+
+  it('parseRdbFile delivers them too', async () => {
+    const bad = join(dir, 'seventeen.rdb');
+    writeFileSync(bad, seventeen);
+    const { keys, error } = await untilFailure(parseRdbFile(bad));
+    expect(keys).toEqual(names);
+    expect(error).toEqual(unsupported);
+  });
+
+  it('createRdbStream pushes them before it emits the error', async () => {
+    const keys: string[] = [];
+    const stream = createRdbStream();
+    stream.on('data', (e: RdbEvent) => {
+      if (e.kind === 'entry') keys.push(e.key.toString());
+    });
+    await expect(pipeline(Readable.from([seventeen]), stream)).rejects.toEqual(unsupported);
+    expect(keys).toEqual(names);
+  });
+
+  it('delivers a truncated file up to its last complete entry', async () => {
+    const cut = seventeen.subarray(0, seventeen.indexOf('key:9') + 2);
+    const { keys, error } = await untilFailure(parseRdb(cut));
+    expect(keys).toEqual(names.slice(0, 9));
+    expect(error).toMatchObject({ code: 'ERR_RDB_TRUNCATED' });
+  });
+});
+
 describe('parseRdbFile', () => {
   it('reads a file', async () => {
     expect(entries(await collect(parseRdbFile(path)))).toEqual(expected);

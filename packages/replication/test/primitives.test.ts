@@ -74,7 +74,7 @@ describe('LZF', () => {
       fc.property(compressible, fc.array(fc.nat(5000), { maxLength: 20 }), (input, cuts) => {
         const packed = lzfCompress(input);
         if (!packed) return;
-        const decoder = new LzfStreamDecoder(input.length, 8192);
+        const decoder = new LzfStreamDecoder(input.length, 8192, packed.length);
         const out: Buffer[] = [];
         let at = 0;
         for (const cut of [...cuts.map((c) => Math.min(c, packed.length)).sort((a, b) => a - b), packed.length]) {
@@ -86,6 +86,12 @@ describe('LZF', () => {
         expect(Buffer.concat(out).equals(input)).toBe(true);
       }),
     );
+  });
+
+  it('refuses a declared length no compressed input of that size can produce, before allocating it', () => {
+    expect(() => lzfDecompress(Buffer.from([0x00, 0x61]), 512 * 1024 * 1024)).toThrow(/cannot hold/);
+    expect(() => new LzfStreamDecoder(512 * 1024 * 1024, 8192, 2)).toThrow(/cannot hold/);
+    expect(lzfDecompress(Buffer.from([0x00, 0x61, 0xe0, 0xff, 0x00]), 265).equals(Buffer.alloc(265, 'a'))).toBe(true);
   });
 
   it('reports corrupt data instead of reading out of bounds', () => {

@@ -149,6 +149,11 @@ export class RdbWriter {
   function2(code: string): this {
     return this.raw(245).string(code);
   }
+  /** A function library as Redis 7.0-rc1 and rc2 saved it (opcode 246): name, engine, optional description, code. */
+  functionPreGa(name: string, engine: string, description: string | undefined, code: string): this {
+    this.raw(246).string(name).string(engine);
+    return (description === undefined ? this.len(0) : this.len(1).string(description)).string(code);
+  }
   moduleItems(items: readonly ModuleValueItem[]): this {
     for (const item of items) {
       switch (item.kind) {
