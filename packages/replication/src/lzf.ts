@@ -3,7 +3,14 @@
 // (7 means "plus the next byte") at distance ((ctrl & 31) << 8 | next byte) + 1, at most 8 KiB.
 
 /** Why LZF data is bad, for the caller to wrap with its own context. */
-export class LzfError extends Error {}
+export class LzfError extends Error {
+  /** Where in the compressed bytes the failing token starts (streamed decoding only). */
+  readonly at: number | undefined;
+  constructor(message: string, at?: number) {
+    super(message);
+    this.at = at;
+  }
+}
 
 /**
  * The most output one compressed byte can yield: the longest token, a 3-byte back reference,
@@ -86,6 +93,9 @@ export class LzfStreamDecoder {
   #state = 0;
   #ctrl = 0;
   #count = 0;
+  /** Compressed bytes fed before the current write, and where the token in progress started. */
+  #fed = 0;
+  #tokenAt = 0;
 
   constructor(length: number, chunkSize: number, compressed: number) {
     const problem = lzfLengthProblem(compressed, length);
@@ -108,11 +118,12 @@ export class LzfStreamDecoder {
     while (ip < end) {
       switch (this.#state) {
         case 0: {
+          this.#tokenAt = this.#fed + ip;
           const ctrl = input[ip++] as number;
           if (ctrl < 32) {
             this.#count = ctrl + 1;
             if (this.#total + this.#count > this.#length)
-              throw new LzfError('literal run overflows the declared length');
+              throw new LzfError('literal run overflows the declared length', this.#tokenAt);
             this.#state = 1;
           } else {
             this.#ctrl = ctrl;
@@ -141,8 +152,10 @@ export class LzfStreamDecoder {
         default: {
           const distance = ((this.#ctrl & 0x1f) << 8) + (input[ip++] as number) + 1;
           const len = this.#count + 2;
-          if (distance > this.#total) throw new LzfError('back reference before the start of the output');
-          if (this.#total + len > this.#length) throw new LzfError('back reference overflows the declared length');
+          if (distance > this.#total)
+            throw new LzfError('back reference before the start of the output', this.#tokenAt);
+          if (this.#total + len > this.#length)
+            throw new LzfError('back reference overflows the declared length', this.#tokenAt);
           let ref = this.#outPos - distance;
           let op = this.#outPos;
           for (let k = 0; k < len; k++) out[op++] = out[ref++] as number;
@@ -153,13 +166,14 @@ export class LzfStreamDecoder {
         }
       }
     }
+    this.#fed += end;
   }
 
   /** Ends the block: emits what is left and checks the length. */
   finish(emit: (chunk: Buffer) => void): void {
-    if (this.#state !== 0) throw new LzfError('compressed data ends inside a token');
+    if (this.#state !== 0) throw new LzfError('compressed data ends inside a token', this.#tokenAt);
     if (this.#total !== this.#length)
-      throw new LzfError(`decompressed to ${this.#total} bytes, the RDB declared ${this.#length}`);
+      throw new LzfError(`decompressed to ${this.#total} bytes, the RDB declared ${this.#length}`, this.#fed);
     if (this.#outPos > this.#emitFrom) emit(Buffer.from(this.#out.subarray(this.#emitFrom, this.#outPos)));
     this.#emitFrom = this.#outPos;
   }

@@ -248,6 +248,8 @@ export class RdbParser {
   #strPart: Buffer | undefined;
   #strFill = 0;
   #lzf: LzfStreamDecoder | undefined;
+  /** Where the compressed bytes of the streamed LZF string start (errors point at the failing token). */
+  #lzfAt = 0;
   #stream: StreamState | undefined;
   #moduleAux: ModuleAuxState | undefined;
 
@@ -359,7 +361,9 @@ export class RdbParser {
 
   #wrap(err: unknown): ReplicationError {
     if (err instanceof ReplicationError) return err;
-    const context = { offset: this.#base + this.#mark, key: this.#cur?.key, rdbType: this.#cur?.rdbType };
+    // A streamed LZF string fails at its token, wherever the input was cut.
+    const at = err instanceof LzfError && err.at !== undefined && this.#lzf ? this.#lzfAt + err.at : undefined;
+    const context = { offset: at ?? this.#base + this.#mark, key: this.#cur?.key, rdbType: this.#cur?.rdbType };
     if (err instanceof EncodingError || err instanceof LzfError)
       return new RdbError('ERR_RDB_CORRUPT', `corrupt encoded value: ${err.message}`, context);
     const message = err instanceof Error ? err.message : String(err);
@@ -1057,6 +1061,7 @@ export class RdbParser {
       if (ulen > this.#maxPartBytes) {
         this.#left = clen;
         this.#lzf = new LzfStreamDecoder(ulen, this.#maxPartBytes, clen);
+        this.#lzfAt = this.#base + this.#pos;
         this.#state = S_STRING_LZF;
         return;
       }

@@ -275,6 +275,31 @@ describe('declared lengths are checked against what arrived', () => {
     });
   }
 
+  it('reports a damaged LZF string read in parts at its failing token, however the input is cut', () => {
+    // 1000 compressible bytes, streamed (above maxPartBytes), with a back reference made to point before the start.
+    const text = Buffer.from('abcdefgh'.repeat(125));
+    const file = new RdbWriter(11).selectDb(0).stringValue('s', text, 'lzf').end();
+    const damaged = Buffer.from(file);
+    const lengthSize = (at: number) => ((file[at] as number) < 0x40 ? 1 : (file[at] as number) < 0x80 ? 2 : 5);
+    const header = file.indexOf(0xc3);
+    const data = header + 1 + lengthSize(header + 1) + lengthSize(header + 1 + lengthSize(header + 1));
+    let token = data;
+    while ((damaged[token] as number) < 32) token += (damaged[token] as number) + 2; // skip literal runs
+    damaged[token + ((damaged[token] as number) >> 5 === 7 ? 2 : 1)] = 0xff; // its distance byte
+    const offsets = new Set<number>();
+    for (const splits of [
+      [],
+      [data + 3],
+      [token - 1, token + 1],
+      Array.from({ length: damaged.length }, (_, i) => i),
+    ]) {
+      const err = thrown(() => parseBytes(damaged, { maxPartBytes: 100, verifyChecksum: false }, splits)) as RdbError;
+      expect(err.code).toBe('ERR_RDB_CORRUPT');
+      offsets.add(err.offset);
+    }
+    expect([...offsets]).toEqual([token]);
+  });
+
   it('still reads LZF strings at the highest ratio the format allows', () => {
     // 2 literal bytes, then back references of 264 bytes each (3 bytes apiece): 88 bytes out per byte in.
     const tokens = [1, 120, 121];

@@ -59,6 +59,8 @@ export function keyMetaSpec(name: string, version: number, flags: number): numbe
 
 export class RdbWriter {
   readonly #parts: Buffer[] = [];
+  readonly #lengths: [at: number, size: number][] = [];
+  #size = 0;
   readonly version: number;
 
   constructor(version: number, magic: 'REDIS' | 'VALKEY' = 'REDIS') {
@@ -71,12 +73,22 @@ export class RdbWriter {
   }
 
   raw(...bytes: (Buffer | number)[]): this {
-    for (const b of bytes) this.#parts.push(typeof b === 'number' ? Buffer.from([b]) : b);
+    for (const b of bytes) {
+      const part = typeof b === 'number' ? Buffer.from([b]) : b;
+      this.#parts.push(part);
+      this.#size += part.length;
+    }
     return this;
+  }
+
+  /** Where each RDB length was written, and its encoded size (the fuzzer inflates them). */
+  get lengths(): readonly (readonly [at: number, size: number])[] {
+    return this.#lengths;
   }
 
   len(n: number | bigint): this {
     const v = BigInt(n);
+    this.#lengths.push([this.#size, v < 64n ? 1 : v < 16384n ? 2 : v <= 0xffffffffn ? 5 : 9]);
     if (v < 64n) return this.raw(Number(v));
     if (v < 16384n) return this.raw(0x40 | Number(v >> 8n), Number(v & 0xffn));
     if (v <= 0xffffffffn) {
