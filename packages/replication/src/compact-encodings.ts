@@ -244,8 +244,32 @@ export function valueBigInt(v: CompactValue): bigint {
   return BigInt(text);
 }
 
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
 /** Parses a score stored as text the way Redis prints doubles ("inf", "-inf", "nan" included). */
 export function parseScore(text: Buffer): number {
+  // Most scores are short decimals: with at most 15 digits the integer of the digits and the
+  // power of ten are exact doubles, so one division is correctly rounded (as Number() rounds).
+  const length = text.length;
+  if (length <= 17) {
+    let i = (text[0] as number) === 45 ? 1 : 0;
+    let mantissa = 0;
+    let digits = 0;
+    let decimals = -1;
+    for (; i < length; i++) {
+      const c = text[i] as number;
+      if (c >= 48 && c <= 57) {
+        mantissa = mantissa * 10 + (c - 48);
+        digits++;
+        if (decimals >= 0) decimals++;
+      } else if (c === 46 && decimals < 0) decimals = 0;
+      else break;
+    }
+    if (i === length && digits > 0 && digits <= 15 && decimals !== 0) {
+      const value = decimals > 0 ? mantissa / (POW10[decimals] as number) : mantissa;
+      return text[0] === 45 ? -value : value;
+    }
+  }
   const s = text.toString('latin1');
   switch (s) {
     case 'inf':

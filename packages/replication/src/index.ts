@@ -104,7 +104,7 @@ export {
   rdbTypeName,
   VALKEY_RDB_VERSIONS,
 } from './rdb-format.ts';
-export { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
+export { type RdbEventHandler, RdbParser, type RdbParserOptions } from './rdb-parser.ts';
 export { RdbTransfer, type RdbTransferOptions } from './rdb-transfer.ts';
 export {
   ReplicaListener,

@@ -27,46 +27,48 @@ export function lzfLengthProblem(compressed: number, length: number): string | u
 }
 
 /**
- * Decompresses one LZF block whose decompressed length is known (as the RDB stores it).
+ * Decompresses one LZF block whose decompressed length is known (as the RDB stores it): the
+ * compressed bytes are `input[start..end)` (the whole input by default), read in place.
  * Throws {@link LzfError} when the data is corrupt or does not produce exactly `length` bytes.
  */
-export function lzfDecompress(input: Uint8Array, length: number): Buffer {
-  const problem = lzfLengthProblem(input.length, length);
+export function lzfDecompress(input: Uint8Array, length: number, start = 0, end: number = input.length): Buffer {
+  const problem = lzfLengthProblem(end - start, length);
   if (problem) throw new LzfError(problem);
   const out = Buffer.allocUnsafe(length);
-  let ip = 0;
+  let ip = start;
   let op = 0;
-  const inEnd = input.length;
-  while (ip < inEnd) {
+  while (ip < end) {
     let ctrl = input[ip++] as number;
     if (ctrl < 32) {
+      // A literal run of at most 32 bytes: a loop beats making a view to copy from.
       ctrl++;
       if (op + ctrl > length) throw new LzfError('literal run overflows the declared length');
-      if (ip + ctrl > inEnd) throw new LzfError('literal run overflows the compressed data');
-      if (ctrl > 8) {
-        out.set(input.subarray(ip, ip + ctrl), op);
-        op += ctrl;
-        ip += ctrl;
-      } else {
-        while (ctrl-- > 0) out[op++] = input[ip++] as number;
-      }
+      if (ip + ctrl > end) throw new LzfError('literal run overflows the compressed data');
+      const stop = ip + ctrl;
+      while (ip < stop) out[op++] = input[ip++] as number;
     } else {
       let len = ctrl >> 5;
       if (len === 7) {
-        if (ip >= inEnd) throw new LzfError('back reference cut short');
+        if (ip >= end) throw new LzfError('back reference cut short');
         len += input[ip++] as number;
       }
-      if (ip >= inEnd) throw new LzfError('back reference cut short');
-      let ref = op - ((ctrl & 0x1f) << 8) - 1 - (input[ip++] as number);
+      if (ip >= end) throw new LzfError('back reference cut short');
+      const ref = op - ((ctrl & 0x1f) << 8) - 1 - (input[ip++] as number);
       len += 2;
       if (ref < 0) throw new LzfError('back reference before the start of the output');
       if (op + len > length) throw new LzfError('back reference overflows the declared length');
-      if (len > 16 && op - ref >= len) {
-        // No overlap: one block copy instead of a byte loop (long matches are common in text).
-        out.copyWithin(op, ref, ref + len);
-        op += len;
+      if (len < 64 || op - ref < 32) {
+        for (let r = ref, stop = op + len; op < stop; ) out[op++] = out[r++] as number;
       } else {
-        while (len-- > 0) out[op++] = out[ref++] as number;
+        // A long match from far enough back: block copies. When it overlaps its source (a pattern
+        // of period op - ref), each copy takes what is already written, so the run doubles each time.
+        let done = 0;
+        while (done < len) {
+          const n = Math.min(op - ref, len - done);
+          out.copyWithin(op, ref, ref + n);
+          op += n;
+          done += n;
+        }
       }
     }
   }

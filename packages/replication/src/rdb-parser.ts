@@ -87,6 +87,25 @@ export interface RdbParserOptions {
 // Thrown by a read that needs bytes not yet written; never escapes the parser.
 const NEED_MORE: unique symbol = Symbol('need more');
 
+/**
+ * Takes each event of {@link RdbParser.write} as soon as it is complete.
+ *
+ * @example
+ * ```ts
+ * const onEvent: RdbEventHandler = (event) => { if (event.kind === 'entry') console.log(event.key.toString()); };
+ * parser.write(chunk, onEvent);
+ * ```
+ */
+export type RdbEventHandler = (event: RdbEvent) => void;
+
+/** Carries an exception of the caller's event handler through the parser, unwrapped. */
+class HandlerFailure {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
+
 const S_MAGIC = 0;
 const S_TOP = 1;
 const S_DONE = 2;
@@ -227,6 +246,7 @@ export class RdbParser {
   #state = S_MAGIC;
   #error: ReplicationError | undefined;
   #out: RdbEvent[] = [];
+  #sink: RdbEventHandler | undefined;
 
   #valkey = false;
   #version = 0;
@@ -282,10 +302,43 @@ export class RdbParser {
    * are appended to that array (and it is returned): when the call throws, it holds the events
    * the chunk completed before the failure.
    */
-  write(chunk: Uint8Array, into?: RdbEvent[]): RdbEvent[] {
-    if (this.#error) throw this.#error;
-    if (chunk.length === 0) return into ?? [];
+  write(chunk: Uint8Array, into?: RdbEvent[]): RdbEvent[];
+  /**
+   * Feeds the next bytes and hands each event they complete to `onEvent` as soon as it is
+   * complete, in order: the fastest way to read an RDB, as no array of events is built and an
+   * event you drop is freed at once. Throws an {@link RdbError} when the bytes are not a valid
+   * RDB (after the events before the failure were handed over). An exception thrown by
+   * `onEvent` stops the parser and is rethrown as it is.
+   *
+   * @example
+   * ```ts
+   * let keys = 0;
+   * const onEvent = (event: RdbEvent) => { if (event.kind === 'entry' && event.last) keys++; };
+   * for await (const chunk of createReadStream('dump.rdb')) parser.write(chunk, onEvent);
+   * parser.end();
+   * ```
+   */
+  write(chunk: Uint8Array, onEvent: RdbEventHandler): void;
+  write(chunk: Uint8Array, into?: RdbEvent[] | RdbEventHandler): RdbEvent[] | undefined {
+    if (typeof into === 'function') {
+      this.#sink = into;
+      try {
+        this.#write(chunk);
+      } finally {
+        this.#sink = undefined;
+      }
+      return undefined;
+    }
     if (into) this.#out = into;
+    this.#write(chunk);
+    const out = this.#out;
+    this.#out = [];
+    return out;
+  }
+
+  #write(chunk: Uint8Array): void {
+    if (this.#error) throw this.#error;
+    if (chunk.length === 0) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (this.#buf.length === this.#pos && this.#queue.length === 0 && this.#pos === this.#mark) {
       this.#dropBuffer();
@@ -295,9 +348,20 @@ export class RdbParser {
       this.#queueBytes += buf.length;
     }
     if (this.#state !== S_DONE) this.#run();
-    const out = this.#out;
-    this.#out = [];
-    return out;
+  }
+
+  /** Hands an event to the caller: the handler of this write, or the array it returns. */
+  #emit(event: RdbEvent): void {
+    const sink = this.#sink;
+    if (sink === undefined) {
+      this.#out.push(event);
+      return;
+    }
+    try {
+      sink(event);
+    } catch (err) {
+      throw new HandlerFailure(err);
+    }
   }
 
   /**
@@ -345,6 +409,18 @@ export class RdbParser {
         if (err === NEED_MORE) {
           this.#pos = this.#mark;
           return;
+        }
+        if (err instanceof HandlerFailure) {
+          // The step was left halfway: the parser cannot go on, and the caller's error is theirs.
+          this.#state = S_FAILED;
+          this.#error = new RdbError(
+            'ERR_RDB_STATE',
+            'the event handler threw, which stopped the parser',
+            { offset: this.#base + this.#mark, key: this.#cur?.key, rdbType: this.#cur?.rdbType },
+            { cause: err.error },
+          );
+          this.#out = [];
+          throw err.error;
         }
         this.#fail(this.#wrap(err));
       }
@@ -538,9 +614,9 @@ export class RdbParser {
         this.#checkBlob(ulen, 'an LZF string');
         this.#checkBlob(clen, 'an LZF string');
         if (this.#buf.length - this.#pos < clen) this.#ensure(clen);
-        const compressed = this.#buf.subarray(this.#pos, this.#pos + clen);
+        const at = this.#pos;
         this.#pos += clen;
-        return lzfDecompress(compressed, ulen);
+        return lzfDecompress(this.#buf, ulen, at, at + clen);
       }
       default:
         throw this.#err('ERR_RDB_CORRUPT', `unknown string encoding ${b & 0x3f}`);
@@ -686,7 +762,7 @@ export class RdbParser {
     this.#version = version;
     if (this.#verifyChecksum && version >= 5) this.#crc = new Crc64();
     this.#state = S_TOP;
-    this.#out.push({ kind: 'header', magic: this.#valkey ? 'VALKEY' : 'REDIS', version, offset: 0 });
+    this.#emit({ kind: 'header', magic: this.#valkey ? 'VALKEY' : 'REDIS', version, offset: 0 });
   }
 
   #readTop(): void {
@@ -700,13 +776,13 @@ export class RdbParser {
         const db = this.#len();
         this.#db = db;
         this.#slot = undefined;
-        this.#out.push({ kind: 'selectdb', db, offset });
+        this.#emit({ kind: 'selectdb', db, offset });
         return;
       }
       case RDB_OPCODE.RESIZEDB: {
         const size = this.#len();
         const expiresSize = this.#len();
-        this.#out.push({ kind: 'resizedb', db: this.#db, size, expiresSize, offset });
+        this.#emit({ kind: 'resizedb', db: this.#db, size, expiresSize, offset });
         return;
       }
       case RDB_OPCODE.SLOT_INFO: {
@@ -714,13 +790,13 @@ export class RdbParser {
         const size = this.#len();
         const expiresSize = this.#len();
         this.#slot = slot;
-        this.#out.push({ kind: 'slot-info', db: this.#db, slot, size, expiresSize, offset });
+        this.#emit({ kind: 'slot-info', db: this.#db, slot, size, expiresSize, offset });
         return;
       }
       case RDB_OPCODE.AUX: {
         const name = this.#string();
         const value = this.#string();
-        this.#out.push({ kind: 'aux', name: name.toString('latin1'), value, offset });
+        this.#emit({ kind: 'aux', name: name.toString('latin1'), value, offset });
         return;
       }
       case RDB_OPCODE.EXPIRETIME: {
@@ -749,7 +825,7 @@ export class RdbParser {
       }
       case RDB_OPCODE.FUNCTION2: {
         const code = this.#string();
-        this.#out.push({ kind: 'function', code, offset });
+        this.#emit({ kind: 'function', code, offset });
         return;
       }
       case RDB_OPCODE.FUNCTION_PRE_GA: {
@@ -762,7 +838,7 @@ export class RdbParser {
         const code = Buffer.concat([SHEBANG, engine, NAME_IS, name, NEWLINE, body]);
         const preGa: RdbFunctionPreGa =
           description === undefined ? { name, engine, code: body } : { name, engine, description, code: body };
-        this.#out.push({ kind: 'function', code, preGa, offset });
+        this.#emit({ kind: 'function', code, preGa, offset });
         return;
       }
       case RDB_OPCODE.MODULE_AUX: {
@@ -860,7 +936,7 @@ export class RdbParser {
     }
     this.#crc = undefined;
     this.#state = S_DONE;
-    this.#out.push({ kind: 'end', checksum, checksumVerified: verified, size: this.#base + this.#pos, offset });
+    this.#emit({ kind: 'end', checksum, checksumVerified: verified, size: this.#base + this.#pos, offset });
   }
 
   #readSlotImport(offset: number): void {
@@ -870,7 +946,7 @@ export class RdbParser {
     if (count > 16384) throw this.#err('ERR_RDB_CORRUPT', `a slot import of ${count} ranges is impossible`, 243);
     const ranges: [number, number][] = [];
     for (let i = 0; i < count; i++) ranges.push([this.#len(), this.#len()]);
-    this.#out.push({ kind: 'slot-import', jobName, ranges, offset });
+    this.#emit({ kind: 'slot-import', jobName, ranges, offset });
   }
 
   #readKeyMeta(offset: number): void {
@@ -1067,9 +1143,9 @@ export class RdbParser {
       }
       this.#checkBlob(clen, 'an LZF string');
       if (this.#buf.length - this.#pos < clen) this.#ensure(clen);
-      const compressed = this.#buf.subarray(this.#pos, this.#pos + clen);
+      const at = this.#pos;
       this.#pos += clen;
-      this.#emitString(lzfDecompress(compressed, ulen));
+      this.#emitString(lzfDecompress(this.#buf, ulen, at, at + clen));
       return;
     }
     this.#emitString(this.#string());
@@ -1504,7 +1580,7 @@ export class RdbParser {
 
   #flushModuleAux(last: boolean): void {
     const aux = this.#moduleAux as ModuleAuxState;
-    this.#out.push({
+    this.#emit({
       kind: 'module-aux',
       module: aux.module,
       when: aux.when,
@@ -1582,7 +1658,7 @@ export class RdbParser {
     if (cur.slot !== undefined) event.slot = cur.slot;
     if (cur.meta !== undefined) event.meta = cur.meta;
     if (cur.module !== undefined) event.module = cur.module;
-    this.#out.push(event as unknown as RdbEntryEvent);
+    this.#emit(event as unknown as RdbEntryEvent);
   }
 
   #endEntry(): void {
