@@ -12,16 +12,17 @@
 // through a streaming decompressor), so memory does not grow with the size of a key.
 
 import {
+  CompactTape,
   type CompactValue,
   decodeIntset,
   decodeListpack,
-  decodeZiplist,
   decodeZipmap,
   EncodingError,
   parseScore,
+  scanListpack,
+  scanZiplist,
   valueBigInt,
   valueBytes,
-  valueNumber,
 } from './compact-encodings.ts';
 import { Crc64 } from './crc64.ts';
 import { RdbError, ReplicationError, type ReplicationErrorCode } from './errors.ts';
@@ -271,6 +272,8 @@ export class RdbParser {
   /** Where the compressed bytes of the streamed LZF string start (errors point at the failing token). */
   #lzfAt = 0;
   #stream: StreamState | undefined;
+  /** Where the elements of the listpack or ziplist being read are (reused: nothing per element). */
+  readonly #tape = new CompactTape();
   #moduleAux: ModuleAuxState | undefined;
 
   constructor(options: RdbParserOptions = {}) {
@@ -1067,42 +1070,44 @@ export class RdbParser {
         return;
       }
       case RDB_TYPE.LIST_ZIPLIST:
-        for (const v of decodeZiplist(blob)) this.#push(valueBytes(v));
+      case RDB_TYPE.SET_LISTPACK: {
+        const tape = this.#tape;
+        if (type === RDB_TYPE.LIST_ZIPLIST) scanZiplist(blob, tape);
+        else scanListpack(blob, tape);
+        for (let i = 0; i < tape.count; i++) this.#push(tape.bytesOf(blob, i));
         return;
+      }
       case RDB_TYPE.SET_INTSET:
         for (const v of decodeIntset(blob)) this.#push(Buffer.from(String(v), 'latin1'));
         return;
-      case RDB_TYPE.SET_LISTPACK:
-        for (const v of decodeListpack(blob)) this.#push(valueBytes(v));
-        return;
       case RDB_TYPE.ZSET_ZIPLIST:
       case RDB_TYPE.ZSET_LISTPACK: {
-        const v = type === RDB_TYPE.ZSET_ZIPLIST ? decodeZiplist(blob) : decodeListpack(blob);
-        if (v.length % 2 !== 0) throw new EncodingError('sorted set encoding holds an odd number of elements');
-        for (let i = 0; i < v.length; i += 2)
-          this.#pushZ(valueBytes(v[i] as CompactValue), valueNumber(v[i + 1] as CompactValue));
+        const tape = this.#tape;
+        if (type === RDB_TYPE.ZSET_ZIPLIST) scanZiplist(blob, tape);
+        else scanListpack(blob, tape);
+        if (tape.count % 2 !== 0) throw new EncodingError('sorted set encoding holds an odd number of elements');
+        for (let i = 0; i < tape.count; i += 2) this.#pushZ(tape.bytesOf(blob, i), tape.numberOf(blob, i + 1));
         return;
       }
       case RDB_TYPE.HASH_ZIPLIST:
       case RDB_TYPE.HASH_LISTPACK: {
-        const v = type === RDB_TYPE.HASH_ZIPLIST ? decodeZiplist(blob) : decodeListpack(blob);
-        if (v.length % 2 !== 0) throw new EncodingError('hash encoding holds an odd number of elements');
-        for (let i = 0; i < v.length; i += 2)
-          this.#pushHash(valueBytes(v[i] as CompactValue), valueBytes(v[i + 1] as CompactValue), undefined);
+        const tape = this.#tape;
+        if (type === RDB_TYPE.HASH_ZIPLIST) scanZiplist(blob, tape);
+        else scanListpack(blob, tape);
+        if (tape.count % 2 !== 0) throw new EncodingError('hash encoding holds an odd number of elements');
+        for (let i = 0; i < tape.count; i += 2)
+          this.#pushHash(tape.bytesOf(blob, i), tape.bytesOf(blob, i + 1), undefined);
         return;
       }
       case RDB_TYPE.HASH_LISTPACK_EX_PRE_GA:
       case RDB_TYPE.HASH_LISTPACK_EX: {
-        const v = decodeListpack(blob);
-        if (v.length % 3 !== 0)
+        const tape = this.#tape;
+        scanListpack(blob, tape);
+        if (tape.count % 3 !== 0)
           throw new EncodingError('hash-with-expiry listpack is not made of field, value, ttl triplets');
-        for (let i = 0; i < v.length; i += 3) {
-          const ttl = valueNumber(v[i + 2] as CompactValue);
-          this.#pushHash(
-            valueBytes(v[i] as CompactValue),
-            valueBytes(v[i + 1] as CompactValue),
-            ttl > 0 ? ttl : undefined,
-          );
+        for (let i = 0; i < tape.count; i += 3) {
+          const ttl = tape.numberOf(blob, i + 2);
+          this.#pushHash(tape.bytesOf(blob, i), tape.bytesOf(blob, i + 1), ttl > 0 ? ttl : undefined);
         }
         return;
       }
@@ -1272,7 +1277,12 @@ export class RdbParser {
       }
       const blob = this.#string();
       if (container === 1) this.#push(blob);
-      else for (const v of quicklist2 ? decodeListpack(blob) : decodeZiplist(blob)) this.#push(valueBytes(v));
+      else {
+        const tape = this.#tape;
+        if (quicklist2) scanListpack(blob, tape);
+        else scanZiplist(blob, tape);
+        for (let i = 0; i < tape.count; i++) this.#push(tape.bytesOf(blob, i));
+      }
       this.#left--;
       this.#mark = this.#pos;
       if (this.#pos === this.#buf.length) this.#rotate();
