@@ -1,3 +1,5 @@
+import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/resp';
+
 /** Stable codes carried by {@link ReplicationError} and {@link RdbError}. */
 export type ReplicationErrorCode =
   /** The input ended before the RDB did (no EOF opcode, or a value cut in the middle). */
@@ -36,18 +38,23 @@ export type ReplicationErrorCode =
   | 'ERR_REPLICATION_TIMEOUT'
   /** The master closed or reset the connection (retried). */
   | 'ERR_REPLICATION_CONNECTION_LOST'
-  /** The reconnect strategy gave up; `cause` is the last failure. */
+  /** The reconnect strategy gave up; the message says the last failure, `cause` is what it was caused by. */
   | 'ERR_REPLICATION_GAVE_UP'
   /** A call that does not fit the listener's state (a second consumer, start after close). */
-  | 'ERR_REPLICATION_STATE';
+  | 'ERR_REPLICATION_STATE'
+  /** The call's AbortSignal fired (the error's `name` is `'AbortError'`, `cause` the signal's reason). */
+  | 'ERR_REPLICATION_ABORTED'
+  /** `close()` gave up events that had not been delivered at its bound (see `abandoned`). */
+  | 'ERR_REPLICATION_ABANDONED';
 
-// Each class brands its instances with a registered symbol, so `instanceof` works across
-// duplicate installs of the package and tells the subclasses apart.
+const PACKAGE = '@redis-events/replication';
 const BRAND = '@redis-events/replication.error';
 
 /**
- * The base class of every error thrown by `@redis-events/replication`. `code` is stable;
- * `message` says what went wrong and what to do. `instanceof` works across duplicate installs.
+ * The base class of every error thrown by `@redis-events/replication`, a `RedisEventsError` of
+ * `@redis-events/resp` (so `err instanceof RedisEventsError` is the one check for an error of any
+ * redis-events package). `code` is stable; `message` says what went wrong and what to do;
+ * `package` is `'@redis-events/replication'`. `instanceof` works across duplicate installs.
  *
  * @example
  * ```ts
@@ -59,25 +66,23 @@ const BRAND = '@redis-events/replication.error';
  * }
  * ```
  */
-export class ReplicationError extends Error {
-  override readonly name: string = 'ReplicationError';
-  readonly code: ReplicationErrorCode;
+export class ReplicationError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for(BRAND);
+  static override readonly errorName: string = 'ReplicationError';
+  declare readonly code: ReplicationErrorCode;
 
-  /** The registered symbol that instances of this class carry (subclasses have their own). */
-  static readonly brand: symbol = Symbol.for(BRAND);
-
-  constructor(code: ReplicationErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, ReplicationError.brand, { value: true });
+  constructor(code: ReplicationErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super(PACKAGE, code, message, options);
   }
+}
 
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    // `this` is the class instanceof was called on: ReplicationError or a subclass.
-    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
-    const target = this as typeof ReplicationError;
-    return typeof value === 'object' && value !== null && target.brand in value;
-  }
+/** The error of a call that its AbortSignal ended: `ERR_REPLICATION_ABORTED`, named `'AbortError'`. */
+export function abortError(reason: unknown, what = 'the call'): ReplicationError {
+  const said = reason instanceof Error ? reason.message : reason === undefined ? '' : String(reason);
+  return new ReplicationError('ERR_REPLICATION_ABORTED', `${what} was aborted${said ? `: ${said}` : ''}`, {
+    cause: reason,
+    name: 'AbortError',
+  });
 }
 
 /** Where in the RDB an {@link RdbError} happened. */
@@ -104,16 +109,14 @@ export interface RdbErrorContext {
  * ```
  */
 export class RdbError extends ReplicationError {
-  override readonly name: string = 'RdbError';
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.rdb`);
+  static override readonly errorName: string = 'RdbError';
   readonly offset: number;
   readonly key: Buffer | undefined;
   readonly rdbType: number | undefined;
 
-  static override readonly brand: symbol = Symbol.for(`${BRAND}.rdb`);
-
   constructor(code: ReplicationErrorCode, message: string, context: RdbErrorContext, options?: ErrorOptions) {
     super(code, `${message} ${describeContext(context)}`, options);
-    Object.defineProperty(this, RdbError.brand, { value: true });
     this.offset = context.offset;
     this.key = context.key;
     this.rdbType = context.rdbType;
@@ -154,16 +157,14 @@ export type LinkPhase = 'connect' | 'handshake' | 'psync' | 'transfer' | 'stream
  * ```
  */
 export class ReplicationLinkError extends ReplicationError {
-  override readonly name: string = 'ReplicationLinkError';
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.link`);
+  static override readonly errorName: string = 'ReplicationLinkError';
   /** `host:port` (or the unix socket path) of the master. */
   readonly master: string;
   readonly phase: LinkPhase;
 
-  static override readonly brand: symbol = Symbol.for(`${BRAND}.link`);
-
   constructor(code: ReplicationErrorCode, message: string, master: string, phase: LinkPhase, options?: ErrorOptions) {
     super(code, `${message} (master ${master}, ${phase})`, options);
-    Object.defineProperty(this, ReplicationLinkError.brand, { value: true });
     this.master = master;
     this.phase = phase;
   }

@@ -408,19 +408,22 @@ export class MasterLink {
 
   #onClose(): void {
     if (this.#phase === P_ENDED) return;
-    let cause: Error | undefined = this.#lastError;
+    // The cause is the socket's own error, if any: a failure is wrapped once, so the snapshot cut
+    // short is said in the message, not as an RdbError inside this one.
+    const cause: Error | undefined = this.#lastError;
+    let cut = '';
     if (this.#phase === P_TRANSFER) {
       try {
         this.#transfer?.end();
-      } catch (err) {
-        cause = err as Error; // ERR_RDB_TRUNCATED with the bytes received
+      } catch {
+        cut = ', which cut the snapshot short: a new full sync follows';
       }
     }
     const what =
       this.#phase === P_REPLY
         ? 'before answering PSYNC'
         : this.#phase === P_TRANSFER
-          ? `during the snapshot transfer (${this.#transfer?.received ?? 0} RDB bytes received)`
+          ? `during the snapshot transfer (${this.#transfer?.received ?? 0} RDB bytes received${cut})`
           : `after replication offset ${this.#commands?.offset ?? 0}`;
     this.#end(
       new ReplicationLinkError(
@@ -454,8 +457,11 @@ export class MasterLink {
   /** A broken protocol, or broken RDB bytes: final, with the master and phase. */
   #broken(err: unknown): Error {
     if (err instanceof ReplicationLinkError || err instanceof RdbError) return err; // an RdbError has its offset and key
+    // Our own error gets the master and phase, not a second wrapper: the same code and cause.
     if (err instanceof ReplicationError)
-      return new ReplicationLinkError(err.code, err.message, this.#settings.master, this.#phaseName(), { cause: err });
+      return new ReplicationLinkError(err.code, err.message, this.#settings.master, this.#phaseName(), {
+        cause: err.cause,
+      });
     return new ReplicationLinkError(
       'ERR_REPLICATION_PROTOCOL',
       `unexpected failure: ${(err as Error)?.message ?? String(err)}`,

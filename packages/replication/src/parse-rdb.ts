@@ -1,7 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
-import { ReplicationError } from './errors.ts';
+import { abortable, throwIfAborted } from '@redis-events/resp';
+import { abortError, ReplicationError } from './errors.ts';
+import { PARSER_OPTIONS, parserOptionsOf, rejectUnknownOptions } from './options.ts';
 import type { RdbEvent } from './rdb-events.ts';
 import { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
 
@@ -17,7 +19,11 @@ export type RdbSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Reada
  * ```
  */
 export interface ParseRdbOptions extends RdbParserOptions {
-  /** Stops parsing (and closes a file) when aborted; the iterator then throws the signal's reason. */
+  /**
+   * Stops parsing (and closes a file) when aborted: the iterator then throws a `ReplicationError`
+   * `ERR_REPLICATION_ABORTED` named `'AbortError'`, with the signal's reason as `cause` (an
+   * unfinished parse never ends as if the RDB were complete).
+   */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -47,22 +53,33 @@ export async function* parseRdb(
   source: RdbSource,
   options: ParseRdbOptions = {},
 ): AsyncGenerator<RdbEvent, void, undefined> {
-  const parser = new RdbParser(options);
+  rejectUnknownOptions(options, [...PARSER_OPTIONS, 'signal'], 'parseRdb');
+  const parser = new RdbParser(parserOptionsOf(options));
   const signal = options.signal;
-  signal?.throwIfAborted();
-  for await (const chunk of chunksOf(source)) {
-    signal?.throwIfAborted();
-    if (parser.done) break;
-    for (let at = 0; at < chunk.length; at += SLICE) {
-      // The events a slice completed before a failure come first, then the failure.
-      const events: RdbEvent[] = [];
-      const failure = writeInto(parser, chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE), events);
-      for (const event of events) {
-        yield event;
-        signal?.throwIfAborted();
+  const aborted = (reason: unknown) => abortError(reason, 'parsing the RDB');
+  throwIfAborted(signal, aborted);
+  const chunks = chunksOf(source);
+  try {
+    for (;;) {
+      // A source that stalls (a socket, a pipe) does not keep an aborted parse waiting.
+      const next = await abortable(chunks.next(), signal, aborted);
+      if (next.done) break;
+      const chunk = next.value;
+      if (parser.done) break;
+      for (let at = 0; at < chunk.length; at += SLICE) {
+        // The events a slice completed before a failure come first, then the failure.
+        const events: RdbEvent[] = [];
+        const failure = writeInto(parser, chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE), events);
+        for (const event of events) {
+          yield event;
+          throwIfAborted(signal, aborted);
+        }
+        if (failure) throw failure.error;
       }
-      if (failure) throw failure.error;
     }
+  } finally {
+    // Releases the source (a web stream's lock, a Node stream's iterator) however the loop ended.
+    void chunks.return(undefined).catch(() => {});
   }
   for (const event of parser.end()) yield event;
 }

@@ -27,6 +27,7 @@ import {
 import { Crc64 } from './crc64.ts';
 import { RdbError, ReplicationError, type ReplicationErrorCode } from './errors.ts';
 import { LzfError, LzfStreamDecoder, lzfDecompress, lzfLengthProblem } from './lzf.ts';
+import { PARSER_OPTIONS, rejectUnknownOptions } from './options.ts';
 import type {
   HashField,
   KeyMetaClass,
@@ -277,6 +278,7 @@ export class RdbParser {
   #moduleAux: ModuleAuxState | undefined;
 
   constructor(options: RdbParserOptions = {}) {
+    rejectUnknownOptions(options, PARSER_OPTIONS, 'RdbParser');
     this.#batchSize = positive(options.batchSize ?? 1024, 'batchSize');
     this.#maxPartBytes = positive(options.maxPartBytes ?? 1 << 20, 'maxPartBytes');
     this.#maxBlobBytes = positive(options.maxBlobBytes ?? 512 * 1024 * 1024, 'maxBlobBytes');

@@ -5,6 +5,7 @@
 // connection hands its bytes here, and gets back what follows the snapshot (the command stream).
 
 import { ReplicationError } from './errors.ts';
+import { PARSER_OPTIONS, rejectUnknownOptions } from './options.ts';
 import type { RdbEvent } from './rdb-events.ts';
 import { type RdbEventHandler, RdbParser, type RdbParserOptions } from './rdb-parser.ts';
 
@@ -71,6 +72,7 @@ export class RdbTransfer {
   #error: ReplicationError | undefined;
 
   constructor(options: RdbTransferOptions = {}) {
+    rejectUnknownOptions(options, [...PARSER_OPTIONS, 'discard'], 'RdbTransfer');
     const { discard, ...parserOptions } = options;
     this.#parser = discard === true ? undefined : new RdbParser(parserOptions);
   }

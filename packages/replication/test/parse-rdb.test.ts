@@ -74,13 +74,42 @@ describe('parseRdb', () => {
     expect(entries(merged)).toEqual(expected);
   });
 
-  it('stops with the signal reason when aborted', async () => {
+  it('stops with a typed AbortError when aborted, carrying the reason', async () => {
     const controller = new AbortController();
     const events = parseRdb(Readable.from([file.subarray(0, 100), file.subarray(100)]), { signal: controller.signal });
     const first = await events.next();
     expect(first.value).toMatchObject({ kind: 'header' });
-    controller.abort(new Error('stop now'));
-    await expect(events.next()).rejects.toThrow('stop now');
+    const reason = new Error('stop now');
+    controller.abort(reason);
+    const err = await events.next().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplicationError);
+    expect(err).toMatchObject({ name: 'AbortError', code: 'ERR_REPLICATION_ABORTED', cause: reason });
+    expect((err as Error).message).toContain('stop now');
+    await expect(collect(parseRdb(file, { signal: AbortSignal.abort() }))).rejects.toMatchObject({
+      name: 'AbortError',
+      code: 'ERR_REPLICATION_ABORTED',
+    });
+  });
+
+  it('stops at once on abort while the source is silent', async () => {
+    const controller = new AbortController();
+    async function* stalled() {
+      yield file.subarray(0, 9); // the header only
+      await new Promise(() => {}); // a socket that never sends again
+    }
+    const events = parseRdb(stalled(), { signal: controller.signal });
+    expect((await events.next()).value).toMatchObject({ kind: 'header' });
+    const waiting = events.next();
+    setTimeout(() => controller.abort(), 20);
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError', code: 'ERR_REPLICATION_ABORTED' });
+  });
+
+  it('rejects an option it does not know, naming the ones it takes', async () => {
+    const typo = { batchSize: 10, maxPartByte: 100 } as unknown as Parameters<typeof parseRdb>[1];
+    await expect(collect(parseRdb(file, typo))).rejects.toMatchObject({
+      code: 'ERR_REPLICATION_ARGUMENT',
+      message: expect.stringMatching(/no option "maxPartByte".*maxPartBytes/),
+    });
   });
 
   it('refuses a source of strings, and reports a truncated source', async () => {

@@ -3,7 +3,14 @@
 // a value). Never a crash with another error, never a hang, never silently wrong events.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RdbError, RdbParser, ReplicationError } from '../src/index.ts';
+import {
+  CommandStreamDecoder,
+  parseDumpPayload,
+  RdbError,
+  RdbParser,
+  RdbTransfer,
+  ReplicationError,
+} from '../src/index.ts';
 import { listpack } from './encoders.ts';
 import { parseBytes, thrown } from './event-helpers.ts';
 import { RdbWriter, type StreamSpec } from './rdb-writer.ts';
@@ -326,6 +333,19 @@ describe('the parser as an object', () => {
     expect(() => parser.write(Buffer.from('NOTANRDB!!'))).toThrow(RdbError);
     expect(() => parser.write(Buffer.from('REDIS0011'))).toThrow(expect.objectContaining({ code: 'ERR_RDB_VERSION' }));
     expect(() => parser.end()).toThrow(expect.objectContaining({ code: 'ERR_RDB_VERSION' }));
+  });
+
+  it('rejects options it does not know, naming the ones it takes', () => {
+    const typo = (options: object) => options as never;
+    for (const make of [
+      () => new RdbParser(typo({ verifyChecksums: false })),
+      () => new RdbTransfer(typo({ discard: true, signal: AbortSignal.timeout(1) })),
+      () => new CommandStreamDecoder(typo({ offset: 0, maxArgumentBytes: 10, dbs: 1 })),
+      () => parseDumpPayload(Buffer.alloc(20), typo({ verify: true })),
+    ])
+      expect(make).toThrow(
+        expect.objectContaining({ code: 'ERR_REPLICATION_ARGUMENT', message: expect.stringMatching(/has no option/) }),
+      );
   });
 
   it('rejects bad options with ERR_REPLICATION_ARGUMENT', () => {
