@@ -43,6 +43,14 @@ export {
   type ZRemView,
 } from './command-views.ts';
 export { Crc64, crc64 } from './crc64.ts';
+export {
+  REPLICATION_CHANNELS,
+  type ReplicationCommandMessage,
+  type ReplicationHandshakeContext,
+  type ReplicationLagMessage,
+  type ReplicationSyncContext,
+  type ReplicationSyncProgressMessage,
+} from './diagnostics.ts';
 export { type DumpPayload, parseDumpPayload } from './dump-payload.ts';
 export {
   type LinkPhase,
@@ -108,6 +116,7 @@ export { type RdbEventHandler, RdbParser, type RdbParserOptions } from './rdb-pa
 export { RdbTransfer, type RdbTransferOptions } from './rdb-transfer.ts';
 export {
   ReplicaListener,
+  type ReplicaListenerCloseOptions,
   type ReplicaListenerEvents,
   type ReplicaListenerOptions,
   type ReplicaListenerStats,

@@ -16,9 +16,19 @@ import {
   parseRedisUrl,
   type ReconnectStrategy,
 } from '@redis-events/resp';
-import { abortError, ReplicationError, ReplicationLinkError } from './errors.ts';
+import {
+  commandChannel,
+  finishTrace,
+  handshakeChannel,
+  lagChannel,
+  type ReplicationHandshakeContext,
+  type ReplicationLagMessage,
+  startTrace,
+} from './diagnostics.ts';
+import { ReplicationError, ReplicationLinkError } from './errors.ts';
 import { type HandshakeSettings, type MasterTarget, replicaHandshake } from './master-handshake.ts';
 import { type LinkOwner, type LinkSettings, type LinkStart, MasterLink } from './master-link.ts';
+import { MasterOffsetProbe } from './master-offset.ts';
 import { PARSER_OPTIONS, rejectUnknownOptions } from './options.ts';
 import type { RdbEntryEvent, RdbEvent } from './rdb-events.ts';
 import type { RdbParserOptions } from './rdb-parser.ts';
@@ -353,6 +363,10 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   #syncedOnce = false;
   /** Resolves a `close()` waiting for the consumer to take the queued events. */
   #drained: (() => void) | undefined;
+  /** The master's offset for the lag diagnostics, read only while someone subscribes. */
+  #probe: MasterOffsetProbe | undefined;
+  /** [time, offset] when the master's (or received) offset was seen to pass each value. */
+  #lagSamples: [number, number][] = [];
 
   #status: ReplicaListenerStatus = 'idle';
   #mode = M_NONE;
@@ -465,6 +479,8 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     };
     this.#link = {
       master: this.#target.label,
+      serverAddress: this.#target.path ?? this.#target.host,
+      serverPort: this.#target.path === undefined ? this.#target.port : undefined,
       readTimeout: nonNegative('readTimeout', o.readTimeout, 60_000),
       writeTimeout: nonNegative('writeTimeout', o.writeTimeout, 60_000),
       ackInterval: positive('ackInterval', o.ackInterval, 1000),
@@ -628,7 +644,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
    * @throws {ReplicationError} `ERR_REPLICATION_ARGUMENT` for options it does not take (the listener stays open).
    */
   close(options?: ReplicaListenerCloseOptions): Promise<void> {
-    if (this.#closing) return this.#closing;
+    if (this.#closing !== undefined) return this.#closing;
     try {
       rejectUnknownOptions(options, ['timeoutMs', 'signal'], 'close()');
       if (options?.timeoutMs !== undefined) nonNegative('timeoutMs', options.timeoutMs, 0);
@@ -674,6 +690,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
 
   async #run(): Promise<void> {
     let attempt = 0;
+    let tries = 0; // connections tried since the last sync started, for the handshake trace
     const started = Date.now();
     for (;;) {
       if (this.#stopped) return;
@@ -683,7 +700,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
         : started + this.#handshake.connectTimeout - Date.now();
       let error: ReplicationError | undefined;
       try {
-        error = asReplicationError(await this.#session(Math.max(1, left)));
+        error = asReplicationError(await this.#session(Math.max(1, left), ++tries));
       } catch (err) {
         error = asReplicationError(err);
       }
@@ -696,7 +713,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
         this.#end(new Terminal(error));
         return;
       }
-      if (this.#progressed) attempt = 0;
+      if (this.#progressed) attempt = tries = 0;
       this.#progressed = false;
       attempt++;
       let wait: number | false = false;
@@ -765,18 +782,44 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   }
 
   /** One connection: resolves with the reason it ended (undefined: a snapshot-only sync is done). */
-  async #session(timeout: number): Promise<Error | undefined> {
+  async #session(timeout: number, attempt: number): Promise<Error | undefined> {
     this.#status = 'connecting';
-    const { socket, head } = await replicaHandshake(
-      { ...this.#handshake, connectTimeout: Math.min(timeout, this.#handshake.connectTimeout) },
-      this.#stop.signal,
-    );
+    // Traced from the socket's opening to the answer to PSYNC, when someone subscribes.
+    let trace: ReplicationHandshakeContext | undefined;
+    if (handshakeChannel.hasSubscribers) {
+      trace = {
+        serverAddress: this.#link.serverAddress,
+        serverPort: this.#link.serverPort,
+        attempt,
+        replId: this.#resume.replId,
+        offset: this.#resume.offset,
+      };
+      startTrace(handshakeChannel, trace);
+    }
+    const finish = (error?: ReplicationError, result?: 'full' | 'continue'): void => {
+      if (trace === undefined) return;
+      trace.result = result;
+      finishTrace(handshakeChannel, trace, error);
+      trace = undefined;
+    };
+    let handshake: Awaited<ReturnType<typeof replicaHandshake>>;
+    try {
+      handshake = await replicaHandshake(
+        { ...this.#handshake, connectTimeout: Math.min(timeout, this.#handshake.connectTimeout) },
+        this.#stop.signal,
+      );
+    } catch (err) {
+      finish(asReplicationError(err) ?? new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed'));
+      throw err;
+    }
+    const { socket, head } = handshake;
     this.#logger.debug({ package: '@redis-events/replication', master: this.master }, 'connected to the master');
     this.#stats.connections++;
     this.#status = 'syncing';
     this.#push([{ kind: 'connected', host: this.#target.path ?? this.#target.host, port: this.#target.port }], 0);
     if (this.#stopped) {
       socket.destroy();
+      finish(new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed'));
       return undefined;
     }
     return new Promise<Error | undefined>((resolve) => {
@@ -784,7 +827,10 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
         push: (events, bytes) => this.#push(events, bytes),
         milestone: (kind, offset) => this.#milestone(kind, offset),
         ackOffset: () => this.#ackOffset(),
+        answered: (result) => finish(undefined, result),
+        tick: (link) => this.#publishLag(link),
         ended: (link, error) => {
+          finish(asReplicationError(error) ?? new ReplicationError('ERR_REPLICATION_STATE', 'the link ended'));
           this.#resume = link.resumeState;
           this.#stats.bytesEnded += link.bytesReceived;
           if (this.#current === link) this.#current = undefined;
@@ -815,6 +861,44 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
       this.#parsedBase = offset;
     } else this.#stats.fullSyncs++;
     this.#status = 'streaming';
+  }
+
+  /**
+   * Publishes on `redis-events:replication:lag` (only while someone subscribes): what was
+   * delivered against what the master has written, in bytes and, estimated, in seconds.
+   */
+  #publishLag(link: MasterLink): void {
+    if (!lagChannel.hasSubscribers) {
+      if (this.#lagSamples.length > 0) this.#lagSamples = [];
+      return;
+    }
+    this.#probe ??= new MasterOffsetProbe(this.#target, this.#handshake.connectTimeout, this.#logger);
+    const masterOffset = this.#probe.sample();
+    const receivedOffset = link.receivedOffset;
+    const stream = link.streaming && this.#deliveredSpace === this.#parsedSpace && this.#deliveredOffset !== undefined;
+    const deliveredOffset = stream ? (this.#deliveredOffset as number) : this.#parsedBase;
+    const produced = Math.max(masterOffset ?? 0, receivedOffset);
+    const now = Date.now();
+    // When the master's offset passed each value: the oldest undelivered write's age comes from it.
+    const samples = this.#lagSamples;
+    if (samples.length === 0 || (samples[samples.length - 1] as [number, number])[1] < produced)
+      samples.push([now, produced]);
+    while (samples.length > 1 && (samples[1] as [number, number])[1] <= deliveredOffset) samples.shift();
+    if (samples.length > 3600) samples.shift();
+    const first = samples.find(([, offset]) => offset > deliveredOffset);
+    const message: ReplicationLagMessage = {
+      serverAddress: this.#link.serverAddress,
+      serverPort: this.#link.serverPort,
+      replId: link.replId,
+      phase: stream ? 'stream' : 'snapshot',
+      deliveredOffset,
+      receivedOffset,
+      masterOffset,
+      bytes: Math.max(0, produced - deliveredOffset),
+      seconds: first && produced > deliveredOffset ? (now - first[0]) / 1000 : 0,
+      queuedEvents: this.#queuedEvents,
+    };
+    lagChannel.publish(message);
   }
 
   /** The offset for REPLCONF ACK: what was delivered, when the consumer is in the current offset space. */
@@ -857,6 +941,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
 
   /** Queues the end: everything queued before it is delivered first. */
   #end(terminal: Terminal): void {
+    this.#probe?.close();
     this.#stopped = true;
     this.#status = 'closed';
     this.#stop.abort();
@@ -905,6 +990,17 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     switch (event.kind) {
       case 'command':
         this.#stats.commands++;
+        if (commandChannel.hasSubscribers)
+          commandChannel.publish({
+            serverAddress: this.#link.serverAddress,
+            serverPort: this.#link.serverPort,
+            database: event.db,
+            command: event.name,
+            argsCount: event.args.length,
+            offset: event.offset,
+            size: event.size,
+            inTransaction: event.inTransaction,
+          });
         this.#deliveredOffset = event.offset;
         this.#cpOffset = event.offset;
         this.#cpDb = event.db;
@@ -983,6 +1079,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   }
 
   async #shutdown(options: ReplicaListenerCloseOptions | undefined, drain: boolean): Promise<void> {
+    this.#probe?.close();
     this.#stopped = true;
     this.#signal?.removeEventListener('abort', this.#onAbort);
     this.#stop.abort(); // no more handshakes, reconnections or waits between them
