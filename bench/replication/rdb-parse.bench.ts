@@ -16,7 +16,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseRdbFile, type RdbEvent, RdbParser } from '@redis-events/replication';
 import { findServer, spawnRedis } from '@redis-events/testkit';
 import { type BenchCase, runSuite } from '../lib/harness.ts';
@@ -115,7 +115,7 @@ process.stdout.write(process.resourceUsage().maxRSS * 1024 + '\\n');
 /** Builds the package (incrementally), so that the RSS runs use the current code. */
 function buildPackage(): void {
   const require = createRequire(import.meta.url);
-  const tsc = require.resolve('typescript/bin/tsc');
+  const tsc = join(dirname(require.resolve('typescript/package.json')), 'bin/tsc');
   const dir = join(import.meta.dirname, '../../packages/replication');
   execFileSync(process.execPath, [tsc, '-b', dir], { stdio: 'inherit' });
 }
