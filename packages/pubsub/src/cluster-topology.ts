@@ -158,7 +158,9 @@ export class ClusterTopology {
     for (const candidate of candidates.values()) {
       if (this.closed) throw this.#closedError();
       try {
-        const reply = await this.command(candidate, ['CLUSTER', 'SLOTS']);
+        // Bounded like a connection: a frozen node must not hold up the map (and a failover) for
+        // a whole command timeout when another node can answer.
+        const reply = await this.command(candidate, ['CLUSTER', 'SLOTS'], this.options.connection.connectTimeout);
         this.#apply(reply, candidate.host);
         return;
       } catch (err) {
@@ -215,12 +217,12 @@ export class ClusterTopology {
   }
 
   /** Sends a command to a node (connecting first when needed). */
-  async command<T = unknown>(target: ClusterNode, command: (string | number | Buffer)[]): Promise<T> {
+  async command<T = unknown>(target: ClusterNode, command: (string | number | Buffer)[], timeout?: number): Promise<T> {
     if (this.closed) throw this.#closedError();
     const connection = this.connection(target);
     if (connection.status === 'idle') connection.connect().catch(() => {}); // the command below fails with it
     try {
-      return await connection.send<T>(command);
+      return await connection.send<T>(command, timeout ? { timeout } : {});
     } catch (err) {
       if (connection.status === 'idle' && this.connections.get(target.key) === connection)
         this.connections.delete(target.key);

@@ -199,6 +199,8 @@ export class SubscriberConnection<Payload = string | Buffer> {
   private serverDropped: string[] = [];
   /** The resynchronisation under way, if any. */
   private resyncing: Promise<void> | undefined;
+  /** Calls of {@link change} not settled yet. */
+  private changes = 0;
   /** Set when the connection gave up reconnecting: every later call fails with it. */
   private endedError: PubSubError | undefined;
 
@@ -275,6 +277,11 @@ export class SubscriberConnection<Payload = string | Buffer> {
     return this.closing !== undefined;
   }
 
+  /** True while a {@link change} is in progress (sent, or waiting for the connection). */
+  get busy(): boolean {
+    return this.changes > 0;
+  }
+
   /**
    * Subscribes (or unsubscribes) `names` of a kind and resolves once the server confirmed each
    * one. `names === null` unsubscribes every subscription of that kind. While disconnected, the
@@ -282,6 +289,15 @@ export class SubscriberConnection<Payload = string | Buffer> {
    */
   async change(kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): Promise<void> {
     if (this.closing !== undefined) throw this.#closedError();
+    this.changes++;
+    try {
+      await this.#change(kind, subscribe, names);
+    } finally {
+      this.changes--;
+    }
+  }
+
+  async #change(kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): Promise<void> {
     const asked = this.asked[kind];
     let list: readonly string[] | null = names === null ? null : [...new Set(names)];
     if (subscribe) for (const name of list ?? []) asked.add(name);
@@ -478,12 +494,14 @@ export class SubscriberConnection<Payload = string | Buffer> {
     }
     this.activity++;
     const head = this.sent[0];
+    if (value instanceof ReplyError && value.prefix === 'MOVED' && this.synced) {
+      // The answer of an SUNSUBSCRIBE that the server's own unsubscribe (the slot left this
+      // node) settled before it: nothing to do, and not the answer of the command now waiting.
+      const redirect = parseRedirect(value);
+      if (redirect !== undefined && (head === undefined || head.ping || head.slot !== redirect.slot)) return 'push';
+    }
     if (head === undefined) return 'reply'; // handshake replies, or a stray reply the connection rejects
     if (value instanceof ReplyError) {
-      if (value.prefix === 'MOVED') {
-        const redirect = parseRedirect(value);
-        if (redirect !== undefined && (head.ping || head.slot !== redirect.slot)) return 'push';
-      }
       this.sent.shift();
       return 'reply';
     }
@@ -608,6 +626,11 @@ export class SubscriberConnection<Payload = string | Buffer> {
       });
     }
     const send = (command: Command, options: SendOptions<unknown>) => session.send(command, options);
+    // Names refused so far, and names to subscribe one per command: the server refuses a whole
+    // SUBSCRIBE when it may not have one of its names (ACL), so a refused batch is split to find
+    // which ones, and the rest is restored.
+    const refused = new Map<string, Error>();
+    const singly = new Set<string>();
     for (;;) {
       const waiting = this.deferred.splice(0);
       const changes: { kind: SubscriptionKind; subscribe: boolean; names: string[] }[] = [];
@@ -616,7 +639,9 @@ export class SubscriberConnection<Payload = string | Buffer> {
         const confirmed = this.confirmed[kind];
         const add = [...asked].filter((n) => !confirmed.has(n));
         const remove = [...confirmed].filter((n) => !asked.has(n));
-        if (add.length > 0) changes.push({ kind, subscribe: true, names: add });
+        const batch = add.filter((n) => !singly.has(`${kind}:${n}`));
+        if (batch.length > 0) changes.push({ kind, subscribe: true, names: batch });
+        for (const n of add) if (singly.has(`${kind}:${n}`)) changes.push({ kind, subscribe: true, names: [n] });
         if (remove.length > 0) changes.push({ kind, subscribe: false, names: remove });
       }
       if (changes.length === 0) {
@@ -627,7 +652,8 @@ export class SubscriberConnection<Payload = string | Buffer> {
       const results = await Promise.allSettled(
         changes.map((c) => this.#sendChange(send, c.kind, c.subscribe, c.names)),
       );
-      const refused = new Map<string, Error>();
+      let split = false;
+      const lost = new Map<SubscriptionKind, { names: string[]; error: Error }>();
       for (const [i, result] of results.entries()) {
         if (result.status === 'fulfilled') continue;
         const change = changes[i] as (typeof changes)[number];
@@ -638,15 +664,30 @@ export class SubscriberConnection<Payload = string | Buffer> {
           throw err;
         }
         if (!change.subscribe) continue;
+        if (err instanceof ReplyError && change.names.length > 1) {
+          for (const name of change.names) singly.add(`${change.kind}:${name}`);
+          split = true;
+          continue;
+        }
         const failed = err instanceof MovedError ? err.names : change.names;
         const error = this.#settleError(err, change.kind, true, failed);
         for (const name of failed) refused.set(`${change.kind}:${name}`, error);
-        // The owner routes moved shard channels elsewhere, or reports refused names.
-        const names = [...failed];
-        queueMicrotask(() => this.host.lost(this, change.kind, names, error));
+        const entry = lost.get(change.kind);
+        if (entry) entry.names.push(...failed);
+        else lost.set(change.kind, { names: [...failed], error });
+      }
+      // The owner routes moved shard channels elsewhere, or reports refused names.
+      for (const [kind, { names, error }] of lost) queueMicrotask(() => this.host.lost(this, kind, names, error));
+      if (split) {
+        // The operations settle once the names of the refused batch were tried one by one.
+        this.deferred.unshift(...waiting);
+        continue;
       }
       for (const op of waiting) {
-        const hit = op.names?.map((n) => refused.get(`${op.kind}:${n}`)).find((e) => e !== undefined);
+        // An unsubscribe that waited is done whatever happened to the subscribes.
+        const hit = op.subscribe
+          ? op.names?.map((n) => refused.get(`${op.kind}:${n}`)).find((e) => e !== undefined)
+          : undefined;
         if (hit) op.reject(hit);
         else op.resolve();
       }

@@ -142,6 +142,8 @@ export class Subscription<Payload extends string | Buffer = string>
   /** Cluster: the connection for channels and patterns. */
   #classic: SubscriberConnection<Payload> | undefined;
   #classicPending: Promise<SubscriberConnection<Payload>> | undefined;
+  /** Cluster: the node the classic connection is moving away from, while it moves. */
+  #classicAvoid: string | undefined;
   /** Cluster: one connection per node for shard channels. */
   readonly #shards = new Map<string, SubscriberConnection<Payload>>();
   /** What was asked, per kind, wherever it lives now: the truth that connections follow. */
@@ -384,7 +386,8 @@ export class Subscription<Payload extends string | Buffer = string>
 
   /**
    * Channels and patterns: what is asked changes now (synchronously), the connection follows.
-   * An argument-less unsubscribe is sent as such (it settles on the count the server reports).
+   * Standalone, an argument-less unsubscribe is sent as such (it settles on the count the
+   * server reports); in a cluster, as the names the connection holds that are not asked.
    */
   async #classicChange(kind: 'channel' | 'pattern', subscribe: boolean, names: string[]): Promise<void> {
     const asked = this.#asked[kind];
@@ -393,17 +396,47 @@ export class Subscription<Payload extends string | Buffer = string>
     else if (all) asked.clear();
     else for (const name of names) asked.delete(name);
     let connection = this.#single ?? this.#classic;
-    if (connection === undefined) {
-      // Cluster: nothing to unsubscribe before the connection exists, unless it is being made.
-      if (!subscribe && this.#classicPending === undefined) return;
-      connection = await this.#classicConnection();
+    let list: string[] | null = all ? null : names;
+    for (let attempt = 0; ; attempt++) {
+      if (connection === undefined) {
+        // Cluster: nothing to unsubscribe before the connection exists, unless it is being made.
+        if (!subscribe && this.#classicPending === undefined) return;
+        connection = await this.#classicConnection();
+      }
+      if (connection !== this.#single) {
+        // Cluster: calls made while this one waited (for the connection, or for another one
+        // after its connection was replaced) may have reached the connection first: what it
+        // still has to do is what is asked now (the last call for a name wins).
+        list = subscribe
+          ? names.filter((n) => asked.has(n))
+          : (all ? [...connection.asked[kind], ...connection.confirmed[kind]] : names).filter((n) => !asked.has(n));
+        if (list.length === 0) return;
+      }
+      try {
+        await connection.change(kind, subscribe, list);
+        return;
+      } catch (err) {
+        if (subscribe && isWithdrawn(err, connection)) for (const name of list ?? []) asked.delete(name);
+        // Cluster: the connection was replaced (moved to another node) while the call waited;
+        // its replacement subscribes what is asked, and the call settles there.
+        if (this.#replaced(err, connection) && attempt < MAX_REDIRECTS) {
+          connection = this.#classic;
+          continue;
+        }
+        throw err;
+      }
     }
-    try {
-      await connection.change(kind, subscribe, all ? null : names);
-    } catch (err) {
-      if (subscribe && isWithdrawn(err, connection)) for (const name of names) asked.delete(name);
-      throw err;
-    }
+  }
+
+  /** A call failed because the subscription (not itself) moved it away from its connection. */
+  #replaced(err: unknown, connection: SubscriberConnection<Payload>): boolean {
+    return (
+      this.#context.topology !== undefined &&
+      !this.closed &&
+      connection.isClosing &&
+      err instanceof PubSubError &&
+      err.code === 'ERR_PUBSUB_CLOSED'
+    );
   }
 
   /**
@@ -456,13 +489,10 @@ export class Subscription<Payload extends string | Buffer = string>
         const here = list.filter((n) => connection.asked.shard.has(n) || connection.confirmed.shard.has(n));
         if (here.length === 0) continue;
         work.push(
-          connection.change('shard', false, here).then(
-            () => this.#release(connection),
-            (err: unknown) => {
-              // A connection closed meanwhile holds nothing any more.
-              if (!(err instanceof PubSubError && err.code === 'ERR_PUBSUB_CLOSED')) throw err;
-            },
-          ),
+          this.#shardChange(connection, false, here).catch((err: unknown) => {
+            // A connection closed meanwhile holds nothing any more.
+            if (!(err instanceof PubSubError && err.code === 'ERR_PUBSUB_CLOSED')) throw err;
+          }),
         );
       }
       const results = await Promise.allSettled(work);
@@ -497,7 +527,7 @@ export class Subscription<Payload extends string | Buffer = string>
   }
 
   /** The connection for channels and patterns (in a cluster: on a random master, made on first use). */
-  #classicConnection(avoid?: string): Promise<SubscriberConnection<Payload>> {
+  #classicConnection(avoid: string | undefined = this.#classicAvoid): Promise<SubscriberConnection<Payload>> {
     if (this.#single) return Promise.resolve(this.#single);
     if (this.#classic && !this.#classic.isClosing) return Promise.resolve(this.#classic);
     const topology = this.#context.topology as ClusterTopology;
@@ -525,28 +555,58 @@ export class Subscription<Payload extends string | Buffer = string>
     return connection;
   }
 
-  /** Closes a shard connection that holds nothing (at once when it is not connected). */
+  /**
+   * Closes a shard connection that holds nothing and has no call in progress (at once when it
+   * is not connected). Called whenever a call on it settles, so the last one closes it; a call
+   * still waiting there (a subscribe overtaken by an unsubscribe) settles normally first.
+   */
   #release(connection: SubscriberConnection<Payload>): void {
-    if (!connection.empty || connection.isClosing || this.#shards.get(connection.where) !== connection) return;
+    if (
+      !connection.empty ||
+      connection.busy ||
+      connection.isClosing ||
+      this.#shards.get(connection.where) !== connection
+    )
+      return;
     this.#shards.delete(connection.where);
     this.#closeGap(connection);
     if (connection.status === 'ready') connection.close().catch(() => {});
     else connection.destroy();
   }
 
-  /** Subscribes shard channels of one slot at the slot's master, following redirections. */
+  /** A change on a shard connection; the connection is released once it holds nothing and is idle. */
+  #shardChange(connection: SubscriberConnection<Payload>, subscribe: boolean, names: readonly string[]): Promise<void> {
+    const change = connection.change('shard', subscribe, names);
+    change.then(
+      () => this.#release(connection),
+      () => this.#release(connection),
+    );
+    return change;
+  }
+
+  /**
+   * Subscribes shard channels of one slot at the slot's master, following redirections. What
+   * is still asked is read right before the command goes to its connection, in the same tick:
+   * an unsubscribe made while the slot's owner was being looked up wins, as it was called later.
+   */
   async #homeShard(slot: number, names: readonly string[]): Promise<void> {
     const topology = this.#context.topology as ClusterTopology;
     let target: ClusterNode | undefined;
     for (let redirects = 0; ; redirects++) {
+      if (this.closed) return;
+      const node = target ?? topology.knownOwner(slot) ?? (await topology.ownerOf(slot));
       const wanted = names.filter((n) => this.#asked.shard.has(n));
       if (wanted.length === 0 || this.closed) return;
-      const node = target ?? (await topology.ownerOf(slot));
       const connection = this.#shardConnection(node);
       try {
-        await connection.change('shard', true, wanted);
+        await this.#shardChange(connection, true, wanted);
         return;
       } catch (err) {
+        if (this.#replaced(err, connection) && redirects < MAX_REDIRECTS) {
+          // Evacuated (its node failed) while the call waited: go where the slot is now.
+          target = undefined;
+          continue;
+        }
         if (err instanceof MovedError && redirects < MAX_REDIRECTS) {
           target = topology.noteRedirect(slot, err.host, err.port);
           this.#release(connection);
@@ -690,8 +750,10 @@ export class Subscription<Payload extends string | Buffer = string>
         connection.destroy();
         const open = this.#buffer.openGap({ reason: 'reconnect', channels, patterns, ...lost });
         try {
-          await this.#moveClassic(connection.where, channels, patterns);
+          this.#classicAvoid = connection.where;
+          await this.#moveClassic(connection.where);
         } finally {
+          this.#classicAvoid = undefined;
           const gap = this.#buffer.closeGap(open);
           if (!this.closed) this.emit('gap', gap);
         }
@@ -712,12 +774,20 @@ export class Subscription<Payload extends string | Buffer = string>
     }
   }
 
-  /** Cluster: subscribes channels and patterns on a new classic connection, away from `avoid`, until it works. */
-  async #moveClassic(avoid: string, channels: string[], patterns: string[]): Promise<void> {
+  /**
+   * Cluster: subscribes channels and patterns on a new classic connection, away from `avoid`,
+   * until it works. What is asked is read when each attempt reaches its connection, so calls
+   * made meanwhile (an unsubscribe while the move waits) are not undone by it.
+   */
+  async #moveClassic(avoid: string): Promise<void> {
     const topology = this.#context.topology as ClusterTopology;
     for (let attempt = 1; !this.closed; attempt++) {
+      let channels: string[] = [];
+      let patterns: string[] = [];
       try {
         const next = await this.#classicConnection(avoid);
+        channels = [...this.#asked.channel];
+        patterns = [...this.#asked.pattern];
         await Promise.all([
           channels.length > 0 ? next.change('channel', true, channels) : undefined,
           patterns.length > 0 ? next.change('pattern', true, patterns) : undefined,
@@ -728,8 +798,8 @@ export class Subscription<Payload extends string | Buffer = string>
         if (code === 'ERR_PUBSUB_CLOSED' && this.closed) return;
         const delay = isRefusal(err) ? false : this.#delay(attempt, err as Error);
         if (delay === false) {
-          for (const name of channels) this.#asked.channel.delete(name);
-          for (const name of patterns) this.#asked.pattern.delete(name);
+          channels = channels.filter((n) => this.#asked.channel.delete(n));
+          patterns = patterns.filter((n) => this.#asked.pattern.delete(n));
           if (channels.length > 0) this.emit('lost', { kind: 'channel', names: channels, error: err as Error });
           if (patterns.length > 0) this.emit('lost', { kind: 'pattern', names: patterns, error: err as Error });
           return;
@@ -772,10 +842,7 @@ export class Subscription<Payload extends string | Buffer = string>
         }
         if (moved.length === 0 || this.closed) return;
         // What is asked changes at once; a connection that is down holds nothing to unsubscribe.
-        connection.change('shard', false, moved).then(
-          () => this.#release(connection),
-          () => {},
-        );
+        this.#shardChange(connection, false, moved).catch(() => {});
         this.#release(connection);
         if (lost !== undefined && connection.status !== 'ready')
           this.#rehome(moved, 'reconnect', lost.since, lost.cause);
