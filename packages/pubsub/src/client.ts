@@ -1,5 +1,6 @@
 import { type Command, ReplyError, RespConnection, RespError } from '@redis-events/resp';
 import { type ClusterNode, ClusterTopology } from './cluster-topology.ts';
+import { type PublishTrace, publishChannel } from './diagnostics.ts';
 import { PubSubError } from './errors.ts';
 import { keySlot } from './key-slot.ts';
 import {
@@ -340,10 +341,30 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
     try {
       const command: Command = ['PUBLISH', checkName('publish', channel), checkPayload('publish', message)];
       const what = `PUBLISH to ${JSON.stringify(channel)}`;
-      return this.#topology ? this.#toAny<number>(command, what) : this.#send<number>(command, what);
+      const run = () => (this.#topology ? this.#toAny<number>(command, what) : this.#send<number>(command, what));
+      return publishChannel.hasSubscribers ? this.#traced('PUBLISH', channel, message, run) : run();
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /** A publish on the `redis-events:pubsub:publish` tracing channel. */
+  #traced(
+    command: PublishTrace['command'],
+    channel: string,
+    message: string | Buffer,
+    run: () => Promise<number>,
+  ): Promise<number> {
+    const standalone = this.#topology === undefined;
+    const connection = this.#options.connection;
+    const trace: PublishTrace = {
+      command,
+      destination: channel,
+      bodySize: typeof message === 'string' ? Buffer.byteLength(message) : message.length,
+      serverAddress: standalone ? (connection.path ?? connection.host) : undefined,
+      serverPort: standalone && connection.path === undefined ? connection.port : undefined,
+    };
+    return publishChannel.tracePromise(run, trace);
   }
 
   /**
@@ -360,9 +381,9 @@ export class PubSubClient<Payload extends string | Buffer = string> implements A
     try {
       const command: Command = ['SPUBLISH', checkName('spublish', shardChannel), checkPayload('spublish', message)];
       const what = `SPUBLISH to ${JSON.stringify(shardChannel)}`;
-      return this.#topology
-        ? this.#toSlot<number>(keySlot(shardChannel), command, what)
-        : this.#send<number>(command, what);
+      const run = () =>
+        this.#topology ? this.#toSlot<number>(keySlot(shardChannel), command, what) : this.#send<number>(command, what);
+      return publishChannel.hasSubscribers ? this.#traced('SPUBLISH', shardChannel, message, run) : run();
     } catch (err) {
       return Promise.reject(err);
     }

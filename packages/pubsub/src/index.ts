@@ -1,4 +1,12 @@
 export { type BufferPayloadOptions, createPubSubClient, PubSubClient } from './client.ts';
+export {
+  CHANNELS,
+  type DropEvent,
+  type GapEvent,
+  type MessageEvent,
+  type PublishTrace,
+  type SubscribeTrace,
+} from './diagnostics.ts';
 export { PubSubError, type PubSubErrorCode } from './errors.ts';
 export type { MessageKind, SubscriptionKind } from './frames.ts';
 export { keySlot } from './key-slot.ts';

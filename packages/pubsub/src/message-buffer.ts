@@ -210,8 +210,12 @@ export class MessageBuffer<T extends { readonly kind: string }> {
   /** Messages dropped by the overflow policy since the start. */
   dropped = 0;
 
-  constructor(limits: MessageBufferLimits) {
+  /** Called with each message the overflow policy drops (after it was counted). */
+  private readonly onDrop: ((message: T, size: number) => void) | undefined;
+
+  constructor(limits: MessageBufferLimits, onDrop?: (message: T, size: number) => void) {
     this.limits = limits;
+    this.onDrop = onDrop;
   }
 
   /** True once {@link end} or {@link close} was called: pushes are ignored. */
@@ -244,6 +248,7 @@ export class MessageBuffer<T extends { readonly kind: string }> {
       if (overflow === 'drop-newest') {
         this.dropped++;
         this.#tailGap(makeGap({ reason: 'overflow', dropped: 1 }));
+        this.onDrop?.(message, size);
         return false;
       }
       if (overflow === 'error') return 'overflow';
@@ -357,6 +362,7 @@ export class MessageBuffer<T extends { readonly kind: string }> {
       this.bytes -= shifted.size;
       this.dropped++;
       addToRun(this.front, makeGap({ reason: 'overflow', dropped: 1 }));
+      this.onDrop?.(shifted.entry, shifted.size);
       return;
     }
   }

@@ -34,7 +34,13 @@ export const KINDS: readonly SubscriptionKind[] = ['channel', 'pattern', 'shard'
 /** What the owner of a subscriber connection hears from it. */
 export interface SubscriberHost<Payload> {
   /** A message (hot path). */
-  message(kind: MessageKind, channel: string, pattern: string | undefined, payload: Payload): void;
+  message(
+    connection: SubscriberConnection<Payload>,
+    kind: MessageKind,
+    channel: string,
+    pattern: string | undefined,
+    payload: Payload,
+  ): void;
   /** The connection was lost; messages are being missed from now on. */
   disconnected(connection: SubscriberConnection<Payload>, cause: Error): void;
   /** A reconnect attempt was scheduled. */
@@ -170,6 +176,9 @@ export function refusal(
 export class SubscriberConnection<Payload = string | Buffer> {
   readonly connection: RespConnection<unknown>;
   readonly where: string;
+  /** The server's host (or unix socket path) and port, for diagnostics. */
+  readonly serverAddress: string;
+  readonly serverPort: number | undefined;
   /** What was asked, per kind: the subscriptions this connection must have. */
   readonly asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   /** What the server confirmed on the current connection, per kind. */
@@ -208,6 +217,9 @@ export class SubscriberConnection<Payload = string | Buffer> {
     this.host = host;
     this.options = options;
     this.where = options.where;
+    const { path, port } = options.connection;
+    this.serverAddress = path ?? options.connection.host ?? '127.0.0.1';
+    this.serverPort = path === undefined ? (port ?? 6379) : undefined;
     this.connection = new RespConnection<unknown>({
       ...options.connection,
       // Never queue across a reconnect: what was asked is resubscribed from `asked` instead.
@@ -531,10 +543,11 @@ export class SubscriberConnection<Payload = string | Buffer> {
     const frame = value as unknown[];
     switch (type) {
       case FRAME_MESSAGE:
-        this.host.message('message', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
+        this.host.message(this, 'message', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
         return;
       case FRAME_PMESSAGE:
         this.host.message(
+          this,
           'pmessage',
           text(frame[2] as string | Buffer),
           text(frame[1] as string | Buffer),
@@ -542,7 +555,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
         );
         return;
       case FRAME_SMESSAGE:
-        this.host.message('smessage', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
+        this.host.message(this, 'smessage', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
         return;
       case FRAME_OTHER:
       case FRAME_PONG:

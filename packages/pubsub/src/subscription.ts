@@ -1,8 +1,18 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterNode, ClusterTopology } from './cluster-topology.ts';
+import {
+  type DropEvent,
+  dropChannel,
+  type GapEvent,
+  gapChannel,
+  type MessageEvent,
+  messageChannel,
+  type SubscribeTrace,
+  subscribeChannel,
+} from './diagnostics.ts';
 import { PubSubError } from './errors.ts';
-import type { MessageKind, SubscriptionKind } from './frames.ts';
+import { type MessageKind, SUBSCRIBE_COMMAND, type SubscriptionKind, UNSUBSCRIBE_COMMAND } from './frames.ts';
 import { groupBySlot, keySlot } from './key-slot.ts';
 import { type GapInput, MessageBuffer, type OpenGap, type PubSubGap } from './message-buffer.ts';
 import { nodeConnection, type ResolvedOptions } from './options.ts';
@@ -84,6 +94,9 @@ export interface SubscriptionContext {
   readonly closed: () => void;
 }
 
+/** Subscription ids, unique in the process (diagnostics contexts carry them). */
+let nextId = 1;
+
 /** How often a shard channel is redirected before the call fails. */
 const MAX_REDIRECTS = 5;
 /** Failed reconnects of a cluster node's connection before the slot map is consulted. */
@@ -134,6 +147,11 @@ export class Subscription<Payload extends string | Buffer = string>
   extends EventEmitter<SubscriptionEvents>
   implements AsyncIterableIterator<SubscriptionEvent<Payload>, undefined>, AsyncDisposable
 {
+  /**
+   * A number unique in the process, carried by the diagnostics channels' contexts of this
+   * subscription (its calls, messages, drops and gaps).
+   */
+  readonly id: number = nextId++;
   readonly #context: SubscriptionContext;
   readonly #buffer: MessageBuffer<PubSubMessage<Payload>>;
   readonly #host: SubscriberHost<Payload>;
@@ -163,16 +181,25 @@ export class Subscription<Payload extends string | Buffer = string>
     super();
     this.#context = context;
     const limits = context.buffer;
-    this.#buffer = new MessageBuffer({
-      highWaterMark: limits.highWaterMark,
-      maxBytes: limits.maxBufferedBytes,
-      overflow: limits.overflow,
-    });
+    this.#buffer = new MessageBuffer(
+      {
+        highWaterMark: limits.highWaterMark,
+        maxBytes: limits.maxBufferedBytes,
+        overflow: limits.overflow,
+      },
+      (message, size) => {
+        if (dropChannel.hasSubscribers) this.#publishDrop(message, size);
+      },
+    );
     const buffer = this.#buffer;
     this.#host = {
-      message: (kind, channel, pattern, payload) => {
+      message: (connection, kind, channel, pattern, payload) => {
+        if (messageChannel.hasSubscribers) this.#publishMessage(connection, kind, channel, pattern, payload);
         const kept = buffer.push({ kind, channel, pattern, payload }, payload.length);
-        if (kept === 'overflow') this.#overflow();
+        if (kept === 'overflow') {
+          if (dropChannel.hasSubscribers) this.#publishDrop({ kind, channel, pattern, payload }, payload.length);
+          this.#overflow();
+        }
       },
       disconnected: (connection, cause) => {
         this.#lostAt.set(connection, { since: Date.now(), cause });
@@ -295,16 +322,33 @@ export class Subscription<Payload extends string | Buffer = string>
 
   #run(
     method: string,
+    kind: SubscriptionKind,
+    subscribe: boolean,
     names: readonly unknown[],
-    required: boolean,
     body: (names: string[]) => Promise<void>,
   ): Promise<void> {
     let list: string[];
     try {
-      list = this.#names(names, method, required);
+      list = this.#names(names, method, subscribe);
     } catch (err) {
       return Promise.reject(err);
     }
+    if (!subscribeChannel.hasSubscribers) return this.#call(method, list, body);
+    const single = this.#context.topology === undefined;
+    const connection = this.#context.options.connection;
+    const trace: SubscribeTrace = {
+      command: (subscribe ? SUBSCRIBE_COMMAND : UNSUBSCRIBE_COMMAND)[kind],
+      kind,
+      destinations: list,
+      subscriptionId: this.id,
+      serverAddress: single ? (connection.path ?? connection.host) : undefined,
+      serverPort: single && connection.path === undefined ? connection.port : undefined,
+    };
+    return subscribeChannel.tracePromise(() => this.#call(method, list, body), trace);
+  }
+
+  /** Runs a call with what it asked, within `commandTimeout`. */
+  #call(method: string, list: string[], body: (names: string[]) => Promise<void>): Promise<void> {
     const work = body(list);
     const timeout = this.#context.options.commandTimeout;
     if (timeout <= 0) return work;
@@ -340,7 +384,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   subscribe(...channels: string[]): Promise<void> {
-    return this.#run('subscribe', channels, true, (names) => this.#classicChange('channel', true, names));
+    return this.#run('subscribe', 'channel', true, channels, (names) => this.#classicChange('channel', true, names));
   }
 
   /**
@@ -355,7 +399,9 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   unsubscribe(...channels: string[]): Promise<void> {
-    return this.#run('unsubscribe', channels, false, (names) => this.#classicChange('channel', false, names));
+    return this.#run('unsubscribe', 'channel', false, channels, (names) =>
+      this.#classicChange('channel', false, names),
+    );
   }
 
   /**
@@ -368,7 +414,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   psubscribe(...patterns: string[]): Promise<void> {
-    return this.#run('psubscribe', patterns, true, (names) => this.#classicChange('pattern', true, names));
+    return this.#run('psubscribe', 'pattern', true, patterns, (names) => this.#classicChange('pattern', true, names));
   }
 
   /**
@@ -381,7 +427,9 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   punsubscribe(...patterns: string[]): Promise<void> {
-    return this.#run('punsubscribe', patterns, false, (names) => this.#classicChange('pattern', false, names));
+    return this.#run('punsubscribe', 'pattern', false, patterns, (names) =>
+      this.#classicChange('pattern', false, names),
+    );
   }
 
   /**
@@ -450,7 +498,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   ssubscribe(...shardChannels: string[]): Promise<void> {
-    return this.#run('ssubscribe', shardChannels, true, async (names) => {
+    return this.#run('ssubscribe', 'shard', true, shardChannels, async (names) => {
       for (const name of names) this.#asked.shard.add(name);
       const single = this.#single;
       if (single) {
@@ -477,7 +525,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
    */
   sunsubscribe(...shardChannels: string[]): Promise<void> {
-    return this.#run('sunsubscribe', shardChannels, false, async (names) => {
+    return this.#run('sunsubscribe', 'shard', false, shardChannels, async (names) => {
       const list = names.length === 0 ? [...this.#asked.shard] : names;
       for (const name of list) this.#asked.shard.delete(name);
       if (this.#single) {
@@ -656,7 +704,7 @@ export class Subscription<Payload extends string | Buffer = string>
     void Promise.allSettled(slots).then(() => {
       const restored = names.filter((n) => this.#asked.shard.has(n));
       const gap = this.#buffer.closeGap(open);
-      if (restored.length > 0 && !this.closed) this.emit('gap', { ...gap, shardChannels: restored });
+      if (restored.length > 0 && !this.closed) this.#emitGap({ ...gap, shardChannels: restored });
     });
   }
 
@@ -673,8 +721,62 @@ export class Subscription<Payload extends string | Buffer = string>
   // -------------------------------------------------------------------------------------------
   // What connections report
 
+  /** A `reconnect` or `moved` gap is complete: the `gap` event, and its diagnostics channel. */
+  #emitGap(gap: PubSubGap): void {
+    this.emit('gap', gap);
+    if (!gapChannel.hasSubscribers) return;
+    const event: GapEvent = {
+      subscriptionId: this.id,
+      reason: gap.reason,
+      channels: gap.channels,
+      patterns: gap.patterns,
+      shardChannels: gap.shardChannels,
+      cause: gap.cause,
+      since: gap.since,
+      until: gap.until,
+    };
+    gapChannel.publish(event);
+  }
+
+  #publishMessage(
+    connection: SubscriberConnection<Payload>,
+    kind: MessageKind,
+    channel: string,
+    pattern: string | undefined,
+    payload: Payload,
+  ): void {
+    const event: MessageEvent = {
+      subscriptionId: this.id,
+      kind,
+      destination: channel,
+      pattern,
+      bodySize: typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length,
+      serverAddress: connection.serverAddress,
+      serverPort: connection.serverPort,
+    };
+    messageChannel.publish(event);
+  }
+
+  #publishDrop(message: PubSubMessage<Payload>, size: number): void {
+    const limits = this.#context.buffer;
+    const event: DropEvent = {
+      subscriptionId: this.id,
+      policy: limits.overflow,
+      count: 1,
+      dropped: this.#buffer.dropped + (limits.overflow === 'error' ? 1 : 0),
+      kind: message.kind,
+      destination: message.channel,
+      bodySize: size,
+      buffered: this.#buffer.messages,
+      bufferedBytes: this.#buffer.bytes,
+      highWaterMark: limits.highWaterMark,
+      maxBufferedBytes: limits.maxBufferedBytes,
+    };
+    dropChannel.publish(event);
+  }
+
   #gap(input: GapInput): void {
-    this.emit('gap', this.#buffer.gap(input));
+    this.#emitGap(this.#buffer.gap(input));
   }
 
   #reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void {
@@ -699,7 +801,7 @@ export class Subscription<Payload extends string | Buffer = string>
       cause: info.cause,
     };
     const gap = this.#closeGap(connection, update);
-    if (gap) this.emit('gap', gap);
+    if (gap) this.#emitGap(gap);
     else this.#gap({ reason: 'reconnect', since: info.since, ...update });
     this.emit('reconnect', { node: connection.where, attempt: info.attempt, since: info.since, cause: info.cause });
   }
@@ -755,7 +857,7 @@ export class Subscription<Payload extends string | Buffer = string>
         } finally {
           this.#classicAvoid = undefined;
           const gap = this.#buffer.closeGap(open);
-          if (!this.closed) this.emit('gap', gap);
+          if (!this.closed) this.#emitGap(gap);
         }
         return;
       }
