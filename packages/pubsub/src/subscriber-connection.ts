@@ -42,31 +42,34 @@ export interface SubscriberHost<Payload> {
     payload: Payload,
   ): void;
   /** The connection was lost; messages are being missed from now on. */
-  disconnected(connection: SubscriberConnection<Payload>, cause: Error): void;
+  disconnected(connection: SubscriberConnection<Payload>, cause: PubSubError): void;
   /** A reconnect attempt was scheduled. */
   reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void;
   /** A new connection after a loss starts restoring subscriptions: the gap's place in the stream. */
-  resyncing(connection: SubscriberConnection<Payload>, info: { readonly since: number; readonly cause: Error }): void;
+  resyncing(
+    connection: SubscriberConnection<Payload>,
+    info: { readonly since: number; readonly cause: PubSubError },
+  ): void;
   /** Connected again and every subscription restored: the gap is over. */
   restored(connection: SubscriberConnection<Payload>, info: RestoredInfo): void;
   /** The server unsubscribed names we still want (a shard channel's slot moved), or refused them on resubscribe. */
-  lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: Error): void;
+  lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: PubSubError): void;
   /** The connection is over for good (gave up reconnecting); not called after {@link SubscriberConnection.close}. */
-  ended(connection: SubscriberConnection<Payload>, cause: Error): void;
+  ended(connection: SubscriberConnection<Payload>, cause: PubSubError): void;
 }
 
 /** Passed to {@link SubscriberHost.reconnecting}. */
 export interface ReconnectingInfo {
   readonly attempt: number;
   readonly delay: number;
-  readonly cause: Error;
+  readonly cause: PubSubError;
 }
 
 /** Passed to {@link SubscriberHost.restored}. */
 export interface RestoredInfo {
   /** When the connection was lost (ms since the epoch). */
   readonly since: number;
-  readonly cause: Error;
+  readonly cause: PubSubError;
   /** The reconnect attempt that succeeded. */
   readonly attempt: number;
   readonly channels: readonly string[];
@@ -112,8 +115,8 @@ interface Deferred {
 
 /** A redirection of a shard channel: its slot is served elsewhere. */
 export class MovedError extends PubSubError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/pubsub.error.moved');
   static override readonly errorName: string = 'MovedError';
-  override readonly name: string = 'MovedError';
   readonly slot: number;
   readonly host: string;
   readonly port: number;
@@ -199,7 +202,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private lostAt: number | undefined;
-  private lostCause: Error | undefined;
+  private lostCause: PubSubError | undefined;
   private activity = 0;
   private seenActivity = -1;
   private healthTimer: ReturnType<typeof setTimeout> | undefined;
@@ -237,12 +240,14 @@ export class SubscriberConnection<Payload = string | Buffer> {
     c.on('disconnect', ({ cause }) => {
       this.#reset();
       this.lostAt ??= Date.now();
-      this.lostCause = cause;
-      this.host.disconnected(this, cause);
+      const error = this.#lossError(cause, 'lost the subscriber connection to');
+      this.lostCause = error;
+      this.host.disconnected(this, error);
     });
     c.on('reconnecting', (info) => {
       this.#reset();
-      this.host.reconnecting(this, info);
+      const cause = this.#lossError(info.cause, 'reconnecting to');
+      this.host.reconnecting(this, { attempt: info.attempt, delay: info.delay, cause });
     });
     c.on('connect', ({ attempt }) => {
       this.#armHealth();
@@ -273,6 +278,19 @@ export class SubscriberConnection<Payload = string | Buffer> {
       this.#rejectDeferred(err);
       this.host.ended(this, err);
     });
+  }
+
+  /** A connection's failure as this package's error, wrapped once (a PubSubError stays as it is). */
+  #lossError(cause: Error, what: string): PubSubError {
+    if (cause instanceof PubSubError) return cause;
+    if (cause instanceof RespError && (cause.code === 'ERR_RESP_PROTOCOL' || cause.code === 'ERR_RESP_LIMIT')) {
+      return new PubSubError(
+        'ERR_PUBSUB_PROTOCOL',
+        `${this.where} sent what a subscriber cannot read (${cause.message}); the connection is replaced`,
+        { cause },
+      );
+    }
+    return new PubSubError('ERR_PUBSUB_CONNECTION', `${what} ${this.where}: ${cause.message}`, { cause });
   }
 
   /** The state of the underlying connection. */
@@ -376,7 +394,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
   }
 
   /** Maps a failed change to the caller's error, undoing what was asked when the server refused it. */
-  #settleError(err: unknown, kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): Error {
+  #settleError(err: unknown, kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): PubSubError {
     if (err instanceof MovedError) {
       for (const name of err.names) this.asked[kind].delete(name);
       return err;
@@ -642,7 +660,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
     // Names refused so far, and names to subscribe one per command: the server refuses a whole
     // SUBSCRIBE when it may not have one of its names (ACL), so a refused batch is split to find
     // which ones, and the rest is restored.
-    const refused = new Map<string, Error>();
+    const refused = new Map<string, PubSubError>();
     const singly = new Set<string>();
     for (;;) {
       const waiting = this.deferred.splice(0);
@@ -666,7 +684,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
         changes.map((c) => this.#sendChange(send, c.kind, c.subscribe, c.names)),
       );
       let split = false;
-      const lost = new Map<SubscriptionKind, { names: string[]; error: Error }>();
+      const lost = new Map<SubscriptionKind, { names: string[]; error: PubSubError }>();
       for (const [i, result] of results.entries()) {
         if (result.status === 'fulfilled') continue;
         const change = changes[i] as (typeof changes)[number];
@@ -759,16 +777,15 @@ export class SubscriberConnection<Payload = string | Buffer> {
    * Unsubscribes what the server confirmed (within `closeTimeout`), then closes the connection.
    * Waiting operations fail with `ERR_PUBSUB_CLOSED`.
    */
-  close(): Promise<void> {
-    this.closing ??= this.#close();
+  close(timeout: number = this.options.closeTimeout): Promise<void> {
+    this.closing ??= this.#close(timeout);
     return this.closing;
   }
 
-  async #close(): Promise<void> {
+  async #close(timeout: number): Promise<void> {
     this.#stopHealth();
     this.#rejectDeferred(this.#closedError());
     const c = this.connection;
-    const timeout = this.options.closeTimeout;
     if (c.status === 'ready' && this.synced) {
       this.synced = false;
       const pending: Promise<void>[] = [];

@@ -14,6 +14,15 @@ import {
 import { PubSubError } from './errors.ts';
 import { type MessageKind, SUBSCRIBE_COMMAND, type SubscriptionKind, UNSUBSCRIBE_COMMAND } from './frames.ts';
 import { groupBySlot, keySlot } from './key-slot.ts';
+import {
+  abortError,
+  type CallOptions,
+  type CloseOptions,
+  checkSignal,
+  closeBound,
+  splitOptions,
+  within,
+} from './lifecycle.ts';
 import { type GapInput, MessageBuffer, type OpenGap, type PubSubGap } from './message-buffer.ts';
 import { nodeConnection, type ResolvedOptions } from './options.ts';
 import {
@@ -70,19 +79,21 @@ export type SubscriptionEvent<Payload extends string | Buffer = string> = PubSub
  */
 export interface SubscriptionEvents {
   /** A subscriber connection was lost: messages published from now on are missed until `reconnect`. */
-  disconnect: [info: { readonly node: string; readonly cause: Error }];
+  disconnect: [info: { readonly node: string; readonly cause: PubSubError }];
   /** A reconnect attempt is scheduled in `delay` ms. */
   reconnecting: [
-    info: { readonly node: string; readonly attempt: number; readonly delay: number; readonly cause: Error },
+    info: { readonly node: string; readonly attempt: number; readonly delay: number; readonly cause: PubSubError },
   ];
   /** Connected again and every subscription restored; a `reconnect` gap is in the iterator. */
-  reconnect: [info: { readonly node: string; readonly attempt: number; readonly since: number; readonly cause: Error }];
+  reconnect: [
+    info: { readonly node: string; readonly attempt: number; readonly since: number; readonly cause: PubSubError },
+  ];
   /** A gap was added to the stream (`reconnect` or `moved`; drops are counted in `dropped`). */
   gap: [gap: PubSubGap];
   /** Subscriptions the server took away and that could not be restored (an ACL change refused them). */
-  lost: [info: { readonly kind: SubscriptionKind; readonly names: readonly string[]; readonly error: Error }];
+  lost: [info: { readonly kind: SubscriptionKind; readonly names: readonly string[]; readonly error: PubSubError }];
   /** The subscription ended: closed (`error` undefined), overflow, or reconnecting gave up. */
-  end: [info: { readonly error: Error | undefined }];
+  end: [info: { readonly error: PubSubError | undefined }];
 }
 
 /** What a subscription needs from its client. */
@@ -90,6 +101,8 @@ export interface SubscriptionContext {
   readonly options: ResolvedOptions;
   readonly buffer: ResolvedOptions['buffer'];
   readonly topology: ClusterTopology | undefined;
+  /** Ends the subscription when it fires. */
+  readonly signal?: AbortSignal | undefined;
   /** Called once the subscription is closed or ended. */
   readonly closed: () => void;
 }
@@ -101,6 +114,13 @@ let nextId = 1;
 const MAX_REDIRECTS = 5;
 /** Failed reconnects of a cluster node's connection before the slot map is consulted. */
 const EVACUATE_AFTER = 3;
+
+/** A failure as this package's error (they all are; anything else is wrapped once). */
+function asPubSubError(err: unknown): PubSubError {
+  return err instanceof PubSubError
+    ? err
+    : new PubSubError('ERR_PUBSUB_CONNECTION', (err as Error)?.message ?? String(err), { cause: err });
+}
 
 /** The server refused the names for good (ACL, unknown command...): they are not asked any more. */
 function isRefusal(err: unknown): boolean {
@@ -167,7 +187,7 @@ export class Subscription<Payload extends string | Buffer = string>
   /** What was asked, per kind, wherever it lives now: the truth that connections follow. */
   readonly #asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   readonly #evacuating = new WeakSet<SubscriberConnection<Payload>>();
-  readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: Error }>();
+  readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: PubSubError }>();
   /** Cluster: the node of each connection. */
   readonly #nodes = new WeakMap<SubscriberConnection<Payload>, ClusterNode>();
   /** The open gap of each connection being restored. */
@@ -175,6 +195,10 @@ export class Subscription<Payload extends string | Buffer = string>
   #closing: Promise<void> | undefined;
   #ended = false;
   #stopTopology: (() => void) | undefined;
+  /** The subscribe call that asked each name last (`kind\0name`): an aborted call withdraws only its own. */
+  readonly #askedBy = new Map<string, object>();
+  /** Removes the listener on the lifetime signal. */
+  #unlisten: (() => void) | undefined;
 
   /** Use {@link PubSubClient.createSubscription}. */
   constructor(context: SubscriptionContext) {
@@ -189,6 +213,7 @@ export class Subscription<Payload extends string | Buffer = string>
       },
       (message, size) => {
         if (dropChannel.hasSubscribers) this.#publishDrop(message, size);
+        this.#noteDrop();
       },
     );
     const buffer = this.#buffer;
@@ -203,6 +228,10 @@ export class Subscription<Payload extends string | Buffer = string>
       },
       disconnected: (connection, cause) => {
         this.#lostAt.set(connection, { since: Date.now(), cause });
+        this.#context.options.logger.warn(
+          this.#log({ address: connection.where, err: cause }),
+          `subscriber connection to ${connection.where} lost; messages are missed until it is back`,
+        );
         this.emit('disconnect', { node: connection.where, cause });
       },
       reconnecting: (connection, info) => this.#reconnecting(connection, info),
@@ -219,6 +248,19 @@ export class Subscription<Payload extends string | Buffer = string>
     };
     if (context.topology === undefined) this.#single = this.#connect(undefined);
     else this.#stopTopology = context.topology.onChange(() => this.#verifyShardHomes());
+    const signal = context.signal;
+    if (signal !== undefined) {
+      const onAbort = () => {
+        this.close().catch(() => {});
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Context fields of every log line of this subscription. */
+  #log(fields: object = {}): object {
+    return { package: '@redis-events/pubsub', subscriptionId: this.id, ...fields };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -324,16 +366,20 @@ export class Subscription<Payload extends string | Buffer = string>
     method: string,
     kind: SubscriptionKind,
     subscribe: boolean,
-    names: readonly unknown[],
+    args: readonly unknown[],
     body: (names: string[]) => Promise<void>,
   ): Promise<void> {
     let list: string[];
+    let signal: AbortSignal | undefined;
     try {
+      const { names, options } = splitOptions(method, args);
+      signal = checkSignal(`${method}()`, options.signal);
       list = this.#names(names, method, subscribe);
+      if (signal?.aborted) throw abortError(`${method}()`)(signal.reason);
     } catch (err) {
       return Promise.reject(err);
     }
-    if (!subscribeChannel.hasSubscribers) return this.#call(method, list, body);
+    if (!subscribeChannel.hasSubscribers) return this.#call(method, kind, subscribe, list, signal, body);
     const single = this.#context.topology === undefined;
     const connection = this.#context.options.connection;
     const trace: SubscribeTrace = {
@@ -344,34 +390,95 @@ export class Subscription<Payload extends string | Buffer = string>
       serverAddress: single ? (connection.path ?? connection.host) : undefined,
       serverPort: single && connection.path === undefined ? connection.port : undefined,
     };
-    return subscribeChannel.tracePromise(() => this.#call(method, list, body), trace);
+    return subscribeChannel.tracePromise(() => this.#call(method, kind, subscribe, list, signal, body), trace);
   }
 
-  /** Runs a call with what it asked, within `commandTimeout`. */
-  #call(method: string, list: string[], body: (names: string[]) => Promise<void>): Promise<void> {
+  /**
+   * Runs a call with what it asked, within `commandTimeout` and until its signal fires. A
+   * subscribe that is aborted withdraws the names it asked (unless a later call asked them
+   * again): nothing it started goes on behind the caller's back. An aborted unsubscribe still
+   * unsubscribes; it only stops waiting for the confirmation.
+   */
+  #call(
+    method: string,
+    kind: SubscriptionKind,
+    subscribe: boolean,
+    list: string[],
+    signal: AbortSignal | undefined,
+    body: (names: string[]) => Promise<void>,
+  ): Promise<void> {
+    const token = {};
+    if (subscribe) for (const name of list) this.#askedBy.set(`${kind}\0${name}`, token);
     const work = body(list);
     const timeout = this.#context.options.commandTimeout;
-    if (timeout <= 0) return work;
+    const release = () => {
+      if (!subscribe) return;
+      for (const name of list) {
+        const key = `${kind}\0${name}`;
+        if (this.#askedBy.get(key) === token) this.#askedBy.delete(key);
+      }
+    };
+    if (timeout <= 0 && signal === undefined) return work.finally(release);
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new PubSubError(
-            'ERR_PUBSUB_TIMEOUT',
-            `${method}() was not confirmed within ${timeout} ms (commandTimeout): the server is unreachable or slow. What was asked stays asked and takes effect when the connection is back; call the opposite method to cancel it.`,
-          ),
-        );
-      }, timeout);
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        settle();
+        if (subscribe) this.#withdraw(kind, list, token);
+        reject(abortError(`${method}()`)(signal?.reason));
+      };
+      const timer =
+        timeout > 0
+          ? setTimeout(() => {
+              settle();
+              release();
+              reject(
+                new PubSubError(
+                  'ERR_PUBSUB_TIMEOUT',
+                  `${method}() was not confirmed within ${timeout} ms (commandTimeout): the server is unreachable or slow. What was asked stays asked and takes effect when the connection is back; call the opposite method to cancel it.`,
+                ),
+              );
+            }, timeout)
+          : undefined;
+      signal?.addEventListener('abort', onAbort, { once: true });
       work.then(
         () => {
-          clearTimeout(timer);
+          settle();
+          release();
           resolve();
         },
         (err: unknown) => {
-          clearTimeout(timer);
+          settle();
+          release();
           reject(err);
         },
       );
     });
+  }
+
+  /** An aborted subscribe: what it asked and nothing later asked again is unsubscribed. */
+  #withdraw(kind: SubscriptionKind, names: readonly string[], token: object): void {
+    const mine = names.filter((name) => {
+      const key = `${kind}\0${name}`;
+      if (this.#askedBy.get(key) !== token) return false;
+      this.#askedBy.delete(key);
+      return this.#asked[kind].has(name);
+    });
+    if (mine.length === 0 || this.closed) return;
+    const undo =
+      kind === 'channel'
+        ? this.unsubscribe(...mine)
+        : kind === 'pattern'
+          ? this.punsubscribe(...mine)
+          : this.sunsubscribe(...mine);
+    undo.catch((err: unknown) =>
+      this.#context.options.logger.debug(
+        this.#log({ kind, names: mine, err }),
+        'withdrawing an aborted subscribe failed',
+      ),
+    );
   }
 
   /**
@@ -381,9 +488,11 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.subscribe('orders', 'invoices');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  subscribe(...channels: string[]): Promise<void> {
+  subscribe(...channels: string[]): Promise<void>;
+  subscribe(...args: [...channels: string[], options: CallOptions]): Promise<void>;
+  subscribe(...channels: (string | CallOptions)[]): Promise<void> {
     return this.#run('subscribe', 'channel', true, channels, (names) => this.#classicChange('channel', true, names));
   }
 
@@ -396,9 +505,11 @@ export class Subscription<Payload extends string | Buffer = string>
    * await subscription.unsubscribe('orders');
    * await subscription.unsubscribe(); // every channel; patterns and shard channels stay
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  unsubscribe(...channels: string[]): Promise<void> {
+  unsubscribe(...channels: string[]): Promise<void>;
+  unsubscribe(...args: [...channels: string[], options: CallOptions]): Promise<void>;
+  unsubscribe(...channels: (string | CallOptions)[]): Promise<void> {
     return this.#run('unsubscribe', 'channel', false, channels, (names) =>
       this.#classicChange('channel', false, names),
     );
@@ -411,9 +522,11 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.psubscribe('audit:*');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  psubscribe(...patterns: string[]): Promise<void> {
+  psubscribe(...patterns: string[]): Promise<void>;
+  psubscribe(...args: [...patterns: string[], options: CallOptions]): Promise<void>;
+  psubscribe(...patterns: (string | CallOptions)[]): Promise<void> {
     return this.#run('psubscribe', 'pattern', true, patterns, (names) => this.#classicChange('pattern', true, names));
   }
 
@@ -424,9 +537,11 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.punsubscribe('audit:*');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  punsubscribe(...patterns: string[]): Promise<void> {
+  punsubscribe(...patterns: string[]): Promise<void>;
+  punsubscribe(...args: [...patterns: string[], options: CallOptions]): Promise<void>;
+  punsubscribe(...patterns: (string | CallOptions)[]): Promise<void> {
     return this.#run('punsubscribe', 'pattern', false, patterns, (names) =>
       this.#classicChange('pattern', false, names),
     );
@@ -495,9 +610,11 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.ssubscribe('{user:42}:events', '{user:42}:presence');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  ssubscribe(...shardChannels: string[]): Promise<void> {
+  ssubscribe(...shardChannels: string[]): Promise<void>;
+  ssubscribe(...args: [...shardChannels: string[], options: CallOptions]): Promise<void>;
+  ssubscribe(...shardChannels: (string | CallOptions)[]): Promise<void> {
     return this.#run('ssubscribe', 'shard', true, shardChannels, async (names) => {
       for (const name of names) this.#asked.shard.add(name);
       const single = this.#single;
@@ -522,9 +639,11 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.sunsubscribe('{user:42}:presence');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  sunsubscribe(...shardChannels: string[]): Promise<void> {
+  sunsubscribe(...shardChannels: string[]): Promise<void>;
+  sunsubscribe(...args: [...shardChannels: string[], options: CallOptions]): Promise<void>;
+  sunsubscribe(...shardChannels: (string | CallOptions)[]): Promise<void> {
     return this.#run('sunsubscribe', 'shard', false, shardChannels, async (names) => {
       const list = names.length === 0 ? [...this.#asked.shard] : names;
       for (const name of list) this.#asked.shard.delete(name);
@@ -552,7 +671,7 @@ export class Subscription<Payload extends string | Buffer = string>
     return new PubSubError(
       'ERR_PUBSUB_CLUSTER',
       `${this.#context.options.where} is a Redis Cluster node (${err.message}); create the client with cluster: true to route shard channels to their nodes`,
-      { cause: err },
+      { cause: err.cause },
     );
   }
 
@@ -666,7 +785,7 @@ export class Subscription<Payload extends string | Buffer = string>
           throw new PubSubError(
             'ERR_PUBSUB_CLUSTER',
             `shard channels ${wanted.join(', ')} were redirected ${MAX_REDIRECTS} times (last: ${err.message}); is a slot migration stuck?`,
-            { cause: err },
+            { cause: err.cause },
           );
         }
         throw err;
@@ -679,7 +798,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * backoff while nodes are unreachable. An open gap marks the place in the stream; it closes
    * once every slot is subscribed again (or given up).
    */
-  #rehome(names: readonly string[], reason: 'moved' | 'reconnect', since: number, cause: Error): void {
+  #rehome(names: readonly string[], reason: 'moved' | 'reconnect', since: number, cause: PubSubError): void {
     const topology = this.#context.topology as ClusterTopology;
     const open = this.#buffer.openGap({ reason, shardChannels: names, since, cause });
     const slots = [...groupBySlot(names)].map(async ([slot, group]) => {
@@ -690,11 +809,11 @@ export class Subscription<Payload extends string | Buffer = string>
           return;
         } catch (err) {
           if (this.closed) return;
-          const error = err as Error;
+          const error = asPubSubError(err);
           const delay = isRefusal(err) ? false : this.#delay(attempt, error);
           if (delay === false) {
             for (const name of group) this.#asked.shard.delete(name);
-            this.emit('lost', { kind: 'shard', names: group, error });
+            this.#emitLost('shard', group, error);
             return;
           }
           await sleep(delay);
@@ -780,6 +899,10 @@ export class Subscription<Payload extends string | Buffer = string>
   }
 
   #reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void {
+    this.#context.options.logger.debug(
+      this.#log({ address: connection.where, attempt: info.attempt, delayMs: info.delay, err: info.cause }),
+      `reconnecting to ${connection.where} in ${info.delay} ms (attempt ${info.attempt})`,
+    );
     this.emit('reconnecting', { node: connection.where, attempt: info.attempt, delay: info.delay, cause: info.cause });
     if (this.#context.topology !== undefined && info.attempt >= EVACUATE_AFTER) void this.#evacuate(connection, false);
   }
@@ -803,10 +926,31 @@ export class Subscription<Payload extends string | Buffer = string>
     const gap = this.#closeGap(connection, update);
     if (gap) this.#emitGap(gap);
     else this.#gap({ reason: 'reconnect', since: info.since, ...update });
+    this.#context.options.logger.debug(
+      this.#log({ address: connection.where, attempt: info.attempt, downMs: Date.now() - info.since }),
+      `subscriptions restored on ${connection.where}`,
+    );
     this.emit('reconnect', { node: connection.where, attempt: info.attempt, since: info.since, cause: info.cause });
   }
 
-  #lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: Error): void {
+  /** Subscriptions taken away for good: the `lost` event, and a warning. */
+  #emitLost(kind: SubscriptionKind, names: readonly string[], error: PubSubError): void {
+    this.#context.options.logger.warn(this.#log({ kind, names, err: error }), `subscriptions lost: ${error.message}`);
+    this.emit('lost', { kind, names, error });
+  }
+
+  /** A message was dropped: a warning at the 1st, 10th, 100th... drop (bounded, however many). */
+  #noteDrop(): void {
+    const dropped = this.#buffer.dropped;
+    if (dropped !== 10 ** Math.round(Math.log10(dropped))) return;
+    const { overflow, highWaterMark, maxBufferedBytes } = this.#context.buffer;
+    this.#context.options.logger.warn(
+      this.#log({ dropped, overflow, highWaterMark, maxBufferedBytes }),
+      `the consumer reads slower than messages arrive: ${dropped} dropped so far (overflow: ${overflow})`,
+    );
+  }
+
+  #lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: PubSubError): void {
     if (this.closed) return;
     const moved = kind === 'shard' && cause instanceof PubSubError && cause.code === 'ERR_PUBSUB_CLUSTER';
     if (moved && this.#context.topology !== undefined) {
@@ -816,10 +960,10 @@ export class Subscription<Payload extends string | Buffer = string>
       return;
     }
     for (const name of names) this.#asked[kind].delete(name);
-    this.emit('lost', { kind, names, error: moved && cause instanceof MovedError ? this.#notCluster(cause) : cause });
+    this.#emitLost(kind, names, moved && cause instanceof MovedError ? this.#notCluster(cause) : cause);
   }
 
-  #connectionEnded(connection: SubscriberConnection<Payload>, cause: Error): void {
+  #connectionEnded(connection: SubscriberConnection<Payload>, cause: PubSubError): void {
     if (this.closed) return;
     if (this.#context.topology === undefined) {
       this.#fail(cause);
@@ -902,8 +1046,8 @@ export class Subscription<Payload extends string | Buffer = string>
         if (delay === false) {
           channels = channels.filter((n) => this.#asked.channel.delete(n));
           patterns = patterns.filter((n) => this.#asked.pattern.delete(n));
-          if (channels.length > 0) this.emit('lost', { kind: 'channel', names: channels, error: err as Error });
-          if (patterns.length > 0) this.emit('lost', { kind: 'pattern', names: patterns, error: err as Error });
+          if (channels.length > 0) this.#emitLost('channel', channels, asPubSubError(err));
+          if (patterns.length > 0) this.#emitLost('pattern', patterns, asPubSubError(err));
           return;
         }
         const failed = this.#classic as SubscriberConnection<Payload> | undefined;
@@ -970,23 +1114,30 @@ export class Subscription<Payload extends string | Buffer = string>
   }
 
   /** Ends the subscription with an error: buffered messages are still delivered, then it is thrown. */
-  #fail(error: Error): void {
+  #fail(error: PubSubError): void {
     if (this.closed) return;
     this.#ended = true;
     this.#buffer.end(error);
     this.#stopTopology?.();
-    this.#closing = this.#closeConnections().finally(() => this.#context.closed());
+    this.#unlisten?.();
+    const { closeTimeout } = this.#context.options;
+    this.#closing = this.#closeConnections(closeTimeout, undefined).finally(() => this.#context.closed());
+    this.#context.options.logger.error(this.#log({ err: error }), `subscription ended: ${error.message}`);
     this.emit('end', { error });
   }
 
-  async #closeConnections(): Promise<void> {
+  /** Unsubscribes and closes every connection, within the bound; then what is left is destroyed. */
+  async #closeConnections(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     this.#openGaps.clear();
     const connections = [this.#single, this.#classic, ...this.#shards.values()].filter(
       (c): c is SubscriberConnection<Payload> => c !== undefined,
     );
     this.#classic = undefined;
     this.#shards.clear();
-    await Promise.allSettled(connections.map((c) => c.close()));
+    const closing = Promise.allSettled(connections.map((c) => c.close(timeoutMs)));
+    // Within the bound: nothing is lost by destroying a subscriber connection (the server drops
+    // its subscriptions with it), so the bound only limits how long close() waits.
+    if (!(await within(closing, timeoutMs + 100, signal))) for (const c of connections) c.destroy();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -997,8 +1148,15 @@ export class Subscription<Payload extends string | Buffer = string>
    * closed; throws the error that ended it (`ERR_PUBSUB_OVERFLOW`, `ERR_PUBSUB_CONNECTION`)
    * after the messages buffered before it.
    */
-  next(): Promise<IteratorResult<SubscriptionEvent<Payload>, undefined>> {
-    return this.#buffer.next();
+  next(options?: CallOptions): Promise<IteratorResult<SubscriptionEvent<Payload>, undefined>> {
+    if (options === undefined) return this.#buffer.next();
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal('next()', splitOptions('next', [options]).options.signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#buffer.next(signal, abortError('next()'));
   }
 
   /** Closes the subscription (what `break` in a `for await` loop calls). */
@@ -1014,20 +1172,34 @@ export class Subscription<Payload extends string | Buffer = string>
   /**
    * Unsubscribes, closes the subscriber connection(s) and ends the iterator: a consumer waiting
    * in `next()` gets `done`, buffered messages are discarded, calls in flight fail with
-   * `ERR_PUBSUB_CLOSED`.
+   * `ERR_PUBSUB_CLOSED`. The orderly part (UNSUBSCRIBE and the connections' close) gets
+   * `timeoutMs` (default: the client's `closeTimeout`) or until `signal` fires; then the
+   * connections are destroyed, which loses nothing (the server drops their subscriptions), so it
+   * resolves either way. A second call returns the first one's promise.
    *
    * @example
    * ```ts
    * const subscription = await client.subscribe('orders');
-   * setTimeout(() => subscription.close(), 60_000);
+   * setTimeout(() => subscription.close({ timeoutMs: 1000 }), 60_000);
    * for await (const event of subscription) handle(event); // ends after close()
    * ```
+   * @throws {PubSubError} `ERR_PUBSUB_ARGUMENT` for a bad option.
    */
-  close(): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
+    let bound: { timeoutMs: number; signal: AbortSignal | undefined };
+    try {
+      bound = closeBound(options, this.#context.options.closeTimeout);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const discarded = this.#buffer.messages;
     this.#buffer.close();
     this.#stopTopology?.();
-    this.#closing = this.#closeConnections().finally(() => {
+    this.#unlisten?.();
+    if (discarded > 0)
+      this.#context.options.logger.debug(this.#log({ discarded }), `closed with ${discarded} unread messages`);
+    this.#closing = this.#closeConnections(bound.timeoutMs, bound.signal).finally(() => {
       this.#context.closed();
       if (!this.#ended) {
         this.#ended = true;
