@@ -4,7 +4,7 @@
 // ("Diagnostics channels"); their fields are a stable interface.
 import { channel, type TracingChannel, tracingChannel } from 'node:diagnostics_channel';
 import type { MessageKind, SubscriptionKind } from './frames.ts';
-import type { GapReason, OverflowPolicy } from './message-buffer.ts';
+import type { OverflowPolicy, PubSubGap } from './message-buffer.ts';
 
 /** The channel names, for `subscribe(name, ...)` and `tracingChannel(name)`. */
 export const CHANNELS: {
@@ -142,26 +142,17 @@ export interface DropEvent {
 
 /**
  * Published on `redis-events:pubsub:gap` for each `reconnect` or `moved` gap, when the
- * subscriptions it concerns are whole again (the moment the subscription's `gap` event fires).
- * Overflow drops are on `redis-events:pubsub:drop`.
+ * subscriptions it concerns are whole again (the moment the subscription's `gap` event fires):
+ * the gap's fields (`reason`, `channels`, `patterns`, `shardChannels`, `cause`, `since`, `until`)
+ * and the subscription's id. Overflow drops are on `redis-events:pubsub:drop`.
  *
  * @example
  * ```ts
  * subscribe('redis-events:pubsub:gap', (g) => gaps.add(1, { reason: (g as GapEvent).reason }));
  * ```
  */
-export interface GapEvent {
+export interface GapEvent extends Omit<PubSubGap, 'kind' | 'dropped'> {
   readonly subscriptionId: number;
-  readonly reason: GapReason;
-  /** What may have missed messages. */
-  readonly channels: readonly string[];
-  readonly patterns: readonly string[];
-  readonly shardChannels: readonly string[];
-  /** Why (a PubSubError: the connection error, the health check, the slot move). */
-  readonly cause: Error | undefined;
-  /** When messages started to be missed and when the subscriptions were whole again (ms since the epoch). */
-  readonly since: number;
-  readonly until: number;
 }
 
 export const subscribeChannel: TracingChannel<object, SubscribeTrace> = tracingChannel(CHANNELS.subscribe);

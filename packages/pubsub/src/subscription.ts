@@ -487,6 +487,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * @example
    * ```ts
    * await subscription.subscribe('orders', 'invoices');
+   * await subscription.subscribe('audit', { signal: AbortSignal.timeout(5000) }); // gives up (and withdraws) after 5 s
    * ```
    * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
@@ -1146,7 +1147,14 @@ export class Subscription<Payload extends string | Buffer = string>
   /**
    * The next message or gap. Waits when none is buffered; `done` once the subscription is
    * closed; throws the error that ended it (`ERR_PUBSUB_OVERFLOW`, `ERR_PUBSUB_CONNECTION`)
-   * after the messages buffered before it.
+   * after the messages buffered before it. A `signal` that fires while it waits rejects it with
+   * `ERR_PUBSUB_ABORTED` (named `AbortError`); nothing is taken, the next read goes on.
+   *
+   * @example
+   * ```ts
+   * const result = await subscription.next({ signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+   * if (result === undefined) console.log('nothing within a second');
+   * ```
    */
   next(options?: CallOptions): Promise<IteratorResult<SubscriptionEvent<Payload>, undefined>> {
     if (options === undefined) return this.#buffer.next();
