@@ -46,7 +46,8 @@ async function fakeServer(behaviour: Behaviour): Promise<{ port: number; sockets
         else behaviour(socket, command, connection);
       },
     });
-    socket.on('data', (chunk) => decoder.feed(chunk));
+    // No encoding is set, so chunks are Buffers; @types/node 26 types them `string | Buffer`.
+    socket.on('data', (chunk: Buffer | string) => decoder.feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
