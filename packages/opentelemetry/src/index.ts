@@ -1,3 +1,4 @@
+export { ATTR_STREAM_DELIVERY_ATTEMPT } from './channels/messages.ts';
 export { ATTR_PUBSUB_GAP_REASON, ATTR_PUBSUB_OVERFLOW_POLICY, ATTR_PUBSUB_RECEIVERS } from './channels/pubsub.ts';
 export { OpenTelemetryError, type OpenTelemetryErrorCode } from './errors.ts';
 export {

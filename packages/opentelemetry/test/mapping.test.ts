@@ -478,12 +478,18 @@ describe('@redis-events/streams-driver and @redis-events/event-store messages', 
 
     instrumentation.close();
     instrumentation = instrumentRedisEvents({ tracerProvider: telemetry.tracerProvider, messageContext: 'parent' });
-    const one = { destination: 'orders', group: 'billing', messageId: '1-0', carrier: { ...first.carrier } };
+    const one = {
+      destination: 'orders',
+      group: 'billing',
+      messageId: '1-0',
+      deliveryAttempt: 2,
+      carrier: { ...first.carrier },
+    };
     await traced('redis-events:streams-driver:receive', one, async () => undefined);
     const child = telemetry.spans().at(-1);
     expect(child?.parentSpanContext?.spanId).toBe(send1?.spanContext().spanId);
     expect(child?.spanContext().traceId).toBe(send1?.spanContext().traceId);
-    expect(child?.attributes['messaging.message.id']).toBe('1-0');
+    expect(child?.attributes).toMatchObject({ 'messaging.message.id': '1-0', 'redis.stream.delivery_attempt': 2 });
   });
 
   it('ack and nack are settle spans; redeliveries and dead letters are counted', async () => {

@@ -26,6 +26,8 @@ interface MessagingContext {
   readonly messageId?: unknown;
   readonly batchSize?: unknown;
   readonly bodySize?: unknown;
+  /** Received: 1 for a first delivery, more for a redelivery. */
+  readonly deliveryAttempt?: unknown;
   /** Sent: the carrier to fill. Received (one message): the fields read back. */
   readonly carrier?: unknown;
   /** Received (a batch): the carriers of its messages. */
@@ -35,6 +37,9 @@ interface MessagingContext {
   readonly result?: unknown;
   readonly error?: unknown;
 }
+
+/** `redis.stream.delivery_attempt`: which delivery of a stream message this is (1: the first). */
+export const ATTR_STREAM_DELIVERY_ATTEMPT = 'redis.stream.delivery_attempt';
 
 /** A plain channel's message (a redelivery, a dead letter). */
 interface MessageNotice {
@@ -73,6 +78,7 @@ function endAttributes(context: MessagingContext): Attributes {
   const id = text(context.messageId) ?? (typeof context.result === 'string' ? context.result : undefined);
   if (messages === 1) put(attributes, ATTR_MESSAGING_MESSAGE_ID, id);
   else attributes[ATTR_MESSAGING_BATCH_MESSAGE_COUNT] = messages;
+  put(attributes, ATTR_STREAM_DELIVERY_ATTEMPT, count(context.deliveryAttempt));
   return attributes;
 }
 
