@@ -92,7 +92,10 @@ export class OperationEngine {
   readonly #settings: EngineSettings;
   readonly #store = new AsyncLocalStorage<Context>();
   // null: seen and not traced (begin() said so, or failed), so the transform and `start` agree.
-  readonly #states = new WeakMap<object, OperationState | null>();
+  // Kept on the context under a non-enumerable symbol, not in a WeakMap: a WeakMap's entries
+  // (one per operation, short-lived) are ephemerons the garbage collector processes apart, which
+  // cost more than the span itself.
+  readonly #states = new ContextStates();
   readonly #detach: (() => void)[] = [];
   #failures = 0;
 
@@ -247,6 +250,26 @@ export class OperationEngine {
 }
 
 function noop(): void {}
+
+/** The engine's state of each context it saw, on the context itself (see OperationEngine). */
+class ContextStates {
+  readonly #key = Symbol('@redis-events/opentelemetry state');
+  // For a context that cannot take a property (frozen by its publisher).
+  readonly #sealed = new WeakMap<object, OperationState | null>();
+
+  get(context: object): OperationState | null | undefined {
+    const state = (context as Record<symbol, OperationState | null | undefined>)[this.#key];
+    return state !== undefined || Object.isExtensible(context) ? state : this.#sealed.get(context);
+  }
+
+  set(context: object, state: OperationState | null): void {
+    const key = this.#key;
+    if (Object.hasOwn(context, key)) (context as Record<symbol, OperationState | null>)[key] = state;
+    else if (Object.isExtensible(context)) {
+      Object.defineProperty(context, key, { value: state, writable: true, enumerable: false, configurable: true });
+    } else this.#sealed.set(context, state);
+  }
+}
 
 function isCarrier(value: unknown): value is Record<string, string> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -561,3 +561,25 @@ describe('@redis-events/streams-driver and @redis-events/event-store messages', 
     expect(tracingChannel('redis-events:event-store:append').hasSubscribers).toBe(true);
   });
 });
+
+describe('contexts', () => {
+  it('a frozen context is traced too, and the instrumentation leaves no enumerable field on any context', async () => {
+    // Published by hand (tracePromise itself sets `result`, which a frozen context refuses).
+    const frozen = Object.freeze({ destination: 'orders', group: 'g', consumer: 'c', messageId: '1-0' });
+    const ack = tracingChannel('redis-events:streams-driver:ack');
+    ack.start.publish(frozen);
+    ack.end.publish(frozen);
+    ack.asyncStart.publish(frozen);
+    ack.asyncEnd.publish(frozen);
+    const open = { destination: 'orders', bodySize: 1, carrier: {} };
+    await traced('redis-events:streams-driver:send', open, async () => '2-0');
+    expect(telemetry.spans().map((s) => s.name)).toEqual(['ack orders', 'send orders']);
+    expect(Object.keys(open)).toEqual(['destination', 'bodySize', 'carrier', 'result']);
+    expect(JSON.parse(JSON.stringify(open))).toEqual({
+      destination: 'orders',
+      bodySize: 1,
+      carrier: { traceparent: expect.stringMatching(/^00-/) },
+      result: '2-0',
+    });
+  });
+});
