@@ -126,7 +126,7 @@ function ours(consumers: number, key: string, sendMode: 'pipeline' | 'script' = 
     },
     acked: (run, target) => tally.wait(run, target),
     async close() {
-      await Promise.all(subs.map((s) => s.shutdown({ graceMs: 1000 })));
+      await Promise.all(subs.map((s) => s.shutdown({ timeoutMs: 1000 })));
       await topic.shutdown();
       client.disconnect();
     },
