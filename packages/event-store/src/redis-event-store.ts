@@ -9,6 +9,8 @@ import { StreamLayout } from './stream-layout.ts';
 import { Tail } from './tail.ts';
 import { TimelineLayout } from './timeline-layout.ts';
 
+const MAX_REMEMBERED_NAMES = 10_000;
+
 function timeOf(what: string, value: TimeInput | undefined): number | undefined {
   if (value === undefined) return undefined;
   const ms = value instanceof Date ? value.getTime() : value;
@@ -59,6 +61,9 @@ export class RedisEventStore implements EventStore {
   readonly #ownsClient: boolean;
   readonly #layout: Layout;
   readonly #tails = new Set<Tail<unknown>>();
+  // The newest id this store has stored per name (the most recently used names): a tail started
+  // after that append was answered leaves it, and everything stored before it, out exactly.
+  readonly #newestStored = new Map<string, string>();
   #closed = false;
 
   /**
@@ -137,6 +142,15 @@ export class RedisEventStore implements EventStore {
     return text;
   }
 
+  #rememberStored(name: string, id: string): void {
+    // Replies come in the order the appends ran (one connection, or one node for a name's keys).
+    this.#newestStored.delete(name); // re-inserted last: the map drops its least recently used names first
+    this.#newestStored.set(name, id);
+    if (this.#newestStored.size > MAX_REMEMBERED_NAMES) {
+      this.#newestStored.delete(this.#newestStored.keys().next().value as string);
+    }
+  }
+
   /**
    * Throws when the store would refuse the event: a bad name, or a payload the serializer refuses.
    * The mediator calls it before running handlers.
@@ -172,6 +186,7 @@ export class RedisEventStore implements EventStore {
     } catch (err) {
       throw redisError(err, `storing an event "${event.name}"`, this.#keyText(event.name));
     }
+    this.#rememberStored(event.name, appended.id);
     return { name: event.name, payload: event.payload, id: appended.id, timestamp: new Date(appended.timestampMs) };
   }
 
@@ -326,12 +341,16 @@ export class RedisEventStore implements EventStore {
     const pollIntervalMs = positiveOption('pollIntervalMs', options.pollIntervalMs, 100, 3_600_000);
     const after = options.after === undefined ? undefined : this.#layout.parseId(options.after);
     const keyText = this.#keyText(name);
+    // Where the tail starts: what is stored from this moment on. See #startCursor.
+    const calledAt = performance.now();
+    const ownNewest = this.#newestStored.get(name);
     const tail: Tail<Payload> = new Tail<Payload>(
       {
         start: async () => {
           if (after !== undefined) return after;
           try {
-            return await this.#layout.lastId(name);
+            const last = await this.#layout.lastId(name);
+            return this.#startCursor(last, performance.now() - calledAt, ownNewest);
           } catch (err) {
             throw redisError(err, `starting a tail of "${name}"`, keyText);
           }
@@ -360,6 +379,36 @@ export class RedisEventStore implements EventStore {
     );
     this.#tails.add(tail as Tail<unknown>);
     return tail;
+  }
+
+  /**
+   * The cursor a tail starts after: every event stored since `tail()` was called is yielded, also
+   * when its start could not be asked at once (a client still connecting, a start retried after
+   * a failure). `last` is the newest id when the start was answered, `ago` how long before that
+   * answer `tail()` was called (monotonic clock), so the server's time of the call is at least
+   * `last.serverMs - ago`; the tail starts before that time, or after `last` if it is older. Events
+   * this store had stored (answered) before the call are left out exactly (`ownNewest`: it was stored
+   * before the call, so is everything before it); another writer's event stored within about a
+   * millisecond before the call may be yielded, and so is an append of this store still unanswered
+   * at the call (Redis stores it after the call). Ids ahead of the
+   * server's clock (a Go writer's clock, a clock that went back) say nothing about time: then the
+   * start is `last`.
+   */
+  #startCursor(last: { id: string; serverMs: number }, ago: number, ownNewest: string | undefined): string {
+    const layout = this.#layout;
+    let cursor = last.id;
+    if (layout.msOf(last.id) <= last.serverMs) {
+      const before = layout.idBefore(Math.floor(last.serverMs - ago));
+      if (layout.compareIds(before, cursor) < 0) cursor = before;
+    }
+    if (
+      ownNewest !== undefined &&
+      layout.compareIds(ownNewest, cursor) > 0 &&
+      layout.compareIds(ownNewest, last.id) <= 0
+    ) {
+      cursor = ownNewest;
+    }
+    return cursor;
   }
 
   /**

@@ -95,8 +95,10 @@ const LAST_ID_FN = `local function last_id(key)
 end
 `;
 
+// With the server's time, for where a tail starts.
 const LAST_ID = new LuaScript(`${LAST_ID_FN}
-return last_id(KEYS[1])
+local t = redis.call('TIME')
+return {last_id(KEYS[1]), t[1], t[2]}
 `);
 
 // KEYS[1] stream; ARGV: ttl ms. UNLINK frees a large stream in the background; an empty stream
@@ -140,6 +142,19 @@ function entriesOf(key: string, reply: unknown): RawEvent[] {
     out[i / 2] = { id, timestampMs: msOf(id), text };
   }
   return out;
+}
+
+/** TIME's reply (seconds, microseconds, as strings or numbers) in milliseconds with a fraction. */
+export function serverTimeMs(seconds: unknown, micros: unknown): number {
+  const s = Number(seconds);
+  const us = Number(micros);
+  if (!Number.isSafeInteger(s) || !Number.isSafeInteger(us)) {
+    throw new EventStoreError(
+      'ERR_EVENT_STORE_DECODE',
+      `the server's TIME replied ${String(seconds)} ${String(micros)}`,
+    );
+  }
+  return s * 1000 + us / 1000;
 }
 
 /** The id of the first entry of an XREAD reply in any of ioredis' shapes (RESP2, RESP3 legacy or resp3). */
@@ -199,10 +214,27 @@ export class StreamLayout implements Layout {
     await this.#scripts.run(CLEAR, [this.keyOf(name)], [this.#context.ttl]);
   }
 
-  async lastId(name: string): Promise<string> {
-    const id = await this.#scripts.run(LAST_ID, [this.keyOf(name)], []);
+  async lastId(name: string): Promise<{ id: string; serverMs: number }> {
+    const reply = await this.#scripts.run(LAST_ID, [this.keyOf(name)], []);
+    const [id, seconds, micros] = Array.isArray(reply) ? reply : [];
     if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(this.keyOf(name), `last id ${String(id)}`);
-    return id;
+    return { id, serverMs: serverTimeMs(seconds, micros) };
+  }
+
+  compareIds(a: string, b: string): number {
+    const [am, as] = a.split('-') as [string, string];
+    const [bm, bs] = b.split('-') as [string, string];
+    const ms = BigInt(am) - BigInt(bm);
+    const diff = ms !== 0n ? ms : BigInt(as) - BigInt(bs);
+    return diff < 0n ? -1 : diff > 0n ? 1 : 0;
+  }
+
+  idBefore(ms: number): string {
+    return ms <= 0 ? '0-0' : `${ms - 1}-${MAX_SEQ}`;
+  }
+
+  msOf(id: string): number {
+    return msOf(id);
   }
 
   parseId(id: unknown): string {

@@ -12,7 +12,7 @@ import { type TimelineKeys, timelineBase } from './keys.ts';
 import { type Layout, type Query, type RawEvent, sleep, type Waiter } from './layout.ts';
 import { LuaScript, ScriptRunner } from './redis-client.ts';
 import { jsonSerializer } from './serializer.ts';
-import type { LayoutContext } from './stream-layout.ts';
+import { type LayoutContext, serverTimeMs } from './stream-layout.ts';
 
 /**
  * Lua: RFC 3339 with nanoseconds (Go's time.RFC3339Nano, UTC) from Unix seconds and nanoseconds.
@@ -225,14 +225,15 @@ if last then redis.call('SET', base .. ':floor', last, 'PX', ARGV[1]) end
 return n
 `);
 
-// KEYS[1] list. The newest id given to the name, or '0'.
+// KEYS[1] list. The newest id given to the name, or '0', and the server's TIME.
 const LAST_ID = new LuaScript(`${HELPERS}
 local list = KEYS[1]
+local t = redis.call('TIME')
 local last = ns_of(redis.call('LINDEX', list, -1))
-if last then return last end
+if last then return {last, t[1], t[2]} end
 local floor = redis.call('GET', string.sub(list, 1, -10) .. ':floor')
-if floor and string.match(floor, '^%d+$') then return floor end
-return '0'
+if floor and string.match(floor, '^%d+$') then return {floor, t[1], t[2]} end
+return {'0', t[1], t[2]}
 `);
 
 /** Every script of the layout, for tests and for `SCRIPT LOAD` ahead of time. */
@@ -354,12 +355,26 @@ export class TimelineLayout implements Layout {
     await this.#scripts.run(CLEAR, [this.listOf(name)], [this.#context.ttl]);
   }
 
-  async lastId(name: string): Promise<string> {
-    const id = await this.#scripts.run(LAST_ID, [this.listOf(name)], []);
+  async lastId(name: string): Promise<{ id: string; serverMs: number }> {
+    const reply = await this.#scripts.run(LAST_ID, [this.listOf(name)], []);
+    const [id, seconds, micros] = Array.isArray(reply) ? reply : [];
     if (typeof id !== 'string' || !NS_ID.test(id)) {
       throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the last-id script replied ${String(id)}`);
     }
-    return id;
+    return { id, serverMs: serverTimeMs(seconds, micros) };
+  }
+
+  compareIds(a: string, b: string): number {
+    const diff = BigInt(a) - BigInt(b);
+    return diff < 0n ? -1 : diff > 0n ? 1 : 0;
+  }
+
+  idBefore(ms: number): string {
+    return ms <= 0 ? '0' : (BigInt(ms) * 1_000_000n - 1n).toString();
+  }
+
+  msOf(id: string): number {
+    return timestampOf(id);
   }
 
   parseId(id: unknown): string {

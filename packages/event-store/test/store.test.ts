@@ -1,6 +1,6 @@
 // Behaviour of RedisEventStore beyond the contract: configuration, arguments, errors, closing,
 // script loading, faults, and what the timeline layout does with foreign data.
-import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
+import { type SpawnedRedis, spawnRedis, startProxy } from '@redis-events/testkit';
 import fc from 'fast-check';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -322,6 +322,52 @@ describe('live tail under faults', () => {
       expect((await second).value?.payload).toBe(2);
       await tail.close();
       await restarting.stop();
+    });
+  }
+
+  for (const layout of ['stream', 'timeline'] as const) {
+    it(`starts when tail() is called, also while its client is still connecting (${layout})`, async () => {
+      const prefix = freshPrefix();
+      await using proxy = await startProxy({ target: server });
+      const slow = server.createClient({ port: proxy.port });
+      slow.on('error', () => {});
+      const store = new RedisEventStore(slow, { layout, prefix });
+      const other = new RedisEventStore(client, { layout, prefix }); // another connection, same events
+      await store.storeEvent({ name: 'n', payload: 'before' }); // answered before tail(): left out exactly
+      proxy.pause(); // the tail's start cannot reach Redis yet
+      // Asked before tail(), but stored by Redis after it (after 'during'): yielded.
+      const unanswered = store.storeEvent({ name: 'n', payload: 'asked before, stored after' });
+      const tail = store.tail('n', { pollIntervalMs: 20, blockMs: 500 });
+      const first = tail.next();
+      await other.storeEvent({ name: 'n', payload: 'during' }); // stored while the start waits
+      proxy.resume();
+      await unanswered;
+      expect((await first).value?.payload).toBe('during');
+      expect((await tail.next()).value?.payload).toBe('asked before, stored after');
+      await store.storeEvent({ name: 'n', payload: 'after' });
+      expect((await tail.next()).value?.payload).toBe('after');
+      await tail.close();
+      slow.disconnect();
+    });
+
+    it(`yields what was stored while its start failed and was retried (${layout})`, async () => {
+      const prefix = freshPrefix();
+      await using proxy = await startProxy({ target: server });
+      proxy.refuse(true);
+      const failing = server.createClient({ port: proxy.port, maxRetriesPerRequest: 0, retryStrategy: () => 20 });
+      failing.on('error', () => {});
+      const store = new RedisEventStore(failing, { layout, prefix });
+      const other = new RedisEventStore(client, { layout, prefix });
+      await other.storeEvent({ name: 'n', payload: 'long before' });
+      await delay(20); // the server's clock moves past it
+      const tail = store.tail('n', { pollIntervalMs: 20, blockMs: 500 });
+      const first = tail.next();
+      await delay(100); // the start fails, and is retried with backoff
+      await other.storeEvent({ name: 'n', payload: 'during' });
+      proxy.refuse(false);
+      expect((await first).value?.payload).toBe('during');
+      await tail.close();
+      failing.disconnect();
     });
   }
 
