@@ -116,17 +116,16 @@ export class ScriptRunner {
     return this.#loading;
   }
 
-  async run(script: LuaScript, keys: readonly string[], args: readonly (string | number)[]): Promise<unknown> {
-    if (!this.#loaded) await this.#ready();
-    const client = this.#client;
-    try {
-      return await client.call('EVALSHA', script.sha, keys.length, ...keys, ...args);
-    } catch (err) {
+  /** Runs a script with one key: the hot path of every layout (one promise, no async frames). */
+  run(script: LuaScript, key: string, args: readonly (string | number)[]): Promise<unknown> {
+    if (!this.#loaded) return this.#ready().then(() => this.run(script, key, args));
+    // Lower-case names: ioredis looks commands up by them (key positions, flags).
+    return this.#client.call('evalsha', script.sha, '1', key, ...args).then(undefined, (err: unknown) => {
       if (!isNoScript(err)) throw err;
       this.#loaded = false;
       this.#loading = undefined;
-      return client.call('EVAL', script.source, keys.length, ...keys, ...args);
-    }
+      return this.#client.call('eval', script.source, '1', key, ...args);
+    });
   }
 }
 

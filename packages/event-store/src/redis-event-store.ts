@@ -177,17 +177,26 @@ export class RedisEventStore implements EventStore {
    * @throws {EventStoreError} `ERR_EVENT_STORE_ARGUMENT` (name), `ERR_EVENT_STORE_PAYLOAD`,
    *   `ERR_EVENT_STORE_REDIS`, `ERR_EVENT_STORE_CLOSED`.
    */
-  async storeEvent<Payload>(event: Event<Payload>): Promise<StoredEvent<Payload>> {
-    this.#open();
-    const text = this.#serialize(event);
-    let appended: { id: string; timestampMs: number };
+  storeEvent<Payload>(event: Event<Payload>): Promise<StoredEvent<Payload>> {
+    // No async frames on this path: it runs once per event, and each frame costs a promise.
+    let appending: Promise<{ id: string; timestampMs: number }>;
     try {
-      appended = await this.#layout.append(event.name, text);
+      this.#open();
+      const text = this.#serialize(event); // checks the event first: it may not be an object
+      appending = this.#layout.append(event.name, text);
     } catch (err) {
-      throw redisError(err, `storing an event "${event.name}"`, this.#keyText(event.name));
+      return Promise.reject(err);
     }
-    this.#rememberStored(event.name, appended.id);
-    return { name: event.name, payload: event.payload, id: appended.id, timestamp: new Date(appended.timestampMs) };
+    const { name, payload } = event;
+    return appending.then(
+      (appended): StoredEvent<Payload> => {
+        this.#rememberStored(name, appended.id);
+        return { name, payload, id: appended.id, timestamp: new Date(appended.timestampMs) };
+      },
+      (err: unknown) => {
+        throw redisError(err, `storing an event "${name}"`, this.#keyText(name));
+      },
+    );
   }
 
   /**

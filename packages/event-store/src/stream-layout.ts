@@ -27,15 +27,13 @@ const NOW_MS = `local function now_ms()
 end
 `;
 
-// KEYS[1] stream; ARGV: max, ttl ms, payload. XADD's id carries the server's time, so no TIME
-// call is needed. The first entry of each millisecond also drops whole stream nodes of expired
-// entries (MINID ~ costs O(1) when there is nothing to drop); reads filter expired entries
-// exactly, and count() trims exactly.
+// KEYS[1] stream; ARGV: max, ttl ms, payload[, cutoff ms]. XADD MAXLEN (exact) keeps the cap;
+// PEXPIRE makes the stream live as long as its newest event. With a cutoff, whole stream nodes of
+// entries older than it (expired) are dropped too: the client asks for that at most once a second
+// per name, with a cutoff from the server time of its previous append (reads filter expired
+// entries exactly; count() trims exactly). Nothing else runs: an append is on every hot path.
 const APPEND = new LuaScript(`local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'payload', ARGV[3])
-if string.sub(id, -2) == '-0' then
-  local cutoff = tonumber(string.sub(id, 1, -3)) - tonumber(ARGV[2]) + 1
-  if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', cutoff)) end
-end
+if ARGV[4] then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return id
 `);
@@ -172,25 +170,79 @@ export function firstXreadId(reply: unknown): string | null {
   return Array.isArray(first) && typeof first[0] === 'string' ? first[0] : null;
 }
 
+/** What a layout remembers of a name it appended to: its key, and when it last trimmed. */
+interface NameState {
+  readonly key: string;
+  /** The time (server clock, ms) in the id of this process's last append; 0 before the first. */
+  lastMs: number;
+  /** When (this process's monotonic clock) the next append may ask for a trim by age. */
+  trimAt: number;
+}
+
+/** Names remembered by a layout; the least recently used are forgotten beyond this. */
+const MAX_NAMES = 10_000;
+/** At most one trim by age per name and second, from one process. */
+export const TRIM_INTERVAL_MS = 1000;
+
+/** A bounded map from name to state, least recently used first. */
+export class NameStates<State> {
+  readonly #states = new Map<string, State>();
+  readonly #make: (name: string) => State;
+
+  constructor(make: (name: string) => State) {
+    this.#make = make;
+  }
+
+  get(name: string): State {
+    let state = this.#states.get(name);
+    if (state === undefined) {
+      state = this.#make(name);
+      if (this.#states.size >= MAX_NAMES) this.#states.delete(this.#states.keys().next().value as string);
+    } else {
+      this.#states.delete(name); // re-inserted last: the most recently used
+    }
+    this.#states.set(name, state);
+    return state;
+  }
+}
+
 /** The `stream` layout. */
 export class StreamLayout implements Layout {
   readonly #context: LayoutContext;
   readonly #scripts: ScriptRunner;
+  readonly #max: string;
+  readonly #ttl: string;
+  readonly #names: NameStates<NameState>;
 
   constructor(context: LayoutContext) {
     this.#context = context;
     this.#scripts = ScriptRunner.for(context.client, STREAM_SCRIPTS);
+    this.#max = String(context.max);
+    this.#ttl = String(context.ttl);
+    this.#names = new NameStates((name) => ({ key: streamKey(context.prefix, name), lastMs: 0, trimAt: 0 }));
   }
 
   keyOf(name: string): string {
     return streamKey(this.#context.prefix, name);
   }
 
-  async append(name: string, payloadText: string): Promise<{ id: string; timestampMs: number }> {
-    const { max, ttl } = this.#context;
-    const id = await this.#scripts.run(APPEND, [this.keyOf(name)], [max, ttl, payloadText]);
-    if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(this.keyOf(name), `XADD replied ${String(id)}`);
-    return { id, timestampMs: msOf(id) };
+  append(name: string, payloadText: string): Promise<{ id: string; timestampMs: number }> {
+    const state = this.#names.get(name);
+    const args = [this.#max, this.#ttl, payloadText];
+    if (state.lastMs > 0) {
+      const now = performance.now();
+      const cutoff = state.lastMs - this.#context.ttl + 1;
+      if (now >= state.trimAt && cutoff > 0) {
+        state.trimAt = now + TRIM_INTERVAL_MS;
+        args.push(String(cutoff));
+      }
+    }
+    return this.#scripts.run(APPEND, state.key, args).then((id) => {
+      if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(state.key, `XADD replied ${String(id)}`);
+      const timestampMs = msOf(id);
+      state.lastMs = timestampMs;
+      return { id, timestampMs };
+    });
   }
 
   async read(name: string, query: Query): Promise<RawEvent[]> {
@@ -202,20 +254,20 @@ export class StreamLayout implements Layout {
       if (order === 'oldest' && (since === undefined || msOf(after) >= since)) lower = `(${after}`;
     }
     const key = this.keyOf(name);
-    const reply = await this.#scripts.run(READ, [key], [this.#context.ttl, order, lower, upper, limit]);
+    const reply = await this.#scripts.run(READ, key, [this.#context.ttl, order, lower, upper, limit]);
     return entriesOf(key, reply);
   }
 
   async count(name: string): Promise<number> {
-    return Number(await this.#scripts.run(COUNT, [this.keyOf(name)], [this.#context.ttl]));
+    return Number(await this.#scripts.run(COUNT, this.keyOf(name), [this.#context.ttl]));
   }
 
   async clear(name: string): Promise<void> {
-    await this.#scripts.run(CLEAR, [this.keyOf(name)], [this.#context.ttl]);
+    await this.#scripts.run(CLEAR, this.keyOf(name), [this.#context.ttl]);
   }
 
   async lastId(name: string): Promise<{ id: string; serverMs: number }> {
-    const reply = await this.#scripts.run(LAST_ID, [this.keyOf(name)], []);
+    const reply = await this.#scripts.run(LAST_ID, this.keyOf(name), []);
     const [id, seconds, micros] = Array.isArray(reply) ? reply : [];
     if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(this.keyOf(name), `last id ${String(id)}`);
     return { id, serverMs: serverTimeMs(seconds, micros) };

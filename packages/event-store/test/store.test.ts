@@ -9,7 +9,7 @@ import { EventStoreError } from '../src/errors.ts';
 import type { StoredEvent } from '../src/event.ts';
 import { formatRfc3339Nano } from '../src/go-json.ts';
 import { RedisEventStore } from '../src/redis-event-store.ts';
-import { LUA_RFC3339 } from '../src/timeline-layout.ts';
+import { LUA_RFC3339, TIMELINE_SCRIPTS } from '../src/timeline-layout.ts';
 import { delay, freshPrefix, succeeds } from './helpers.ts';
 
 let server: SpawnedRedis;
@@ -438,6 +438,29 @@ return out`;
     expect(await client.get(`${prefix}:f:floor`)).toBe(`${future}`);
     const next = await store.storeEvent({ name: 'f', payload: 1 });
     expect(next.id).toBe(`${future + 1n}`);
+    // Formatted in Lua (a minute ahead: not the second the client guessed), as Go would.
+    expect(await client.get(`${prefix}:f:${next.id}`)).toBe(
+      `{"name":"f","payload":1,"timestamp":"${formatRfc3339Nano(next.id)}"}`,
+    );
+  });
+
+  it('writes the same timestamp whether the client guessed the server second right or not', async () => {
+    const prefix = freshPrefix();
+    const list = `${prefix}:g:timeline`;
+    const head = '{"name":"g","payload":1,"timestamp":"';
+    const append = TIMELINE_SCRIPTS[0] as (typeof TIMELINE_SCRIPTS)[number];
+    const seconds = String((await client.time())[0]);
+    const right = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+    const ids: string[] = [];
+    for (const [second, dateTime] of [
+      [seconds, right], // the fast path (unless the second turned meanwhile)
+      ['0', '1970-01-01T00:00:00'], // wrong: Lua formats
+    ] as const) {
+      ids.push((await client.eval(append.source, 1, list, 60_000, 1000, head, '', second, dateTime)) as string);
+    }
+    for (const id of ids) {
+      expect(await client.get(`${prefix}:g:${id}`)).toBe(`${head}${formatRfc3339Nano(id)}"}`);
+    }
   });
 
   it('gives the index the TTL of its newest event', async () => {
