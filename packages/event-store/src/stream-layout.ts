@@ -3,11 +3,12 @@
 // millisecond; XADD MAXLEN (exact) keeps the cap, XTRIM MINID and a read-time filter keep the TTL,
 // PEXPIRE drops the whole stream once its newest event has expired; XREVRANGE reads the newest
 // events in O(log N + limit); a clear is one UNLINK.
+
+import { LuaScript, type RedisClient, ScriptRunner } from '@redis-events/resp/ioredis';
 import type { Cluster, Redis } from 'ioredis';
 import { EventStoreError } from './errors.ts';
 import { streamKey } from './keys.ts';
 import type { Layout, Query, RawEvent, Waiter } from './layout.ts';
-import { LuaScript, type RedisClient, ScriptRunner } from './redis-client.ts';
 import type { Serializer } from './serializer.ts';
 
 /** What a layout needs from the store. */
@@ -237,7 +238,7 @@ export class StreamLayout implements Layout {
         args.push(String(cutoff));
       }
     }
-    return this.#scripts.run(APPEND, state.key, args).then((id) => {
+    return this.#scripts.run(APPEND, [state.key], args).then((id) => {
       if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(state.key, `XADD replied ${String(id)}`);
       const timestampMs = msOf(id);
       state.lastMs = timestampMs;
@@ -254,20 +255,20 @@ export class StreamLayout implements Layout {
       if (order === 'oldest' && (since === undefined || msOf(after) >= since)) lower = `(${after}`;
     }
     const key = this.keyOf(name);
-    const reply = await this.#scripts.run(READ, key, [this.#context.ttl, order, lower, upper, limit]);
+    const reply = await this.#scripts.run(READ, [key], [this.#context.ttl, order, lower, upper, limit]);
     return entriesOf(key, reply);
   }
 
   async count(name: string): Promise<number> {
-    return Number(await this.#scripts.run(COUNT, this.keyOf(name), [this.#context.ttl]));
+    return Number(await this.#scripts.run(COUNT, [this.keyOf(name)], [this.#context.ttl]));
   }
 
   async clear(name: string): Promise<void> {
-    await this.#scripts.run(CLEAR, this.keyOf(name), [this.#context.ttl]);
+    await this.#scripts.run(CLEAR, [this.keyOf(name)], [this.#context.ttl]);
   }
 
   async lastId(name: string): Promise<{ id: string; serverMs: number }> {
-    const reply = await this.#scripts.run(LAST_ID, this.keyOf(name), []);
+    const reply = await this.#scripts.run(LAST_ID, [this.keyOf(name)], []);
     const [id, seconds, micros] = Array.isArray(reply) ? reply : [];
     if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(this.keyOf(name), `last id ${String(id)}`);
     return { id, serverMs: serverTimeMs(seconds, micros) };

@@ -6,11 +6,12 @@
 // Every operation is one Lua script, so appends, trims and clears are atomic. The script picks
 // the time from the server clock and makes it unique and increasing per name: the larger of
 // TIME and the previous id plus 1 ns, then SET NX (a Go writer may hold that key already).
+
+import { LuaScript, ScriptRunner } from '@redis-events/resp/ioredis';
 import { EventStoreError } from './errors.ts';
 import { envelopeStart, goEscapeJson, splitEnvelope } from './go-json.ts';
 import { type TimelineKeys, timelineBase } from './keys.ts';
 import { type Layout, type Query, type RawEvent, sleep, type Waiter } from './layout.ts';
-import { LuaScript, ScriptRunner } from './redis-client.ts';
 import { jsonSerializer } from './serializer.ts';
 import { type LayoutContext, NameStates, serverTimeMs, TRIM_INTERVAL_MS } from './stream-layout.ts';
 
@@ -359,7 +360,7 @@ export class TimelineLayout implements Layout {
     }
     const [second, dateTime] = this.#clock.guess(now);
     const args = [this.#ttl, this.#max, `${state.head}${payload},"timestamp":"`, prune, second, dateTime];
-    return this.#scripts.run(APPEND, state.list, args).then((id) => {
+    return this.#scripts.run(APPEND, [state.list], args).then((id) => {
       if (typeof id !== 'string' || !NS_ID.test(id)) {
         throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the append script replied ${String(id)} instead of an id`);
       }
@@ -387,16 +388,20 @@ export class TimelineLayout implements Layout {
       }
     }
     const list = this.listOf(name);
-    const reply = await this.#scripts.run(READ, list, [
-      this.#context.ttl,
-      order,
-      lower,
-      lowerExclusive ? 1 : 0,
-      upper,
-      upperExclusive ? 1 : 0,
-      limit,
-      this.#context.max,
-    ]);
+    const reply = await this.#scripts.run(
+      READ,
+      [list],
+      [
+        this.#context.ttl,
+        order,
+        lower,
+        lowerExclusive ? 1 : 0,
+        upper,
+        upperExclusive ? 1 : 0,
+        limit,
+        this.#context.max,
+      ],
+    );
     if (!Array.isArray(reply) || reply.length % 2 !== 0) {
       throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the read script replied ${typeof reply} for ${list}`);
     }
@@ -422,15 +427,15 @@ export class TimelineLayout implements Layout {
 
   async count(name: string): Promise<number> {
     const { ttl, max } = this.#context;
-    return Number(await this.#scripts.run(COUNT, this.listOf(name), [ttl, max]));
+    return Number(await this.#scripts.run(COUNT, [this.listOf(name)], [ttl, max]));
   }
 
   async clear(name: string): Promise<void> {
-    await this.#scripts.run(CLEAR, this.listOf(name), [this.#context.ttl]);
+    await this.#scripts.run(CLEAR, [this.listOf(name)], [this.#context.ttl]);
   }
 
   async lastId(name: string): Promise<{ id: string; serverMs: number }> {
-    const reply = await this.#scripts.run(LAST_ID, this.listOf(name), []);
+    const reply = await this.#scripts.run(LAST_ID, [this.listOf(name)], []);
     const [id, seconds, micros] = Array.isArray(reply) ? reply : [];
     if (typeof id !== 'string' || !NS_ID.test(id)) {
       throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the last-id script replied ${String(id)}`);

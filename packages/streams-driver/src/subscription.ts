@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
+import { delay } from '@redis-events/resp';
 import { abortable, abortError } from './abort.ts';
 import { rejectUnknownFields } from './arguments.ts';
-import { Backoff, pause, type RetryOptions } from './backoff.ts';
+import { Backoff, type RetryOptions } from './backoff.ts';
 import {
   isClusterClient,
   OWNS_CLIENT,
@@ -734,7 +735,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.#giveUp.signal]);
     try {
-      await Promise.race([work.catch(() => {}), pause(Math.max(0, this.#deadline - Date.now()), signal)]);
+      await Promise.race([work.catch(() => {}), delay(Math.max(0, this.#deadline - Date.now()), { signal })]);
     } finally {
       stop.abort(); // clears the pause's timer
     }
@@ -910,7 +911,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.#retries++;
     const error = toStreamsError(err, { what: operation, topic: this.topic, group: this.group });
     this.emit('retry', { operation, attempt: backoff.attempt, delayMs, error });
-    await pause(delayMs, this.#state === 'stopping' ? undefined : this.#stop.signal);
+    await delay(delayMs, { signal: this.#state === 'stopping' ? undefined : this.#stop.signal });
   }
 
   #fail(err: StreamsError): void {
@@ -1169,7 +1170,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
               Number.isFinite(this.#maxDeliveries) ? this.#maxDeliveries : 0,
               this.#deadLetterMaxLen,
             ],
-            true,
+            { buffers: true },
           ),
           this.#commandTimeoutMs,
           'XAUTOCLAIM script',
@@ -1454,7 +1455,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
           delayMs,
           error: toStreamsError(err, { what: operation, topic: this.topic, group: this.group }),
         });
-        await pause(delayMs, this.#giveUp.signal);
+        await delay(delayMs, { signal: this.#giveUp.signal });
         if (Date.now() >= this.#deadline) throw err;
       }
     }
