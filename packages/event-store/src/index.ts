@@ -18,7 +18,7 @@ export type {
 } from './event.ts';
 export { formatRfc3339Nano, goEscapeJson } from './go-json.ts';
 export { escapeName, MAX_NAME_BYTES, type TimelineKeys } from './keys.ts';
-export { type EventHandler, type EventMap, Mediator, type MediatorOptions } from './mediator.ts';
+export { type EventHandler, type EventMap, Mediator, type MediatorOptions, type PublishOptions } from './mediator.ts';
 export type { RedisClient } from './redis-client.ts';
-export { RedisEventStore } from './redis-event-store.ts';
+export { type CallOptions, type CloseOptions, RedisEventStore } from './redis-event-store.ts';
 export { jsonSerializer, type Serializer, serializePayload } from './serializer.ts';

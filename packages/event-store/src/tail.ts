@@ -14,6 +14,8 @@ export interface TailSource<Payload> {
   readonly clientEnded: () => boolean;
   /** Called once when the tail ends, however it ends. */
   readonly onEnd: () => void;
+  /** Told of each transient failure the tail waits out, and the pause before it tries again. */
+  readonly onRetry: (err: unknown, delayMs: number) => void;
 }
 
 const MAX_BACKOFF_MS = 1000;
@@ -93,6 +95,7 @@ export class Tail<Payload> implements EventTail<Payload> {
           }
           if (!isTransient(err)) throw err;
           backoff = Math.min(MAX_BACKOFF_MS, backoff === 0 ? 50 : backoff * 2);
+          this.#source.onRetry(err, backoff);
           await sleep(backoff, signal);
         }
       }

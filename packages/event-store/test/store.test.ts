@@ -260,16 +260,17 @@ describe('Redis errors', () => {
     await client.del('somebody-else');
   });
 
-  it('fails with ERR_EVENT_STORE_REDIS when Redis is down, and works again when it is back', async () => {
+  it('fails with ERR_EVENT_STORE_CONNECT within connectTimeoutMs when Redis is down, and works again when it is back', async () => {
     const down = await spawnRedis();
     const flaky = down.createClient({ maxRetriesPerRequest: 1, retryStrategy: () => 50 });
     flaky.on('error', () => {}); // reconnect noise; failures reach the calls
-    const store = new RedisEventStore(flaky, { prefix: freshPrefix() });
+    const store = new RedisEventStore(flaky, { prefix: freshPrefix(), connectTimeoutMs: 500 });
     await store.storeEvent({ name: 'x', payload: 1 });
     await down.kill();
+    await expect.poll(() => flaky.status).not.toBe('ready');
     const err = await store.storeEvent({ name: 'x', payload: 2 }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ERR_EVENT_STORE_REDIS' });
-    expect((err as Error).message).toMatch(/storing an event "x" failed .*Redis is unreachable or busy/);
+    expect(err).toMatchObject({ code: 'ERR_EVENT_STORE_CONNECT' });
+    expect((err as Error).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${down.port}.*ECONNREFUSED`));
     await down.start();
     await expect.poll(() => succeeds(store.storeEvent({ name: 'x', payload: 3 }))).toBe(true);
     await down.stop();
