@@ -1,5 +1,5 @@
 import { RedisEventsError } from '@redis-events/resp';
-import { isTransientError } from '@redis-events/resp/ioredis';
+import { type ConnectFailure, isTransientError } from '@redis-events/resp/ioredis';
 
 /** Stable codes carried by {@link StreamsError}. */
 export type StreamsErrorCode =
@@ -17,6 +17,12 @@ export type StreamsErrorCode =
   | 'ERR_STREAMS_SETTLED'
   /** The server stayed unreachable (connection lost, LOADING, TRYAGAIN...) for longer than allowed. */
   | 'ERR_STREAMS_UNAVAILABLE'
+  /**
+   * The client did not connect within `connectTimeoutMs`, or the server refused it (a wrong
+   * password, an ACL user without a command the connection needs, TLS): the message names the
+   * address and the cause.
+   */
+  | 'ERR_STREAMS_CONNECT'
   /** A Redis command did not answer in time. Retried inside loops; surfaced by one-shot calls. */
   | 'ERR_STREAMS_TIMEOUT'
   /** The topic's key (or the dead-letter key) holds something other than a stream (WRONGTYPE). */
@@ -198,4 +204,12 @@ export function toStreamsError(err: unknown, context: StreamsErrorContext & { re
     );
   }
   return new StreamsError('ERR_STREAMS_REDIS', `${what} failed (${where}): ${text}`, base);
+}
+
+/** The error of a client that could not connect (resp's `waitUntilReady` failure), or an abort. */
+export function connectError(failure: ConnectFailure, context: StreamsErrorContext = {}): StreamsError {
+  if (failure.reason === 'aborted') {
+    return new StreamsError('ERR_STREAMS_ABORTED', failure.message, { ...context, cause: failure.cause });
+  }
+  return new StreamsError('ERR_STREAMS_CONNECT', failure.message, { ...context, cause: failure.cause });
 }

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { delay } from '@redis-events/resp';
+import { delay, isLogger, type Logger, noopLogger } from '@redis-events/resp';
+import { waitUntilReady } from '@redis-events/resp/ioredis';
 import { abortable, abortError } from './abort.ts';
 import { rejectUnknownFields } from './arguments.ts';
 import { Backoff, type RetryOptions } from './backoff.ts';
@@ -14,7 +15,7 @@ import {
   withTimeout,
 } from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, decodeEntry } from './codec.ts';
-import { classifyFailure, StreamsError, toStreamsError } from './errors.ts';
+import { classifyFailure, connectError, StreamsError, toStreamsError } from './errors.ts';
 import { detectFeatures, type ServerFeatures } from './features.ts';
 import { defaultDeadLetterKey, keySlot } from './key-slot.ts';
 import { Message, type Settlement, type Settler } from './message.ts';
@@ -94,6 +95,15 @@ export interface SubscriptionOptions {
   readonly retry?: RetryOptions | undefined;
   /** Size limits for decoding. */
   readonly limits?: Partial<CodecLimits> | undefined;
+  /**
+   * How long the subscription waits for a client that is not connected when it starts, before it
+   * fails with `ERR_STREAMS_CONNECT` (naming the address and the cause): `ready()` and
+   * `receive()` reject with it. A wrong password or a missing permission fails at once. Once
+   * started, outages are retried without end. Default 10 000 ms.
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /** Where background events go: retries, failures, malformed entries. Default: nowhere. */
+  readonly logger?: Logger | undefined;
 }
 
 /** Options of {@link Subscription.receive}, {@link Subscription.ready} and {@link Subscription.messages}. */
@@ -192,6 +202,8 @@ const SUBSCRIPTION_FIELDS: readonly (keyof SubscriptionOptions)[] = [
   'readTimeoutMs',
   'retry',
   'limits',
+  'connectTimeoutMs',
+  'logger',
 ];
 
 type State = 'starting' | 'running' | 'failed' | 'stopping' | 'closed';
@@ -319,6 +331,8 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   readonly #retryOptions: RetryOptions;
   readonly #limits: CodecLimits;
   readonly #settler: Settler;
+  readonly #connectTimeoutMs: number;
+  readonly #logger: Logger;
 
   #state: State = 'starting';
   #failure: StreamsError | undefined;
@@ -436,6 +450,14 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.#readTimeoutMs = integer(options.readTimeoutMs, 5000, 1, 600_000, 'readTimeoutMs');
     this.#retryOptions = options.retry ?? {};
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#connectTimeoutMs = integer(options.connectTimeoutMs, 10_000, 1, 3_600_000, 'connectTimeoutMs');
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new StreamsError(
+        'ERR_STREAMS_ARGUMENT',
+        'logger needs debug, warn and error methods (console and pino have them)',
+      );
+    }
+    this.#logger = options.logger ?? noopLogger;
     this.deadLetterKey = this.#resolveDeadLetterKey(options.deadLetterKey);
     this.#settler = {
       topic: this.topic,
@@ -741,6 +763,23 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     }
   }
 
+  /** Emits a retry event and logs it. */
+  #retried(event: RetryEvent): void {
+    this.#logger.warn(
+      {
+        package: '@redis-events/streams-driver',
+        err: event.error,
+        topic: this.topic,
+        group: this.group,
+        operation: event.operation,
+        attempt: event.attempt,
+        delayMs: event.delayMs,
+      },
+      `${event.operation} failed (${event.error.message}); trying again in ${event.delayMs} ms`,
+    );
+    this.emit('retry', event);
+  }
+
   /** Messages the application holds, neither settled nor being settled. */
   #heldCount(): number {
     let settling = 0;
@@ -771,6 +810,17 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     // by a Topic on the same client) runs after it: a stream this subscription creates exists by then.
     let group: Promise<void> | undefined = this.#startGroup();
     group.catch(() => {}); // awaited below
+    // A client that is not connected yet gets connectTimeoutMs to connect: then the subscription
+    // fails with the address and the cause rather than retrying in silence.
+    const connected =
+      this.#client.status === 'ready'
+        ? undefined
+        : waitUntilReady(this.#client, {
+            timeoutMs: this.#connectTimeoutMs,
+            signal: this.#stop.signal,
+            error: (failure) => connectError(failure, { topic: this.topic, group: this.group }),
+          });
+    connected?.catch(() => {}); // awaited below
     for (;;) {
       try {
         const starting = group ?? this.#startGroup();
@@ -780,7 +830,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
           detected = detectFeatures(this.#client, this.#commandTimeoutMs);
           featureCache.set(this.#client, detected);
         }
-        const [features] = await Promise.all([detected, starting]);
+        const [features] = await Promise.all([detected, starting, connected]);
         this.#features = { ...features, ...this.#featureOverrides };
         break;
       } catch (err) {
@@ -892,7 +942,13 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       this.#forgetIncarnation();
       try {
         // Start over from the beginning of what is retained: redelivering is safe, skipping is not.
-        if (await this.#createGroup('0')) this.emit('recreated', { group: this.group });
+        if (await this.#createGroup('0')) {
+          this.#logger.warn(
+            { package: '@redis-events/streams-driver', topic: this.topic, group: this.group },
+            `the group "${this.group}" had disappeared; created again from 0 (messages are delivered again)`,
+          );
+          this.emit('recreated', { group: this.group });
+        }
         return;
       } catch (again) {
         err = again;
@@ -910,7 +966,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     const delayMs = backoff.next();
     this.#retries++;
     const error = toStreamsError(err, { what: operation, topic: this.topic, group: this.group });
-    this.emit('retry', { operation, attempt: backoff.attempt, delayMs, error });
+    this.#retried({ operation, attempt: backoff.attempt, delayMs, error });
     await delay(delayMs, { signal: this.#state === 'stopping' ? undefined : this.#stop.signal });
   }
 
@@ -922,6 +978,10 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     clearInterval(this.#renewTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(err);
     this.#wake();
+    this.#logger.error(
+      { package: '@redis-events/streams-driver', err, topic: this.topic, group: this.group, code: err.code },
+      `subscription "${this.group}" on topic "${this.topic}" failed for good: ${err.message}`,
+    );
     if (this.listenerCount('failed') > 0) this.emit('failed', err);
   }
 
@@ -1063,7 +1123,19 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
           { topic: this.topic, group: this.group, cause: error },
         );
         this.#malformed++;
-        this.emit('malformed', { id: entry.id, error: detailed, action: this.#noAck ? 'ack' : this.#onMalformed });
+        const action = this.#noAck ? 'ack' : this.#onMalformed;
+        this.#logger.warn(
+          {
+            package: '@redis-events/streams-driver',
+            err: detailed,
+            topic: this.topic,
+            group: this.group,
+            id: entry.id,
+            action,
+          },
+          `entry ${entry.id} cannot be decoded; ${action === 'ack' ? 'acknowledged and dropped' : 'moved to the dead-letter stream'}`,
+        );
+        this.emit('malformed', { id: entry.id, error: detailed, action });
         if (this.#noAck) continue;
         if (this.#onMalformed === 'dead-letter')
           this.#runBackground(this.#deadLetterNow([[entry.id, attempt]], `malformed: ${error.message}`));
@@ -1180,7 +1252,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         if (kind === 'no-group') return; // the read loop deals with a missing group
         if (kind === 'transient') {
           this.#retries++;
-          this.emit('retry', {
+          this.#retried({
             operation: 'claim',
             attempt: 1,
             delayMs: this.#claimIntervalMs,
@@ -1411,7 +1483,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       // deliver the message a second time, which at-least-once allows.
       if (classifyFailure(err) === 'transient') {
         this.#retries++;
-        this.emit('retry', {
+        this.#retried({
           operation: 'renew',
           attempt: 1,
           delayMs: Math.max(10, Math.floor(this.#ackDeadlineMs / 3)),
@@ -1449,7 +1521,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         const delayMs = backoff.next();
         if (Date.now() + delayMs > this.#deadline) throw err;
         this.#retries++;
-        this.emit('retry', {
+        this.#retried({
           operation,
           attempt: backoff.attempt,
           delayMs,
@@ -1507,9 +1579,13 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
           'release script',
         ),
       );
-    } catch {
+    } catch (err) {
       // Unreleased entries stay pending on this consumer and are reclaimed after the ack
       // deadline: nothing is lost, and shutdown must finish.
+      this.#logger.warn(
+        { package: '@redis-events/streams-driver', err, topic: this.topic, group: this.group, consumer: this.consumer },
+        'could not hand entries back at shutdown; they are taken over after the ack deadline',
+      );
     }
   }
 

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
+import { isLogger, type Logger, noopLogger } from '@redis-events/resp';
+import { waitUntilReady } from '@redis-events/resp/ioredis';
 import { abortable, abortError } from './abort.ts';
 import { rejectUnknownFields } from './arguments.ts';
 import { Backoff, type RetryOptions } from './backoff.ts';
 import { OWNS_CLIENT, type RedisClient, runScript, withTimeout } from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, type EncodedMessage, encodeMessage, type OutgoingMessage } from './codec.ts';
-import { classifyFailure, StreamsError, toStreamsError } from './errors.ts';
+import { classifyFailure, connectError, StreamsError, toStreamsError } from './errors.ts';
 import { SEND } from './scripts.ts';
 import { minIdForAge } from './stream-id.ts';
 
@@ -54,6 +56,15 @@ export interface TopicOptions {
   readonly retry?: RetryOptions | undefined;
   /** Size limits checked before sending. */
   readonly limits?: Partial<CodecLimits> | undefined;
+  /**
+   * How long sends wait for a client that has not connected yet before they fail with
+   * `ERR_STREAMS_CONNECT` (naming the address and the cause). A wrong password or a missing
+   * permission fails at once. Once the client was connected, an outage is retried for
+   * `sendTimeoutMs`. Default 10 000 ms.
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /** Where background events go: retried sends. Default: nowhere. */
+  readonly logger?: Logger | undefined;
 }
 
 /** Options of {@link Topic.send}. */
@@ -94,6 +105,8 @@ const TOPIC_FIELDS: readonly (keyof TopicOptions)[] = [
   'commandTimeoutMs',
   'retry',
   'limits',
+  'connectTimeoutMs',
+  'logger',
 ];
 
 /** A transient failure that a topic or subscription retries. */
@@ -225,6 +238,10 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
   #closing = false;
   #closed = false;
   #idle: (() => void)[] = [];
+  readonly #connectTimeoutMs: number;
+  readonly #logger: Logger;
+  // Set once the client was seen connected: from then on an outage is retried, not a connect failure.
+  #connected = false;
   readonly #sending = new Set<PendingSend[]>();
   #sent = 0;
   #failed = 0;
@@ -259,6 +276,14 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     this.#sendTimeoutMs = positiveInteger(options.sendTimeoutMs, 30_000, 'sendTimeoutMs');
     this.#commandTimeoutMs = positiveInteger(options.commandTimeoutMs, 10_000, 'commandTimeoutMs');
     this.#backoff = new Backoff(options.retry);
+    this.#connectTimeoutMs = positiveInteger(options.connectTimeoutMs, 10_000, 'connectTimeoutMs');
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new StreamsError(
+        'ERR_STREAMS_ARGUMENT',
+        'logger needs debug, warn and error methods (console and pino have them)',
+      );
+    }
+    this.#logger = options.logger ?? noopLogger;
   }
 
   /** Counters since the topic was opened. */
@@ -540,6 +565,26 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
   }
 
   async #write(batch: PendingSend[]): Promise<void> {
+    if (!this.#connected) {
+      if (this.#client.status === 'ready') this.#connected = true;
+      else {
+        try {
+          await waitUntilReady(this.#client, {
+            timeoutMs: this.#connectTimeoutMs,
+            error: (failure) => connectError(failure, { topic: this.key }),
+          });
+          this.#connected = true;
+        } catch (err) {
+          for (const item of batch) {
+            if (item.state === 'done') continue;
+            item.state = 'done';
+            this.#failed++;
+            item.reject(err as StreamsError);
+          }
+          return;
+        }
+      }
+    }
     let results: [Error | null, unknown][] | null = null;
     let failure: unknown;
     try {
@@ -607,12 +652,17 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     // Retried messages go back to the front, in their order, ahead of later sends.
     this.#queue.splice(this.#head, 0, ...retry);
     const delayMs = this.#backoff.next();
-    this.emit('retry', {
+    const event: RetryEvent = {
       operation: 'send',
       attempt: this.#backoff.attempt,
       delayMs,
       error: lastError as StreamsError,
-    });
+    };
+    this.#logger.warn(
+      { package: '@redis-events/streams-driver', err: event.error, topic: this.key, messages: retry.length, delayMs },
+      `sending to topic "${this.key}" failed (${event.error.message}); trying again in ${delayMs} ms`,
+    );
+    this.emit('retry', event);
     if (!this.#retryTimer) {
       this.#retryTimer = setTimeout(() => {
         this.#retryTimer = undefined;

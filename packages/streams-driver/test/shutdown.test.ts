@@ -247,12 +247,28 @@ describe('shutdown within a bound, saying what it abandoned', () => {
     client.disconnect();
   });
 
-  it('Topic: an outage error is wrapped once, its cause is what the connection reported', async () => {
+  it('Topic: a client that never connects fails sends within connectTimeoutMs, naming the address and the cause', async () => {
     await using proxy = await startProxy({ target: ctx.server });
     proxy.refuse(true);
+    const client = ctx.server.createClient({ port: proxy.port, retryStrategy: () => 20 });
+    client.on('error', () => {});
+    const topic = new Topic(client, ctx.server.keyPrefix(), { create: true, connectTimeoutMs: 300 });
+    const err = await topic.send({ body: 'x' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_STREAMS_CONNECT', package: '@redis-events/streams-driver' });
+    expect((err as Error).message).toContain(`127.0.0.1:${proxy.port}`);
+    await topic.shutdown({ timeoutMs: 0 });
+    client.disconnect();
+  });
+
+  it('Topic: an outage error is wrapped once, its cause is what the connection reported', async () => {
+    await using proxy = await startProxy({ target: ctx.server });
     const client = ctx.server.createClient({ port: proxy.port, maxRetriesPerRequest: 0, retryStrategy: () => 20 });
     client.on('error', () => {});
+    await client.ping();
     const topic = new Topic(client, ctx.server.keyPrefix(), { create: true, sendTimeoutMs: 300 });
+    await topic.send({ body: 'connected' });
+    proxy.refuse(true);
+    proxy.cut();
     const err = await topic.send({ body: 'x' }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_STREAMS_UNAVAILABLE', retryable: true });
     expect((err as Error).cause).toBeInstanceOf(Error);

@@ -5,7 +5,15 @@
 import { type SpawnedRedis, spawnRedis, startProxy, type TcpProxy } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createGroup, createTopic, openSubscription, openTopic, Subscription, Topic } from '../src/index.ts';
+import {
+  createGroup,
+  createTopic,
+  openSubscription,
+  openTopic,
+  StreamsError,
+  Subscription,
+  Topic,
+} from '../src/index.ts';
 import { eventually, receiveN } from './helpers.ts';
 
 let server: SpawnedRedis;
@@ -172,5 +180,55 @@ describe('from, an existing group, and create: false', () => {
     await expect(waiting).rejects.toMatchObject({ name: 'AbortError', code: 'ERR_STREAMS_ABORTED' });
     proxy.resume();
     await sub.ready();
+  });
+});
+
+describe('a client that cannot connect, and the logger', () => {
+  it('ready() and receive() fail with ERR_STREAMS_CONNECT within connectTimeoutMs, naming the address and the cause', async () => {
+    proxy.refuse(true);
+    const sub = open(proxied({ retryStrategy: () => 20 }), { topic: 't', group: 'g', connectTimeoutMs: 300 });
+    const err = await sub.ready().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_STREAMS_CONNECT', package: '@redis-events/streams-driver' });
+    expect((err as Error).message).toContain(`127.0.0.1:${proxy.port}`);
+    await expect(sub.receive()).rejects.toMatchObject({ code: 'ERR_STREAMS_CONNECT' });
+  });
+
+  it('a wrong password fails at once, whatever connectTimeoutMs says', async () => {
+    const secured = await spawnRedis({ password: 'right' });
+    cleanup.push(() => secured.stop());
+    const client = secured.createClient({ password: 'wrong' });
+    client.on('error', () => {});
+    cleanup.push(() => client.disconnect());
+    const sub = open(client, { topic: 't', group: 'g', connectTimeoutMs: 60_000 });
+    await expect(sub.ready()).rejects.toMatchObject({
+      code: 'ERR_STREAMS_CONNECT',
+      message: expect.stringMatching(/WRONGPASS|password/),
+    });
+  });
+
+  it('tells the logger about retries and permanent failures, with the package error', async () => {
+    const entries: { level: string; context: Record<string, unknown> }[] = [];
+    const log = (level: string) => (context: object) =>
+      entries.push({ level, context: context as Record<string, unknown> });
+    const logger = { debug: log('debug'), warn: log('warn'), error: log('error') };
+    const key = server.keyPrefix();
+    const client = proxied({ maxRetriesPerRequest: 0, retryStrategy: () => 20 });
+    await client.ping();
+    const sub = open(client, { topic: key, group: 'g', logger, retry: { initialDelayMs: 20, maxDelayMs: 50 } });
+    await sub.ready();
+    proxy.refuse(true);
+    proxy.cut();
+    await eventually('a logged retry', () => entries.some((e) => e.level === 'warn'));
+    expect(entries.find((e) => e.level === 'warn')?.context).toMatchObject({
+      package: '@redis-events/streams-driver',
+      topic: key,
+      group: 'g',
+      err: expect.any(StreamsError),
+    });
+    proxy.refuse(false);
+    await redis.del(key);
+    await redis.set(key, 'not a stream'); // the next read fails for good: WRONGTYPE
+    await eventually('a logged failure', () => entries.some((e) => e.level === 'error'));
+    expect(entries.find((e) => e.level === 'error')?.context).toMatchObject({ code: 'ERR_STREAMS_WRONG_TYPE' });
   });
 });
