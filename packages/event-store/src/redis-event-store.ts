@@ -151,7 +151,9 @@ export class RedisEventStore implements EventStore {
     this.config = resolveConfig(options, typeof client !== 'string' && isCluster(client));
     this.#logger = options.logger ?? noopLogger;
     if (typeof client === 'string') {
-      const own = new Redis(client, { lazyConnect: true });
+      // A call waits through at most three reconnects (about a second) when the connection is
+      // lost, not ioredis's default twenty (over a minute): a server that is gone fails calls soon.
+      const own = new Redis(client, { lazyConnect: true, maxRetriesPerRequest: 3 });
       // Failures reach the callers through their calls (bounded by connectTimeoutMs); ioredis
       // reports each failed reconnect attempt here.
       own.on('error', (err: Error) =>

@@ -1,3 +1,4 @@
+import { abortable } from '@redis-events/resp';
 import { EventStoreError } from './errors.ts';
 import type { EventTail, StoredEvent } from './event.ts';
 import { sleep, type Waiter } from './layout.ts';
@@ -63,9 +64,10 @@ export class Tail<Payload> implements EventTail<Payload> {
           if (cursor === null) {
             const start = firstStart ? this.#started : this.#source.start();
             firstStart = false;
-            cursor = await start;
+            // The signal (or close()) ends the tail also while a start or a read waits for Redis.
+            cursor = await abortable(start, signal);
           }
-          const batch = await this.#source.read(cursor, this.#batchSize);
+          const batch: StoredEvent<Payload>[] = await abortable(this.#source.read(cursor, this.#batchSize), signal);
           backoff = 0;
           if (batch.length > 0) {
             seen = null;
