@@ -5,6 +5,7 @@ export {
   type EventStoreOptions,
   type ResolvedConfig,
 } from './config.ts';
+export { type AppendTrace, CHANNELS, type ReadTrace } from './diagnostics.ts';
 export { EventStoreError, type EventStoreErrorCode, PublishError } from './errors.ts';
 export type {
   Event,

@@ -2,6 +2,7 @@ import { abortable, type Logger, noopLogger } from '@redis-events/resp';
 import { type ConnectFailure, describeAddress, waitUntilReady } from '@redis-events/resp/ioredis';
 import { Redis } from 'ioredis';
 import { type EventStoreOptions, type ResolvedConfig, resolveConfig } from './config.ts';
+import { type AppendTrace, appendChannel, readChannel, serverOf, tailChannel, traceRead } from './diagnostics.ts';
 import { describeError, EventStoreError } from './errors.ts';
 import type { Event, EventStore, EventTail, ReadOptions, StoredEvent, TailOptions, TimeInput } from './event.ts';
 import { checkName } from './keys.ts';
@@ -317,25 +318,41 @@ export class RedisEventStore implements EventStore {
    */
   storeEvent<Payload>(event: Event<Payload>, options: CallOptions = {}): Promise<StoredEvent<Payload>> {
     // No async frames on this path: it runs once per event, and each frame costs a promise.
-    let stored: Promise<StoredEvent<Payload>>;
     try {
       this.#open();
       const signal = callSignal(options, 'storeEvent()');
       const text = this.#serialize(event); // checks the event first: it may not be an object
       const { name, payload } = event;
-      stored = this.#call(
-        'appends',
-        signal,
-        () => this.#layout.append(name, text),
-        (err) => redisError(err, `storing an event "${name}"`, this.#keyText(name)),
-      ).then((appended): StoredEvent<Payload> => {
-        this.#rememberStored(name, appended.id);
-        return { name, payload, id: appended.id, timestamp: new Date(appended.timestampMs) };
-      });
+      if (!appendChannel.hasSubscribers) return this.#append(name, payload, text, signal, undefined);
+      const context: AppendTrace = {
+        destination: name,
+        layout: this.config.layout,
+        bodySize: Buffer.byteLength(text),
+        ...serverOf(this.#client),
+      };
+      return appendChannel.tracePromise(() => this.#append(name, payload, text, signal, context), context);
     } catch (err) {
       return Promise.reject(err);
     }
-    return stored;
+  }
+
+  #append<Payload>(
+    name: string,
+    payload: Payload,
+    text: string,
+    signal: AbortSignal | undefined,
+    context: AppendTrace | undefined,
+  ): Promise<StoredEvent<Payload>> {
+    return this.#call(
+      'appends',
+      signal,
+      () => this.#layout.append(name, text),
+      (err) => redisError(err, `storing an event "${name}"`, this.#keyText(name)),
+    ).then((appended): StoredEvent<Payload> => {
+      this.#rememberStored(name, appended.id);
+      if (context !== undefined) context.messageId = appended.id;
+      return { name, payload, id: appended.id, timestamp: new Date(appended.timestampMs) };
+    });
   }
 
   /**
@@ -381,9 +398,15 @@ export class RedisEventStore implements EventStore {
     this.#open();
     checkName(name);
     const query = this.#query(options);
+    if (!readChannel.hasSubscribers) return this.#read(name, query, options.signal);
+    const base = { destination: name, layout: this.config.layout, ...serverOf(this.#client) };
+    return traceRead(readChannel, base, () => this.#read<Payload>(name, query, options.signal));
+  }
+
+  async #read<Payload>(name: string, query: Query, signal: AbortSignal | undefined): Promise<StoredEvent<Payload>[]> {
     const raw = await this.#call(
       'calls',
-      options.signal,
+      signal,
       () => this.#layout.read(name, query),
       (err) => redisError(err, `reading events "${name}"`, this.#keyText(name)),
     );
@@ -507,6 +530,21 @@ export class RedisEventStore implements EventStore {
     // Where the tail starts: what is stored from this moment on. See #startCursor.
     const calledAt = performance.now();
     const ownNewest = this.#newestStored.get(name);
+    const readBatch = async (cursor: string, limit: number): Promise<StoredEvent<Payload>[]> => {
+      let raw: RawEvent[];
+      try {
+        raw = await this.#layout.read(name, {
+          order: 'oldest',
+          limit,
+          after: cursor,
+          since: undefined,
+          until: undefined,
+        });
+      } catch (err) {
+        throw redisError(err, `tailing events "${name}"`, keyText);
+      }
+      return this.#decode<Payload>(name, raw);
+    };
     const tail: Tail<Payload> = new Tail<Payload>(
       {
         start: async () => {
@@ -518,20 +556,10 @@ export class RedisEventStore implements EventStore {
             throw redisError(err, `starting a tail of "${name}"`, keyText);
           }
         },
-        read: async (cursor, limit) => {
-          let raw: RawEvent[];
-          try {
-            raw = await this.#layout.read(name, {
-              order: 'oldest',
-              limit,
-              after: cursor,
-              since: undefined,
-              until: undefined,
-            });
-          } catch (err) {
-            throw redisError(err, `tailing events "${name}"`, keyText);
-          }
-          return this.#decode<Payload>(name, raw);
+        read: (cursor, limit) => {
+          if (!tailChannel.hasSubscribers) return readBatch(cursor, limit);
+          const base = { destination: name, layout: this.config.layout, ...serverOf(this.#client) };
+          return traceRead(tailChannel, base, () => readBatch(cursor, limit));
         },
         waiter: this.#layout.waiter(name, { blockMs, pollIntervalMs }),
         clientEnded: () => this.#client.status === 'end',

@@ -15,6 +15,16 @@ import {
   withTimeout,
 } from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, decodeEntry } from './codec.ts';
+import {
+  ackChannel,
+  carrierOf,
+  deadLetterChannel,
+  nackChannel,
+  type ReceiveTrace,
+  receiveChannel,
+  redeliveryChannel,
+  serverOf,
+} from './diagnostics.ts';
 import { classifyFailure, connectError, StreamsError, toStreamsError } from './errors.ts';
 import { detectFeatures, type ServerFeatures } from './features.ts';
 import { defaultDeadLetterKey, keySlot } from './key-slot.ts';
@@ -553,6 +563,27 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
    * or the permanent failure that ended the subscription.
    */
   receive(options: ReceiveOptions = {}): Promise<Message> {
+    if (!receiveChannel.hasSubscribers) return this.#receive(options);
+    const context: ReceiveTrace = {
+      destination: this.topic,
+      group: this.group,
+      consumer: this.consumer,
+      ...serverOf(this.#client),
+    };
+    return receiveChannel.tracePromise(
+      () =>
+        this.#receive(options).then((message) => {
+          context.messageId = message.id;
+          context.bodySize = message.body.length;
+          context.deliveryAttempt = message.deliveryAttempt;
+          context.carrier = carrierOf(message.metadata);
+          return message;
+        }),
+      context,
+    );
+  }
+
+  #receive(options: ReceiveOptions): Promise<Message> {
     const { signal } = options;
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#state === 'stopping' || this.#state === 'closed') return Promise.reject(this.#closedError());
@@ -1115,6 +1146,16 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       try {
         const decoded = decodeEntry(entry.fields, this.#limits);
         message = new Message(this.#settler, entry.id, decoded.body, decoded.metadata, attempt);
+        if (attempt > 1 && redeliveryChannel.hasSubscribers) {
+          redeliveryChannel.publish({
+            destination: this.topic,
+            group: this.group,
+            consumer: this.consumer,
+            messageId: entry.id,
+            deliveryAttempt: attempt,
+            count: 1,
+          });
+        }
       } catch (err) {
         const error = err instanceof StreamsError ? err : protocolError(String(err));
         const detailed = new StreamsError(
@@ -1276,10 +1317,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         this.#deleted += deleted.length;
         this.emit('deleted', { ids: deleted });
       }
-      for (const [id, attempts] of dead) {
-        this.#deadLettered++;
-        this.emit('deadLetter', { id, reason: 'max-deliveries', attempts, deadLetterKey: this.deadLetterKey });
-      }
+      for (const [id, attempts] of dead) this.#movedToDeadLetter(id, 'max-deliveries', attempts);
       // A shutdown began meanwhile: the claimed entries stay pending on this consumer, and its
       // release step (or another consumer, after the ack deadline) hands them on.
       if (this.#state !== 'running') return;
@@ -1319,6 +1357,19 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   // ---------------------------------------------------------------- settling
 
   #settle(message: Message, how: Settlement, reason?: string): Promise<void> {
+    const channel = how === 'ack' ? ackChannel : how === 'nack' ? nackChannel : undefined;
+    if (channel === undefined || !channel.hasSubscribers) return this.#settleNow(message, how, reason);
+    const context = {
+      destination: this.topic,
+      group: this.group,
+      consumer: this.consumer,
+      messageId: message.id,
+      deliveryAttempt: message.deliveryAttempt,
+    };
+    return channel.tracePromise(() => this.#settleNow(message, how, reason), context);
+  }
+
+  #settleNow(message: Message, how: Settlement, reason?: string): Promise<void> {
     if (this.#noAck) {
       if (how === 'ack') return Promise.resolve();
       return Promise.reject(
@@ -1447,9 +1498,24 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     await this.#retrying('dead-letter', () =>
       runScript(this.#client, DEAD_LETTER, [this.topic, this.deadLetterKey], args),
     );
-    for (const [id, attempts] of entries) {
-      this.#deadLettered++;
-      this.emit('deadLetter', { id, reason, attempts, deadLetterKey: this.deadLetterKey });
+    for (const [id, attempts] of entries) this.#movedToDeadLetter(id, reason, attempts);
+  }
+
+  /** Counts, reports and publishes a message Redis moved to the dead-letter stream. */
+  #movedToDeadLetter(id: string, reason: string, attempts: number): void {
+    this.#deadLettered++;
+    this.emit('deadLetter', { id, reason, attempts, deadLetterKey: this.deadLetterKey });
+    if (deadLetterChannel.hasSubscribers) {
+      deadLetterChannel.publish({
+        destination: this.topic,
+        group: this.group,
+        consumer: this.consumer,
+        messageId: id,
+        reason,
+        deliveryAttempt: attempts,
+        deadLetterKey: this.deadLetterKey,
+        count: 1,
+      });
     }
   }
 

@@ -6,6 +6,7 @@ import { rejectUnknownFields } from './arguments.ts';
 import { Backoff, type RetryOptions } from './backoff.ts';
 import { OWNS_CLIENT, type RedisClient, runScript, withTimeout } from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, type EncodedMessage, encodeMessage, type OutgoingMessage } from './codec.ts';
+import { bodySizeOf, CARRIER_FIELDS, type SendTrace, sendChannel, serverOf } from './diagnostics.ts';
 import { classifyFailure, connectError, StreamsError, toStreamsError } from './errors.ts';
 import { SEND } from './scripts.ts';
 import { minIdForAge } from './stream-id.ts';
@@ -306,6 +307,25 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
    * `ERR_STREAMS_UNAVAILABLE` (still failing after `sendTimeoutMs`), `ERR_STREAMS_REDIS`.
    */
   send(message: OutgoingMessage, options: SendOptions = {}): Promise<string> {
+    if (!sendChannel.hasSubscribers) return this.#send(message, options);
+    const body = typeof message === 'object' && message !== null ? (message as { body?: unknown }).body : undefined;
+    const context: SendTrace = {
+      destination: this.key,
+      bodySize: bodySizeOf(body),
+      carrier: {},
+      ...serverOf(this.#client),
+    };
+    return sendChannel.tracePromise(
+      () =>
+        this.#send(withCarrier(message, context.carrier), options).then((id) => {
+          context.messageId = id;
+          return id;
+        }),
+      context,
+    );
+  }
+
+  #send(message: OutgoingMessage, options: SendOptions): Promise<string> {
     if (this.#closing) return Promise.reject(this.#closedError());
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelled(this.key, signal));
@@ -683,4 +703,24 @@ export async function quit(client: RedisClient, ms = 2000): Promise<void> {
   } catch {
     client.disconnect();
   }
+}
+
+/**
+ * The message with the trace-context fields a diagnostics subscriber put in `carrier`, as
+ * metadata; the application's own metadata of those names wins. A message `send()` refuses is
+ * left as it is, to be refused the same way.
+ */
+function withCarrier(message: OutgoingMessage, carrier: Record<string, string>): OutgoingMessage {
+  let fields: Record<string, string> | undefined;
+  for (const field of CARRIER_FIELDS) {
+    const value = carrier[field];
+    if (typeof value !== 'string') continue;
+    fields ??= {};
+    fields[field] = value;
+  }
+  if (fields === undefined || typeof message !== 'object' || message === null) return message;
+  const { metadata } = message;
+  if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)))
+    return message;
+  return { ...message, metadata: { ...fields, ...metadata } };
 }
