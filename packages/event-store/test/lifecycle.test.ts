@@ -59,6 +59,27 @@ describe('a client that cannot connect', () => {
 });
 
 describe('signals and close', () => {
+  it('a tail ends on its signal, and on close(), also while its start is waiting for Redis', async () => {
+    // Scripts count as writes: CLIENT PAUSE WRITE holds the tail's start (and every append).
+    const store = new RedisEventStore(client, { prefix: freshPrefix() });
+    await store.read('x'); // the scripts are loaded
+    await server.command('CLIENT', 'PAUSE', '30000', 'WRITE'); // from another connection: UNPAUSE must not queue behind the held scripts
+    try {
+      const controller = new AbortController();
+      const aborted = store.tail('x', { signal: controller.signal });
+      const waiting = aborted.next();
+      const closed = store.tail('x');
+      const alsoWaiting = closed.next();
+      controller.abort();
+      expect(await waiting).toEqual({ done: true, value: undefined });
+      await closed.close();
+      expect(await alsoWaiting).toEqual({ done: true, value: undefined });
+    } finally {
+      await server.command('CLIENT', 'UNPAUSE');
+    }
+    await store.close();
+  });
+
   it('every call takes { signal }: it rejects with an AbortError, the store goes on', async () => {
     await using proxy = await startProxy({ target: server });
     const slow = server.createClient({ port: proxy.port });
