@@ -434,7 +434,21 @@ function writeNode(w: Writer, node: RespNode, depth: number, max: number): undef
       return w.blob('!', node.value.message);
     case 'verbatim-string': {
       const text = typeof node.value === 'string' ? Buffer.from(node.value, 'utf8') : node.value;
-      w.str(`=${text.length + 4}\r\n${node.format}:`);
+      // The format is 3 bytes, as the decoder reads them (latin1): any byte comes back unchanged.
+      const format = node.format;
+      if (
+        format.length !== 3 ||
+        format.charCodeAt(0) > 255 ||
+        format.charCodeAt(1) > 255 ||
+        format.charCodeAt(2) > 255
+      ) {
+        throw new RespError(
+          'ERR_RESP_ARGUMENT',
+          `a verbatim format is 3 bytes (3 characters up to U+00FF), got "${node.format.slice(0, 16)}"`,
+        );
+      }
+      w.str(`=${text.length + 4}\r\n`);
+      w.bytes(Buffer.from(`${node.format}:`, 'latin1'));
       w.bytes(text);
       return w.str('\r\n');
     }

@@ -161,6 +161,25 @@ describe('flow control and offsets', () => {
     expect(decoder.bytesBuffered).toBe(0);
   });
 
+  it('counts an attribute as the start of the value it annotates, even empty or dropped (found by the fuzzer)', () => {
+    for (const attributes of ['wrap', 'drop'] as const) {
+      for (const input of ['|0\r\n', '|1\r\n+a\r\n+b\r\n']) {
+        const { decoder, out } = recorder({ attributes });
+        decoder.feed(b(input));
+        expect(out).toEqual([]);
+        expect(decoder.atBoundary).toBe(false);
+        expect(decoder.bytesBuffered).toBe(input.length);
+        expect(() => decoder.takeRemaining()).toThrow(/between two values/);
+        decoder.feed(b(':1\r\n'));
+        expect(decoder.lastValueLength).toBe(input.length + 4);
+        expect(decoder.atBoundary).toBe(true);
+      }
+      // An attribute with no value before the end of a streamed array is refused in either mode.
+      const { decoder } = recorder({ attributes });
+      expect(() => decoder.feed(b('*?\r\n|1\r\n+a\r\n+b\r\n.\r\n'))).toThrow(/attribute not followed by a value/);
+    }
+  });
+
   it('refuses takeRemaining in the middle of a value', () => {
     const { decoder } = recorder();
     decoder.feed(b('*2\r\n:1\r\n'));
