@@ -1,8 +1,18 @@
+export {
+  type AbortErrorFactory,
+  abortable,
+  type DelayOptions,
+  delay,
+  respAbortError,
+  throwIfAborted,
+} from './abort.ts';
 export { type BackoffOptions, exponentialBackoff, type ReconnectStrategy } from './backoff.ts';
 export {
   type Classification,
+  type CloseOptions,
   type ConnectInfo,
   type ConnectionStatus,
+  type ConnectOptions,
   type ConnectSession,
   connect,
   type DecoderMapping,
@@ -25,7 +35,16 @@ export {
   encodePipeline,
   encodeValue,
 } from './encoder.ts';
-export { ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
+export {
+  RedisEventsError,
+  type RedisEventsErrorOptions,
+  ReplyError,
+  RespError,
+  type RespErrorCode,
+  RespProtocolError,
+} from './errors.ts';
+export { CLUSTER_SLOTS, keySlot } from './key-slot.ts';
+export { isLogger, type Logger, noopLogger } from './logger.ts';
 export { type ParsedRedisUrl, parseRedisUrl } from './url.ts';
 export {
   type ArrayNode,
