@@ -46,7 +46,7 @@ async function fakeServer(behaviour: Behaviour): Promise<{ port: number; sockets
         else behaviour(socket, command, connection);
       },
     });
-    socket.on('data', (chunk) => decoder.feed(chunk));
+    socket.on('data', (chunk) => decoder.feed(chunk as Buffer));
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
