@@ -82,7 +82,7 @@ describe('the redis-events:resp:command TracingChannel', () => {
     const events = recorder.events.filter((e) => e.context.command === 'INCR');
     expect(events.map((e) => e.event)).toEqual(['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
     expect(events[0]?.context.error).toBe(failed);
-    expect((events[0]?.context.error as ReplyError).prefix).toBe('WRONGTYPE');
+    expect((failed as ReplyError).prefix).toBe('WRONGTYPE');
   });
 
   it('publishes error with the RespError of a refused call (closed connection, timeout)', async () => {
