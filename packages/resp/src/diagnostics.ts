@@ -1,7 +1,22 @@
 import { type TracingChannel, tracingChannel } from 'node:diagnostics_channel';
 import type { RespError } from './errors.ts';
 
-/** The name of the TracingChannel of {@link RespConnection.send}'s commands. */
+/**
+ * The name of the TracingChannel on which every command of a `RespConnection` is traced, from
+ * `send()` to its reply or error. Nothing is built or published while nobody subscribes.
+ *
+ * @example
+ * ```ts
+ * import { tracingChannel } from 'node:diagnostics_channel';
+ * tracingChannel<unknown, CommandTraceContext>(RESP_COMMAND_CHANNEL).subscribe({
+ *   start: (context) => console.log('sending', context.command, 'to', context.serverAddress),
+ *   end: () => {},
+ *   asyncStart: () => {},
+ *   asyncEnd: (context) => console.log(context.command, context.error ? context.error.code : 'ok'),
+ *   error: () => {},
+ * });
+ * ```
+ */
 export const RESP_COMMAND_CHANNEL = 'redis-events:resp:command';
 
 /**
