@@ -101,7 +101,7 @@ const rules: Rule[] = [
       verify: () => {
         expect(readFileSync(join(root, '.ci', 'run'), 'utf8')).toMatch(/exec \.\/run check\n/);
         expect(readFileSync(join(root, 'run'), 'utf8')).toMatch(/demo \| check\) cmd="\$1"/);
-        expect(pkg.scripts.check).toMatch(/^turbo run build typecheck lint test e2e check:pack/);
+        expect(pkg.scripts.check).toMatch(/^turbo run build typecheck lint check:pack && turbo run test e2e /);
       },
     }),
   },
@@ -184,6 +184,15 @@ const rules: Rule[] = [
         expect: (out) => expect(out.stdout).toMatch(/^\{"soak":\{"minutes":0\.05,/m),
       };
     },
+  },
+  {
+    // the RDB fuzzer, for one second, its findings (if any) in a temporary folder
+    match: /^pnpm --filter @redis-events\/replication fuzz --seconds \d+$/,
+    exercise: (words) => ({
+      run: [...words.slice(0, -1), '1', '--out', join(tmpdir(), `fuzz-findings-${process.pid}`)],
+      timeoutMs: 120_000,
+      expect: (out) => expect(out.stdout).toMatch(/^fuzzing the RDB parser for 1 s from seed \d+$/m),
+    }),
   },
   {
     match: /^pnpm bench [\w-]+$/,
