@@ -33,7 +33,9 @@ export type DataBrokerErrorCode =
   /** Encrypted data was written with a key this backend does not have. */
   | 'ERR_DATABROKER_WRONG_KEY'
   /** Encrypted data failed authentication: it was altered or damaged. */
-  | 'ERR_DATABROKER_TAMPERED';
+  | 'ERR_DATABROKER_TAMPERED'
+  /** The call's `signal` fired before it completed (the error's `name` is `AbortError`). */
+  | 'ERR_DATABROKER_ABORTED';
 
 const brand: unique symbol = Symbol.for('@redis-events/databroker.error');
 
