@@ -3,7 +3,7 @@
 // never make a reply (or the memory that holds it) grow with the record count alone.
 
 /** Bytes a page aims at. */
-export const PAGE_BYTES: number = 128 * 1024;
+export const PAGE_BYTES: number = 256 * 1024;
 const FIRST_PAGE = 64;
 const MIN_PAGE = 16;
 

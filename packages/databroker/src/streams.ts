@@ -33,6 +33,8 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 /** The shared machinery: serialized `next()`, end and failure states, close while waiting. */
 abstract class BaseStream<T> implements RecordStream<T> {
   #queue: Promise<unknown> = Promise.resolve();
+  /** `next()` calls not yet answered. */
+  #waiting = 0;
   #state: 'open' | 'ended' | 'failed' = 'open';
   #error: unknown;
   /** Called when the stream ends or fails, to cut a wait short. */
@@ -62,12 +64,23 @@ abstract class BaseStream<T> implements RecordStream<T> {
   /** The next record, or undefined at the end. */
   protected abstract pull(): Promise<DataRecord<T> | undefined>;
 
+  /** A record already read and ready to hand out without waiting, if there is one. */
+  protected abstract buffered(): DataRecord<T> | undefined;
+
   protected get open(): boolean {
     return this.#state === 'open';
   }
 
   next(): Promise<IteratorResult<DataRecord<T>, undefined>> {
-    const result = this.#queue.then(() => this.#step());
+    // The common case, a page already read: no chain of promises per record.
+    if (this.#waiting === 0 && this.#state === 'open') {
+      const record = this.buffered();
+      if (record !== undefined) return Promise.resolve({ done: false, value: record });
+    }
+    this.#waiting++;
+    const result = this.#queue.then(() => this.#step()).finally(() => {
+      this.#waiting--;
+    });
     this.#queue = result.catch(() => {});
     return result;
   }
@@ -209,6 +222,22 @@ export class SyncStream<T> extends BaseStream<T> {
     return this.#position;
   }
 
+  protected buffered(): DataRecord<T> | undefined {
+    while (this.#index < this.#buffer.length) {
+      const entry = this.#buffer[this.#index] as Entry;
+      let record: DataRecord<T> | undefined;
+      try {
+        record = this.#options.decode(entry);
+      } catch {
+        return undefined; // pull() meets it again and fails the stream, in order
+      }
+      this.#index++;
+      this.#position = entry.version;
+      if (record) return record;
+    }
+    return undefined;
+  }
+
   #take(entries: readonly Entry[], source: 'read' | 'push'): void {
     const { type, onBatch } = this.#options;
     if (onBatch && entries.length > 0) {
@@ -323,6 +352,10 @@ export class LatestStream<T> extends BaseStream<T> {
 
   get recordVersion(): number {
     return this.#version;
+  }
+
+  protected buffered(): DataRecord<T> | undefined {
+    return this.#index < this.#buffer.length ? this.#buffer[this.#index++] : undefined;
   }
 
   protected async pull(): Promise<DataRecord<T> | undefined> {
