@@ -23,7 +23,38 @@ const payload = 'x'.repeat(128);
 const chunk = (c: number) =>
   Array.from({ length: 8 }, (_, k) => ({ type: `t-${(c * 8 + k) % 16}`, id: `i-${c * 8 + k}`, data: payload }));
 
+// 16 writers on 16 connections (the contention row): their backends, or their plain clients.
+const writers = what.includes('contend')
+  ? Array.from({ length: 16 }, () => new Redis(process.env.REDIS_URL ?? (server?.url as string)))
+  : [];
+const writerBrokers =
+  what === 'contend'
+    ? writers.map(
+        (c) =>
+          new DataBroker<string>(c, {
+            name: 'profile-contend',
+            expiryMs: 0,
+            ...(scripting === undefined ? {} : { scripting }),
+          }),
+      )
+    : [];
+let contended = 0;
+
 async function run(n: number): Promise<void> {
+  if (what === 'contend' || what === 'naive-contend') {
+    // n puts in all, spread over the 16 writers.
+    await Promise.all(
+      writers.map(async (c, w) => {
+        for (let i = 0; i < n / 16; i++) {
+          const id = `${w}-${contended++}`;
+          if (what === 'contend')
+            await (writerBrokers[w] as DataBroker<string>).put([{ type: 't', id, data: payload }]);
+          else await c.multi().incrby('naive:version', 1).set(`naive:record:t:${id}`, JSON.stringify(payload)).exec();
+        }
+      }),
+    );
+    return;
+  }
   if (what === 'naive-put') {
     // The naive design's put of 8, for comparison: a counter and one SET per record in a MULTI.
     for (let c = 0; c < n; c++) {
@@ -36,6 +67,8 @@ async function run(n: number): Promise<void> {
       const text = await redis.get('naive:record:t-4:i-500');
       if (text !== null) JSON.parse(text);
     }
+  } else if (what === 'put1') {
+    for (let c = 0; c < n; c++) await broker.put([{ type: 't', id: `one-${c}`, data: payload }]);
   } else if (what === 'put') for (let c = 0; c < n; c++) await broker.put(chunk(c));
   else if (what === 'get') for (let i = 0; i < n; i++) await broker.get('t-4', 'i-500');
   else {
@@ -78,5 +111,7 @@ console.log(
   `${what}: ${ops} ops in ${ms.toFixed(0)} ms; client CPU ${((used.user + used.system) / ops).toFixed(1)} µs/op (user ${(used.user / ops).toFixed(1)}, system ${(used.system / ops).toFixed(1)})`,
 );
 await broker.close();
+await Promise.all(writerBrokers.map((b) => b.close()));
+for (const c of writers) c.disconnect();
 redis.disconnect();
 await server?.stop();

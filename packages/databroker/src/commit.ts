@@ -67,8 +67,6 @@ export interface CommitHost {
    * the backend switched to WATCH/MULTI and the commit should be made that way.
    */
   scriptingRefused(err: unknown): boolean;
-  readonly closed: boolean;
-  closedError(): DataBrokerError;
   /** The stored capacity of a type is damaged: it was ignored (the backend reports it). */
   capacityDamaged(type: string): void;
   /** A commit landed (for counters). */
@@ -106,6 +104,8 @@ export function capacityOf(raw: unknown): number | 'track' | undefined | null {
 export class Committer {
   readonly #host: CommitHost;
   #pending: PendingPut[] = [];
+  /** The batch whose commit is in flight. */
+  #inFlight: readonly PendingPut[] = [];
   #busy = false;
   #scheduled = false;
   /** Types written lately, most recent first (WATCH/MULTI prepares their capacities). */
@@ -177,20 +177,25 @@ export class Committer {
     }
   }
 
-  /** Fails every put not yet sent (the backend closes). Returns how many puts and records. */
-  abandon(err: unknown): { puts: number; records: number } {
+  /**
+   * Fails every put not yet committed (the backend closes): those queued, and with `inFlight`
+   * those whose commit was sent and not answered. Returns how many puts and records.
+   */
+  abandon(err: unknown, inFlight = false): { puts: number; records: number } {
     const pending = this.#pending;
     this.#pending = [];
+    let puts = 0;
     let records = 0;
-    for (const put of pending) {
-      records += put.bodies.length;
+    for (const put of inFlight ? [...pending, ...this.#inFlight] : pending) {
       put.detach?.();
       if (put.settled) continue;
+      puts++;
+      records += put.bodies.length;
       put.settled = true;
       put.reject(err);
     }
     this.#maybeIdle();
-    return { puts: pending.length, records };
+    return { puts, records };
   }
 
   #maybeIdle(): void {
@@ -216,10 +221,7 @@ export class Committer {
           records += next.bodies.length;
         }
         if (batch.length === 0) continue;
-        if (this.#host.closed) {
-          for (const put of batch) this.#settle(put, this.#host.closedError());
-          continue;
-        }
+        this.#inFlight = batch;
         try {
           const committed = await this.#commit(batch);
           let at = committed.base;
@@ -229,6 +231,8 @@ export class Committer {
           }
         } catch (err) {
           for (const put of batch) this.#settle(put, err);
+        } finally {
+          this.#inFlight = [];
         }
       }
     } finally {

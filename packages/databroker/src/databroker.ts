@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ReplyError } from '@redis-events/resp';
+import { isLogger, type Logger, noopLogger, ReplyError } from '@redis-events/resp';
 import type { RecordCodec } from './codec.ts';
 import { jsonCodec } from './codec.ts';
 import { type CommitHost, type CommitMode, Committer, capacityOf, randomServerVersion } from './commit.ts';
@@ -32,21 +32,6 @@ import { arrayReply, bytesArrayReply, bytesReply, integerReply, scoreReply, text
 import { LEASE_SCRIPT, PROBE_SCRIPT, PUT_SCRIPT } from './script.ts';
 import { type BaseStream, type ChangePage, LatestStream, type RecordStream, SyncStream } from './streams.ts';
 import { abortError, type Command, type RetryOptions, TransactionRunner } from './transaction.ts';
-
-/**
- * The logging interface: the subset that `console` and pino share. Each call gets a context
- * object and a message.
- *
- * @example
- * ```ts
- * const broker = new DataBroker(redis, { logger: console });
- * ```
- */
-export interface Logger {
-  debug(context: object, message: string): void;
-  warn(context: object, message: string): void;
-  error(context: object, message: string): void;
-}
 
 /**
  * Options of {@link DataBroker}.
@@ -158,6 +143,21 @@ export interface CallOptions {
 }
 
 /**
+ * Options of {@link DataBroker.close}.
+ *
+ * @example
+ * ```ts
+ * await broker.close({ timeoutMs: 2000 });
+ * ```
+ */
+export interface CloseOptions {
+  /** How long puts queued and calls in flight may take to finish, in ms. Default 5 000. */
+  readonly timeoutMs?: number | undefined;
+  /** Stops waiting for them when it fires. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
  * Options of {@link DataBroker.sync}.
  *
  * @example
@@ -225,6 +225,8 @@ export interface DataBrokerEvents {
 }
 
 const DEFAULT_EXPIRY_MS = 24 * 60 * 60 * 1000;
+/** How long `close()` lets work in flight finish, by default. */
+const DEFAULT_CLOSE_MS = 5000;
 /** Codes of damaged stored bytes, which `onCorruptEntry: 'skip'` skips. */
 const DAMAGED = new Set(['ERR_DATABROKER_CORRUPT', 'ERR_DATABROKER_TAMPERED']);
 /** Pinned ids read per round trip by a filtered `syncLatest`. */
@@ -325,8 +327,6 @@ function invalidServerVersion(expected: number, current: number | undefined, wha
   );
 }
 
-const NO_LOGGER: Logger = { debug() {}, warn() {}, error() {} };
-
 /**
  * A store of versioned records on Redis whose every change is logged, so that clients can take a
  * consistent snapshot (`syncLatest`) and then follow every change after it (`sync`), in order,
@@ -375,6 +375,10 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
   #probing: Promise<CommitMode> | undefined;
   #cleanupTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  #closing: Promise<void> | undefined;
+  /** Calls in flight (puts are counted by the committer), and who waits for none. */
+  #calls = 0;
+  #idleWaiters: (() => void)[] = [];
   #commits = 0;
   #corruptSkipped = 0;
   #subscriberTrouble = 0;
@@ -431,17 +435,10 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
     }
     this.#skipCorrupt = options.onCorruptEntry !== 'fail';
     const logger = options.logger;
-    if (
-      logger !== undefined &&
-      (typeof logger !== 'object' ||
-        logger === null ||
-        typeof logger.warn !== 'function' ||
-        typeof logger.error !== 'function' ||
-        typeof logger.debug !== 'function')
-    ) {
+    if (logger !== undefined && !isLogger(logger)) {
       throw argumentError('logger must have debug, warn and error methods (console and pino have them)');
     }
-    this.#logger = logger ?? NO_LOGGER;
+    this.#logger = logger ?? noopLogger;
     const retry = options.retry ?? {};
     if (typeof retry !== 'object' || retry === null) throw argumentError('retry must be an object');
     checkKnown(retry, new Set(['maxAttempts', 'initialDelayMs', 'maxDelayMs']), 'retry');
@@ -477,10 +474,6 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
       },
       mode: () => this.#commitMode(),
       scriptingRefused: (err) => this.#scriptingRefused(err),
-      get closed() {
-        return self.#closed;
-      },
-      closedError: () => this.#closedError(),
       committed: () => {
         this.#commits++;
       },
@@ -769,59 +762,64 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async setOptions(type: string, options: TypeOptions, callOptions?: CallOptions): Promise<void> {
     this.#checkOpen();
-    const signal = checkCallOptions(callOptions, 'setOptions');
-    checkName(type, 'type');
-    const normalized = normalizeOptions(options, 'options');
-    const empty = normalized.capacity === undefined && normalized.indexableFields === undefined;
-    const keys = this.#keys;
-    const capField = `cap:${type}`;
-    const capacity = normalized.capacity;
-    // The options, and the capacity where commits read it. A type that gets its first capacity is
-    // only tracked at first ('track'): commits keep its recency index, which is filled from its
-    // records, then the capacity takes effect.
-    const fill = await this.#runner.run({
-      label: `setOptions of ${type}`,
-      contended: true,
-      signal,
-      watch: [keys.meta],
-      reads: [['HGET', keys.meta, capField]],
-      plan: (replies) => {
-        const had = capacityOf(bytesReply(replies[0], 'HGET meta'));
-        const writes: Command[] = [
-          empty ? ['HDEL', keys.options, type] : ['HSET', keys.options, type, JSON.stringify(normalized)],
-        ];
-        let fill = false;
-        if (capacity !== undefined) {
-          fill = had === undefined || had === null || had === 'track';
-          writes.push(['HSET', keys.meta, capField, fill ? 'track' : capacity]);
-          if (had === undefined) writes.push(['HINCRBY', keys.meta, 'capped', 1]);
-        } else if (had !== undefined) {
-          writes.push(
-            ['HDEL', keys.meta, capField],
-            ['HINCRBY', keys.meta, 'capped', -1],
-            ['DEL', keys.recentKey(type)],
-          );
-        }
-        return { writes, committed: () => fill };
-      },
-    });
-    if (capacity === undefined) return;
-    if (fill) {
-      await this.#committer.backfill(type, signal);
-      await this.#runner.run({
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(callOptions, 'setOptions');
+      checkName(type, 'type');
+      const normalized = normalizeOptions(options, 'options');
+      const empty = normalized.capacity === undefined && normalized.indexableFields === undefined;
+      const keys = this.#keys;
+      const capField = `cap:${type}`;
+      const capacity = normalized.capacity;
+      // The options, and the capacity where commits read it. A type that gets its first capacity is
+      // only tracked at first ('track'): commits keep its recency index, which is filled from its
+      // records, then the capacity takes effect.
+      const fill = await this.#runner.run({
         label: `setOptions of ${type}`,
         contended: true,
         signal,
         watch: [keys.meta],
         reads: [['HGET', keys.meta, capField]],
-        plan: (replies) =>
-          // Another setOptions removed it meanwhile: leave it removed.
-          capacityOf(bytesReply(replies[0], 'HGET meta')) === 'track'
-            ? { writes: [['HSET', keys.meta, capField, capacity]], committed: () => undefined }
-            : { result: undefined },
+        plan: (replies) => {
+          const had = capacityOf(bytesReply(replies[0], 'HGET meta'));
+          const writes: Command[] = [
+            empty ? ['HDEL', keys.options, type] : ['HSET', keys.options, type, JSON.stringify(normalized)],
+          ];
+          let fill = false;
+          if (capacity !== undefined) {
+            fill = had === undefined || had === null || had === 'track';
+            writes.push(['HSET', keys.meta, capField, fill ? 'track' : capacity]);
+            if (had === undefined) writes.push(['HINCRBY', keys.meta, 'capped', 1]);
+          } else if (had !== undefined) {
+            writes.push(
+              ['HDEL', keys.meta, capField],
+              ['HINCRBY', keys.meta, 'capped', -1],
+              ['DEL', keys.recentKey(type)],
+            );
+          }
+          return { writes, committed: () => fill };
+        },
       });
+      if (capacity === undefined) return;
+      if (fill) {
+        await this.#committer.backfill(type, signal);
+        await this.#runner.run({
+          label: `setOptions of ${type}`,
+          contended: true,
+          signal,
+          watch: [keys.meta],
+          reads: [['HGET', keys.meta, capField]],
+          plan: (replies) =>
+            // Another setOptions removed it meanwhile: leave it removed.
+            capacityOf(bytesReply(replies[0], 'HGET meta')) === 'track'
+              ? { writes: [['HSET', keys.meta, capField, capacity]], committed: () => undefined }
+              : { result: undefined },
+        });
+      }
+      await this.#committer.enforce([type], signal);
+    } finally {
+      leave();
     }
-    await this.#committer.enforce([type], signal);
   }
 
   /**
@@ -834,10 +832,15 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async getOptions(type: string, options?: CallOptions): Promise<TypeOptions | undefined> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'getOptions');
-    checkName(type, 'type');
-    const [reply] = await this.#read('getOptions', [['HGET', this.#keys.options, type]], signal);
-    return parseOptions(textReply(reply, 'HGET options'), type);
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'getOptions');
+      checkName(type, 'type');
+      const [reply] = await this.#read('getOptions', [['HGET', this.#keys.options, type]], signal);
+      return parseOptions(textReply(reply, 'HGET options'), type);
+    } finally {
+      leave();
+    }
   }
 
   /**
@@ -864,55 +867,60 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
 
   async #lease(name: string, id: string, ttlMs: number, options?: CallOptions, trace?: LeaseTrace): Promise<boolean> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'lease');
-    checkName(name, 'lease name');
-    checkName(id, 'lease id');
-    if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs))
-      throw argumentError(`ttlMs must be a number of ms, not ${String(ttlMs)}`);
-    const key = this.#keys.leaseKey(name);
-    const ms = Math.ceil(Math.min(ttlMs, 2 ** 47));
-    const outcome = (result: LeaseTrace['result']): boolean => {
-      if (trace) trace.result = result;
-      return result === 'acquired' || result === 'renewed';
-    };
-    if ((await this.#commitMode()) === 'script') {
-      try {
-        const code = await this.#runner.script({
-          label: `lease ${name}`,
-          script: LEASE_SCRIPT,
-          keys: [key],
-          args: [id, ms],
-          signal,
-          done: (reply) => integerReply(reply, 'lease script') ?? 0,
-        });
-        return outcome((['refused', 'acquired', 'renewed', 'released', 'not-held'] as const)[code] ?? 'refused');
-      } catch (err) {
-        if (!this.#scriptingRefused(err)) throw err;
-      }
-    }
-    if (ms > 0) {
-      const [reply] = await this.#read(`lease ${name}`, [['SET', key, id, 'NX', 'PX', ms]], signal);
-      if (reply !== null && reply !== undefined) return outcome('acquired');
-    }
-    const result = await this.#runner.run({
-      label: `lease ${name}`,
-      signal,
-      watch: [key],
-      reads: [['GET', key]],
-      plan: (replies) => {
-        const holder = textReply(replies[0], 'GET lease');
-        if (holder !== undefined && holder !== id) return { result: 'refused' as const };
-        if (ms <= 0) {
-          if (holder === undefined) return { result: 'not-held' as const };
-          return { writes: [['DEL', key]], committed: () => 'released' as const };
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'lease');
+      checkName(name, 'lease name');
+      checkName(id, 'lease id');
+      if (typeof ttlMs !== 'number' || Number.isNaN(ttlMs))
+        throw argumentError(`ttlMs must be a number of ms, not ${String(ttlMs)}`);
+      const key = this.#keys.leaseKey(name);
+      const ms = Math.ceil(Math.min(ttlMs, 2 ** 47));
+      const outcome = (result: LeaseTrace['result']): boolean => {
+        if (trace) trace.result = result;
+        return result === 'acquired' || result === 'renewed';
+      };
+      if ((await this.#commitMode()) === 'script') {
+        try {
+          const code = await this.#runner.script({
+            label: `lease ${name}`,
+            script: LEASE_SCRIPT,
+            keys: [key],
+            args: [id, ms],
+            signal,
+            done: (reply) => integerReply(reply, 'lease script') ?? 0,
+          });
+          return outcome((['refused', 'acquired', 'renewed', 'released', 'not-held'] as const)[code] ?? 'refused');
+        } catch (err) {
+          if (!this.#scriptingRefused(err)) throw err;
         }
-        return {
-          writes: [['SET', key, id, 'PX', ms]],
-          committed: () => (holder === undefined ? ('acquired' as const) : ('renewed' as const)),
-        };
-      },
-    });
-    return outcome(result);
+      }
+      if (ms > 0) {
+        const [reply] = await this.#read(`lease ${name}`, [['SET', key, id, 'NX', 'PX', ms]], signal);
+        if (reply !== null && reply !== undefined) return outcome('acquired');
+      }
+      const result = await this.#runner.run({
+        label: `lease ${name}`,
+        signal,
+        watch: [key],
+        reads: [['GET', key]],
+        plan: (replies) => {
+          const holder = textReply(replies[0], 'GET lease');
+          if (holder !== undefined && holder !== id) return { result: 'refused' as const };
+          if (ms <= 0) {
+            if (holder === undefined) return { result: 'not-held' as const };
+            return { writes: [['DEL', key]], committed: () => 'released' as const };
+          }
+          return {
+            writes: [['SET', key, id, 'PX', ms]],
+            committed: () => (holder === undefined ? ('acquired' as const) : ('renewed' as const)),
+          };
+        },
+      });
+      return outcome(result);
+    } finally {
+      leave();
+    }
   }
 
   // ----------------------------------------------------------------------------------------- reads
@@ -929,17 +937,22 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async get(type: string, id: string, options?: CallOptions): Promise<DataRecord<T> | undefined> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'get');
-    checkName(type, 'type');
-    checkName(id, 'id');
-    const [reply] = await this.#read('get', [['HGET', this.#keys.records, recordField(type, id)]], signal);
-    const bytes = bytesReply(reply, 'HGET records');
-    if (!bytes) return undefined;
-    const entry = decodeEntry(bytes);
-    if (entry.type !== type || entry.id !== id) {
-      throw corruptError(`the record stored for ${type}/${id} says it is ${entry.type}/${entry.id}`);
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'get');
+      checkName(type, 'type');
+      checkName(id, 'id');
+      const [reply] = await this.#read('get', [['HGET', this.#keys.records, recordField(type, id)]], signal);
+      const bytes = bytesReply(reply, 'HGET records');
+      if (!bytes) return undefined;
+      const entry = decodeEntry(bytes);
+      if (entry.type !== type || entry.id !== id) {
+        throw corruptError(`the record stored for ${type}/${id} says it is ${entry.type}/${entry.id}`);
+      }
+      return this.#toRecord(entry);
+    } finally {
+      leave();
     }
-    return this.#toRecord(entry);
   }
 
   /**
@@ -952,8 +965,13 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async listTypes(options?: CallOptions): Promise<string[]> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'listTypes');
-    return this.#listTypes(signal);
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'listTypes');
+      return this.#listTypes(signal);
+    } finally {
+      leave();
+    }
   }
 
   async #listTypes(signal: AbortSignal | undefined): Promise<string[]> {
@@ -973,20 +991,25 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async versions(options?: CallOptions): Promise<Versions> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'versions');
-    for (;;) {
-      const [reply] = await this.#read('versions', [['HMGET', this.#keys.meta, 'server', 'last', 'trimmed']], signal);
-      const [server, last, trimmed] = arrayReply(reply, 'HMGET meta');
-      const serverVersion = integerReply(server, 'the stored server version');
-      if (serverVersion === undefined) {
-        await this.#serverVersion(signal);
-        continue;
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'versions');
+      for (;;) {
+        const [reply] = await this.#read('versions', [['HMGET', this.#keys.meta, 'server', 'last', 'trimmed']], signal);
+        const [server, last, trimmed] = arrayReply(reply, 'HMGET meta');
+        const serverVersion = integerReply(server, 'the stored server version');
+        if (serverVersion === undefined) {
+          await this.#serverVersion(signal);
+          continue;
+        }
+        return {
+          serverVersion,
+          latestRecordVersion: integerReply(last, 'the stored last version') ?? 0,
+          earliestRecordVersion: integerReply(trimmed, 'the stored trimmed version') ?? 0,
+        };
       }
-      return {
-        serverVersion,
-        latestRecordVersion: integerReply(last, 'the stored last version') ?? 0,
-        earliestRecordVersion: integerReply(trimmed, 'the stored trimmed version') ?? 0,
-      };
+    } finally {
+      leave();
     }
   }
 
@@ -1196,47 +1219,52 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async syncLatest(type = '', filter?: FilterExpression, options?: CallOptions): Promise<LatestSnapshot<T>> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'syncLatest');
-    if (typeof type !== 'string') throw argumentError('type must be a string (empty for every type)');
-    if (type) checkName(type, 'type');
-    const compiled = compileFilter(filter);
-    const keys = this.#keys;
-    let serverVersion: number | undefined;
-    let recordVersion = 0;
-    while (serverVersion === undefined) {
-      const [reply] = await this.#read('syncLatest', [['HMGET', keys.meta, 'server', 'last']], signal);
-      const [server, last] = arrayReply(reply, 'HMGET meta');
-      recordVersion = integerReply(last, 'the stored last version') ?? 0;
-      serverVersion = integerReply(server, 'the stored server version');
-      if (serverVersion === undefined) await this.#serverVersion(signal);
-    }
-    let types = type ? [type] : await this.#listTypes(signal);
-    if (compiled.types) types = types.filter((t) => compiled.types?.has(t));
-    const indexable = new Map<string, ReadonlySet<string>>();
-    if (compiled.dataFields.size > 0) {
-      if (types.length > 0) {
-        const [options] = await this.#read('syncLatest', [['HMGET', keys.options, ...types]], signal);
-        arrayReply(options, 'HMGET options').forEach((raw, i) => {
-          const t = types[i] as string;
-          const parsed = this.#optionsOf(textReply(raw, 'HMGET options'), t, 'syncLatest');
-          indexable.set(t, new Set(parsed?.indexableFields ?? []));
-        });
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'syncLatest');
+      if (typeof type !== 'string') throw argumentError('type must be a string (empty for every type)');
+      if (type) checkName(type, 'type');
+      const compiled = compileFilter(filter);
+      const keys = this.#keys;
+      let serverVersion: number | undefined;
+      let recordVersion = 0;
+      while (serverVersion === undefined) {
+        const [reply] = await this.#read('syncLatest', [['HMGET', keys.meta, 'server', 'last']], signal);
+        const [server, last] = arrayReply(reply, 'HMGET meta');
+        recordVersion = integerReply(last, 'the stored last version') ?? 0;
+        serverVersion = integerReply(server, 'the stored server version');
+        if (serverVersion === undefined) await this.#serverVersion(signal);
       }
-      const known = new Set<string>();
-      for (const fields of indexable.values()) for (const field of fields) known.add(field);
-      const unknown = [...compiled.dataFields].filter((field) => !known.has(field));
-      if (unknown.length > 0 && types.length > 0) {
-        throw argumentError(
-          `the filter compares ${unknown.map((f) => `"${f}"`).join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} not an indexable field of ${type ? `type "${type}"` : 'any type scanned'}; the fields a filter can use are id, type, $index${known.size > 0 ? `, ${[...known].sort().join(', ')}` : ''} (add fields with setOptions(type, { indexableFields }))`,
-        );
+      let types = type ? [type] : await this.#listTypes(signal);
+      if (compiled.types) types = types.filter((t) => compiled.types?.has(t));
+      const indexable = new Map<string, ReadonlySet<string>>();
+      if (compiled.dataFields.size > 0) {
+        if (types.length > 0) {
+          const [options] = await this.#read('syncLatest', [['HMGET', keys.options, ...types]], signal);
+          arrayReply(options, 'HMGET options').forEach((raw, i) => {
+            const t = types[i] as string;
+            const parsed = this.#optionsOf(textReply(raw, 'HMGET options'), t, 'syncLatest');
+            indexable.set(t, new Set(parsed?.indexableFields ?? []));
+          });
+        }
+        const known = new Set<string>();
+        for (const fields of indexable.values()) for (const field of fields) known.add(field);
+        const unknown = [...compiled.dataFields].filter((field) => !known.has(field));
+        if (unknown.length > 0 && types.length > 0) {
+          throw argumentError(
+            `the filter compares ${unknown.map((f) => `"${f}"`).join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} not an indexable field of ${type ? `type "${type}"` : 'any type scanned'}; the fields a filter can use are id, type, $index${known.size > 0 ? `, ${[...known].sort().join(', ')}` : ''} (add fields with setOptions(type, { indexableFields }))`,
+          );
+        }
       }
+      const pages = compiled.ids
+        ? this.#lookupPages(types, [...compiled.ids], compiled, indexable, serverVersion, signal)
+        : this.#scanPages(types, compiled, indexable, serverVersion, signal);
+      const stream = new LatestStream<T>(recordVersion, pages, (s) => this.#streams.delete(s), signal);
+      this.#streams.add(stream);
+      return { serverVersion, recordVersion, stream };
+    } finally {
+      leave();
     }
-    const pages = compiled.ids
-      ? this.#lookupPages(types, [...compiled.ids], compiled, indexable, serverVersion, signal)
-      : this.#scanPages(types, compiled, indexable, serverVersion, signal);
-    const stream = new LatestStream<T>(recordVersion, pages, (s) => this.#streams.delete(s), signal);
-    this.#streams.add(stream);
-    return { serverVersion, recordVersion, stream };
   }
 
   /**
@@ -1459,10 +1487,15 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async removeChangesBefore(cutoff: Date, options?: CallOptions): Promise<number> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'removeChangesBefore');
-    if (!(cutoff instanceof Date) || !Number.isFinite(cutoff.getTime()))
-      throw argumentError('cutoff must be a valid Date');
-    return this.#removeChanges({ at: cutoff.getTime() }, signal);
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'removeChangesBefore');
+      if (!(cutoff instanceof Date) || !Number.isFinite(cutoff.getTime()))
+        throw argumentError('cutoff must be a valid Date');
+      return this.#removeChanges({ at: cutoff.getTime() }, signal);
+    } finally {
+      leave();
+    }
   }
 
   async #removeChanges(cutoff: { at: number } | { age: number }, signal?: AbortSignal): Promise<number> {
@@ -1521,59 +1554,131 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   async clear(options?: CallOptions): Promise<void> {
     this.#checkOpen();
-    const signal = checkCallOptions(options, 'clear');
-    const keys = this.#keys;
-    const serverVersion = randomServerVersion();
-    const lastVersion = await this.#runner.run({
-      label: 'clear',
-      contended: true,
-      signal,
-      watch: [keys.meta, keys.types],
-      reads: [
-        ['SMEMBERS', keys.types],
-        ['HGET', keys.meta, 'last'],
-      ],
-      plan: (replies) => {
-        const types = bytesArrayReply(replies[0], 'SMEMBERS types').map(String);
-        const last = integerReply(replies[1], 'the stored last version') ?? 0;
-        return {
-          writes: [
-            ['DEL', keys.records, keys.index, keys.changes, keys.types, keys.options, keys.meta, keys.commits],
-            ...types.map((t): Command => ['DEL', keys.recentKey(t)]),
-            ['HSET', keys.meta, 'server', serverVersion, 'last', last],
-            ['PUBLISH', keys.channel, versionMessage(serverVersion, last)],
-          ],
-          committed: () => last,
-        };
-      },
-    });
-    this.#notifier.notify(lastVersion, serverVersion);
+    const leave = this.#enter();
+    try {
+      const signal = checkCallOptions(options, 'clear');
+      const keys = this.#keys;
+      const serverVersion = randomServerVersion();
+      const lastVersion = await this.#runner.run({
+        label: 'clear',
+        contended: true,
+        signal,
+        watch: [keys.meta, keys.types],
+        reads: [
+          ['SMEMBERS', keys.types],
+          ['HGET', keys.meta, 'last'],
+        ],
+        plan: (replies) => {
+          const types = bytesArrayReply(replies[0], 'SMEMBERS types').map(String);
+          const last = integerReply(replies[1], 'the stored last version') ?? 0;
+          return {
+            writes: [
+              ['DEL', keys.records, keys.index, keys.changes, keys.types, keys.options, keys.meta, keys.commits],
+              ...types.map((t): Command => ['DEL', keys.recentKey(t)]),
+              ['HSET', keys.meta, 'server', serverVersion, 'last', last],
+              ['PUBLISH', keys.channel, versionMessage(serverVersion, last)],
+            ],
+            committed: () => last,
+          };
+        },
+      });
+      this.#notifier.notify(lastVersion, serverVersion);
+    } finally {
+      leave();
+    }
   }
 
   /**
-   * Stops the background cleanup, ends open streams (`ERR_DATABROKER_CLOSED`), fails puts not yet
-   * started, waits for the commit in progress, and closes the backend's own connections. The
-   * client given to the constructor stays open. Calling it again does nothing.
+   * Closes the backend: it stops taking work (new calls fail with `ERR_DATABROKER_CLOSED`), ends
+   * open streams (a waiting `for await` throws `ERR_DATABROKER_CLOSED`), stops the background
+   * cleanup, then lets the puts already queued commit and the calls in flight finish, within the
+   * bound (`timeoutMs`, 5 000 by default, or until `signal` fires). What is still unfinished then
+   * is abandoned: its callers get `ERR_DATABROKER_CLOSED`, and `close()` rejects with
+   * `ERR_DATABROKER_ABANDONED`, whose `abandoned` counts it (`{ puts, records, calls }`; a put
+   * that was committing may still have been applied). It closes the backend's own connections;
+   * the client given to the constructor stays open. Calling it again returns the same outcome.
    *
    * @example
    * ```ts
-   * process.on('SIGTERM', () => broker.close().then(() => redis.quit()));
+   * process.on('SIGTERM', async () => {
+   *   await broker.close({ timeoutMs: 2000 }).catch((err) => console.error(err.abandoned, err.message));
+   *   await redis.quit();
+   * });
    * ```
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearInterval(this.#cleanupTimer);
-    this.#committer.abandon(this.#closedError());
-    for (const stream of [...this.#streams]) stream.fail(this.#closedError());
-    this.#notifier.close();
-    await this.#committer.idle();
-    await this.#runner.idle();
-    this.#link.close();
+  close(options?: CloseOptions): Promise<void> {
+    if (this.#closing) return this.#closing;
+    if (options !== undefined && (typeof options !== 'object' || options === null)) {
+      return Promise.reject(argumentError('close() takes { timeoutMs } or { signal }'));
+    }
+    try {
+      if (options) checkKnown(options, new Set(['timeoutMs', 'signal']), 'close');
+      positiveInteger(options?.timeoutMs, 'close: timeoutMs', 0, 0);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#closing = this.#close(options?.timeoutMs ?? DEFAULT_CLOSE_MS, options?.signal);
+    return this.#closing;
   }
 
+  async #close(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#cleanupTimer);
+    for (const stream of [...this.#streams]) stream.fail(this.#closedError());
+    this.#notifier.close();
+    // Drain: the queued puts commit, the calls in flight finish, within the bound.
+    const drained = Promise.all([this.#committer.idle(), this.#idle()]);
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    await Promise.race([
+      drained,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+        onAbort = resolve;
+        if (signal?.aborted) resolve();
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    const calls = this.#calls;
+    const abandoned = this.#committer.abandon(this.#closedError(), true);
+    this.#link.close();
+    if (abandoned.puts === 0 && calls === 0) return;
+    const parts: string[] = [];
+    if (abandoned.puts > 0) {
+      parts.push(
+        `${abandoned.puts} put${abandoned.puts === 1 ? '' : 's'} (${abandoned.records} record${abandoned.records === 1 ? '' : 's'}) not known to be committed`,
+      );
+    }
+    if (calls > 0) parts.push(`${calls} call${calls === 1 ? '' : 's'} still waiting for Redis`);
+    throw new DataBrokerError(
+      'ERR_DATABROKER_ABANDONED',
+      `close() gave up after ${signal?.aborted ? 'its signal fired' : `${timeoutMs} ms`}: ${parts.join(' and ')}; their callers got ERR_DATABROKER_CLOSED (a put that was committing may have been applied: read it to find out)`,
+      { abandoned: { puts: abandoned.puts, records: abandoned.records, calls } },
+    );
+  }
+
+  /** Closes with the default bound. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /** Counts a call in flight until the returned function is called. */
+  #enter(): () => void {
+    this.#calls++;
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      if (--this.#calls === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    };
+  }
+
+  /** Resolves when no call is in flight. */
+  #idle(): Promise<void> {
+    if (this.#calls === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   // ------------------------------------------------------------------------------------- plumbing

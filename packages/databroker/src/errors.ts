@@ -1,3 +1,5 @@
+import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/resp';
+
 /**
  * Stable codes carried by {@link DataBrokerError}.
  *
@@ -35,14 +37,15 @@ export type DataBrokerErrorCode =
   /** Encrypted data failed authentication: it was altered or damaged. */
   | 'ERR_DATABROKER_TAMPERED'
   /** The call's `signal` fired before it completed (the error's `name` is `AbortError`). */
-  | 'ERR_DATABROKER_ABORTED';
-
-const brand: unique symbol = Symbol.for('@redis-events/databroker.error');
+  | 'ERR_DATABROKER_ABORTED'
+  /** `close()` gave up work at its bound; `abandoned` says what and how many. */
+  | 'ERR_DATABROKER_ABANDONED';
 
 /**
- * The one error class of `@redis-events/databroker`. `code` is stable, `message` says what went
- * wrong and what to do, `cause` holds the underlying error when there is one. `instanceof` works
- * across duplicate installs of the package.
+ * The one error class of `@redis-events/databroker`, a `RedisEventsError` of
+ * `@redis-events/resp`. `code` is stable, `message` says what went wrong and what to do, `cause`
+ * holds the underlying error when there is one. `instanceof` works across duplicate installs of
+ * the package. The error of a call whose `signal` fired is named `AbortError`.
  *
  * @example
  * ```ts
@@ -55,18 +58,13 @@ const brand: unique symbol = Symbol.for('@redis-events/databroker.error');
  * }
  * ```
  */
-export class DataBrokerError extends Error {
-  override readonly name: string = 'DataBrokerError';
-  readonly code: DataBrokerErrorCode;
+export class DataBrokerError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/databroker.error');
+  static override readonly errorName: string = 'DataBrokerError';
+  declare readonly code: DataBrokerErrorCode;
 
-  constructor(code: DataBrokerErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, brand, { value: true });
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
+  constructor(code: DataBrokerErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super('@redis-events/databroker', code, message, options);
   }
 }
 
@@ -78,4 +76,13 @@ export function argumentError(message: string): DataBrokerError {
 /** Shorthand for a corrupt-data error. */
 export function corruptError(message: string, cause?: unknown): DataBrokerError {
   return new DataBrokerError('ERR_DATABROKER_CORRUPT', message, cause === undefined ? undefined : { cause });
+}
+
+/** The error of a call whose AbortSignal fired: named `AbortError`, the signal's reason as cause. */
+export function abortError(what: string, reason: unknown): DataBrokerError {
+  const why = reason instanceof Error && reason.message ? `: ${reason.message}` : '';
+  return new DataBrokerError('ERR_DATABROKER_ABORTED', `${what} was aborted${why}`, {
+    cause: reason,
+    name: 'AbortError',
+  });
 }

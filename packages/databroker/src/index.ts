@@ -2,14 +2,15 @@ export { bytesCodec, jsonCodec, type RecordCodec } from './codec.ts';
 export type { CommitMode } from './commit.ts';
 export {
   type CallOptions,
+  type CloseOptions,
   DataBroker,
   type DataBrokerEvents,
   type DataBrokerOptions,
   type DataBrokerStats,
   type LatestSnapshot,
-  type Logger,
   type SyncOptions,
 } from './databroker.ts';
+export type { Logger } from '@redis-events/resp';
 export {
   type CorruptEvent,
   DIAGNOSTICS_CHANNELS,

@@ -1,5 +1,5 @@
+import { keySlot } from '@redis-events/resp';
 import { argumentError } from './errors.ts';
-import { hashSlot } from './slot.ts';
 
 /**
  * Where a backend keeps its data: the full key names, as Redis sees them (the client's
@@ -62,7 +62,7 @@ export function keySpace(name: string, prefix = ''): KeySpace {
   const tag = `${prefix}{${name}}`;
   return {
     name,
-    slot: hashSlot(name),
+    slot: keySlot(`{${name}}`),
     meta: `${tag}:meta`,
     records: `${tag}:records`,
     index: `${tag}:index`,

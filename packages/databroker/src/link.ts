@@ -8,13 +8,19 @@
 // when the connection drops fails (the server may or may not have run it), so a WATCH can never
 // end up on another connection than its EXEC, and a script's fate is asked, not guessed.
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { type ConnectInfo, RespConnection, type RespConnectionOptions } from '@redis-events/resp';
-import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
-import { DataBrokerError } from './errors.ts';
+import {
+  abortable as abortableOf,
+  type ConnectInfo,
+  RespConnection,
+  type RespConnectionOptions,
+} from '@redis-events/resp';
+import { isCluster, type RedisClient as SharedClient, waitUntilReady } from '@redis-events/resp/ioredis';
+import type { ClusterOptions, Redis, RedisOptions } from 'ioredis';
+import { abortError, DataBrokerError } from './errors.ts';
 
 /**
  * A client the backend accepts: an ioredis 6 `Redis` (standalone or Sentinel) or `Cluster`, in
- * RESP2 or RESP3.
+ * RESP2 or RESP3 (resp's `RedisClient`).
  *
  * @example
  * ```ts
@@ -22,12 +28,9 @@ import { DataBrokerError } from './errors.ts';
  * const broker = new DataBroker(client);
  * ```
  */
-export type RedisClient = Redis | Cluster;
+export type RedisClient = SharedClient;
 
-/** Whether a client is an ioredis `Cluster`. */
-export function isCluster(client: RedisClient): client is Cluster {
-  return (client as { isCluster?: unknown }).isCluster === true;
-}
+export { isCluster };
 
 /** The key prefix ioredis adds to every key of this client, if any. */
 export function keyPrefixOf(client: RedisClient): string {
@@ -77,41 +80,15 @@ export function clientClosed(client: RedisClient): boolean {
   );
 }
 
-/** Resolves when `emitter` is ready, rejects on `end` or after `ms`. */
+/** Resolves when the user's client is ready (within `ms`), else an error naming its address and the cause. */
 function clientReady(client: RedisClient, ms: number, what: string, signal: AbortSignal | undefined): Promise<void> {
-  if (client.status === 'ready') return Promise.resolve();
-  if (client.status === 'wait') client.connect().catch(() => {});
-  return new Promise((resolve, reject) => {
-    let lastError: unknown;
-    const done = (err?: Error) => {
-      clearTimeout(timer);
-      client.off('ready', onReady);
-      client.off('end', onEnd);
-      client.off('error', onError);
-      signal?.removeEventListener('abort', onAbort);
-      if (err) reject(err);
-      else resolve();
-    };
-    const onReady = () => done();
-    const onError = (err: unknown) => {
-      lastError = err;
-    };
-    const onEnd = () => done(connectionError(`${what}: the client given to DataBroker was closed`, lastError));
-    const onAbort = () => done(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-    const timer = setTimeout(
-      () =>
-        done(
-          connectionError(
-            `${what}: the client given to DataBroker did not become ready within ${ms} ms${lastError ? ` (${causeText(lastError)})` : ''}`,
-            lastError,
-          ),
-        ),
-      ms,
-    );
-    client.on('ready', onReady);
-    client.on('end', onEnd);
-    client.on('error', onError);
-    signal?.addEventListener('abort', onAbort, { once: true });
+  return waitUntilReady(client, {
+    timeoutMs: ms,
+    signal,
+    error: (failure) =>
+      failure.reason === 'aborted'
+        ? abortError(`waiting for the ${what} client`, failure.cause)
+        : new DataBrokerError('ERR_DATABROKER_CONNECTION', `${what}: ${failure.message}`, { cause: failure.cause }),
   });
 }
 
@@ -423,21 +400,6 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /** `promise`, or a rejection as soon as `signal` fires (the work itself goes on for others). */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
+export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, what = 'the call'): Promise<T> {
+  return signal ? abortableOf(promise, signal, (reason) => abortError(what, reason)) : promise;
 }

@@ -78,9 +78,11 @@ abstract class BaseStream<T> implements RecordStream<T> {
       if (record !== undefined) return Promise.resolve({ done: false, value: record });
     }
     this.#waiting++;
-    const result = this.#queue.then(() => this.#step()).finally(() => {
-      this.#waiting--;
-    });
+    const result = this.#queue
+      .then(() => this.#step())
+      .finally(() => {
+        this.#waiting--;
+      });
     this.#queue = result.catch(() => {});
     return result;
   }

@@ -11,7 +11,7 @@
 // EXEC. The turn only orders writers: correctness still rests on WATCH.
 import { randomBytes } from 'node:crypto';
 import { ReplyError, type RespConnection } from '@redis-events/resp';
-import { DataBrokerError } from './errors.ts';
+import { abortError as abortErrorOf, DataBrokerError } from './errors.ts';
 import { abortable, type Link, timedOut } from './link.ts';
 import type { Script } from './script.ts';
 import { CORRUPT_REPLY } from './script.ts';
@@ -210,9 +210,7 @@ export function pipeline(connection: RespConnection<unknown>, commands: readonly
 
 /** The error of an aborted call: the package's own, named AbortError. */
 export function abortError(what: string, signal: AbortSignal): DataBrokerError {
-  const err = new DataBrokerError('ERR_DATABROKER_ABORTED', `${what} was aborted`, { cause: signal.reason });
-  Object.defineProperty(err, 'name', { value: 'AbortError' });
-  return err;
+  return abortErrorOf(what, signal.reason);
 }
 
 /**
