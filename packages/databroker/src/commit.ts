@@ -9,7 +9,7 @@
 // (its fast path), and rebuilds only their headers when another writer committed in between.
 import { randomBytes } from 'node:crypto';
 import { type EntryBody, encodeEntry, fieldPrefix, tombstoneOf } from './entry.ts';
-import { corruptError, type DataBrokerError } from './errors.ts';
+import { corruptError } from './errors.ts';
 import type { KeySpace } from './keys.ts';
 import { type ChangeNotifier, MAX_PUSH_BYTES, pushMessage } from './notifier.ts';
 import { arrayReply, bytesArrayReply, bytesReply, integerReply, textReply, timeReply } from './replies.ts';

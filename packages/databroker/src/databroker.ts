@@ -1607,7 +1607,7 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    * ```
    */
   close(options?: CloseOptions): Promise<void> {
-    if (this.#closing) return this.#closing;
+    if (this.#closing !== undefined) return this.#closing;
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       return Promise.reject(argumentError('close() takes { timeoutMs } or { signal }'));
     }

@@ -217,8 +217,9 @@ describe('logger', () => {
     await raw.del(db.keys.changes);
     await raw.set(db.keys.changes, 'not a sorted set'); // the cleanup now meets WRONGTYPE
     for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(errors[0]?.message).toMatch(/change-log cleanup.*failed.*WRONGTYPE/);
-    expect((errors[0]?.context as { err?: unknown }).err).toBeInstanceOf(DataBrokerError);
+    const [first] = errors;
+    expect(first?.message).toMatch(/change-log cleanup.*failed.*WRONGTYPE/);
+    expect((first?.context as { err?: unknown } | undefined)?.err).toBeInstanceOf(DataBrokerError);
     expect(warnings).toEqual([]);
     process.off('warning', onWarning);
     await db.close();
