@@ -1,3 +1,4 @@
+export type { Logger } from '@redis-events/resp';
 export { bytesCodec, jsonCodec, type RecordCodec } from './codec.ts';
 export type { CommitMode } from './commit.ts';
 export {
@@ -10,7 +11,6 @@ export {
   type LatestSnapshot,
   type SyncOptions,
 } from './databroker.ts';
-export type { Logger } from '@redis-events/resp';
 export {
   type CorruptEvent,
   DIAGNOSTICS_CHANNELS,

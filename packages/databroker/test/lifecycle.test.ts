@@ -2,10 +2,11 @@
 // names the address and the cause, `{ signal }` on every call that waits, `close()` with a bound
 // that reports what it abandoned, errors wrapped once, and a logger for what happens in the
 // background.
+
+import { RedisEventsError } from '@redis-events/resp';
 import { freePort, type SpawnedRedis, spawnRedis, startProxy } from '@redis-events/testkit';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisEventsError } from '@redis-events/resp';
 import { DataBroker, DataBrokerError } from '../src/index.ts';
 import { broker, collect, rejection, take, uniqueName } from './helpers.ts';
 
