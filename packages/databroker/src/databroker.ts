@@ -537,7 +537,14 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   put(records: readonly RecordInput<T>[], options?: CallOptions): Promise<PutResult<T>> {
     if (!putChannel.hasSubscribers) return this.#put(records, options);
-    const context: PutTrace = { backend: this.#keys.name, records: Array.isArray(records) ? records.length : 0 };
+    const target = this.#link.target;
+    const context: PutTrace = {
+      backend: this.#keys.name,
+      records: Array.isArray(records) ? records.length : 0,
+      serverAddress: target?.host,
+      serverPort: target?.port,
+      database: target?.db,
+    };
     return putChannel.tracePromise(() => this.#put(records, options, context), context);
   }
 
@@ -861,7 +868,16 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
    */
   lease(name: string, id: string, ttlMs: number, options?: CallOptions): Promise<boolean> {
     if (!leaseChannel.hasSubscribers) return this.#lease(name, id, ttlMs, options);
-    const context: LeaseTrace = { backend: this.#keys.name, lease: name, id, ttlMs };
+    const target = this.#link.target;
+    const context: LeaseTrace = {
+      backend: this.#keys.name,
+      lease: name,
+      id,
+      ttlMs,
+      serverAddress: target?.host,
+      serverPort: target?.port,
+      database: target?.db,
+    };
     return leaseChannel.tracePromise(() => this.#lease(name, id, ttlMs, options, context), context);
   }
 
@@ -876,8 +892,8 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
         throw argumentError(`ttlMs must be a number of ms, not ${String(ttlMs)}`);
       const key = this.#keys.leaseKey(name);
       const ms = Math.ceil(Math.min(ttlMs, 2 ** 47));
-      const outcome = (result: LeaseTrace['result']): boolean => {
-        if (trace) trace.result = result;
+      const outcome = (result: LeaseTrace['outcome']): boolean => {
+        if (trace) trace.outcome = result;
         return result === 'acquired' || result === 'renewed';
       };
       if ((await this.#commitMode()) === 'script') {
@@ -1060,26 +1076,29 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
       decodePushed: decodeEntry,
       notifier: this.#notifier,
       onEnd: (s) => this.#streams.delete(s),
-      onBatch: syncChannel.hasSubscribers
-        ? (batch) => {
-            if (!syncChannel.hasSubscribers) return;
-            const first = batch.entries[0] as Entry;
-            const last = batch.entries[batch.entries.length - 1] as Entry;
-            syncChannel.publish({
-              backend: this.#keys.name,
-              type,
-              serverVersion,
-              source: batch.source,
-              wake: batch.wake,
-              waitedMs: batch.waitedMs,
-              count: batch.entries.length,
-              firstVersion: first.version,
-              lastVersion: last.version,
-              lastModifiedAt: last.modifiedAt,
-              receivedAt: Date.now(),
-            });
-          }
-        : undefined,
+      onBatch: (batch) => {
+        if (!syncChannel.hasSubscribers) return;
+        const first = batch.entries[0] as Entry;
+        const last = batch.entries[batch.entries.length - 1] as Entry;
+        const target = this.#link.target;
+        syncChannel.publish({
+          backend: this.#keys.name,
+          type,
+          serverVersion,
+          source: batch.source,
+          wake: batch.wake,
+          waitedMs: batch.waitedMs,
+          count: batch.entries.length,
+          firstVersion: first.version,
+          lastVersion: last.version,
+          lastModifiedAt: last.modifiedAt,
+          receivedAt: Date.now(),
+          caughtUp: batch.caughtUp,
+          serverAddress: target?.host,
+          serverPort: target?.port,
+          database: target?.db,
+        });
+      },
       signal,
     });
     this.#streams.add(stream);

@@ -23,6 +23,12 @@ export interface PutTrace {
   readonly backend: string;
   /** Records in this put. */
   readonly records: number;
+  /** The host (or unix socket path) of the node the backend writes to, once it connected. */
+  readonly serverAddress: string | undefined;
+  /** Its port (0 for a unix socket). */
+  readonly serverPort: number | undefined;
+  /** The database index. */
+  readonly database: number | undefined;
   /** The server version the put committed under. */
   serverVersion?: number | undefined;
   /** The version of its first record. */
@@ -43,7 +49,7 @@ export interface PutTrace {
  * @example
  * ```ts
  * tracingChannel<object, LeaseTrace>('redis-events:databroker:lease').subscribe({
- *   asyncEnd: (lease) => console.log(lease.lease, lease.id, lease.result),
+ *   asyncEnd: (lease) => console.log(lease.lease, lease.id, lease.outcome),
  * });
  * ```
  */
@@ -55,11 +61,16 @@ export interface LeaseTrace {
   readonly id: string;
   /** The time to live asked for (<= 0 releases). */
   readonly ttlMs: number;
+  readonly serverAddress: string | undefined;
+  readonly serverPort: number | undefined;
+  readonly database: number | undefined;
   /**
    * What happened: `acquired`, `renewed`, `released`, `refused` (another id holds it) or
    * `not-held` (a release of a lease nobody held).
    */
-  result?: 'acquired' | 'renewed' | 'released' | 'refused' | 'not-held' | undefined;
+  outcome?: 'acquired' | 'renewed' | 'released' | 'refused' | 'not-held' | undefined;
+  /** Set by the tracing channel: what `lease()` resolved to (true when the id holds the lease). */
+  result?: unknown;
   /** Set by the tracing channel on failure. */
   error?: unknown;
 }
@@ -105,6 +116,14 @@ export interface SyncEvent {
   readonly lastModifiedAt: number;
   /** When the batch arrived (`Date.now()`). */
   readonly receivedAt: number;
+  /**
+   * Whether the stream had read everything the log held when it read this batch (always true for
+   * `push`): `false` means it is catching up, and more follows at once.
+   */
+  readonly caughtUp: boolean;
+  readonly serverAddress: string | undefined;
+  readonly serverPort: number | undefined;
+  readonly database: number | undefined;
 }
 
 /**

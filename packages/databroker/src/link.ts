@@ -211,6 +211,12 @@ export class Link {
     return connection?.status === 'ready' && !clientClosed(this.#options.client) ? connection : undefined;
   }
 
+  /** Where this link connects, once known: for diagnostics contexts. */
+  get target(): { readonly host: string; readonly port: number; readonly db: number } | undefined {
+    const t = this.#target;
+    return t ? { host: t.path ?? t.host, port: t.path === undefined ? t.port : 0, db: t.db } : undefined;
+  }
+
   /** `host:port` of the node this link talks to, once known. */
   get address(): string | undefined {
     return this.#target ? describe(this.#target) : undefined;

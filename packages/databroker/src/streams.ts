@@ -163,6 +163,8 @@ export interface SyncBatch {
   readonly waitedMs: number;
   /** The changes taken (of every type: the stream filters its type afterwards). */
   readonly entries: readonly Entry[];
+  /** Whether the stream has read all the log had when it read (a push counts as caught up). */
+  readonly caughtUp: boolean;
 }
 
 /** Options of a {@link SyncStream}. */
@@ -243,7 +245,8 @@ export class SyncStream<T> extends BaseStream<T> {
   #take(entries: readonly Entry[], source: 'read' | 'push'): void {
     const { type, onBatch } = this.#options;
     if (onBatch && entries.length > 0) {
-      onBatch({ source, wake: this.#wake, waitedMs: this.#waitedMs, entries });
+      const caughtUp = source === 'push' || this.#caughtUp;
+      onBatch({ source, wake: this.#wake, waitedMs: this.#waitedMs, entries, caughtUp });
     }
     this.#wake = undefined;
     this.#waitedMs = 0;
