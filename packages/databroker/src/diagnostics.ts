@@ -101,11 +101,12 @@ export interface SyncEvent {
   readonly source: 'read' | 'push';
   /**
    * Why the stream woke before this batch: `push` or `version` (another backend's commit),
-   * `local` (a commit of this process), `resubscribed` (Pub/Sub came back), `server-version`
+   * `local` (a commit of this process), `resubscribed` (Pub/Sub came back), `disconnected`
+   * (Pub/Sub was lost: the stream reads rather than wait for a message), `server-version`
    * (another server version: the next read fails), `poll` (the poll interval); undefined when it
    * did not wait (catching up).
    */
-  readonly wake: 'push' | 'version' | 'local' | 'resubscribed' | 'server-version' | 'poll' | undefined;
+  readonly wake: 'push' | 'version' | 'local' | 'resubscribed' | 'disconnected' | 'server-version' | 'poll' | undefined;
   /** How long it waited before this batch, in ms (0 when catching up). */
   readonly waitedMs: number;
   /** Changes in the batch (of every type; a typed stream delivers its own). */

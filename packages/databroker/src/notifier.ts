@@ -19,7 +19,7 @@ export interface ChangePush {
 }
 
 /** Why a waiting stream was woken. */
-export type WakeReason = 'push' | 'version' | 'resubscribed' | 'local' | 'server-version';
+export type WakeReason = 'push' | 'version' | 'resubscribed' | 'disconnected' | 'local' | 'server-version';
 
 /** What a wake-up carries. */
 export interface Wake {
@@ -233,7 +233,12 @@ export class PubSubNotifier extends LocalNotifier {
         // Whatever was published before the subscription took effect was not heard.
         this.notifyAll('resubscribed');
       },
-      onDisconnect: () => this.#schedule(),
+      onDisconnect: () => {
+        // Messages are lost until the subscription is back: waiting streams read now (and fail
+        // within the backend's timeoutMs if Redis stays away), then wait again.
+        this.notifyAll('disconnected');
+        this.#schedule();
+      },
     });
   }
 
