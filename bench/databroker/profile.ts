@@ -67,6 +67,28 @@ async function run(n: number): Promise<void> {
       const text = await redis.get('naive:record:t-4:i-500');
       if (text !== null) JSON.parse(text);
     }
+  } else if (what === 'inflight' || what === 'naive-inflight') {
+    // 16 puts of 8 in flight at a time, as the bench's second row.
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, lane) => {
+        for (let c = lane; c < n; c += 16) {
+          if (what === 'inflight') await broker.put(chunk(c));
+          else {
+            const multi = redis.multi().incrby('naive:version', 8);
+            for (const r of chunk(c)) multi.set(`naive:record:${r.type}:${r.id}`, JSON.stringify(r.data));
+            await multi.exec();
+          }
+        }
+      }),
+    );
+  } else if (what === 'naive-latest') {
+    // SCAN + MGET over 100,000 keys, as the bench's naive snapshot.
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', 'naive:latest:*', 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) for (const value of await redis.mget(keys)) if (value !== null) JSON.parse(value);
+    } while (cursor !== '0');
   } else if (what === 'put1') {
     for (let c = 0; c < n; c++) await broker.put([{ type: 't', id: `one-${c}`, data: payload }]);
   } else if (what === 'put') for (let c = 0; c < n; c++) await broker.put(chunk(c));
@@ -106,7 +128,7 @@ if (session) {
   writeFileSync(process.env.PROFILE as string, JSON.stringify(profile));
   session.disconnect();
 }
-const ops = what === 'latest' ? 1 : count;
+const ops = what.endsWith('latest') ? 1 : count;
 console.log(
   `${what}: ${ops} ops in ${ms.toFixed(0)} ms; client CPU ${((used.user + used.system) / ops).toFixed(1)} µs/op (user ${(used.user / ops).toFixed(1)}, system ${(used.system / ops).toFixed(1)})`,
 );
