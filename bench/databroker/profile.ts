@@ -100,6 +100,16 @@ async function run(n: number): Promise<void> {
 }
 
 if (what === 'naive-get') await redis.set('naive:record:t-4:i-500', JSON.stringify(payload));
+if (what === 'naive-latest' && (await redis.exists('naive:latest:t-15:i-99999')) === 0) {
+  for (let c = 0; c < 100; c++) {
+    const pipeline = redis.pipeline();
+    for (let k = 0; k < 1000; k++) {
+      const i = c * 1000 + k;
+      pipeline.set(`naive:latest:t-${i % 16}:i-${i}`, JSON.stringify(payload));
+    }
+    await pipeline.exec();
+  }
+}
 if (what === 'get' || what === 'latest')
   for (let c = 0; c < (what === 'latest' ? 12_500 : 128); c++) await broker.put(chunk(c));
 await run(Math.min(count, 2000)); // warm-up

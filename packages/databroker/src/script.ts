@@ -87,7 +87,7 @@ if fast then now = expected end
 local replaced = {}
 for q = 1, r do replaced[tonumber(ARGV[12 + t + q])] = true end
 local at = 13 + t + r
-local log, live, gone, index, unindex, entries = {}, {}, {}, {}, {}, {}
+local log, live, gone, index, entries = {}, {}, {}, {}, {}
 for i = 1, n do
   local field, e = ARGV[at], ARGV[at + 1]
   at = at + 2

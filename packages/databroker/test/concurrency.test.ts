@@ -31,6 +31,7 @@ async function writersAndReader(
         if (seen.length === total) break;
       }
     })();
+    reading.catch(() => {}); // awaited below: a failure must surface there, not as unhandled
     const versions = await Promise.all(
       writers.map(async (writer, w) => {
         const mine: number[] = [];
