@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { isLogger, type Logger, noopLogger, ReplyError } from '@redis-events/resp';
+import { delay, isLogger, type Logger, noopLogger, ReplyError } from '@redis-events/resp';
 import type { RecordCodec } from './codec.ts';
 import { jsonCodec } from './codec.ts';
 import { type CommitHost, type CommitMode, Committer, capacityOf, randomServerVersion } from './commit.ts';
@@ -1647,19 +1647,10 @@ export class DataBroker<T = JsonValue> extends EventEmitter<DataBrokerEvents> {
     this.#notifier.close();
     // Drain: the queued puts commit, the calls in flight finish, within the bound.
     const drained = Promise.all([this.#committer.idle(), this.#idle()]);
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    await Promise.race([
-      drained,
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-        onAbort = resolve;
-        if (signal?.aborted) resolve();
-        else signal?.addEventListener('abort', onAbort, { once: true });
-      }),
-    ]);
-    clearTimeout(timer);
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    const drainedOrNot = new AbortController();
+    const bound = signal ? AbortSignal.any([signal, drainedOrNot.signal]) : drainedOrNot.signal;
+    await Promise.race([drained, delay(timeoutMs, { signal: bound })]);
+    drainedOrNot.abort(); // clears the bound's timer when the drain won
     const calls = this.#calls;
     const abandoned = this.#committer.abandon(this.#closedError(), true);
     this.#link.close();

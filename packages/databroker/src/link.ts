@@ -11,12 +11,17 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import {
   abortable as abortableOf,
   type ConnectInfo,
+  delay,
+  exponentialBackoff,
   RespConnection,
   type RespConnectionOptions,
 } from '@redis-events/resp';
 import { isCluster, type RedisClient as SharedClient, waitUntilReady } from '@redis-events/resp/ioredis';
 import type { ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { abortError, DataBrokerError } from './errors.ts';
+
+// Between connection attempts: 50 ms doubling to 1 s, half of it random.
+const retryDelay = exponentialBackoff({ initialDelay: 50, maxDelay: 1000 });
 
 /**
  * A client the backend accepts: an ioredis 6 `Redis` (standalone or Sentinel) or `Cluster`, in
@@ -233,6 +238,7 @@ export class Link {
    * re-created here, so that a failover or a moved slot is followed.
    */
   async ready(deadline: number, signal?: AbortSignal): Promise<RespConnection<unknown>> {
+    let earlier: unknown; // this call's last failure
     for (let attempt = 1; ; attempt++) {
       if (this.#closed) throw new DataBrokerError('ERR_DATABROKER_CLOSED', 'the backend is closed');
       if (clientClosed(this.#options.client)) {
@@ -249,10 +255,15 @@ export class Link {
       } catch (err) {
         if (signal?.aborted) throw err;
         if (err instanceof DataBrokerError && err.code !== 'ERR_DATABROKER_CONNECTION') throw err;
-        this.#lastError = err instanceof DataBrokerError && err.cause !== undefined ? err.cause : err;
+        // An attempt that ended only because the deadline came tells less than the failure
+        // before it (a refusal, say), which the error then names.
+        let cause = err instanceof DataBrokerError && err.cause !== undefined ? err.cause : err;
+        if (earlier !== undefined && performance.now() >= deadline - 1) cause = earlier;
+        earlier = cause;
+        this.#lastError = cause;
         if (!isTransient(err)) throw this.#failure(err);
-        const delay = Math.min(1000, 25 * 2 ** Math.min(attempt, 10)) * (0.5 + Math.random() / 2);
-        await pause(Math.min(delay, Math.max(0, deadline - performance.now())), signal);
+        const wait = Number(retryDelay(attempt, err as Error));
+        await delay(Math.min(wait, Math.max(0, deadline - performance.now())), { signal });
       }
     }
   }
@@ -391,18 +402,6 @@ function isTransient(err: unknown): boolean {
   const root = (err as { cause?: { code?: unknown } })?.cause?.code;
   if (typeof root === 'string' && /^(ERR_TLS|CERT_|UNABLE_TO|DEPTH_ZERO|SELF_SIGNED|ERR_SSL)/.test(root)) return false;
   return true;
-}
-
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** `promise`, or a rejection as soon as `signal` fires (the work itself goes on for others). */

@@ -10,7 +10,7 @@
 // wait instead of competing, so the starved writer commits next and gives the turn back in its
 // EXEC. The turn only orders writers: correctness still rests on WATCH.
 import { randomBytes } from 'node:crypto';
-import { ReplyError, type RespConnection } from '@redis-events/resp';
+import { delay, ReplyError, type RespConnection } from '@redis-events/resp';
 import { abortError as abortErrorOf, DataBrokerError } from './errors.ts';
 import { abortable, type Link, timedOut } from './link.ts';
 import type { Script } from './script.ts';
@@ -177,22 +177,6 @@ export function redisError(what: string, err: unknown): DataBrokerError {
   return new DataBrokerError('ERR_DATABROKER_REDIS', `${what}: Redis answered ${message}${hint}`, { cause: err });
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal?.aborted) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
-
 type Outcome = [Error | null, unknown];
 
 function settled(promise: Promise<unknown>): Promise<Outcome> {
@@ -298,7 +282,7 @@ export class TransactionRunner {
         if (kind === 'fatal') throw redisError(what, err);
         if (kind === 'moved') link.invalidate(movedTo(err));
         if (performance.now() >= deadline) throw this.#unavailable(what, err);
-        await sleep(this.#backoff(attempt), signal);
+        await delay(this.#backoff(attempt), { signal });
       }
     }
   }
@@ -364,7 +348,7 @@ export class TransactionRunner {
         }
         if (signal?.aborted) throw abortError(job.label, signal);
         if (performance.now() >= deadline) throw this.#unavailable(job.label, err);
-        await sleep(this.#backoff(attempt), signal);
+        await delay(this.#backoff(attempt), { signal });
         continue;
       }
       return job.done(reply);
@@ -400,7 +384,7 @@ export class TransactionRunner {
     let pause = 0; // before the next attempt, in ms
     let troubleSince: number | undefined;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      if (pause > 0) await sleep(pause, signal);
+      if (pause > 0) await delay(pause, { signal });
       if (signal?.aborted) throw abortError(job.label, signal);
       pause = attempt > 1 ? this.#backoff(attempt) : 0;
       let connection: RespConnection<unknown>;
