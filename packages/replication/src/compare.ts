@@ -557,10 +557,7 @@ class Comparer {
       for (let i = 0; i < members.length; i++) {
         const w = got[i];
         if (w === null || w === undefined) return `member ${show(members[i])} missing on the target`;
-        if (
-          Number(scores[i]) !== Number(text(w)) &&
-          !(Number.isNaN(Number(scores[i])) && Number.isNaN(Number(text(w))))
-        )
+        if (!Object.is(score(scores[i]), score(w)))
           return `member ${show(members[i])}: score ${scores[i]} vs ${text(w)}`;
       }
     } while (cursor !== '0');
@@ -644,6 +641,15 @@ class Comparer {
     // Footers (RDB version, checksum) differ between versions: compare the values.
     return a.subarray(0, a.length - 10).equals(b.subarray(0, b.length - 10)) ? undefined : 'serialized values differ';
   }
+}
+
+/** A score as a number, from RESP3 doubles or RESP2 text (`inf`, `-inf`). */
+function score(value: unknown): number {
+  if (typeof value === 'number') return value;
+  const t = text(value).toLowerCase();
+  if (t === 'inf' || t === '+inf') return Number.POSITIVE_INFINITY;
+  if (t === '-inf') return Number.NEGATIVE_INFINITY;
+  return Number(t);
 }
 
 function typeName(type: string): string {

@@ -485,6 +485,60 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   }
 
   /**
+   * Resolves once the target has applied everything the source had written when this was
+   * called: each source master's replication offset is read now, and awaited in the applied
+   * position. Before a cutover: stop the writers, `await sync.caughtUp()`, switch. For a file
+   * source, waits until it is fully applied.
+   *
+   * @throws {ReplicationError} `ERR_SYNC_ABORTED` when the signal aborts, `ERR_SYNC_CLOSE` when
+   * `timeoutMs` passes or the sync stops first.
+   */
+  async caughtUp(
+    options: { readonly timeoutMs?: number | undefined; readonly signal?: AbortSignal | undefined } = {},
+  ): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+    const signal = options.signal;
+    const check = (what: string) => {
+      if (signal?.aborted) {
+        const err = new ReplicationError('ERR_SYNC_ABORTED', `waiting for ${what} was aborted`, {
+          cause: signal.reason,
+        });
+        Object.defineProperty(err, 'name', { value: 'AbortError' });
+        throw err;
+      }
+      if (this.#fatal) throw this.#fatal;
+      if (this.#phase === 'closed' || this.#phase === 'failed')
+        throw new ReplicationError('ERR_SYNC_CLOSE', `the sync stopped before ${what}`);
+      if (Date.now() > deadline) throw new ReplicationError('ERR_SYNC_CLOSE', `timed out waiting for ${what}`);
+    };
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 20));
+    while (this.#phase !== 'live' && this.#phase !== 'done') {
+      check('the snapshot to be applied');
+      await pause();
+    }
+    if ((this.#phase as SyncPhase) === 'done') return;
+    const source = this.#source as SyncSource;
+    if (source.kind === 'aof' || source.kind === 'rdb') {
+      while ((this.#phase as SyncPhase) !== 'done') {
+        check('the file to be applied');
+        await pause();
+      }
+      return;
+    }
+    const goals = new Map<Shard, number>();
+    for (const shard of this.#shards.values()) {
+      const offset = await source.masterOffset(shard.ref);
+      if (offset !== undefined) goals.set(shard, offset);
+    }
+    for (const [shard, goal] of goals) {
+      while ((shard.applied?.replOffset ?? -1) < goal) {
+        check(`${shard.ref.master} to reach offset ${goal}`);
+        await pause();
+      }
+    }
+  }
+
+  /**
    * Stops: no more source events are taken, the writes in flight are awaited (up to
    * `timeoutMs`, default 10 s), the position is saved, connections close. Resolves when nothing
    * was abandoned; rejects with `ERR_SYNC_CLOSE` saying how many writes were, when the bound
