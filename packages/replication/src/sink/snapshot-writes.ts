@@ -62,16 +62,17 @@ export class SnapshotWriter {
 
   /**
    * Writes one entry part. Returns a promise when the next part must wait for a reply (the
-   * first part of a large key, or a stream, under the `skip` and `fail` policies).
+   * first part of a large key, or a stream, under the `skip` and `fail` policies). With
+   * `targetDb`, the filter was already applied and the key goes to that database.
    */
-  entry(e: RdbEntryEvent): Promise<void> | undefined {
+  entry(e: RdbEntryEvent, targetDb?: number): Promise<void> | undefined {
     const ctx = this.#ctx;
     if (e.part === 0) {
       if ((this.counters.keys & 1023) === 0) this.#now = Date.now();
-      const keep = ctx.filter.db(e.db) && ctx.filter.key(e.key) && ctx.filter.type(e.type);
+      const keep = targetDb !== undefined || (ctx.filter.db(e.db) && ctx.filter.key(e.key) && ctx.filter.type(e.type));
       const current: Current = {
         sourceDb: e.db,
-        db: keep ? ctx.mapDb(e.db) : 0,
+        db: targetDb ?? (keep ? ctx.mapDb(e.db) : 0),
         key: e.key,
         type: e.type,
         skip: !keep,

@@ -31,6 +31,8 @@ export type WriteDone = (error: Error | undefined, reply: unknown) => void;
 
 interface Op {
   args: TargetArg[];
+  /** A transaction: these commands inside MULTI ... EXEC, sent and retried as one. */
+  tx: TargetArg[][] | undefined;
   db: number;
   /** The slot to route by, or -1 (standalone, or a command pinned to `node`). */
   slot: number;
@@ -74,7 +76,13 @@ class Node implements TargetNode {
   }
 
   send(args: TargetArg[]): Promise<unknown> {
+    this.ensureConnected();
     return this.conn.send(args);
+  }
+
+  /** A node learnt from a slot map (or one whose first connection failed) connects on first use. */
+  ensureConnected(): void {
+    if (this.conn.status === 'idle') this.conn.connect().catch(() => {});
   }
 }
 
@@ -108,7 +116,9 @@ export function serverInfoFrom(info: string): TargetServerInfo {
   const flavor = valkey !== undefined || field('server_name') === 'valkey' ? 'valkey' : 'redis';
   const version = valkey ?? field('redis_version') ?? '0.0.0';
   const [major = 0, minor = 0] = version.split('.').map(Number);
-  return { flavor, version, major, minor, cluster: field('redis_mode') === 'cluster' };
+  // Redis says redis_mode, Valkey 9 server_mode.
+  const mode = field('redis_mode') ?? field('server_mode');
+  return { flavor, version, major, minor, cluster: mode === 'cluster' };
 }
 
 /**
@@ -137,6 +147,8 @@ export class SyncTarget {
   #idleWaiters: (() => void)[] = [];
   #closed = false;
   #fatal: Error | undefined;
+  /** Databases a Cluster target has (1, or Valkey 9's cluster-databases); standalone targets: all. */
+  databases: number = Number.POSITIVE_INFINITY;
   /** Commands written again after a lost connection (they may have run twice). */
   resent = 0;
   /** Redirections followed (MOVED and ASK). */
@@ -148,6 +160,7 @@ export class SyncTarget {
     this.#first = first;
     this.#options = options;
     this.#nodes.set(first.label, first);
+    if (server.cluster) this.databases = 1;
   }
 
   /**
@@ -166,7 +179,17 @@ export class SyncTarget {
       const info = text(await conn.send(['INFO', 'server']));
       const server = serverInfoFrom(info);
       const target = new SyncTarget(endpoint, server, node, options);
-      if (server.cluster) await target.#mapSlots(node);
+      if (server.cluster) {
+        await target.#mapSlots(node);
+        // Valkey 9 Clusters can have several databases (cluster-databases); others have one.
+        try {
+          const reply = (await conn.send(['CONFIG', 'GET', 'cluster-databases'])) as unknown[];
+          const n = Number(text(reply?.[1]));
+          if (Number.isSafeInteger(n) && n > 1) target.databases = n;
+        } catch {
+          // An ACL user without CONFIG: assume one database.
+        }
+      }
       return target;
     } catch (err) {
       conn.destroy();
@@ -231,15 +254,36 @@ export class SyncTarget {
    * `done` gets the reply, or the error that could not be retried.
    */
   write(args: TargetArg[], db: number, slot: number, bytes: number, done: WriteDone, node?: TargetNode): void {
+    this.#enqueue(args, undefined, db, slot, bytes, done, node as Node | undefined);
+  }
+
+  /**
+   * Queues a transaction: the commands inside MULTI ... EXEC on the node of `slot`, atomic, and
+   * redirected or retried as a whole. `done` gets EXEC's reply (one reply per command).
+   */
+  writeTransaction(commands: TargetArg[][], db: number, slot: number, bytes: number, done: WriteDone): void {
+    this.#enqueue(['EXEC'], commands, db, slot, bytes, done, undefined);
+  }
+
+  #enqueue(
+    args: TargetArg[],
+    tx: TargetArg[][] | undefined,
+    db: number,
+    slot: number,
+    bytes: number,
+    done: WriteDone,
+    node: Node | undefined,
+  ): void {
     if (this.#fatal) {
       done(this.#fatal, undefined);
       return;
     }
     const op: Op = {
       args,
+      tx,
       db,
       slot,
-      node: node as Node | undefined,
+      node,
       bytes,
       seq: ++this.#seq,
       asking: undefined,
@@ -307,6 +351,11 @@ export class SyncTarget {
           );
       });
     }
+    node.ensureConnected();
+    if (op.tx) {
+      this.#dispatchTx(node, op, op.tx);
+      return;
+    }
     const asking = op.asking !== undefined;
     if (asking) node.conn.send(['ASKING']).catch(() => {});
     op.asking = undefined;
@@ -322,6 +371,44 @@ export class SyncTarget {
         this.#failed(node, op, err);
         this.#checkBarrier();
       },
+    );
+  }
+
+  /** MULTI, the commands, EXEC: a redirection or a refusal of any command returns the whole transaction. */
+  #dispatchTx(node: Node, op: Op, commands: TargetArg[][]): void {
+    op.asking = undefined;
+    node.inflight++;
+    const conn = node.conn;
+    const queued: Promise<unknown>[] = [conn.send(['MULTI'])];
+    for (const command of commands) queued.push(conn.send(command));
+    const exec = conn.send(['EXEC']);
+    Promise.allSettled(queued).then((results) =>
+      exec.then(
+        (reply) => {
+          node.inflight--;
+          this.#settle(op, undefined, reply);
+          this.#checkBarrier();
+        },
+        (err: unknown) => {
+          node.inflight--;
+          // EXECABORT: the reason is the first refused command (MOVED, ASK, TRYAGAIN, or a real error).
+          const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')?.reason;
+          const cause = first ?? err;
+          if (cause instanceof RespError && cause.code === 'ERR_RESP_REPLY') {
+            const prefix = (cause as ReplyError).prefix;
+            if (prefix === 'MOVED' || prefix === 'ASK' || (prefix !== undefined && TRANSIENT.has(prefix))) {
+              // During a slot migration a transaction cannot follow ASK: it waits for the move to end.
+              this.redirections++;
+              this.#retryDelay = Math.max(this.#retryDelay, prefix === 'MOVED' ? 0 : 100);
+              this.#returnOp(op, `${node.label}: ${cause.message}`, prefix !== 'ASK' && prefix !== 'TRYAGAIN');
+              this.#checkBarrier();
+              return;
+            }
+          }
+          this.#failed(node, op, cause);
+          this.#checkBarrier();
+        },
+      ),
     );
   }
 
