@@ -1139,7 +1139,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
         ...(idle !== undefined ? { idle } : {}),
         ...(freq !== undefined ? { freq } : {}),
       } as RdbEntryEvent;
-      writer.entry(entry, action.db);
+      void writer.entry(entry, action.db); // replace policy: never waits
     }
   }
 

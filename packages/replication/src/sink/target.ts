@@ -382,7 +382,7 @@ export class SyncTarget {
     const queued: Promise<unknown>[] = [conn.send(['MULTI'])];
     for (const command of commands) queued.push(conn.send(command));
     const exec = conn.send(['EXEC']);
-    Promise.allSettled(queued).then((results) =>
+    void Promise.allSettled(queued).then((results) =>
       exec.then(
         (reply) => {
           node.inflight--;
