@@ -9,7 +9,7 @@
 // master and DEL on the giving one).
 
 import { EventEmitter } from 'node:events';
-import { RespConnection } from '@redis-events/resp';
+import { abortable, type Logger, RespConnection } from '@redis-events/resp';
 import { ReplicationError } from './errors.ts';
 import { ReplicaListener, type ReplicaListenerOptions, type ReplicationCheckpoint } from './replica-listener.ts';
 import type { ReplicationEvent } from './replication-events.ts';
@@ -71,8 +71,10 @@ export interface ClusterReplicaListenerOptions
   readonly checkpoint?: ClusterCheckpoint | undefined;
   /** How often the topology is read again, in ms. Default 5000. */
   readonly refreshInterval?: number | undefined;
-  /** Closes every listener when aborted. */
+  /** Closes every listener when aborted; `start()` then rejects with `ERR_REPLICATION_ABORTED`. */
   readonly signal?: AbortSignal | undefined;
+  /** Where topology changes and failed refreshes are logged. */
+  readonly logger?: Logger | undefined;
 }
 
 /** Events of {@link ClusterReplicaListener}. */
@@ -117,6 +119,7 @@ const LISTENER_KEYS = new Set([
   'checkpoint',
   'refreshInterval',
   'signal',
+  'logger',
 ]);
 
 function overlaps(a: readonly (readonly [number, number])[], b: readonly (readonly [number, number])[]): number {
@@ -226,7 +229,14 @@ export class ClusterReplicaListener
   async start(): Promise<this> {
     if (this.#started) throw new ReplicationError('ERR_REPLICATION_STATE', 'this cluster listener is already started');
     this.#started = true;
-    await this.#refresh();
+    const signal = this.#options.signal;
+    const aborted = () =>
+      new ReplicationError('ERR_REPLICATION_ABORTED', 'starting the cluster listener was aborted', {
+        cause: signal?.reason,
+        name: 'AbortError',
+      });
+    if (signal?.aborted) throw aborted();
+    await abortable(this.#refresh(), signal, aborted);
     if (this.#closed) return this;
     this.#timer = setInterval(() => void this.#refreshSoon(), this.#refreshInterval);
     this.#timer.unref?.();
@@ -305,6 +315,14 @@ export class ClusterReplicaListener
     };
   }
 
+  #log(level: 'debug' | 'warn', context: object, message: string): void {
+    try {
+      this.#options.logger?.[level](context, message);
+    } catch {
+      // A logger that throws must not stop the listener.
+    }
+  }
+
   #wake(): void {
     const waiter = this.#waiter;
     if (!waiter) return;
@@ -326,7 +344,11 @@ export class ClusterReplicaListener
     this.#refreshing ??= this.#refresh()
       .catch((err: unknown) => {
         // A failed refresh is retried at the next tick; listeners keep trying meanwhile.
-        void err;
+        this.#log(
+          'warn',
+          { error: (err as Error)?.message },
+          `cluster topology refresh failed: ${(err as Error)?.message}`,
+        );
       })
       .finally(() => {
         this.#refreshing = undefined;
@@ -479,7 +501,11 @@ export class ClusterReplicaListener
     });
     if (this.#paused) listener.pause();
     listener.start();
-    if (resume && previous && previous.master !== address) this.emit('topology', { kind: 'failover', shard, previous });
-    else this.emit('topology', { kind: 'shard-added', shard });
+    const change: ClusterTopologyEvent =
+      resume && previous && previous.master !== address
+        ? { kind: 'failover', shard, previous }
+        : { kind: 'shard-added', shard };
+    this.#log('debug', { kind: change.kind, master: address }, `cluster shard ${change.kind}: ${address}`);
+    this.emit('topology', change);
   }
 }

@@ -138,7 +138,34 @@ function pairsMap(flat: unknown): Map<string, Buffer> {
  * ```
  * @throws {ReplicationError} `ERR_SYNC_TARGET` (a side cannot be reached), `ERR_COMPARE_READ`, `ERR_SYNC_ABORTED`, `ERR_REPLICATION_ARGUMENT`.
  */
+const COMPARE_KEYS = new Set([
+  'source',
+  'target',
+  'filter',
+  'dbMap',
+  'sample',
+  'ttlTolerance',
+  'extra',
+  'rounds',
+  'roundDelay',
+  'batch',
+  'onDifference',
+  'maxReported',
+  'connectTimeout',
+  'signal',
+]);
+
 export async function compareRedis(options: CompareOptions): Promise<CompareReport> {
+  for (const key of Object.keys(options ?? {}))
+    if (!COMPARE_KEYS.has(key))
+      throw argument(`compareRedis has no option "${key}"; it takes ${[...COMPARE_KEYS].join(', ')}`);
+  if (options?.source === undefined || options.target === undefined)
+    throw argument('compareRedis needs a source and a target');
+  if (options.signal?.aborted)
+    throw new ReplicationError('ERR_SYNC_ABORTED', 'the compare was aborted', {
+      cause: options.signal.reason,
+      name: 'AbortError',
+    });
   const sample = options.sample ?? 1;
   if (!(sample >= 0 && sample <= 1)) throw argument(`sample must be between 0 and 1, got ${String(options.sample)}`);
   const tolerance = options.ttlTolerance ?? 2000;
@@ -239,11 +266,11 @@ export async function compareRedis(options: CompareOptions): Promise<CompareRepo
       options.onDifference?.(d);
     }
   } catch (err) {
-    if (signal?.aborted) {
-      const abort = new ReplicationError('ERR_SYNC_ABORTED', 'the compare was aborted', { cause: signal.reason });
-      Object.defineProperty(abort, 'name', { value: 'AbortError' });
-      throw abort;
-    }
+    if (signal?.aborted)
+      throw new ReplicationError('ERR_SYNC_ABORTED', 'the compare was aborted', {
+        cause: signal.reason,
+        name: 'AbortError',
+      });
     if (err instanceof ReplicationError) throw err;
     throw new ReplicationError('ERR_COMPARE_READ', `the compare failed: ${(err as Error)?.message ?? String(err)}`, {
       cause: err,

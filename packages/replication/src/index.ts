@@ -157,12 +157,10 @@ export type { ExistingKeyPolicy } from './sink/context.ts';
 export { encodeDumpPayload, PORTABLE_DUMP_VERSION } from './sink/dump-encoder.ts';
 export type { RedisEndpoint } from './sink/endpoint.ts';
 export type { SyncFilter, SyncKeyType } from './sink/filter.ts';
-export { slotOf } from './sink/slots.ts';
 export {
   RedisSync,
   type RedisSyncEvents,
   type RedisSyncOptions,
-  type SyncLogger,
   type SyncPhase,
   type SyncProgress,
   type SyncResult,

@@ -61,7 +61,7 @@ export interface ReadAofOptions extends Omit<AofParserOptions, 'allowTruncated'>
    * at that time, for servers with `aof-timestamp-enabled yes`.
    */
   readonly untilTimestamp?: number | undefined;
-  /** Stops reading (and closes the file) when aborted; the iterator throws the signal's reason. */
+  /** Stops reading (and closes the file) when aborted; the iterator throws `ERR_REPLICATION_ABORTED`, named `AbortError`. */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -199,7 +199,12 @@ export async function* readAof(path: string, options: ReadAofOptions = {}): Asyn
       'ERR_REPLICATION_ARGUMENT',
       `untilTimestamp must be Unix seconds, got ${String(untilTimestamp)}`,
     );
-  signal?.throwIfAborted();
+  const aborted = () =>
+    new ReplicationError('ERR_REPLICATION_ABORTED', `reading the AOF at ${path} was aborted`, {
+      cause: signal?.reason,
+      name: 'AbortError',
+    });
+  if (signal?.aborted) throw aborted();
   const layout = await describeAof(path);
   let commands = 0;
   let truncatedBytes = 0;
@@ -242,12 +247,13 @@ export async function* readAof(path: string, options: ReadAofOptions = {}): Asyn
       let going = true;
       try {
         for await (const chunk of stream) {
-          signal?.throwIfAborted();
+          if (signal?.aborted) throw aborted();
           going = yield* deliver(parser.write(chunk as Buffer));
           if (!going) break;
         }
       } catch (err) {
-        if (err instanceof ReplicationError || signal?.aborted) throw err;
+        if (err instanceof ReplicationError) throw err;
+        if (signal?.aborted) throw aborted();
         throw io(`cannot read ${file.path}`, err);
       }
       if (going) {

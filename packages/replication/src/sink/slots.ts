@@ -1,40 +1,7 @@
-// Cluster hash slots: the slot of a key (CRC16/XMODEM of the key or its `{hash tag}`, modulo
-// 16384), and the slot map a node reports with CLUSTER SLOTS.
+// Cluster hash slots: the slot of a key (resp's keySlot), and the slot map a node reports with
+// CLUSTER SLOTS.
 
-/** Hash slots of a Redis Cluster. */
-export const CLUSTER_SLOTS = 16384;
-
-const CRC16 = new Uint16Array(256);
-for (let byte = 0; byte < 256; byte++) {
-  let value = byte << 8;
-  for (let k = 0; k < 8; k++) value = value & 0x8000 ? (value << 1) ^ 0x1021 : value << 1;
-  CRC16[byte] = value & 0xffff;
-}
-
-/**
- * The cluster slot of a key, as `CLUSTER KEYSLOT` computes it (only the `{tag}` is hashed when
- * the key has a non-empty one).
- *
- * @example
- * ```ts
- * slotOf(Buffer.from('{user:1}:cart')) === slotOf(Buffer.from('user:1')); // true
- * ```
- */
-export function slotOf(key: Uint8Array): number {
-  let from = 0;
-  let to = key.length;
-  const open = key.indexOf(0x7b);
-  if (open !== -1) {
-    const close = key.indexOf(0x7d, open + 1);
-    if (close !== -1 && close > open + 1) {
-      from = open + 1;
-      to = close;
-    }
-  }
-  let crc = 0;
-  for (let i = from; i < to; i++) crc = ((crc << 8) ^ (CRC16[(crc >>> 8) ^ (key[i] as number)] as number)) & 0xffff;
-  return crc & (CLUSTER_SLOTS - 1);
-}
+export { CLUSTER_SLOTS, keySlot as slotOf } from '@redis-events/resp';
 
 /** One master of a cluster and the slot ranges it serves. */
 export interface ClusterMaster {

@@ -6,7 +6,7 @@
 
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { exponentialBackoff, RespConnection } from '@redis-events/resp';
+import { exponentialBackoff, type Logger, RespConnection } from '@redis-events/resp';
 import { type AofEvent, describeAof, type ReadAofOptions, readAof } from '../aof/read-aof.ts';
 import {
   type ClusterCheckpoint,
@@ -269,6 +269,7 @@ export class ClusterSource implements SyncSource {
     settings: ListenerSettings,
     connectTimeout: number,
     signal: AbortSignal | undefined,
+    logger: Logger | undefined,
   ) {
     this.#endpoint = endpoint;
     this.label = `cluster ${endpoint.label}`;
@@ -284,6 +285,7 @@ export class ClusterSource implements SyncSource {
       name: settings.name ?? 'redis-events-sync',
       connectTimeout,
       ...(checkpoint ? { checkpoint } : {}),
+      ...(logger ? { logger } : {}),
     });
   }
 

@@ -10,6 +10,7 @@
 // listener then queues and stops reading, and the master holds the rest in its backlog.
 
 import { EventEmitter } from 'node:events';
+import type { Logger } from '@redis-events/resp';
 import type { ReadAofOptions } from '../aof/read-aof.ts';
 import type { ClusterCheckpoint, ClusterTopologyEvent } from '../cluster-source.ts';
 import { parseDumpPayload } from '../dump-payload.ts';
@@ -37,13 +38,6 @@ import {
 } from './sources.ts';
 import { fileStateStore, type SyncShardState, type SyncState, type SyncStateStore } from './sync-state.ts';
 import { SyncTarget, type TargetArg, type TargetNode } from './target.ts';
-
-/** The subset of console and pino a sync logs to. */
-export interface SyncLogger {
-  debug(context: object, message: string): void;
-  warn(context: object, message: string): void;
-  error(context: object, message: string): void;
-}
 
 /**
  * Where a sync reads from: a Redis URL or endpoint (a master, or any node of a Cluster, found
@@ -126,7 +120,8 @@ export interface RedisSyncOptions {
   readonly aof?: Omit<ReadAofOptions, 'signal' | 'rdb'> | undefined;
   /** Stops the sync (as {@link RedisSync.close}); `run()` then rejects with an `AbortError`. */
   readonly signal?: AbortSignal | undefined;
-  readonly logger?: SyncLogger | undefined;
+  /** Where retries, warnings and failures are logged (console and pino fit). */
+  readonly logger?: Logger | undefined;
 }
 
 /** Where a sync is. */
@@ -294,7 +289,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   readonly #store: SyncStateStore | undefined;
   readonly #dbMap: (db: number) => number;
   readonly #mergesDbs: boolean;
-  readonly #logger: SyncLogger | undefined;
+  readonly #logger: Logger | undefined;
   readonly #maxInflightCommands: number;
   readonly #maxInflightBytes: number;
   readonly #saveInterval: number;
@@ -502,11 +497,10 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     const signal = options.signal;
     const check = (what: string) => {
       if (signal?.aborted) {
-        const err = new ReplicationError('ERR_SYNC_ABORTED', `waiting for ${what} was aborted`, {
+        throw new ReplicationError('ERR_SYNC_ABORTED', `waiting for ${what} was aborted`, {
           cause: signal.reason,
+          name: 'AbortError',
         });
-        Object.defineProperty(err, 'name', { value: 'AbortError' });
-        throw err;
       }
       if (this.#fatal) throw this.#fatal;
       if (this.#phase === 'closed' || this.#phase === 'failed')
@@ -663,7 +657,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
             })),
           }
         : undefined;
-    return new ClusterSource(resolved, checkpoint, settings, this.#connectTimeout, this.#stop.signal);
+    return new ClusterSource(resolved, checkpoint, settings, this.#connectTimeout, this.#stop.signal, this.#logger);
   }
 
   /** Several kept databases cannot land in a Cluster's only database 0: say so before writing. */
@@ -1629,11 +1623,10 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   }
 
   #abortError(): ReplicationError {
-    const err = new ReplicationError('ERR_SYNC_ABORTED', 'the sync was aborted', {
+    return new ReplicationError('ERR_SYNC_ABORTED', 'the sync was aborted', {
       cause: this.#options.signal?.reason,
+      name: 'AbortError',
     });
-    Object.defineProperty(err, 'name', { value: 'AbortError' });
-    return err;
   }
 
   #failWith(error: ReplicationError): void {
@@ -1665,6 +1658,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
       throw new ReplicationError(
         'ERR_SYNC_CLOSE',
         `closed with ${abandoned} writes to the target not acknowledged within ${timeoutMs} ms; the saved position is before them, so the next run applies them again`,
+        { abandoned: { writes: abandoned } },
       );
   }
 
