@@ -154,7 +154,7 @@ export type {
 } from './replication-events.ts';
 export { type CommandKeys, commandKeys, type KeyShape } from './sink/command-keys.ts';
 export type { ExistingKeyPolicy } from './sink/context.ts';
-export { encodeDumpPayload, PORTABLE_DUMP_VERSION } from './sink/dump-encoder.ts';
+export { encodeDumpPayload, encodeStoredPayload, PORTABLE_DUMP_VERSION } from './sink/dump-encoder.ts';
 export type { RedisEndpoint } from './sink/endpoint.ts';
 export type { SyncFilter, SyncKeyType } from './sink/filter.ts';
 export {

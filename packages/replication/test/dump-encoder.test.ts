@@ -1,11 +1,21 @@
 // Portable DUMP payloads: what encodeDumpPayload builds reads back through parseDumpPayload as
-// the same value (property), and a real server RESTOREs it as that value, whatever its version.
+// the same value (property), and a real server RESTOREs it as that value, whatever its version;
+// compact encodings kept as stored (the parser's keepEncoded) RESTORE as they were.
 
+import { join } from 'node:path';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import fc from 'fast-check';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeDumpPayload, PORTABLE_DUMP_VERSION, parseDumpPayload, type RdbEntryEvent } from '../src/index.ts';
+import {
+  encodeDumpPayload,
+  encodeStoredPayload,
+  PORTABLE_DUMP_VERSION,
+  parseDumpPayload,
+  parseRdbFile,
+  type RdbEntryEvent,
+} from '../src/index.ts';
+import { storedEncodingsFor } from '../src/sink/dump-encoder.ts';
 import { plain } from './event-helpers.ts';
 
 const bytes = fc.uint8Array({ maxLength: 80 }).map((a) => Buffer.from(a));
@@ -175,5 +185,36 @@ describe('encodeDumpPayload on a real server', () => {
     // The server re-encodes small collections compactly, as it does for its own writes.
     expect(await client.object('ENCODING', 'h')).toMatch(/listpack|ziplist/);
     expect(await client.object('ENCODING', 'many')).toBe('hashtable');
+  });
+
+  it('passes compact encodings through as stored (keepEncoded): RESTORE loads them as they were', async () => {
+    await client.flushall();
+    await client.hset('c:hash', 'f', 'v', 'n', '1');
+    await client.zadd('c:zset', 1, 'a', 2.5, 'b');
+    await client.sadd('c:intset', 1, 2, 3);
+    await client.sadd('c:set', 'x', 'y');
+    await client.call('SAVE');
+    const [, dir] = (await client.config('GET', 'dir')) as [string, string];
+    const info = await server.info('server');
+    const [major = 0, minor = 0] = (info.valkey_version ?? info.redis_version ?? '0.0').split('.').map(Number);
+    const keep = storedEncodingsFor({ flavor: info.valkey_version ? 'valkey' : 'redis', major, minor });
+    const stored: RdbEntryEvent[] = [];
+    for await (const event of parseRdbFile(join(dir, 'dump.rdb'), { keepEncoded: keep }))
+      if (event.kind === 'entry') stored.push(event);
+    expect(stored.filter((e) => e.encoded !== undefined).length).toBeGreaterThanOrEqual(3);
+    for (const e of stored) {
+      if (e.encoded === undefined) continue;
+      expect(e.value).toEqual([]);
+      await client.restore(`copy:${e.key}`, 0, encodeStoredPayload(e.rdbType, e.encoded));
+    }
+    expect(await client.hgetall('copy:c:hash')).toEqual({ f: 'v', n: '1' });
+    expect(((await client.call('ZRANGE', 'copy:c:zset', '0', '-1', 'WITHSCORES')) as unknown[]).flat()).toEqual([
+      'a',
+      '1',
+      'b',
+      '2.5',
+    ]);
+    expect((await client.smembers('copy:c:intset')).sort()).toEqual(['1', '2', '3']);
+    expect(await client.object('ENCODING', 'copy:c:intset')).toBe('intset');
   });
 });

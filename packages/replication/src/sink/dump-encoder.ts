@@ -211,3 +211,36 @@ export function encodeDumpPayload(entry: RdbEntryEvent): Buffer {
   }
   return out.footer(PORTABLE_DUMP_VERSION);
 }
+
+/**
+ * A DUMP payload of a value in the encoding it was stored with (an entry's `encoded` bytes: a
+ * listpack, ziplist, intset or zipmap), for a target that reads that encoding: no decoding, and
+ * the target loads it as is.
+ *
+ * @example
+ * ```ts
+ * if (entry.encoded) await connection.send(['RESTORE', entry.key, 0, encodeStoredPayload(entry.rdbType, entry.encoded)]);
+ * ```
+ */
+export function encodeStoredPayload(rdbType: number, stored: Buffer): Buffer {
+  const out = new Out(1 + lenSize(stored.length) + stored.length + 10);
+  out.byte(rdbType);
+  out.string(stored);
+  return out.footer(PORTABLE_DUMP_VERSION);
+}
+
+/**
+ * The compact encodings a target can load from a RESTORE payload as stored: the legacy ones
+ * (zipmap, ziplists, intset) on every version, listpacks from Redis 7.0, set listpacks from Redis
+ * 7.2 (and every Valkey).
+ */
+export function storedEncodingsFor(server: {
+  readonly flavor: 'redis' | 'valkey';
+  readonly major: number;
+  readonly minor: number;
+}): number[] {
+  const types = [9, 10, 11, 12, 13];
+  if (server.flavor === 'valkey' || server.major >= 7) types.push(16, 17);
+  if (server.flavor === 'valkey' || server.major > 7 || (server.major === 7 && server.minor >= 2)) types.push(20);
+  return types;
+}

@@ -9,7 +9,7 @@
 import { ReplicationError } from '../errors.ts';
 import type { HashField, ModuleItem, RdbEntryEvent, StreamGroup, StreamMeta } from '../rdb-events.ts';
 import { type ExistingKeyPolicy, scoreText, type WriteContext } from './context.ts';
-import { encodeDumpPayload } from './dump-encoder.ts';
+import { encodeDumpPayload, encodeStoredPayload } from './dump-encoder.ts';
 import type { TargetArg } from './target.ts';
 
 /** A key being written in parts. */
@@ -141,7 +141,10 @@ export class SnapshotWriter {
     }
     const ttl = e.last && e.expireAt !== undefined ? e.expireAt : undefined;
     let args: TargetArg[];
-    if (e.type === 'string' && e.idle === undefined && e.freq === undefined) {
+    if (e.encoded !== undefined) {
+      // A compact encoding the target reads: passed through as stored.
+      args = this.#restore(key, encodeStoredPayload(e.rdbType, e.encoded), ttl, e, replace);
+    } else if (e.type === 'string' && e.idle === undefined && e.freq === undefined) {
       args = ['SET', key, e.value];
       if (ttl !== undefined) args.push('PXAT', ttl);
       if (!replace) args.push('NX');

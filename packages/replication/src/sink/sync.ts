@@ -20,6 +20,7 @@ import type { RdbParserOptions } from '../rdb-parser.ts';
 import type { CommandEvent } from '../replication-events.ts';
 import { commandKeys } from './command-keys.ts';
 import { commandBytes, type ExistingKeyPolicy, type ReplyHandler, type WriteContext } from './context.ts';
+import { storedEncodingsFor } from './dump-encoder.ts';
 import { type RedisEndpoint, type ResolvedEndpoint, resolveEndpoint } from './endpoint.ts';
 import { compileFilter, type KeyFilter, type SyncFilter } from './filter.ts';
 import { type LiveAction, liveActions } from './live-writes.ts';
@@ -323,6 +324,8 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   // Acknowledgements.
   #acks: Ack[] = [];
   #ackHead = 0;
+  #unsealed = 0;
+  #sealScheduled = false;
   #open: Ack | undefined;
   /** Keys a Cluster source's master received by RESTORE-ASKING (a slot migration), and from which shard. */
   readonly #migrated = new Map<string, { shard: string; at: number }>();
@@ -621,10 +624,11 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   async #openSource(): Promise<SyncSource> {
     const o = this.#options;
     const spec = o.source;
-    const settings: ListenerSettings = { ...o.replica, ...(o.rdb ? { rdb: o.rdb } : {}) };
-    if (typeof spec === 'object' && 'rdb' in spec) return new RdbFileSource(spec.rdb, o.rdb ?? {});
-    if (typeof spec === 'object' && 'aof' in spec)
-      return new AofSource(spec.aof, { ...o.aof, ...(o.rdb ? { rdb: o.rdb } : {}) }, this.#aofPosition);
+    // Compact encodings the target loads as stored are passed through, not decoded.
+    const rdb = { keepEncoded: storedEncodingsFor((this.#target as SyncTarget).server), ...o.rdb };
+    const settings: ListenerSettings = { ...o.replica, rdb };
+    if (typeof spec === 'object' && 'rdb' in spec) return new RdbFileSource(spec.rdb, rdb);
+    if (typeof spec === 'object' && 'aof' in spec) return new AofSource(spec.aof, { ...o.aof, rdb }, this.#aofPosition);
     const { cluster, ...endpoint } = typeof spec === 'string' ? { url: spec, cluster: undefined } : spec;
     const resolved = resolveEndpoint(endpoint, 'source');
     if (resolved.db !== undefined && resolved.db !== 0)
@@ -730,6 +734,32 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
 
   #enqueue(shard: SourceShard, event: SourceEvent): void {
     if (this.#stopping || this.#fatal) return;
+    const target = this.#target;
+    if (
+      this.#head === this.#queue.length &&
+      !this.#pumping &&
+      this.#step === undefined &&
+      target &&
+      !target.congested
+    ) {
+      // Nothing waits: handle the event at once (no queue entry, one seal per burst of events).
+      this.#pumping = true;
+      try {
+        const step = this.#handle(shard, event);
+        if (step !== undefined) this.#await(step);
+        else if (++this.#unsealed >= 256) this.#seal();
+        else if (!this.#sealScheduled) {
+          this.#sealScheduled = true;
+          queueMicrotask(this.#sealSoon);
+        }
+      } catch (err) {
+        this.#failWith(wrap(err, 'ERR_SYNC_TARGET', 'the sync failed'));
+      } finally {
+        this.#pumping = false;
+      }
+      if (this.#sourceEnded && this.#step === undefined) this.#maybeDone();
+      return;
+    }
     this.#queue.push({ shard, event });
     if (!this.#sourcePaused && this.#queue.length - this.#head >= HIGH_WATER) {
       this.#sourcePaused = true;
@@ -737,6 +767,31 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     }
     if (!this.#pumping) this.#pump();
   }
+
+  /** A step that waits (a reply, a fetch, a flush): nothing else is handled until it settles. */
+  #await(step: Promise<void>): void {
+    this.#seal();
+    this.#step = step;
+    if (!this.#sourcePaused) {
+      this.#sourcePaused = true;
+      this.#source?.pause();
+    }
+    step.then(
+      () => {
+        this.#step = undefined;
+        this.#pump();
+      },
+      (err: unknown) => {
+        this.#step = undefined;
+        this.#failWith(wrap(err, 'ERR_SYNC_TARGET', 'a write to the target failed'));
+      },
+    );
+  }
+
+  readonly #sealSoon = (): void => {
+    this.#sealScheduled = false;
+    this.#seal();
+  };
 
   #pump(): void {
     if (this.#pumping || this.#step || this.#fatal) return;
@@ -752,18 +807,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
         const step = this.#handle(item.shard, item.event);
         if (++processed % 256 === 0) this.#seal();
         if (step !== undefined) {
-          this.#seal();
-          this.#step = step;
-          step.then(
-            () => {
-              this.#step = undefined;
-              this.#pump();
-            },
-            (err: unknown) => {
-              this.#step = undefined;
-              this.#failWith(wrap(err, 'ERR_SYNC_TARGET', 'a write to the target failed'));
-            },
-          );
+          this.#await(step);
           break;
         }
       }
@@ -1410,6 +1454,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
 
   /** The writes so far form one step; positions recorded after this belong to the next. */
   #seal(): void {
+    this.#unsealed = 0;
     const ack = this.#open;
     if (!ack) return;
     this.#open = undefined;
