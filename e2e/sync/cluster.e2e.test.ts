@@ -3,7 +3,7 @@
 // keeps the old replication ID), a slot migration (RESTORE-ASKING on one master, DEL on the
 // other) that loses nothing. As target: commands routed by slot, cross-slot commands applied,
 // MOVED and ASK followed while a slot moves under the writes. Each ends with a compare.
-import { RedisSync } from '@redis-events/replication';
+import { ClusterReplicaListener, type ClusterShard, RedisSync } from '@redis-events/replication';
 import { type RedisCluster, type SpawnedRedis, spawnRedis, startCluster, waitFor } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { differences, writeChanges, writeData } from './helpers.ts';
@@ -149,5 +149,57 @@ describe('a Cluster into a Cluster', () => {
     await sync.caughtUp({ timeoutMs: 60_000 });
     expect(await differences({ source: source.url, target: target.url })).toEqual([]);
     await sync.close();
+  });
+});
+
+describe('ClusterReplicaListener', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await startCluster({ masters: 3 });
+  });
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it('tags every event with its shard, and resumes every shard from a checkpoint without a snapshot', async () => {
+    const client = cluster.createClient();
+    const seed = cluster.masters[0] as SpawnedRedis;
+    const listener = new ClusterReplicaListener({ url: seed.url, discardRdb: true });
+    const seen = new Map<string, ClusterShard>();
+    const written = ['{a}:1', '{b}:2', '{c}:3', '{d}:4', '{e}:5', '{f}:6'];
+    const arrived = new Set<string>();
+    const iterating = (async () => {
+      for await (const { shard, event } of listener) {
+        seen.set(shard.id, shard);
+        if (event.kind === 'command' && event.name === 'SET') {
+          const key = String(event.args[0]);
+          // The key is in one of the shard's slots.
+          const slot = await cluster.keySlot(key);
+          expect(shard.ranges.some(([from, to]) => slot >= from && slot <= to)).toBe(true);
+          arrived.add(key);
+          if (arrived.size === written.length) break;
+        }
+      }
+    })();
+    await waitFor(
+      'three shards streaming',
+      () => listener.shards.length === 3 && listener.checkpoint.shards.length === 3,
+    );
+    for (const key of written) await client.set(key, 'v');
+    await iterating;
+    expect(seen.size).toBe(3);
+    const checkpoint = listener.checkpoint;
+    expect(checkpoint.shards).toHaveLength(3);
+
+    await client.set('{a}:after', 'x');
+    const resumed = new ClusterReplicaListener({ url: seed.url, checkpoint });
+    const starts: string[] = [];
+    let got = false;
+    for await (const { event } of resumed) {
+      if (event.kind === 'continued' || event.kind === 'full-sync-start') starts.push(event.kind);
+      if (event.kind === 'command' && String(event.args[0]) === '{a}:after') got = true;
+      if (got && starts.length === 3) break;
+    }
+    expect(starts).toEqual(['continued', 'continued', 'continued']);
   });
 });

@@ -476,6 +476,8 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   run(): Promise<SyncResult> {
     if (this.#running)
       return Promise.reject(new ReplicationError('ERR_REPLICATION_STATE', 'run() was already called on this sync'));
+    if (this.#stopping)
+      return Promise.reject(new ReplicationError('ERR_REPLICATION_STATE', 'this sync was closed before it ran'));
     this.#running = true;
     return new Promise<SyncResult>((resolve, reject) => {
       this.#finish = resolve;
