@@ -5,7 +5,7 @@
 // Redis 8.6 or Valkey 9 source restores into a Redis 7.0 target: the payload's footer claims
 // RDB 9, the version of the types it uses, not the source's.
 
-import { crc64 } from '../crc64.ts';
+import { Crc64 } from '../crc64.ts';
 import type { ModuleItem, RdbEntryEvent } from '../rdb-events.ts';
 
 /** The RDB version of the footer: the types used here all exist in RDB 9 (Redis 5.0). */
@@ -83,8 +83,9 @@ class Out {
   footer(version: number): Buffer {
     this.buf.writeUInt16LE(version, this.at);
     this.at += 2;
-    const crc = crc64(this.buf.subarray(0, this.at));
-    this.buf.writeBigUInt64LE(crc, this.at);
+    const crc = new Crc64();
+    crc.update(this.buf, 0, this.at);
+    crc.writeLE(this.buf, this.at);
     this.at += 8;
     return this.buf;
   }

@@ -101,9 +101,9 @@ export interface RedisSyncOptions {
    * writes that fail always fail the sync.
    */
   readonly errors?: 'warn' | 'fail' | undefined;
-  /** Commands in flight to the target before the source is paused. Default 20,000. */
+  /** Commands in flight to the target before the source is paused. Default 10,000. */
   readonly maxInflightCommands?: number | undefined;
-  /** Bytes in flight to the target before the source is paused. Default 64 MiB. */
+  /** Bytes in flight to the target before the source is paused. Default 16 MiB. */
   readonly maxInflightBytes?: number | undefined;
   /** How often the position is saved, in ms. Default 1000. */
   readonly saveInterval?: number | undefined;
@@ -405,8 +405,8 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
       );
     }
     this.#logger = options.logger;
-    this.#maxInflightCommands = positiveInt('maxInflightCommands', options.maxInflightCommands, 20_000);
-    this.#maxInflightBytes = positiveInt('maxInflightBytes', options.maxInflightBytes, 64 * 1024 * 1024);
+    this.#maxInflightCommands = positiveInt('maxInflightCommands', options.maxInflightCommands, 10_000);
+    this.#maxInflightBytes = positiveInt('maxInflightBytes', options.maxInflightBytes, 16 * 1024 * 1024);
     this.#saveInterval = positiveInt('saveInterval', options.saveInterval, 1000);
     this.#progressInterval = positiveInt('progressInterval', options.progressInterval, 1000);
     this.#connectTimeout = positiveInt('connectTimeout', options.connectTimeout, 10_000);
