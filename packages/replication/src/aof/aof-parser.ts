@@ -12,7 +12,7 @@
 // so does this parser: a transaction's commands are held until its EXEC (up to
 // `maxTransactionBytes`, after which they flow and the end reports the open transaction).
 
-import { type CommandView, commandView } from '../command-views.ts';
+import { StreamCommand } from '../command-stream.ts';
 import { ReplicationError, type ReplicationErrorCode } from '../errors.ts';
 import type { RdbEvent } from '../rdb-events.ts';
 import { RdbParser, type RdbParserOptions } from '../rdb-parser.ts';
@@ -67,32 +67,6 @@ export interface AofParserOptions {
   readonly allowTruncated?: boolean | undefined;
   /** Read an RDB preamble (a file starting with `REDIS` or `VALKEY`) with these options. */
   readonly rdb?: RdbParserOptions | undefined;
-}
-
-/** A command read from an AOF; the typed view is computed on first access. */
-class AofCommand implements CommandEvent {
-  readonly kind = 'command' as const;
-  readonly db: number;
-  readonly name: string;
-  readonly args: readonly Buffer[];
-  readonly offset: number;
-  readonly size: number;
-  readonly inTransaction: boolean;
-  #view: CommandView | undefined;
-
-  constructor(db: number, name: string, args: readonly Buffer[], offset: number, size: number, inTransaction: boolean) {
-    this.db = db;
-    this.name = name;
-    this.args = args;
-    this.offset = offset;
-    this.size = size;
-    this.inTransaction = inTransaction;
-  }
-
-  get view(): CommandView {
-    this.#view ??= commandView(this.name, this.args);
-    return this.#view;
-  }
 }
 
 const CR = 13;
@@ -499,7 +473,7 @@ export class AofParser {
       default:
         break;
     }
-    const event = new AofCommand(this.#db, name, rest, this.#offset, size, inTransaction);
+    const event = new StreamCommand(this.#db, name, rest, this.#offset, size, inTransaction);
     if (!inTransaction || this.#flowing) {
       this.#out.push(event);
       return;

@@ -6,7 +6,7 @@
 
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { exponentialBackoff, type Logger, RespConnection } from '@redis-events/resp';
+import { abortable, exponentialBackoff, type Logger, RespConnection } from '@redis-events/resp';
 import { type AofEvent, describeAof, type ReadAofOptions, readAof } from '../aof/read-aof.ts';
 import {
   type ClusterCheckpoint,
@@ -126,25 +126,6 @@ async function probe(
       },
     );
   }
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 async function keyspaceOf(conn: RespConnection<unknown>): Promise<Map<number, number>> {
@@ -337,17 +318,34 @@ export class ClusterSource implements SyncSource {
   }
 }
 
+/** What file sources share: nothing to ask again, no master offset, no keyspace. */
+abstract class FileSource {
+  readonly canFetch = false;
+
+  fetch(): Promise<FetchedKey> {
+    return Promise.reject(new Error('a file cannot be asked for a key'));
+  }
+
+  async masterOffset(): Promise<number | undefined> {
+    return undefined;
+  }
+
+  async keyspace(): Promise<Map<number, number> | undefined> {
+    return undefined;
+  }
+}
+
 /** An RDB file: a snapshot with no stream after it. */
-export class RdbFileSource implements SyncSource {
+export class RdbFileSource extends FileSource implements SyncSource {
   readonly kind = 'rdb' as const;
   readonly label: string;
-  readonly canFetch = false;
   readonly #path: string;
   readonly #options: RdbParserOptions;
   #stream: ReturnType<typeof createReadStream> | undefined;
   size = 0;
 
   constructor(path: string, options: RdbParserOptions) {
+    super();
     this.#path = path;
     this.label = path;
     this.#options = options;
@@ -413,25 +411,12 @@ export class RdbFileSource implements SyncSource {
   async close(): Promise<void> {
     this.#stream?.destroy();
   }
-
-  fetch(): Promise<FetchedKey> {
-    return Promise.reject(new Error('an RDB file cannot be asked for a key'));
-  }
-
-  async masterOffset(): Promise<number | undefined> {
-    return undefined;
-  }
-
-  async keyspace(): Promise<Map<number, number> | undefined> {
-    return undefined;
-  }
 }
 
 /** AOF files (a Redis 7 folder or manifest, or one legacy file). */
-export class AofSource implements SyncSource {
+export class AofSource extends FileSource implements SyncSource {
   readonly kind = 'aof' as const;
   readonly label: string;
-  readonly canFetch = false;
   readonly #path: string;
   readonly #options: ReadAofOptions;
   readonly #resumeAt: { readonly file: string; readonly offset: number } | undefined;
@@ -440,6 +425,7 @@ export class AofSource implements SyncSource {
   #stop = new AbortController();
 
   constructor(path: string, options: ReadAofOptions, resumeAt: { file: string; offset: number } | undefined) {
+    super();
     this.#path = path;
     this.label = path;
     this.#options = options;
@@ -504,17 +490,5 @@ export class AofSource implements SyncSource {
   async close(): Promise<void> {
     this.#stop.abort();
     this.resume();
-  }
-
-  fetch(): Promise<FetchedKey> {
-    return Promise.reject(new Error('an AOF cannot be asked for a key'));
-  }
-
-  async masterOffset(): Promise<number | undefined> {
-    return undefined;
-  }
-
-  async keyspace(): Promise<Map<number, number> | undefined> {
-    return undefined;
   }
 }

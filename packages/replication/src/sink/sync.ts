@@ -1362,8 +1362,8 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
 
   // ------------------------------------------------------------------ writes and acknowledgements
 
-  #send(args: TargetArg[], db: number, key: Buffer | undefined, onReply?: ReplyHandler, node?: TargetNode): void {
-    const target = this.#target as SyncTarget;
+  /** The open acknowledgement step, one more write in it, and what to call when that write is done. */
+  #track(): () => void {
     let ack = this.#open;
     if (ack === undefined) {
       ack = {
@@ -1380,6 +1380,15 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     }
     ack.pending++;
     const owner = ack;
+    return () => {
+      owner.pending--;
+      if (owner.pending === 0 && owner.sealed) this.#advance();
+    };
+  }
+
+  #send(args: TargetArg[], db: number, key: Buffer | undefined, onReply?: ReplyHandler, node?: TargetNode): void {
+    const target = this.#target as SyncTarget;
+    const done = this.#track();
     const phase = this.#phase;
     target.write(
       args,
@@ -1402,8 +1411,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
             ),
           );
         }
-        owner.pending--;
-        if (owner.pending === 0 && owner.sealed) this.#advance();
+        done();
       },
       node,
     );
@@ -1412,22 +1420,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   /** A transaction through the pipeline, tracked like one write. */
   #sendTransaction(commands: TargetArg[][], db: number, key: Buffer | undefined): void {
     const target = this.#target as SyncTarget;
-    let ack = this.#open;
-    if (ack === undefined) {
-      ack = {
-        pending: 0,
-        shard: undefined,
-        position: undefined,
-        aof: undefined,
-        received: Date.now(),
-        commands: 0,
-        sealed: false,
-      };
-      this.#open = ack;
-      this.#acks.push(ack);
-    }
-    ack.pending++;
-    const owner = ack;
+    const done = this.#track();
     let bytes = 32;
     for (const c of commands) bytes += commandBytes(c);
     target.writeTransaction(
@@ -1443,8 +1436,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
         } catch (failure) {
           this.#failWith(wrap(failure, 'ERR_SYNC_TARGET', 'a MULTI ... EXEC failed on the target'));
         }
-        owner.pending--;
-        if (owner.pending === 0 && owner.sealed) this.#advance();
+        done();
       },
     );
   }

@@ -9,7 +9,7 @@
 // original order before anything newer. Commands in flight when a connection drops may have run
 // before it did: they are sent again (at least once), and counted.
 
-import { exponentialBackoff, type ReplyError, RespConnection, RespError } from '@redis-events/resp';
+import { abortable, exponentialBackoff, type ReplyError, RespConnection, RespError } from '@redis-events/resp';
 import { ReplicationError } from '../errors.ts';
 import { connectionOptions, type ResolvedEndpoint } from './endpoint.ts';
 import { CLUSTER_SLOTS, type ClusterMaster, parseClusterSlots } from './slots.ts';
@@ -173,7 +173,7 @@ export class SyncTarget {
     const conn = SyncTarget.#connection(endpoint, options, undefined, undefined);
     const node = new Node(endpoint.host, endpoint.port, endpoint.label, conn);
     try {
-      await withSignal(conn.connect(), options.signal);
+      await abortable(conn.connect(), options.signal);
       if (endpoint.db !== undefined && endpoint.db !== 0)
         throw new Error(`the target URL selects database ${endpoint.db}; use dbMap to choose target databases`);
       const info = text(await conn.send(['INFO', 'server']));
@@ -609,23 +609,4 @@ function isLost(err: unknown): boolean {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
