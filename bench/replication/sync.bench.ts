@@ -130,6 +130,8 @@ async function writer(url: string): Promise<void> {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
   client.disconnect();
+  // What a loaded machine let the writer do: the rate is reported beside the lag.
+  process.send?.({ writes: n, seconds: LAG_SECONDS });
 }
 
 async function lag(context: Context, via: 'ours' | 'replica') {
@@ -167,16 +169,23 @@ async function lag(context: Context, via: 'ours' | 'replica') {
     execArgv: process.execArgv,
     stdio: 'inherit',
   });
+  let achieved = 0;
+  child.on('message', (m: { writes: number; seconds: number }) => {
+    achieved = m.writes / m.seconds;
+  });
   await new Promise((resolve) => child.once('exit', resolve));
   await new Promise((resolve) => setTimeout(resolve, 500));
   listener.disconnect();
   if (sync) await sync.close();
   else await target.call('REPLICAOF', 'NO', 'ONE');
   await target.flushall();
-  if (lags.length < LAG_SECONDS * 100) throw new Error(`only ${lags.length} probes arrived`);
+  if (lags.length < 20) throw new Error(`only ${lags.length} probes arrived`);
   lags.sort((a, b) => a - b);
   const at = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] as number;
-  return { ops: lags.length, details: { 'lag p50 ms': at(0.5), 'lag p99 ms': at(0.99), 'lag max ms': at(1) } };
+  return {
+    ops: lags.length,
+    details: { 'writes/s achieved': Math.round(achieved), 'lag p50 ms': at(0.5), 'lag p99 ms': at(0.99), 'lag max ms': at(1) },
+  };
 }
 
 if (process.argv[2] === '--writer') {

@@ -16,7 +16,8 @@ import { differences } from './helpers.ts';
 
 const cliBin = fileURLToPath(new URL('../../packages/cli/src/bin.ts', import.meta.url));
 
-describe('a sync cut and restarted', () => {
+// Datasets of tens of thousands of keys, synced twice: minutes on a loaded 2-core machine.
+describe('a sync cut and restarted', { timeout: 180_000 }, () => {
   let source: SpawnedRedis;
   let target: SpawnedRedis;
   let dir: string;

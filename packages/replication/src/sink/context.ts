@@ -30,10 +30,13 @@ export interface WriteContext {
   targetAtLeast(major: number, minor: number): boolean;
 }
 
-/** The byte size of a command, for the pipeline's budget. */
+/**
+ * The memory a command in flight holds, for the pipeline's budget: its bytes, plus what each
+ * argument costs as a JavaScript object (a Buffer is about 100 bytes before its contents).
+ */
 export function commandBytes(args: readonly TargetArg[]): number {
-  let n = 16;
-  for (const a of args) n += (typeof a === 'string' ? a.length : typeof a === 'number' ? 12 : a.length) + 16;
+  let n = 64;
+  for (const a of args) n += (typeof a === 'string' ? a.length : typeof a === 'number' ? 12 : a.length) + 100;
   return n;
 }
 

@@ -221,7 +221,8 @@ interface Ack {
 
 const TX_LIMIT_COMMANDS = 10_000;
 const TX_LIMIT_BYTES = 64 * 1024 * 1024;
-const HIGH_WATER = 8192;
+/** Source events queued in the sync (a large key's parts hold about a megabyte each) before the source pauses. */
+const HIGH_WATER = 1024;
 
 const OPTION_KEYS = new Set([
   'source',
@@ -628,7 +629,9 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     const spec = o.source;
     // Compact encodings the target loads as stored are passed through, not decoded.
     const rdb = { keepEncoded: storedEncodingsFor((this.#target as SyncTarget).server), ...o.rdb };
-    const settings: ListenerSettings = { ...o.replica, rdb };
+    // Parsed parts take several times their input bytes in memory: the listener's queue is kept
+    // short, the sync's own queue and write window bound the rest.
+    const settings: ListenerSettings = { maxQueuedEvents: 256, maxQueuedBytes: 4 * 1024 * 1024, ...o.replica, rdb };
     if (typeof spec === 'object' && 'rdb' in spec) return new RdbFileSource(spec.rdb, rdb);
     if (typeof spec === 'object' && 'aof' in spec) return new AofSource(spec.aof, { ...o.aof, rdb }, this.#aofPosition);
     const { cluster, ...endpoint } = typeof spec === 'string' ? { url: spec, cluster: undefined } : spec;
