@@ -79,7 +79,7 @@ async function copier(context: Context) {
     for (let i = 0; i < keys.length; i++) {
       const payload = replies[2 * i]?.[1] as Buffer | null;
       const ttl = replies[2 * i + 1]?.[1] as number;
-      if (payload) write.restore(keys[i] as string, ttl > 0 ? ttl : 0, payload, 'REPLACE');
+      if (payload) write.restore(keys[i] as string, Math.max(ttl, 0), payload, 'REPLACE');
     }
     await write.exec();
   } while (cursor !== '0');
@@ -184,7 +184,12 @@ async function lag(context: Context, via: 'ours' | 'replica') {
   const at = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] as number;
   return {
     ops: lags.length,
-    details: { 'writes/s achieved': Math.round(achieved), 'lag p50 ms': at(0.5), 'lag p99 ms': at(0.99), 'lag max ms': at(1) },
+    details: {
+      'writes/s achieved': Math.round(achieved),
+      'lag p50 ms': at(0.5),
+      'lag p99 ms': at(0.99),
+      'lag max ms': at(1),
+    },
   };
 }
 

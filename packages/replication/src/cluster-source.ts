@@ -251,7 +251,11 @@ export class ClusterReplicaListener
 
   resume(): void {
     this.#paused = false;
-    for (const s of this.#shards.values()) s.listener.resume();
+    // A consumer may pause again while one shard hands over what it queued: the rest stay paused.
+    for (const s of this.#shards.values()) {
+      if (this.#paused) break;
+      s.listener.resume();
+    }
   }
 
   /** Closes every listener. */

@@ -77,6 +77,27 @@ describe('RedisSync', () => {
     expect(result).toMatchObject({ phase: 'closed', fullSyncs: 1 });
   });
 
+  it('does not stall when a full write window meets a source whose queue refills at once', {
+    timeout: 60_000,
+  }, async () => {
+    // A small window pauses the source often; a long listener queue hands back hundreds of
+    // events the moment it resumes, which must be handled without waiting for another one.
+    for (let i = 0; i < 40_000; i += 2000) {
+      const p = src.pipeline();
+      for (let j = i; j < i + 2000; j++) p.set(`k:${j}`, `v${j}`);
+      await p.exec();
+    }
+    const { sync } = await started({
+      source: source.url,
+      target: target.url,
+      maxInflightCommands: 32,
+      replica: { maxQueuedEvents: 4096 },
+    });
+    expect(sync.stats.snapshot.keys).toBe(40_000);
+    expect(await dst.dbsize()).toBe(40_000);
+    await sync.close();
+  });
+
   it('keeps a replicated MULTI atomic on the target', async () => {
     const { sync } = await started({ source: source.url, target: target.url });
     const before = Number(/cmdstat_multi:calls=(\d+)/.exec(await dst.info('commandstats'))?.[1] ?? 0);

@@ -804,29 +804,40 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     if (!target) return;
     this.#pumping = true;
     try {
-      const queue = this.#queue;
       let processed = 0;
-      while (this.#head < queue.length && !target.congested && !this.#fatal && !this.#stopping) {
-        const item = queue[this.#head] as { shard: SourceShard; event: SourceEvent };
-        queue[this.#head++] = undefined as never;
-        const step = this.#handle(item.shard, item.event);
-        if (++processed % 256 === 0) this.#seal();
-        if (step !== undefined) {
-          this.#await(step);
-          break;
+      // Resuming the source delivers what its listener queued at once, into this queue (the
+      // pump is running): go round again for those, or they would wait for an event that the
+      // paused source never sends.
+      for (;;) {
+        const queue = this.#queue;
+        while (this.#head < queue.length && !target.congested && !this.#fatal && !this.#stopping) {
+          const item = queue[this.#head] as { shard: SourceShard; event: SourceEvent };
+          queue[this.#head++] = undefined as never;
+          const step = this.#handle(item.shard, item.event);
+          if (++processed % 256 === 0) this.#seal();
+          if (step !== undefined) {
+            this.#await(step);
+            break;
+          }
         }
-      }
-      this.#seal();
-      if (this.#head === queue.length) {
-        this.#queue = [];
-        this.#head = 0;
-      } else if (this.#head > 65536) {
-        this.#queue = queue.slice(this.#head);
-        this.#head = 0;
-      }
-      if (this.#sourcePaused && !this.#step && !target.congested && this.#queue.length - this.#head < HIGH_WATER / 2) {
-        this.#sourcePaused = false;
-        this.#source?.resume();
+        this.#seal();
+        if (this.#head === queue.length) {
+          this.#queue = [];
+          this.#head = 0;
+        } else if (this.#head > 65536) {
+          this.#queue = queue.slice(this.#head);
+          this.#head = 0;
+        }
+        if (
+          this.#sourcePaused &&
+          !this.#step &&
+          !target.congested &&
+          this.#queue.length - this.#head < HIGH_WATER / 2
+        ) {
+          this.#sourcePaused = false;
+          this.#source?.resume();
+        }
+        if (this.#head === this.#queue.length || this.#step || target.congested || this.#fatal || this.#stopping) break;
       }
       if (this.#sourceEnded && this.#head === this.#queue.length && !this.#step) this.#maybeDone();
     } catch (err) {
