@@ -1,5 +1,5 @@
 // redis-events sync, compare and aof as a user runs them: a one-shot copy, Ctrl-C in the live
-// phase (exit 130, position saved) and a resume without a new snapshot, compare's exit codes
+// phase (exit 130, position saved) and a resume without a new snapshot, Ctrl-C in the snapshot, compare's exit codes
 // and output, the commands of a real AOF, and clear failures for wrong arguments or servers.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,8 +67,10 @@ describe('redis-events sync and compare', { timeout: 120_000 }, () => {
     await waitUntil(() => /following writes/.test(first.stderrSoFar), 30_000);
     await src.set('live', '1');
     const dst = target.createClient();
-    await waitUntil(() => false, 0).catch(() => {});
-    for (let i = 0; i < 100 && (await dst.get('live')) !== '1'; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; (await dst.get('live')) !== '1'; i++) {
+      if (i > 400) throw new Error('the live write did not arrive');
+      await new Promise((r) => setTimeout(r, 25));
+    }
     first.kill('SIGINT');
     const stopped = await first.output;
     expect(stopped.code).toBe(130);
@@ -80,6 +82,42 @@ describe('redis-events sync and compare', { timeout: 120_000 }, () => {
     expect(second.stderr).toMatch(/resumed from the saved position without a new snapshot/);
     expect(second.stderr).not.toMatch(/copying the snapshot/);
     expect(await dst.mget('before', 'live', 'while-stopped')).toEqual(['1', '1', '1']);
+  });
+
+  it('Ctrl-C in the snapshot: exit 130, says the next run takes a new snapshot, and that run completes the copy', async () => {
+    const stateFile = join(dir, 'state-snapshot.json');
+    const src = source.createClient();
+    for (let i = 0; i < 200_000; i += 5000) {
+      const p = src.pipeline();
+      for (let j = i; j < i + 5000; j++) p.set(`s:${j}`, 'x'.repeat(64));
+      await p.exec();
+    }
+    const dst = target.createClient();
+    const first = startCli(['sync', source.url, target.url, '--state-file', stateFile]);
+    await waitUntil(() => /copying the snapshot/.test(first.stderrSoFar), 30_000);
+    for (let i = 0; (await dst.dbsize()) === 0; i++) {
+      if (i > 2000) throw new Error('no key arrived');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    first.kill('SIGINT');
+    const stopped = await first.output;
+    expect(stopped.code).toBe(130);
+    // The first keys arrived moments ago: 200,000 cannot all be copied by the time SIGINT lands.
+    expect(stopped.stderr).not.toMatch(/following writes/);
+    expect(stopped.stderr).toMatch(/stopped in the snapshot \([\d,]+ keys copied\).*the next run takes a new snapshot/);
+    expect(JSON.parse(readFileSync(stateFile, 'utf8')).shards).toEqual([]);
+    const second = await runCli([
+      'sync',
+      source.url,
+      target.url,
+      '--state-file',
+      stateFile,
+      '--once',
+      '--existing',
+      'fail',
+    ]);
+    expect(second.code).toBe(0);
+    expect(await dst.dbsize()).toBe(200_000);
   });
 
   it('copies only what the filter keeps, into the mapped database', async () => {

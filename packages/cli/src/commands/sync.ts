@@ -138,7 +138,10 @@ Examples:
     };
     const sync = new RedisSync(syncOptions);
     const label = (x: string) => (isUrl(x) ? redact(x) : x);
+    let live = false;
     sync.on('phase', (phase) => {
+      if (phase === 'live') live = true;
+      else if (phase === 'snapshot') live = false;
       if (phase === 'snapshot')
         terminal.info(terminal.styleErr(2, `${label(sourceArg)} → ${label(targetArg)}: copying the snapshot`));
       else if (phase === 'live') {
@@ -183,9 +186,11 @@ Examples:
       terminal.clearProgress();
       if (signal.aborted) {
         terminal.info(
-          stateFile
-            ? `stopped; position saved in ${stateFile}: run the same command again to resume`
-            : 'stopped (no --state-file: the next run starts with a new snapshot)',
+          !stateFile
+            ? 'stopped (no --state-file: the next run starts with a new snapshot)'
+            : live
+              ? `stopped; position saved in ${stateFile}: run the same command again to resume`
+              : `stopped in the snapshot (${sync.stats.snapshot.keys.toLocaleString('en')} keys copied); ${stateFile} saved: the next run takes a new snapshot, replacing the keys copied so far`,
         );
         return undefined;
       }
