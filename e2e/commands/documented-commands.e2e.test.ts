@@ -103,7 +103,7 @@ const rules: Rule[] = [
       verify: () => {
         expect(readFileSync(join(root, '.ci', 'run'), 'utf8')).toMatch(/exec \.\/run check\n/);
         expect(readFileSync(join(root, 'run'), 'utf8')).toMatch(/demo \| check\) cmd="\$1"/);
-        expect(pkg.scripts.check).toMatch(/^turbo run build typecheck lint test e2e check:pack/);
+        expect(pkg.scripts.check).toMatch(/^turbo run build typecheck lint check:pack && turbo run test e2e /);
       },
     }),
   },

@@ -10,7 +10,8 @@
 
 import { EventEmitter } from 'node:events';
 import { abortable, type Logger, RespConnection } from '@redis-events/resp';
-import { ReplicationError } from './errors.ts';
+import { abortError, ReplicationError } from './errors.ts';
+import { rejectUnknownOptions } from './options.ts';
 import { ReplicaListener, type ReplicaListenerOptions, type ReplicationCheckpoint } from './replica-listener.ts';
 import type { ReplicationEvent } from './replication-events.ts';
 import { connectionOptions, resolveEndpoint } from './sink/endpoint.ts';
@@ -93,7 +94,7 @@ interface ShardState {
   ended: boolean;
 }
 
-const LISTENER_KEYS = new Set([
+const LISTENER_KEYS: readonly string[] = [
   'url',
   'host',
   'port',
@@ -120,7 +121,7 @@ const LISTENER_KEYS = new Set([
   'refreshInterval',
   'signal',
   'logger',
-]);
+];
 
 function overlaps(a: readonly (readonly [number, number])[], b: readonly (readonly [number, number])[]): number {
   let n = 0;
@@ -173,9 +174,7 @@ export class ClusterReplicaListener
   constructor(options: ClusterReplicaListenerOptions | string) {
     super();
     const o: ClusterReplicaListenerOptions = typeof options === 'string' ? { url: options } : options;
-    for (const key of Object.keys(o))
-      if (!LISTENER_KEYS.has(key))
-        throw new ReplicationError('ERR_REPLICATION_ARGUMENT', `ClusterReplicaListener has no option "${key}"`);
+    rejectUnknownOptions(o, LISTENER_KEYS, 'ClusterReplicaListener');
     this.#options = o;
     this.#seed = resolveEndpoint(
       {
@@ -230,11 +229,7 @@ export class ClusterReplicaListener
     if (this.#started) throw new ReplicationError('ERR_REPLICATION_STATE', 'this cluster listener is already started');
     this.#started = true;
     const signal = this.#options.signal;
-    const aborted = () =>
-      new ReplicationError('ERR_REPLICATION_ABORTED', 'starting the cluster listener was aborted', {
-        cause: signal?.reason,
-        name: 'AbortError',
-      });
+    const aborted = () => abortError(signal?.reason, 'starting the cluster listener');
     if (signal?.aborted) throw aborted();
     await abortable(this.#refresh(), signal, aborted);
     if (this.#closed) return this;

@@ -6,7 +6,8 @@
 // the size of a key. Keys that differ can be checked again after a delay, for targets still
 // being synced: only what still differs in the last round is reported.
 
-import { ReplicationError } from './errors.ts';
+import { abortError, ReplicationError } from './errors.ts';
+import { rejectUnknownOptions } from './options.ts';
 import { commandBytes } from './sink/context.ts';
 import { type RedisEndpoint, resolveEndpoint } from './sink/endpoint.ts';
 import { compileFilter, type KeyFilter, type SyncFilter } from './sink/filter.ts';
@@ -136,9 +137,9 @@ function pairsMap(flat: unknown): Map<string, Buffer> {
  * for (const d of report.differences) console.log(d.kind, d.db, d.key.toString(), d.detail);
  * process.exitCode = report.differ ? 1 : 0;
  * ```
- * @throws {ReplicationError} `ERR_SYNC_TARGET` (a side cannot be reached), `ERR_COMPARE_READ`, `ERR_SYNC_ABORTED`, `ERR_REPLICATION_ARGUMENT`.
+ * @throws {ReplicationError} `ERR_SYNC_TARGET` (a side cannot be reached), `ERR_COMPARE_READ`, `ERR_REPLICATION_ABORTED` (named `AbortError`), `ERR_REPLICATION_ARGUMENT`.
  */
-const COMPARE_KEYS = new Set([
+const COMPARE_KEYS: readonly string[] = [
   'source',
   'target',
   'filter',
@@ -153,19 +154,13 @@ const COMPARE_KEYS = new Set([
   'maxReported',
   'connectTimeout',
   'signal',
-]);
+];
 
 export async function compareRedis(options: CompareOptions): Promise<CompareReport> {
-  for (const key of Object.keys(options ?? {}))
-    if (!COMPARE_KEYS.has(key))
-      throw argument(`compareRedis has no option "${key}"; it takes ${[...COMPARE_KEYS].join(', ')}`);
+  rejectUnknownOptions(options, COMPARE_KEYS, 'compareRedis');
   if (options?.source === undefined || options.target === undefined)
     throw argument('compareRedis needs a source and a target');
-  if (options.signal?.aborted)
-    throw new ReplicationError('ERR_SYNC_ABORTED', 'the compare was aborted', {
-      cause: options.signal.reason,
-      name: 'AbortError',
-    });
+  if (options.signal?.aborted) throw abortError(options.signal.reason, 'the compare');
   const sample = options.sample ?? 1;
   if (!(sample >= 0 && sample <= 1)) throw argument(`sample must be between 0 and 1, got ${String(options.sample)}`);
   const tolerance = options.ttlTolerance ?? 2000;
@@ -266,11 +261,7 @@ export async function compareRedis(options: CompareOptions): Promise<CompareRepo
       options.onDifference?.(d);
     }
   } catch (err) {
-    if (signal?.aborted)
-      throw new ReplicationError('ERR_SYNC_ABORTED', 'the compare was aborted', {
-        cause: signal.reason,
-        name: 'AbortError',
-      });
+    if (signal?.aborted) throw abortError(signal.reason, 'the compare');
     if (err instanceof ReplicationError) throw err;
     throw new ReplicationError('ERR_COMPARE_READ', `the compare failed: ${(err as Error)?.message ?? String(err)}`, {
       cause: err,

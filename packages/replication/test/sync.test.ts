@@ -343,7 +343,7 @@ describe('RedisSync', () => {
       controller.abort();
       const err = (await running) as ReplicationError;
       expect(err.name).toBe('AbortError');
-      expect(err.code).toBe('ERR_SYNC_ABORTED');
+      expect(err.code).toBe('ERR_REPLICATION_ABORTED');
       expect(JSON.parse(readFileSync(stateFile, 'utf8')).shards).toHaveLength(1);
     });
 
@@ -353,10 +353,15 @@ describe('RedisSync', () => {
         const { sync, done } = await started({ source: source.url, target: frozen.url });
         frozen.suspend();
         for (let i = 0; i < 50; i++) await src.set(`pending:${i}`, 'x');
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Wait for the writes to be sent (unanswered), not for a time that a loaded machine may exceed.
+        for (let i = 0; sync.stats.target.inflight === 0; i++) {
+          if (i > 1000) throw new Error('no write went out to the target');
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         const err = (await sync.close({ timeoutMs: 300 }).catch((e: unknown) => e)) as ReplicationError;
         expect(err).toBeInstanceOf(ReplicationError);
-        expect(err.code).toBe('ERR_SYNC_CLOSE');
+        expect(err.code).toBe('ERR_REPLICATION_ABANDONED');
+        expect(err.abandoned).toMatchObject({ writes: expect.any(Number) });
         expect(err.message).toMatch(/\d+ writes to the target not acknowledged/);
         await done;
       } finally {

@@ -271,46 +271,153 @@ export interface RunScriptOptions {
   readonly buffers?: boolean | undefined;
 }
 
-type ScriptCommand = (...args: (RedisKey | string | number)[]) => Promise<unknown>;
+type Call = (command: string, ...args: (RedisKey | string | number | Buffer)[]) => Promise<unknown>;
 
-// The scripts defined on each client, by SHA1: the name of the command that runs each.
-const defined = new WeakMap<object, Map<string, string>>();
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
 
-function scriptCommand(client: RedisClient, script: LuaScript, buffers: boolean): ScriptCommand {
-  let byClient = defined.get(client);
-  if (byClient === undefined) {
-    byClient = new Map();
-    defined.set(client, byClient);
-  }
-  let name = byClient.get(script.sha);
-  if (name === undefined) {
-    name = `redis-events:${script.sha}`;
-    // Without numberOfKeys: each call passes its key count first, like EVALSHA.
-    client.defineCommand(name, { lua: script.source });
-    byClient.set(script.sha, name);
-  }
-  const method = (client as unknown as Record<string, ScriptCommand>)[buffers ? `${name}Buffer` : name];
-  if (typeof method !== 'function')
-    throw new RespError('ERR_RESP_ARGUMENT', 'runScript needs an ioredis 6 client (defineCommand did not define it)');
-  return method.bind(client);
+function isNoPermission(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOPERM');
 }
 
 /**
- * Runs a Lua script with EVALSHA, in the order of the calls, on a `Redis` or a `Cluster`.
+ * Runs Lua scripts on one client with EVALSHA, in the order of the calls. Get the runner of a
+ * client with {@link ScriptRunner.for} (one per client, shared by every caller), or call
+ * {@link runScript}.
  *
- * It uses ioredis's own mechanism (`defineCommand`, under the name `redis-events:<sha1>`): the
- * first call on each connection (each cluster node, each reconnect) is sent as EVAL with the
- * source, in its place in the pipeline, and later calls as EVALSHA. So no call waits for a
- * SCRIPT LOAD, no SCRIPT permission is needed, and calls made one after another reach the server
- * in that order, on a fresh connection too. A server that loses its scripts while the connection
- * stays up (SCRIPT FLUSH) answers NOSCRIPT; that call is sent again as EVAL, after the calls that
- * were already on their way: the same order as long as every call of the sequence is a script.
+ * "EVALSHA, and on NOSCRIPT send it again as EVAL" alone lets later calls overtake the one sent
+ * again (a clear sent after an append whose script was not cached yet). ioredis's own
+ * `defineCommand` has the same gap in another form: it sends a script's first call on each
+ * connection as EVAL, so after a SCRIPT FLUSH a script new to the connection runs at once while
+ * calls of the scripts it knew come back NOSCRIPT and run later. So the runner keeps every call
+ * uniform:
  *
+ * - before its first call, and whenever a script new to it is run, it loads every script it
+ *   knows (SCRIPT LOAD, on every master of a Cluster); calls made meanwhile wait and then go out
+ *   in the order they were made;
+ * - a call that meets NOSCRIPT (the server restarted, failed over, or flushed its scripts) is
+ *   sent again as EVAL; the calls already on their way meet it too and follow in order, and the
+ *   scripts are loaded again for the calls after them;
+ * - for a user without the SCRIPT command (ACL), calls go as EVALSHA and are sent again as EVAL
+ *   on NOSCRIPT (once per script per server): in order except when the server has some of the
+ *   scripts and not others (a script first run after a SCRIPT FLUSH while others are in flight).
+ *
+ * Commands that are not scripts can still overtake a call sent again: keep a sequence that must
+ * stay ordered in scripts, or await each call.
+ */
+export class ScriptRunner {
+  readonly #client: RedisClient;
+  readonly #scripts = new Map<string, LuaScript>();
+  #loaded = false;
+  #loading: Promise<void> | undefined;
+  /** SCRIPT LOAD was refused (NOPERM): no more loads; NOSCRIPT is met with EVAL. */
+  #canLoad = true;
+
+  private constructor(client: RedisClient) {
+    this.#client = client;
+  }
+
+  static readonly #runners = new WeakMap<object, ScriptRunner>();
+
+  /**
+   * The runner of a client (created on first use), knowing `scripts` from now on so that they are
+   * loaded together before the first call.
+   *
+   * @example
+   * ```ts
+   * const runner = ScriptRunner.for(client, [APPEND, READ, CLEAR]);
+   * await runner.run(APPEND, ['events:orders'], [payload]);
+   * ```
+   */
+  static for(client: RedisClient, scripts: readonly LuaScript[] = []): ScriptRunner {
+    let runner = ScriptRunner.#runners.get(client);
+    if (runner === undefined) {
+      runner = new ScriptRunner(client);
+      ScriptRunner.#runners.set(client, runner);
+    }
+    for (const script of scripts) runner.#know(script);
+    return runner;
+  }
+
+  #know(script: LuaScript): void {
+    if (this.#scripts.has(script.sha)) return;
+    this.#scripts.set(script.sha, script);
+    // A script the server may not have: load it (with the others) before the next call.
+    this.#loaded = false;
+    this.#loading = undefined;
+  }
+
+  async #load(): Promise<void> {
+    const client = this.#client;
+    const sources = [...this.#scripts.values()].map((s) => s.source);
+    try {
+      let nodes: { call: Call }[] = [client as unknown as { call: Call }];
+      if (isCluster(client)) {
+        if (client.status !== 'ready') await client.call('PING');
+        nodes = client.nodes('master') as unknown as { call: Call }[];
+      }
+      await Promise.all(nodes.flatMap((node) => sources.map((source) => node.call('SCRIPT', 'LOAD', source))));
+    } catch (err) {
+      // The server is away (calls fail on their own, or meet NOSCRIPT once it is back), or the
+      // user may not run SCRIPT: then calls go EVALSHA, and EVAL where the server lacks the script.
+      if (isNoPermission(err)) this.#canLoad = false;
+    }
+  }
+
+  #ready(): Promise<void> {
+    if (this.#loading === undefined) {
+      const loading = this.#load();
+      // The first reaction: calls waiting on the load resume after `loaded` is set, in order.
+      void loading.then(() => {
+        if (this.#loading === loading) this.#loaded = true;
+      });
+      this.#loading = loading;
+    }
+    return this.#loading;
+  }
+
+  /**
+   * Runs a script: `keys` are its KEYS, `args` its ARGV.
+   *
+   * @example
+   * ```ts
+   * const swapped = await ScriptRunner.for(client).run(SWAP, ['config:mode'], ['maintenance']);
+   * ```
+   * @throws {RespError} `ERR_RESP_ARGUMENT` when the number of keys differs from the script's `keys`;
+   *   otherwise whatever ioredis rejects with (the script's error reply, a connection error).
+   */
+  async run(
+    script: LuaScript,
+    keys: readonly RedisKey[],
+    args: readonly (string | number | Buffer)[],
+    options: RunScriptOptions = {},
+  ): Promise<unknown> {
+    if (script.keys !== undefined && keys.length !== script.keys)
+      throw new RespError('ERR_RESP_ARGUMENT', `${script.name} takes ${script.keys} keys, got ${keys.length}`);
+    this.#know(script);
+    if (!this.#loaded && this.#canLoad) await this.#ready();
+    const client = this.#client;
+    const call = (options.buffers === true ? client.callBuffer : client.call).bind(client) as Call;
+    try {
+      return await call('EVALSHA', script.sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      this.#loaded = false;
+      this.#loading = undefined;
+      return call('EVAL', script.source, keys.length, ...keys, ...args);
+    }
+  }
+}
+
+/**
+ * Runs a Lua script with EVALSHA on a `Redis` or a `Cluster`, in the order of the calls:
+ * `ScriptRunner.for(client).run(...)` (see {@link ScriptRunner} for how the order is kept).
  * Keys go through ioredis's `keyPrefix` and Cluster slot routing like any command's.
  *
  * @example
  * ```ts
- * const SWAP = new LuaScript("return redis.call('GETSET', KEYS[1], ARGV[1])", { keys: 1 });
+ * const SWAP = new LuaScript("return redis.call('SET', KEYS[1], ARGV[1], 'GET')", { keys: 1 });
  * const previous = await runScript(client, SWAP, ['config:mode'], ['maintenance']);
  * ```
  * @throws {RespError} `ERR_RESP_ARGUMENT` when the number of keys differs from the script's `keys`.
@@ -322,11 +429,7 @@ export function runScript(
   args: readonly (string | number | Buffer)[],
   options: RunScriptOptions = {},
 ): Promise<unknown> {
-  if (script.keys !== undefined && keys.length !== script.keys)
-    return Promise.reject(
-      new RespError('ERR_RESP_ARGUMENT', `${script.name} takes ${script.keys} keys, got ${keys.length}`),
-    );
-  return scriptCommand(client, script, options.buffers === true)(keys.length, ...keys, ...args);
+  return ScriptRunner.for(client).run(script, keys, args, options);
 }
 
 // -------------------------------------------------------------------------------------------------

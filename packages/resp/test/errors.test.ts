@@ -1,4 +1,5 @@
 // The shared error base: what every package's errors inherit.
+import { TestkitError } from '@redis-events/testkit';
 import { describe, expect, it } from 'vitest';
 import { RedisEventsError, ReplyError, RespError, RespProtocolError } from '../src/errors.ts';
 
@@ -78,6 +79,13 @@ describe('RedisEventsError', () => {
     expect(theirs).not.toBeInstanceOf(RespProtocolError);
     expect(new DemoError('ERR_DEMO_ARGUMENT', 'x')).toBeInstanceOf(copy.RedisEventsError);
     expect(new RespError('ERR_RESP_TIMEOUT', 'x')).toBeInstanceOf(copy.RespError);
+  });
+
+  it("holds for the testkit's errors, which carry the brand without depending on resp", () => {
+    const err = new TestkitError('ERR_TESTKIT_TIMEOUT', 'waited too long');
+    expect(err).toBeInstanceOf(RedisEventsError);
+    expect(err).not.toBeInstanceOf(RespError);
+    expect(err).toMatchObject({ package: '@redis-events/testkit', code: 'ERR_TESTKIT_TIMEOUT', abandoned: undefined });
   });
 
   it('keeps RespError as it was: name, code, package', () => {

@@ -21,6 +21,7 @@ import {
   LuaScript,
   replyPrefix,
   runScript,
+  ScriptRunner,
   waitUntilReady,
 } from '../src/ioredis.ts';
 import { keySlot } from '../src/key-slot.ts';
@@ -119,7 +120,23 @@ describe('runScript', () => {
     expect(await reread).toEqual(['5', '6', '7']);
   });
 
-  it('needs no SCRIPT permission', async () => {
+  it('keeps the order when scripts it never ran come after calls the server forgot (SCRIPT FLUSH)', async () => {
+    const client = track(server.createClient());
+    const PUSH = new LuaScript("return redis.call('RPUSH', KEYS[1], ARGV[1])", { keys: 1 });
+    const DROP = new LuaScript("return redis.call('DEL', KEYS[1])", { keys: 1 });
+    const LIST = new LuaScript("return redis.call('LRANGE', KEYS[1], 0, -1)", { keys: 1 });
+    await runScript(client, PUSH, ['mixed'], ['-1']); // PUSH known; DROP and LIST not yet
+    await server.command('SCRIPT', 'FLUSH');
+    const calls: Promise<unknown>[] = [];
+    for (let n = 0; n < 5; n++) calls.push(runScript(client, PUSH, ['mixed'], [n]));
+    calls.push(runScript(client, DROP, ['mixed'], []));
+    for (let n = 5; n < 8; n++) calls.push(runScript(client, PUSH, ['mixed'], [n]));
+    const read = runScript(client, LIST, ['mixed'], []);
+    await Promise.all(calls);
+    expect(await read).toEqual(['5', '6', '7']);
+  });
+
+  it('runs scripts for a user without SCRIPT: EVALSHA, and EVAL where the server lacks one', async () => {
     const user = await server.createUser({
       username: 'noscript',
       password: 'p',
@@ -127,8 +144,19 @@ describe('runScript', () => {
     });
     const client = track(new Redis({ port: server.port, username: user.username, password: user.password }));
     await expect(client.call('SCRIPT', 'LOAD', 'return 1')).rejects.toThrow(/NOPERM/);
-    expect(await runScript(client, INCR, ['acl:n'], [2])).toBe(2);
-    expect(await runScript(client, INCR, ['acl:n'], [2])).toBe(4);
+    await server.command('SCRIPT', 'FLUSH');
+    const calls = [1, 2, 3].map(() => runScript(client, INCR, ['acl:n'], [2]));
+    calls.push(runScript(client, INCR, ['acl:n'], [5]));
+    expect(await Promise.all(calls)).toEqual([2, 4, 6, 11]);
+    const sha = INCR.sha;
+    expect(await server.command('SCRIPT', 'EXISTS', sha)).toEqual([1]); // cached by the EVAL
+    expect(await runScript(client, INCR, ['acl:n'], [1])).toBe(12);
+  });
+
+  it('shares one runner per client, knowing the scripts named up front', () => {
+    const client = track(server.createClient({ lazyConnect: true }));
+    expect(ScriptRunner.for(client, [INCR, APPEND])).toBe(ScriptRunner.for(client));
+    expect(ScriptRunner.for(track(server.createClient({ lazyConnect: true })))).not.toBe(ScriptRunner.for(client));
   });
 
   it('runs on every master of a Cluster, each slot on its owner', async () => {

@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ReplicationError } from '../errors.ts';
+import { abortError, ReplicationError } from '../errors.ts';
 import { type AofManifest, parseAofManifest } from './aof-manifest.ts';
 import { AofParser, type AofParserEvent, type AofParserOptions } from './aof-parser.ts';
 
@@ -199,11 +199,7 @@ export async function* readAof(path: string, options: ReadAofOptions = {}): Asyn
       'ERR_REPLICATION_ARGUMENT',
       `untilTimestamp must be Unix seconds, got ${String(untilTimestamp)}`,
     );
-  const aborted = () =>
-    new ReplicationError('ERR_REPLICATION_ABORTED', `reading the AOF at ${path} was aborted`, {
-      cause: signal?.reason,
-      name: 'AbortError',
-    });
+  const aborted = () => abortError(signal?.reason, `reading the AOF at ${path}`);
   if (signal?.aborted) throw aborted();
   const layout = await describeAof(path);
   let commands = 0;

@@ -14,7 +14,8 @@ import type { Logger } from '@redis-events/resp';
 import type { ReadAofOptions } from '../aof/read-aof.ts';
 import type { ClusterCheckpoint, ClusterTopologyEvent } from '../cluster-source.ts';
 import { parseDumpPayload } from '../dump-payload.ts';
-import { ReplicationError, type ReplicationErrorCode } from '../errors.ts';
+import { abortError, ReplicationError, type ReplicationErrorCode } from '../errors.ts';
+import { rejectUnknownOptions } from '../options.ts';
 import type { RdbEntryEvent } from '../rdb-events.ts';
 import type { RdbParserOptions } from '../rdb-parser.ts';
 import type { CommandEvent } from '../replication-events.ts';
@@ -224,7 +225,7 @@ const TX_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Source events queued in the sync (a large key's parts hold about a megabyte each) before the source pauses. */
 const HIGH_WATER = 1024;
 
-const OPTION_KEYS = new Set([
+const OPTION_KEYS: readonly string[] = [
   'source',
   'target',
   'filter',
@@ -246,7 +247,7 @@ const OPTION_KEYS = new Set([
   'aof',
   'signal',
   'logger',
-]);
+];
 
 function argument(message: string): ReplicationError {
   return new ReplicationError('ERR_REPLICATION_ARGUMENT', message);
@@ -359,9 +360,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   constructor(options: RedisSyncOptions) {
     super();
     if (typeof options !== 'object' || options === null) throw argument('RedisSync takes an options object');
-    for (const key of Object.keys(options))
-      if (!OPTION_KEYS.has(key))
-        throw argument(`RedisSync has no option "${key}"; it takes ${[...OPTION_KEYS].join(', ')}`);
+    rejectUnknownOptions(options, OPTION_KEYS, 'RedisSync');
     if (options.source === undefined) throw argument('source is required: a Redis URL, { rdb: path } or { aof: path }');
     if (options.target === undefined) throw argument('target is required: a Redis URL or connection options');
     this.#options = options;
@@ -472,7 +471,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
    * (with the position saved), or when the sync is closed; rejects with the error that stopped
    * it (an `AbortError` when its signal aborted it).
    *
-   * @throws {ReplicationError} `ERR_SYNC_TARGET`, `ERR_SYNC_CONFLICT`, `ERR_SYNC_UNSUPPORTED`, `ERR_SYNC_STATE`, `ERR_REPLICATION_*` of the source, `ERR_SYNC_ABORTED`.
+   * @throws {ReplicationError} `ERR_SYNC_TARGET`, `ERR_SYNC_CONFLICT`, `ERR_SYNC_UNSUPPORTED`, `ERR_SYNC_STATE`, `ERR_REPLICATION_*` of the source, `ERR_REPLICATION_ABORTED` (named `AbortError`).
    */
   run(): Promise<SyncResult> {
     if (this.#running)
@@ -493,7 +492,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
    * position. Before a cutover: stop the writers, `await sync.caughtUp()`, switch. For a file
    * source, waits until it is fully applied.
    *
-   * @throws {ReplicationError} `ERR_SYNC_ABORTED` when the signal aborts, `ERR_SYNC_CLOSE` when
+   * @throws {ReplicationError} `ERR_REPLICATION_ABORTED` (named `AbortError`) when the signal aborts, `ERR_SYNC_CLOSE` when
    * `timeoutMs` passes or the sync stops first.
    */
   async caughtUp(
@@ -502,12 +501,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     const deadline = Date.now() + (options.timeoutMs ?? 60_000);
     const signal = options.signal;
     const check = (what: string) => {
-      if (signal?.aborted) {
-        throw new ReplicationError('ERR_SYNC_ABORTED', `waiting for ${what} was aborted`, {
-          cause: signal.reason,
-          name: 'AbortError',
-        });
-      }
+      if (signal?.aborted) throw abortError(signal.reason, `waiting for ${what}`);
       if (this.#fatal) throw this.#fatal;
       if (this.#phase === 'closed' || this.#phase === 'failed')
         throw new ReplicationError('ERR_SYNC_CLOSE', `the sync stopped before ${what}`);
@@ -543,7 +537,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   /**
    * Stops: no more source events are taken, the writes in flight are awaited (up to
    * `timeoutMs`, default 10 s), the position is saved, connections close. Resolves when nothing
-   * was abandoned; rejects with `ERR_SYNC_CLOSE` saying how many writes were, when the bound
+   * was abandoned; rejects with `ERR_REPLICATION_ABANDONED` (`abandoned: { writes }`) when the bound
    * ran out (the saved position is before them: a restart applies them again).
    */
   close(
@@ -1676,10 +1670,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   }
 
   #abortError(): ReplicationError {
-    return new ReplicationError('ERR_SYNC_ABORTED', 'the sync was aborted', {
-      cause: this.#options.signal?.reason,
-      name: 'AbortError',
-    });
+    return abortError(this.#options.signal?.reason, 'the sync');
   }
 
   #failWith(error: ReplicationError): void {
@@ -1709,7 +1700,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     } else this.#finish?.(result);
     if (abandoned > 0)
       throw new ReplicationError(
-        'ERR_SYNC_CLOSE',
+        'ERR_REPLICATION_ABANDONED',
         `closed with ${abandoned} writes to the target not acknowledged within ${timeoutMs} ms; the saved position is before them, so the next run applies them again`,
         { abandoned: { writes: abandoned } },
       );
