@@ -93,9 +93,10 @@ async function fetchFrom(conn: RespConnection<unknown>, db: number, key: Buffer)
   const select = conn.send(['SELECT', db]);
   const multi = conn.send(['MULTI']);
   const queued = [conn.send(['DUMP', key]), conn.send(['PEXPIRETIME', key]), conn.send(['ROLE'])];
-  const exec = conn.send(['EXEC']);
-  await Promise.all([select, multi, ...queued]);
-  const reply = (await exec) as unknown[];
+  // EXEC is awaited with the rest: a connection destroyed mid-fetch rejects them all, and none
+  // may be left without a handler.
+  const replies = await Promise.all([select, multi, ...queued, conn.send(['EXEC'])]);
+  const reply = replies.at(-1) as unknown[];
   if (!Array.isArray(reply) || reply.length !== 3)
     throw new Error('the source answered the transaction with no results');
   const [payload, expire, role] = reply;

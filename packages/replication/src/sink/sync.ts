@@ -224,6 +224,41 @@ const TX_LIMIT_COMMANDS = 10_000;
 const TX_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Source events queued in the sync (a large key's parts hold about a megabyte each) before the source pauses. */
 const HIGH_WATER = 1024;
+/** The same, in the memory the queued events hold (estimated): parts of large keys fill it long before the count. */
+const HIGH_WATER_BYTES = 16 * 1024 * 1024;
+
+/**
+ * About the memory a source event holds: its Buffers' bytes plus a per-object cost. Exactness
+ * does not matter; what does is that a queue of large parts is seen as large.
+ */
+function eventBytes(event: SourceEvent): number {
+  if (event.kind === 'command') {
+    let n = 64;
+    for (const a of event.args) n += a.length + 100;
+    return n;
+  }
+  if (event.kind !== 'entry') return 64;
+  let n = 200 + event.key.length;
+  if (event.encoded) return n + event.encoded.length;
+  const value: unknown = event.value;
+  if (Buffer.isBuffer(value)) return n + value.length;
+  if (event.type === 'stream') {
+    for (const item of event.value.entries) {
+      n += 100;
+      for (const [f, v] of item.fields) n += f.length + v.length + 200;
+    }
+    return n;
+  }
+  if (Array.isArray(value))
+    for (const item of value as unknown[]) {
+      if (Buffer.isBuffer(item)) n += item.length + 100;
+      else if (item !== null && typeof item === 'object') {
+        const o = item as { field?: Buffer; member?: Buffer; value?: unknown };
+        n += 150 + (o.field?.length ?? 0) + (o.member?.length ?? 0) + (Buffer.isBuffer(o.value) ? o.value.length : 0);
+      } else n += 50;
+    }
+  return n;
+}
 
 const OPTION_KEYS: readonly string[] = [
   'source',
@@ -315,7 +350,8 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   #saving: Promise<void> | undefined;
 
   // The event queue and its processing.
-  #queue: { shard: SourceShard; event: SourceEvent }[] = [];
+  #queue: { shard: SourceShard; event: SourceEvent; bytes: number }[] = [];
+  #queuedBytes = 0;
   #head = 0;
   #step: Promise<void> | undefined;
   #sourcePaused = false;
@@ -759,8 +795,13 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
       if (this.#sourceEnded && this.#step === undefined) this.#maybeDone();
       return;
     }
-    this.#queue.push({ shard, event });
-    if (!this.#sourcePaused && this.#queue.length - this.#head >= HIGH_WATER) {
+    const bytes = eventBytes(event);
+    this.#queue.push({ shard, event, bytes });
+    this.#queuedBytes += bytes;
+    if (
+      !this.#sourcePaused &&
+      (this.#queue.length - this.#head >= HIGH_WATER || this.#queuedBytes >= HIGH_WATER_BYTES)
+    ) {
       this.#sourcePaused = true;
       this.#source?.pause();
     }
@@ -805,8 +846,9 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
       for (;;) {
         const queue = this.#queue;
         while (this.#head < queue.length && !target.congested && !this.#fatal && !this.#stopping) {
-          const item = queue[this.#head] as { shard: SourceShard; event: SourceEvent };
+          const item = queue[this.#head] as { shard: SourceShard; event: SourceEvent; bytes: number };
           queue[this.#head++] = undefined as never;
+          this.#queuedBytes -= item.bytes;
           const step = this.#handle(item.shard, item.event);
           if (++processed % 256 === 0) this.#seal();
           if (step !== undefined) {
@@ -818,6 +860,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
         if (this.#head === queue.length) {
           this.#queue = [];
           this.#head = 0;
+          this.#queuedBytes = 0;
         } else if (this.#head > 65536) {
           this.#queue = queue.slice(this.#head);
           this.#head = 0;
@@ -826,7 +869,8 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
           this.#sourcePaused &&
           !this.#step &&
           !target.congested &&
-          this.#queue.length - this.#head < HIGH_WATER / 2
+          this.#queue.length - this.#head < HIGH_WATER / 2 &&
+          this.#queuedBytes < HIGH_WATER_BYTES / 2
         ) {
           this.#sourcePaused = false;
           this.#source?.resume();
@@ -1714,6 +1758,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     this.#timers = [];
     await this.#source?.close().catch(() => {});
     this.#queue = [];
+    this.#queuedBytes = 0;
     this.#head = 0;
     const target = this.#target;
     let abandoned = 0;

@@ -382,6 +382,8 @@ export class SyncTarget {
     const queued: Promise<unknown>[] = [conn.send(['MULTI'])];
     for (const command of commands) queued.push(conn.send(command));
     const exec = conn.send(['EXEC']);
+    // Handled below once the queued replies are in; this keeps a rejection before then from counting as unhandled.
+    exec.catch(() => {});
     void Promise.allSettled(queued).then((results) =>
       exec.then(
         (reply) => {
