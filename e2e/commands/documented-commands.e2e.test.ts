@@ -188,6 +188,15 @@ const rules: Rule[] = [
     },
   },
   {
+    // the RDB fuzzer, for one second, its findings (if any) in a temporary folder
+    match: /^pnpm --filter @redis-events\/replication fuzz --seconds \d+$/,
+    exercise: (words) => ({
+      run: [...words.slice(0, -1), '1', '--out', join(tmpdir(), `fuzz-findings-${process.pid}`)],
+      timeoutMs: 120_000,
+      expect: (out) => expect(out.stdout).toMatch(/^fuzzing the RDB parser for 1 s from seed \d+$/m),
+    }),
+  },
+  {
     match: /^pnpm bench [\w-]+$/,
     exercise: (words) => ({
       run: ['pnpm', 'bench', '--', words[2] as string, '--dry-run'],

@@ -60,11 +60,9 @@ export interface ReplicationHandshakeContext {
  *
  * @example
  * ```ts
- * tracingChannel('redis-events:replication:sync').subscribe({
- *   asyncEnd: (ctx) => {
- *     const sync = ctx as ReplicationSyncContext;
- *     console.log(`${sync.keys} keys, ${sync.bytes} bytes in ${Date.now() - sync.startedAt} ms`);
- *   },
+ * subscribe('tracing:redis-events:replication:sync:asyncEnd', (message) => {
+ *   const sync = message as ReplicationSyncContext;
+ *   console.log(`${sync.keys} keys, ${sync.bytes} bytes in ${Date.now() - sync.startedAt} ms`);
  * });
  * ```
  */

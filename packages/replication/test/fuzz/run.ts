@@ -24,6 +24,8 @@ const MAX_SAVED = 4 * 1024 * 1024;
 
 if (isMainThread) {
   const { values } = parseArgs({
+    // `pnpm fuzz -- --seconds 5` hands the `--` over too
+    args: process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--')),
     options: {
       seconds: { type: 'string', default: '60' },
       seed: { type: 'string' },
