@@ -224,7 +224,7 @@ What runs, side by side:
           consumer: name,
           prefetch: 1,
         });
-        closers.push(() => subscription.shutdown({ graceMs: 1_000 }));
+        closers.push(() => subscription.shutdown({ timeoutMs: 1_000 }));
         await subscription.ready();
         background.push(
           (async () => {

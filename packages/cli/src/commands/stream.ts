@@ -182,7 +182,7 @@ Examples:
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
-      await subscription.shutdown({ graceMs: 2_000 }).catch(() => {});
+      await subscription.shutdown({ timeoutMs: 2_000 }).catch(() => {});
       client.disconnect();
     }
     return undefined;
