@@ -3,7 +3,7 @@
 // only writes files, or a real run against a test server. A documented command that no longer
 // parses fails the check, and so does one that no rule below knows: add a rule with it.
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RedisCluster, type RedisServer, spawnRedis, startCluster } from '@redis-events/testkit';
@@ -45,6 +45,8 @@ interface Rule {
 
 let server: RedisServer;
 let cluster: RedisCluster;
+/** The target of documented syncs and compares. */
+let syncTarget: RedisServer;
 let work: string;
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 const cli = join(root, 'e2e', 'node_modules', '.bin', 'redis-events');
@@ -227,6 +229,35 @@ const rules: Rule[] = [
     }),
   },
   {
+    // sync and compare take a source and a target: the test server and a second, empty one
+    match: /^redis-events (sync|compare) /,
+    exercise: (words) => {
+      let urls = 0;
+      const args = words
+        .slice(1)
+        .map((w) => (/^rediss?:\/\//.test(w) ? (urls++ === 0 ? server.url : syncTarget.url) : w));
+      const follows = words[1] === 'sync' && args[1]?.startsWith('redis') && !args.includes('--once');
+      return {
+        run: [cli, ...args],
+        timeoutMs: 120_000,
+        // long enough for a loaded machine to start Node and reach the live phase
+        ...(follows ? { interruptAfterMs: 15_000 } : {}),
+        ...(words[1] === 'compare'
+          ? {
+              acceptFailure: {
+                output: /differences \(/,
+                why: 'compare exits 1 when the two servers differ, as they do here',
+              },
+            }
+          : {}),
+      };
+    },
+  },
+  {
+    match: /^redis-events aof /,
+    exercise: (words) => ({ run: [cli, ...words.slice(1)] }),
+  },
+  {
     match: /^redis-events sub .*--cluster/,
     exercise: (words) => ({
       run: [cli, ...withTestServer(words.slice(1), `redis://127.0.0.1:${cluster.masters[0]?.port}`)],
@@ -271,11 +302,24 @@ beforeAll(async () => {
   const [, dir] = (await client.config('GET', 'dir')) as [string, string];
   const [, file] = (await client.config('GET', 'dbfilename')) as [string, string];
   copyFileSync(join(dir, file), join(work, 'dump.rdb'));
+  syncTarget = await spawnRedis();
+  // aof commands read appendonlydir from the working directory: a small Redis 7 AOF folder
+  const aof = await spawnRedis({ persistence: 'aof' });
+  try {
+    const writer = aof.createClient();
+    await writer.set('user:1', 'Ada');
+    await writer.hset('user:2', 'name', 'Grace');
+    await writer.del('user:1');
+    cpSync(join(aof.dir, 'appendonlydir'), join(work, 'appendonlydir'), { recursive: true });
+  } finally {
+    await aof.stop();
+  }
 }, 120_000);
 
 afterAll(async () => {
   await cluster?.stop();
   await server?.stop();
+  await syncTarget?.stop();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 

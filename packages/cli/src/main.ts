@@ -1,10 +1,13 @@
 import { createRequire } from 'node:module';
 import { type Command, commandHelp, parseCommandArgs } from './command.ts';
+import { aofCommand } from './commands/aof.ts';
+import { compareCommand } from './commands/compare.ts';
 import { demoCommand } from './commands/demo.ts';
 import { eventsCommand } from './commands/events.ts';
 import { pubCommand, subCommand } from './commands/pubsub.ts';
 import { rdbCommand } from './commands/rdb.ts';
 import { streamRecvCommand, streamSendCommand } from './commands/stream.ts';
+import { syncCommand } from './commands/sync.ts';
 import { tailCommand } from './commands/tail.ts';
 import { CliError, ExitCode } from './errors.ts';
 import { Terminal, type TerminalStreams } from './terminal.ts';
@@ -15,6 +18,9 @@ export const COMMANDS: readonly Command[] = [
   demoCommand,
   tailCommand,
   rdbCommand,
+  aofCommand,
+  syncCommand,
+  compareCommand,
   subCommand,
   pubCommand,
   eventsCommand,

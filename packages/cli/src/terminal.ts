@@ -108,6 +108,14 @@ export class Terminal {
     this.#progressShown = true;
   }
 
+  /** A one-line status on stderr, redrawn in place (like a progress bar); a no-op when stderr is not a terminal. */
+  status(text: string): void {
+    if (!this.showsProgress) return;
+    const width = Math.max(20, (this.streams.err.columns ?? 100) - 1);
+    this.streams.err.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
+    this.#progressShown = true;
+  }
+
   /** Removes the progress bar. */
   clearProgress(): void {
     if (!this.#progressShown) return;

@@ -31,8 +31,8 @@ export interface CommandStreamOptions {
 
 const EMPTY_ARGS: readonly Buffer[] = Object.freeze([]) as readonly Buffer[];
 
-/** A command of the stream; the typed view is computed on first access. */
-class StreamCommand implements CommandEvent {
+/** A command of the stream (or of an AOF); the typed view is computed on first access. */
+export class StreamCommand implements CommandEvent {
   readonly kind = 'command' as const;
   readonly db: number;
   readonly name: string;

@@ -127,6 +127,12 @@ export class Crc64 {
     this.#lo = lo;
   }
 
+  /** Writes the checksum so far as 8 little-endian bytes (as RDB trailers and DUMP footers hold it), without a bigint. */
+  writeLE(target: Buffer, offset: number): void {
+    target.writeUInt32LE(this.#lo >>> 0, offset);
+    target.writeUInt32LE(this.#hi >>> 0, offset + 4);
+  }
+
   /** The checksum so far, as an unsigned 64-bit integer. */
   digest(): bigint {
     return (BigInt(this.#hi >>> 0) << 32n) | BigInt(this.#lo >>> 0);

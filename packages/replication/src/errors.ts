@@ -42,9 +42,31 @@ export type ReplicationErrorCode =
   | 'ERR_REPLICATION_GAVE_UP'
   /** A call that does not fit the listener's state (a second consumer, start after close). */
   | 'ERR_REPLICATION_STATE'
+  /** An AOF file or manifest breaks the format (a bad line, a length that is not a number...). */
+  | 'ERR_AOF_CORRUPT'
+  /** An AOF file ends inside a command (where Redis itself would need `aof-load-truncated`). */
+  | 'ERR_AOF_TRUNCATED'
+  /** An AOF manifest is missing, malformed, or names files that are not there. */
+  | 'ERR_AOF_MANIFEST'
+  /** An AOF file or directory could not be read. */
+  | 'ERR_AOF_IO'
+  /** An AOF command is above a configured limit (`maxArgumentBytes`, `maxArguments`). */
+  | 'ERR_AOF_LIMIT'
+  /** The target of a sync refused or failed a write (a reply error, a lost connection that could not be recovered). */
+  | 'ERR_SYNC_TARGET'
+  /** A key of the snapshot already exists on the target and the policy is `fail`. */
+  | 'ERR_SYNC_CONFLICT'
+  /** A sync cannot do what its options ask with this source and target (several databases into a Cluster...). */
+  | 'ERR_SYNC_UNSUPPORTED'
+  /** A sync's state file cannot be read, or belongs to another source, target or filter. */
+  | 'ERR_SYNC_STATE'
+  /** A sync stopped (or `caughtUp()` ran out of time) before what was awaited happened; a write in flight when the target closed. */
+  | 'ERR_SYNC_CLOSE'
+  /** A compare could not read a key or a server. */
+  | 'ERR_COMPARE_READ'
   /** The call's AbortSignal fired (the error's `name` is `'AbortError'`, `cause` the signal's reason). */
   | 'ERR_REPLICATION_ABORTED'
-  /** `close()` gave up events that had not been delivered at its bound (see `abandoned`). */
+  /** `close()` gave up events not delivered, or a sync's writes not acknowledged, at its bound (see `abandoned`). */
   | 'ERR_REPLICATION_ABANDONED';
 
 const PACKAGE = '@redis-events/replication';

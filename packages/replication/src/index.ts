@@ -1,3 +1,23 @@
+export { type AofManifest, type AofManifestFile, parseAofManifest, splitManifestArgs } from './aof/aof-manifest.ts';
+export { type AofAnnotationEvent, AofParser, type AofParserEvent, type AofParserOptions } from './aof/aof-parser.ts';
+export {
+  type AofEndEvent,
+  type AofEvent,
+  type AofFileEvent,
+  type AofLayout,
+  describeAof,
+  type ReadAofOptions,
+  readAof,
+} from './aof/read-aof.ts';
+export {
+  type ClusterCheckpoint,
+  ClusterReplicaListener,
+  type ClusterReplicaListenerEvents,
+  type ClusterReplicaListenerOptions,
+  type ClusterReplicationEvent,
+  type ClusterShard,
+  type ClusterTopologyEvent,
+} from './cluster-source.ts';
 export { CommandStreamDecoder, type CommandStreamOptions } from './command-stream.ts';
 export {
   type CommandView,
@@ -42,6 +62,13 @@ export {
   type ZIncrByView,
   type ZRemView,
 } from './command-views.ts';
+export {
+  type CompareOptions,
+  type CompareReport,
+  compareRedis,
+  type DifferenceKind,
+  type KeyDifference,
+} from './compare.ts';
 export { Crc64, crc64 } from './crc64.ts';
 export {
   REPLICATION_CHANNELS,
@@ -135,3 +162,19 @@ export type {
   SnapshotDoneEvent,
   SyncProgressEvent,
 } from './replication-events.ts';
+export { type CommandKeys, commandKeys, type KeyShape } from './sink/command-keys.ts';
+export type { ExistingKeyPolicy } from './sink/context.ts';
+export { encodeDumpPayload, encodeStoredPayload, PORTABLE_DUMP_VERSION } from './sink/dump-encoder.ts';
+export type { RedisEndpoint } from './sink/endpoint.ts';
+export type { SyncFilter, SyncKeyType } from './sink/filter.ts';
+export {
+  RedisSync,
+  type RedisSyncEvents,
+  type RedisSyncOptions,
+  type SyncPhase,
+  type SyncProgress,
+  type SyncResult,
+  type SyncSourceSpec,
+  type SyncWarning,
+} from './sink/sync.ts';
+export { fileStateStore, type SyncShardState, type SyncState, type SyncStateStore } from './sink/sync-state.ts';

@@ -24,6 +24,7 @@ export const PARSER_OPTIONS: readonly string[] = [
   'maxBlobBytes',
   'verifyChecksum',
   'maxStreamGroupRecords',
+  'keepEncoded',
 ];
 
 /** Takes the parser's options out of a larger options object. */

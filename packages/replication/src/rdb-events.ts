@@ -167,6 +167,11 @@ export interface RdbEntryBase {
   readonly last: boolean;
   /** Byte offset of the entry (its first opcode or type byte). */
   readonly offset: number;
+  /**
+   * The value as stored (a ziplist, listpack, intset or zipmap), when the parser's `keepEncoded`
+   * option names its type byte: `value` is then empty.
+   */
+  readonly encoded?: Buffer | undefined;
 }
 
 /** A string. A large one comes in parts, each a consecutive piece of the bytes. */

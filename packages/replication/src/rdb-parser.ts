@@ -84,6 +84,13 @@ export interface RdbParserOptions {
    * Above it, `ERR_RDB_LIMIT`. Default 1,000,000.
    */
   readonly maxStreamGroupRecords?: number | undefined;
+  /**
+   * Type bytes of compact encodings (ziplist, listpack, intset, zipmap: 9-13, 16, 17, 20) to
+   * deliver as stored instead of decoded: such an entry has an empty `value` and the encoded
+   * bytes in `encoded`. For copying values into a server that reads that encoding (a sync's
+   * RESTORE), without decoding and encoding them again. Default: none.
+   */
+  readonly keepEncoded?: readonly number[] | undefined;
 }
 
 // Thrown by a read that needs bytes not yet written; never escapes the parser.
@@ -140,6 +147,10 @@ const I_HASH_TTL_ABSOLUTE = 5; // Redis 7.4 RC: ttl (absolute ms, 0 = none) + fi
 const I_HASH_VALKEY = 6; // Valkey 9 HASH_2: field + value + 8-byte expiry (-1 = none)
 
 const TWO_32 = 4294967296;
+
+/** Compact encodings that `keepEncoded` may deliver as stored (one string each). */
+const KEEPABLE: ReadonlySet<number> = new Set([9, 10, 11, 12, 13, 16, 17, 20]);
+const EMPTY_VALUE: readonly never[] = Object.freeze([]);
 const SHEBANG = Buffer.from('#!');
 const NAME_IS = Buffer.from(' name=');
 const NEWLINE = Buffer.from('\n');
@@ -233,6 +244,7 @@ export class RdbParser {
   readonly #maxBlobBytes: number;
   readonly #verifyChecksum: boolean;
   readonly #maxGroupRecords: number;
+  readonly #keepEncoded: ReadonlySet<number> | undefined;
 
   // Input: the current buffer, the read cursor, the start of the unit in progress, later chunks.
   #buf: Buffer = Buffer.alloc(0);
@@ -284,6 +296,8 @@ export class RdbParser {
     this.#maxBlobBytes = positive(options.maxBlobBytes ?? 512 * 1024 * 1024, 'maxBlobBytes');
     this.#verifyChecksum = options.verifyChecksum ?? true;
     this.#maxGroupRecords = positive(options.maxStreamGroupRecords ?? 1_000_000, 'maxStreamGroupRecords');
+    const keep = options.keepEncoded?.filter((t) => KEEPABLE.has(t));
+    this.#keepEncoded = keep && keep.length > 0 ? new Set(keep) : undefined;
   }
 
   /** True once the `end` event was produced. */
@@ -1060,6 +1074,11 @@ export class RdbParser {
     // The remaining types are one encoded string (with a minimum expiry first for 25).
     if (type === RDB_TYPE.HASH_LISTPACK_EX) this.#millis();
     const blob = this.#string();
+    if (this.#keepEncoded?.has(type)) {
+      this.#emitEntry(EMPTY_VALUE, true, blob);
+      this.#endEntry();
+      return;
+    }
     this.#decodeBlob(type, blob);
     this.#finishEntry();
   }
@@ -1650,7 +1669,7 @@ export class RdbParser {
     this.#endEntry();
   }
 
-  #emitEntry(value: unknown, last: boolean): void {
+  #emitEntry(value: unknown, last: boolean, encoded?: Buffer): void {
     const cur = this.#cur as Current;
     const event: Record<string, unknown> = {
       kind: 'entry',
@@ -1670,6 +1689,7 @@ export class RdbParser {
     if (cur.slot !== undefined) event.slot = cur.slot;
     if (cur.meta !== undefined) event.meta = cur.meta;
     if (cur.module !== undefined) event.module = cur.module;
+    if (encoded !== undefined) event.encoded = encoded;
     this.#emit(event as unknown as RdbEntryEvent);
   }
 
