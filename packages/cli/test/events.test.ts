@@ -63,7 +63,7 @@ describe('redis-events events', () => {
     cli.kill('SIGINT');
     const { code, stderr } = await cli.output;
     expect(code).toBe(130);
-    expect(stderr).toBe('');
+    expect(stderr).toBe('events stopped by Ctrl-C: 2 new events printed\n');
     expect(lines().map((l) => (JSON.parse(l) as { payload: { order: number } }).payload.order)).toEqual([5, 6, 7]);
   });
 
