@@ -191,11 +191,16 @@ export class TerminalSession {
    */
   async waitForExit(timeoutMs = 30_000, since = performance.now()): Promise<Ended> {
     const deadline = performance.now() + timeoutMs;
+    const pid = this.pid;
+    // The time is when the process is gone (or a zombie), read from /proc: tmux notices later.
+    let goneAt: number | undefined;
     for (;;) {
+      if (goneAt === undefined && !alive(pid)) goneAt = performance.now();
       const s = this.status();
-      if (s.dead) return { code: s.code, ms: Math.round(performance.now() - since) };
-      if (performance.now() > deadline)
+      if (s.dead) return { code: s.code, ms: Math.round((goneAt ?? performance.now()) - since) };
+      if (performance.now() > deadline && goneAt === undefined)
         throw new Error(`still running after ${timeoutMs} ms; it printed:\n${this.raw()}`);
+      if (performance.now() > deadline + 10_000) throw new Error('tmux never reported the exit status');
       await sleep(10);
     }
   }

@@ -145,6 +145,11 @@ export class Terminal {
     this.streams.err.write(`${text}\n`);
   }
 
+  /** A dim note for a person at a terminal (what the command waits for); nothing into a pipe. */
+  status(text: string): void {
+    if (this.streams.err.isTTY) this.info(this.styleErr(2, text));
+  }
+
   /** A warning on stderr. */
   warn(text: string): void {
     this.info(this.styleErr(33, `warning: ${text}`));
@@ -201,9 +206,13 @@ export class Terminal {
       figures.push(`${formatAmount(p.rate, p.unit)}${p.unit === 'bytes' ? '' : ` ${p.unit.many}`}/s`);
       if (p.total && p.total > p.done) figures.push(`${formatDuration(((p.total - p.done) * 1000) / p.rate)} left`);
     } else if (p.rate === undefined) figures.push('measuring rate');
-    const text = `${p.label}${bar} ${figures.join(', ')}`;
-    // Never wrap: a wrapped bar cannot be redrawn in place.
-    return text.length >= columns ? text.slice(0, Math.max(1, columns - 1)) : text;
+    // Never wrap (a wrapped bar cannot be redrawn in place): the bar goes first, then the label
+    // shrinks from the left; the figures (rate, time left) stay.
+    const tail = ` ${figures.join(', ')}`;
+    if (p.label.length + bar.length + tail.length < columns) return `${p.label}${bar}${tail}`;
+    const room = columns - 1 - tail.length;
+    if (room >= p.label.length) return `${p.label}${tail}`;
+    return room > 1 ? `…${p.label.slice(p.label.length - room + 1)}${tail}` : tail.slice(1, columns);
   }
 
   /** Redraws the last bar (after a message cleared it). */

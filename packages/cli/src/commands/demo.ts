@@ -188,7 +188,7 @@ What runs, side by side:
     signal.addEventListener('abort', onAbort, { once: true });
     const background: Promise<unknown>[] = [];
     const closers: (() => Promise<unknown>)[] = [];
-    let replicaState: 'starting' | 'listening' | 'failed' = 'starting';
+    const replica: { state: 'starting' | 'listening' | 'failed' } = { state: 'starting' };
     let newestText = '';
 
     try {
@@ -230,7 +230,7 @@ What runs, side by side:
                 else await log('replica', terminal.style(2, `db${event.db} ${text}`));
               }
             } catch (err) {
-              replicaState = 'failed';
+              replica.state = 'failed';
               resolve();
               if (!stop.signal.aborted)
                 await log('replica', `cannot listen as a replica here: ${(err as Error).message}; going on without`);
@@ -239,8 +239,8 @@ What runs, side by side:
         );
       });
       await Promise.race([replicaReady, sleep(10_000, stop.signal)]);
-      if (!stop.signal.aborted && replicaState === 'starting') {
-        replicaState = 'listening';
+      if (!stop.signal.aborted && replica.state === 'starting') {
+        replica.state = 'listening';
         await log('replica', 'listening as a replica: every write below is what Redis replicates');
       }
 
@@ -417,7 +417,7 @@ What runs, side by side:
       `  ${tag('broker')}  ${plural(counts.puts, 'record')} put with versions, ${counts.synced} synced to the watcher`,
     );
     await terminal.line(
-      replicaState === 'failed'
+      replica.state === 'failed'
         ? `  ${tag('replica')}  could not listen as a replica on this server (see above)`
         : `  ${tag('replica')}  ${plural(counts.replicated, 'write')} seen as Redis replicated them`,
     );

@@ -92,6 +92,7 @@ Examples:
       const backlog = [...newest].reverse();
       for (const event of backlog) await print(terminal, event, pretty);
       const after = backlog.at(-1)?.id;
+      terminal.status(`following ${name}: new events print as they are stored (Ctrl-C stops)`);
       for await (const event of store.tail(name, {
         signal,
         ...(after ? { after } : {}),

@@ -27,6 +27,8 @@ A name with *, ? or [ is a pattern (PSUBSCRIBE), others are channels. Pub/Sub is
 after a reconnect (subscriptions are restored automatically) or when this reader falls behind,
 a gap line says that messages may be missing, on stderr.
 
+A payload that is not UTF-8 prints as {"base64":"..."}.
+
 JSON lines: {"kind":"message","channel":"orders","payload":"..."}
             {"kind":"pmessage","channel":"audit:login","pattern":"audit:*","payload":"..."}
 
@@ -62,6 +64,7 @@ Examples:
           : await client.psubscribe(...patterns);
       if (!shard && channels.length > 0 && patterns.length > 0) await subscription.psubscribe(...patterns);
       subscription.on('reconnecting', () => terminal.warn(`connection to ${redact(url)} lost; reconnecting`));
+      terminal.status(`subscribed to ${positionals.join(', ')}; waiting for messages (Ctrl-C stops)`);
       const stop = () => void subscription.close();
       signal.addEventListener('abort', stop, { once: true });
       try {
@@ -142,6 +145,7 @@ Examples:
           published++;
         }
       } else {
+        if (STDIN.stream.isTTY) terminal.info('reading messages from stdin, one per line (Ctrl-D ends)');
         const lines = createInterface({ input: STDIN.stream, crlfDelay: Number.POSITIVE_INFINITY });
         const closeLines = () => lines.close();
         signal.addEventListener('abort', closeLines, { once: true });

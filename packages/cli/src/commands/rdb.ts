@@ -1,4 +1,5 @@
 import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import type { RdbEntryEvent, RdbEvent } from '@redis-events/replication';
 import { type Command, choiceOption, intOption } from '../command.ts';
 import { CliError, stopName, usage } from '../errors.ts';
@@ -123,8 +124,10 @@ The file is streamed: memory stays flat whatever its size. A key too large for o
 (over 1 MiB, or 1024 elements) comes as several JSON lines with "part" and "last".
 A progress bar (bytes read of the file's size) shows on stderr when it is a terminal.
 
-JSON lines: {"db":0,"key":"user:1","type":"hash","value":{"name":"Ada"},"expireAt":1767225600000}
-Bytes that are not UTF-8 print as {"base64":"..."}; scores inf, -inf and nan as strings.
+JSON lines: {"db":0,"key":"user:1","type":"hash","value":[["name","Ada"]],"expireAt":1767225600000}
+Hash and stream fields are [name, value] pairs (a hash field's own expiry third), so that any
+name survives. Bytes that are not UTF-8 print as {"base64":"..."}; scores inf, -inf and nan as
+strings. Ctrl-C prints what was read so far (the report, marked partial) and exits 130.
 
 Examples:
   redis-events rdb dump.rdb | jq -c 'select(.type == "hash")'
@@ -154,7 +157,7 @@ Examples:
       );
     }
     const { parseRdbFile, RdbError } = await import('@redis-events/replication');
-    const progress = throttle(100, (offset: number) => terminal.progress(`reading ${file}`, offset, size));
+    const progress = throttle(100, (offset: number) => terminal.progress(`reading ${basename(file)}`, offset, size));
     let offset = 0;
     const report = new Map<
       string,

@@ -181,6 +181,7 @@ Examples:
     let received = 0;
     try {
       await subscription.ready();
+      terminal.status(`waiting for messages of ${topicKey} as ${String(options.group)} (Ctrl-C stops)`);
       while (received < count && !signal.aborted && !terminal.closed) {
         const message = await subscription.receive({ signal });
         await printMessage(terminal, message, options.pretty === true);
