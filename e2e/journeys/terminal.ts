@@ -119,13 +119,16 @@ export class TerminalSession {
     session.#tmux('set-option', '-t', 'j', 'history-limit', '50000');
     session.#tmux('pipe-pane', '-t', 'j', '-o', `cat >> '${session.#log}'`);
     const env = { TERM: 'xterm-256color', ...options.env };
+    // The folder and the environment through env(1), which execs the program in place: tmux
+    // 3.3a records no exit status for a pane respawned with its own -c or -e.
     session.#tmux(
       'respawn-pane',
       '-k',
       '-t',
       'j',
-      ...(options.cwd ? ['-c', options.cwd] : []),
-      ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      'env',
+      ...(options.cwd ? ['-C', options.cwd] : []),
+      ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
       ...argv,
     );
     return session;
