@@ -11,6 +11,12 @@
 # then prints what moved and what broke, with which version. Exit 1 when something broke.
 # Not part of `./run check`: that one installs exactly what pnpm-lock.yaml pins.
 set -uo pipefail
+if [ "${1:-}" = "--" ]; then shift; fi
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  exit 0
+fi
+if [ $# -gt 0 ]; then echo "canary: unknown argument $1 (usage: pnpm canary [--help])" >&2; exit 2; fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/redis-events-canary-XXXXXX")"
 log="$work.log"

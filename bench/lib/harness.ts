@@ -6,6 +6,7 @@
 // - cases of one group do the same work on the same input, and the table shows each one's
 //   ratio against our implementation.
 import { spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { type RedisServer, startRedis } from '@redis-events/testkit';
 
@@ -124,6 +125,23 @@ export function report(title: string, results: readonly Measurement[]): string {
   return lines.join('\n');
 }
 
+/** One suite's results in the JSON summary line of `pnpm bench`. */
+export interface SuiteSummary {
+  readonly title: string;
+  readonly cases: readonly (Measurement & { readonly oursVsThis?: number })[];
+}
+
+/** Each peer's ratio to ours in its group (above 1: ours is faster), for the summary line. */
+function summarize(title: string, results: readonly Measurement[]): SuiteSummary {
+  return {
+    title,
+    cases: results.map((r) => {
+      const ours = results.find((o) => o.group === r.group && o.subject === 'ours');
+      return ours && ours !== r ? { ...r, oursVsThis: Number((r.medianMs / ours.medianMs).toFixed(3)) } : r;
+    }),
+  };
+}
+
 /** Options of {@link runSuite}. */
 export interface SuiteOptions {
   /**
@@ -183,6 +201,12 @@ export async function runSuite(
     return [];
   }
   const filter = process.env.BENCH_FILTER;
+  if (process.env.BENCH_DRY_RUN) {
+    // `pnpm bench --dry-run`: the suite loaded (its imports resolve); list what it would measure
+    const listed = cases.filter((c) => !filter || `${c.group} ${c.subject}`.includes(filter));
+    console.log(`### ${title} (dry run)\n${listed.map((c) => `- ${c.group} / ${c.subject}`).join('\n')}\n`);
+    return [];
+  }
   const file = fileURLToPath(moduleUrl);
   const results: Measurement[] = [];
   let server: RedisServer | undefined;
@@ -204,5 +228,7 @@ export async function runSuite(
     await server?.stop();
   }
   console.log(report(title, results));
+  if (process.env.BENCH_SUMMARY_FILE)
+    appendFileSync(process.env.BENCH_SUMMARY_FILE, `${JSON.stringify(summarize(title, results))}\n`);
   return results;
 }

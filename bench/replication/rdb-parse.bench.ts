@@ -71,7 +71,8 @@ const isCase = process.argv.some((a) => a.startsWith('--case=') || a.startsWith(
 let dir: string | undefined;
 if (!isCase) {
   dir = mkdtempSync(join(tmpdir(), 'bench-rdb-'));
-  const small = Number(process.env.BENCH_RDB_KEYS ?? 100_000);
+  // a dry run only proves the suite loads: small fixtures
+  const small = Number(process.env.BENCH_RDB_KEYS ?? (process.env.BENCH_DRY_RUN ? 1000 : 100_000));
   for (const keys of [small, small * 4]) fixtures.push(await makeFixture(dir, keys));
   process.env.BENCH_RDB_FIXTURES = JSON.stringify(fixtures);
 }
@@ -135,6 +136,7 @@ function peakRss(command: string, args: string[]): Promise<number> {
 try {
   await runSuite(import.meta.url, 'replication: RDB parse throughput', cases);
   if (isCase) process.exit(0);
+  if (process.env.BENCH_DRY_RUN) process.exit(0);
   const lines = [
     '**Peak RSS (whole process)**',
     '',

@@ -104,7 +104,8 @@ function directiveBefore(
 ): { kind: BlockKind; preamble: string; reason: string | undefined } {
   let j = fence - 1;
   while (j >= 0 && (lines[j] as string).trim() === '') j--;
-  if (j < 0 || !(lines[j] as string).trim().endsWith('-->')) return { kind: 'program', preamble: '', reason: undefined };
+  if (j < 0 || !(lines[j] as string).trim().endsWith('-->'))
+    return { kind: 'program', preamble: '', reason: undefined };
   let start = j;
   while (start >= 0 && !(lines[start] as string).includes('<!--')) start--;
   if (start < 0) return { kind: 'program', preamble: '', reason: undefined };

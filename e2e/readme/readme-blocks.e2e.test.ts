@@ -91,7 +91,8 @@ function typecheck(skipLibCheck: boolean): string[] {
       if (!m || !block) return line;
       const preambleLines = block.preamble ? block.preamble.split('\n').length : 0;
       const at = Number(m[3]) - preambleLines;
-      const where = at >= 1 ? `${block.readme}:${block.line + at - 1}:${m[4]}` : `${block.readme}:${block.line} (preamble)`;
+      const where =
+        at >= 1 ? `${block.readme}:${block.line + at - 1}:${m[4]}` : `${block.readme}:${block.line} (preamble)`;
       return `${where}: ${m[5]}`;
     });
 }

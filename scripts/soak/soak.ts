@@ -3,18 +3,22 @@
 // Each client runs in its own process, so its memory is its own. Bounded in time and in faults.
 //
 //   pnpm soak                        # 5 minutes
-//   pnpm soak -- --minutes 1         # shorter
+//   pnpm soak --minutes 1            # shorter (pnpm soak -- --minutes 1 works too)
 //
 // Prints a report: acknowledged messages lost (must be 0), duplicates (allowed where delivery is
-// at-least-once), subscriptions restored, and each client's memory at start and end. Exits 1
-// when anything was lost or a worker failed.
+// at-least-once), subscriptions restored, and each client's memory at start and end; then one
+// JSON line (`{"soak":...}`) with the same figures, for comparing runs. Exits 1 when anything was
+// lost or a worker failed.
 import { type ChildProcess, fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnRedis, startProxy } from '@redis-events/testkit';
 
+// pnpm 12 hands a script `--` as an argument of its own (`pnpm soak -- --minutes 1`)
+const argv = process.argv.slice(2);
 const { values } = parseArgs({
+  args: argv[0] === '--' ? argv.slice(1) : argv,
   options: {
     minutes: { type: 'string', default: '5' },
     'fault-every': { type: 'string', default: '10' },
@@ -23,6 +27,10 @@ const { values } = parseArgs({
   },
 });
 const minutes = Number(values.minutes);
+if (!(minutes > 0)) {
+  console.error(`--minutes must be a positive number (fractions allowed, e.g. 0.5), not "${values.minutes}"`);
+  process.exit(2);
+}
 const faultEvery = Number(values['fault-every']) * 1000;
 const kinds = String(values.workers).split(',');
 
@@ -129,4 +137,21 @@ lines.push(
 const report = lines.join('\n');
 console.log(report);
 if (values.report) writeFileSync(values.report, `${report}\n`);
+const summary = {
+  soak: {
+    minutes,
+    server: server.version.text,
+    faults,
+    passed: !failed,
+    clients: Object.fromEntries(
+      [...workers].map(([kind, w]) => [
+        kind,
+        w.final
+          ? { counters: w.final.counters, memoryStart: w.final.memoryStart, memoryEnd: w.final.memoryEnd }
+          : { error: (w.error ?? 'no final report').split('\n')[0] },
+      ]),
+    ),
+  },
+};
+console.log(JSON.stringify(summary));
 process.exitCode = failed ? 1 : 0;

@@ -31,9 +31,8 @@ describe('Subscription.shutdown', () => {
     const sub = new Subscription(ctx.redis, { topic: key, group: 'g', consumer: 'c', blockMs: 60_000 });
     await sub.ready();
     const waiting = expect(sub.receive()).rejects.toSatisfy((e) => (e as StreamsError).code === 'ERR_STREAMS_CLOSED');
-    await eventually(
-      'the reader to block in XREADGROUP BLOCK 60000',
-      async () => ((await ctx.redis.call('client', 'list')) as string).includes('cmd=xreadgroup'),
+    await eventually('the reader to block in XREADGROUP BLOCK 60000', async () =>
+      ((await ctx.redis.call('client', 'list')) as string).includes('cmd=xreadgroup'),
     );
     await sub.shutdown(); // within the test timeout, far below the BLOCK
     await waiting;
