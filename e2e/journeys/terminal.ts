@@ -45,16 +45,12 @@ export function descendants(pid: number): number[] {
   const parents = new Map<number, number[]>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      const list = parents.get(ppid) ?? [];
-      list.push(Number(name));
-      parents.set(ppid, list);
-    } catch {
-      // gone meanwhile
-    }
+    const fields = statFields(Number(name));
+    if (!fields) continue; // gone meanwhile
+    const ppid = Number(fields[1]);
+    const list = parents.get(ppid) ?? [];
+    list.push(Number(name));
+    parents.set(ppid, list);
   }
   const out: number[] = [];
   const queue = [pid];
@@ -68,14 +64,34 @@ export function descendants(pid: number): number[] {
   return out;
 }
 
-/** True while a process with this pid exists and is not a zombie. */
-export function alive(pid: number): boolean {
+/** The fields of /proc/<pid>/stat after the command name (state first), or undefined when gone. */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    // pid (comm) state ppid ...: comm may hold spaces and parentheses, so read after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** True while a process with this pid exists and is not a zombie. */
+export function alive(pid: number): boolean {
+  const fields = statFields(pid);
+  return fields !== undefined && fields[0] !== 'Z';
+}
+
+/**
+ * How a process that has ended but is not reaped yet (a zombie) ended, from the kernel's own
+ * record (field 52 of /proc/<pid>/stat, in waitpid's encoding): its exit status, or 128 + the
+ * signal that killed it. Undefined while it runs, or once its parent has reaped it.
+ */
+export function zombieExitCode(pid: number): number | undefined {
+  const fields = statFields(pid);
+  if (fields?.[0] !== 'Z') return undefined;
+  const status = Number(fields[49]);
+  if (!Number.isInteger(status)) return undefined;
+  return (status & 0x7f) === 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f);
 }
 
 /** The command line of a process, or '' when it is gone. */
@@ -95,6 +111,10 @@ export class TerminalSession {
   readonly #socket: string;
   readonly #log: string;
   #disposed = false;
+  #pid: number | undefined;
+  #serverPid: number | undefined;
+  /** How the program ended, once known (it cannot change after). */
+  #ended: number | undefined;
 
   private constructor(dir: string) {
     this.#dir = dir;
@@ -131,12 +151,15 @@ export class TerminalSession {
       ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
       ...argv,
     );
+    session.#pid = Number(session.#tmux('display-message', '-p', '-t', 'j', '#{pane_pid}').trim());
+    session.#serverPid = Number(session.#tmux('display-message', '-p', '#{pid}').trim());
     return session;
   }
 
-  /** The pid of the program (the pane's process). */
+  /** The pid of the program (the pane's process, which env(1) replaced by the program). */
   get pid(): number {
-    return Number(this.#tmux('display-message', '-p', '-t', 'j', '#{pane_pid}').trim());
+    this.#pid ??= Number(this.#tmux('display-message', '-p', '-t', 'j', '#{pane_pid}').trim());
+    return this.#pid;
   }
 
   /** Every byte the program wrote to the terminal so far, escape sequences included. */
@@ -148,9 +171,14 @@ export class TerminalSession {
     }
   }
 
-  /** What the screen shows now (with the scrollback), as plain text. */
+  /**
+   * What the screen shows now (with the scrollback), as plain text; without the line tmux adds
+   * below an ended program ("Pane is dead (status 0, <date>)"), which the program never wrote.
+   */
   screen(): string {
-    return this.#tmux('capture-pane', '-p', '-J', '-t', 'j', '-S', '-', '-E', '-').replace(/\n+$/, '\n');
+    return this.#tmux('capture-pane', '-p', '-J', '-t', 'j', '-S', '-', '-E', '-')
+      .replace(/^Pane is dead \(.*\)\n*$/m, '')
+      .replace(/\n+$/, '\n');
   }
 
   /** Types keys: `C-c` for Ctrl-C, `Enter`, or literal text with `literal`. */
@@ -158,8 +186,23 @@ export class TerminalSession {
     this.#tmux('send-keys', '-t', 'j', ...(literal ? ['-l'] : []), keys);
   }
 
-  /** Whether the program has ended, and how. */
+  /**
+   * Whether the program has ended, and how. The kernel says it first: an ended program is a
+   * zombie until tmux reaps it, and /proc holds its status meanwhile. tmux's own record comes
+   * from its SIGCHLD handler, which on a busy machine has been seen to miss the signal and leave
+   * the pane "running" for good, so the zombie is read directly and tmux is reminded to reap it.
+   */
   status(): { dead: boolean; code: number } {
+    if (this.#ended !== undefined) return { dead: true, code: this.#ended };
+    const pid = this.pid;
+    if (alive(pid)) return { dead: false, code: -1 };
+    const zombie = zombieExitCode(pid);
+    if (zombie !== undefined) {
+      this.#ended = zombie;
+      this.#remindTmux();
+      return { dead: true, code: zombie };
+    }
+    // Reaped: tmux recorded the status when it did.
     const [dead, status, signal] = this.#tmux(
       'display-message',
       '-p',
@@ -170,9 +213,44 @@ export class TerminalSession {
       .trim()
       .split('|');
     if (dead !== '1') return { dead: false, code: -1 };
-    if (signal) return { dead: true, code: 128 + Number(signal) };
-    if (!status) return { dead: false, code: -1 }; // tmux has not recorded the status yet
-    return { dead: true, code: Number(status) };
+    if (signal) this.#ended = 128 + Number(signal);
+    else if (status) this.#ended = Number(status);
+    else return { dead: false, code: -1 }; // tmux has not recorded the status yet
+    return { dead: true, code: this.#ended };
+  }
+
+  /**
+   * Once the program has ended: waits until tmux has read all it wrote (the pane is dead: its
+   * terminal reached end of file) and the byte log has caught up with the screen (its last line
+   * is in the log), so that what a test reads after the exit is everything. Bounded: a slow
+   * machine delays the log by milliseconds, not seconds.
+   */
+  async #settled(): Promise<void> {
+    const deadline = performance.now() + 15_000;
+    for (;;) {
+      const dead = this.#tmux('display-message', '-p', '-t', 'j', '#{pane_dead}').trim() === '1';
+      if (dead) {
+        const last =
+          this.screen()
+            .split('\n')
+            .map((l) => l.trim())
+            .filter((l) => l !== '')
+            .at(-1) ?? '';
+        if (plain(this.raw()).includes(last)) return;
+      } else this.#remindTmux();
+      if (performance.now() > deadline)
+        throw new Error(`the terminal's log never caught up with the screen; the log holds:\n${this.raw()}`);
+      await sleep(20);
+    }
+  }
+
+  /** A SIGCHLD to this session's tmux server, so that it reaps the pane's ended process. */
+  #remindTmux(): void {
+    try {
+      if (this.#serverPid) process.kill(this.#serverPid, 'SIGCHLD');
+    } catch {
+      // the server is gone
+    }
   }
 
   /** Waits until `check(raw output)` holds; fails after `timeoutMs` with what was printed. */
@@ -181,8 +259,11 @@ export class TerminalSession {
     for (;;) {
       const raw = this.raw();
       if (check(raw)) return;
-      if (this.status().dead && !check(this.raw()))
+      if (this.status().dead) {
+        await this.#settled();
+        if (check(this.raw())) return;
         throw new Error(`the program ended before ${what}; it printed:\n${this.raw()}`);
+      }
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; it printed:\n${raw}`);
       await sleep(25);
     }
@@ -190,20 +271,24 @@ export class TerminalSession {
 
   /**
    * Waits for the program to end, at most `timeoutMs`; `ms` counts from `since` (a
-   * performance.now() taken when the stop was asked), else from this call.
+   * performance.now() taken when the stop was asked), else from this call, to the moment the
+   * process was seen gone in /proc.
    */
   async waitForExit(timeoutMs = 30_000, since = performance.now()): Promise<Ended> {
     const deadline = performance.now() + timeoutMs;
-    const pid = this.pid;
-    // The time is when the process is gone (or a zombie), read from /proc: tmux notices later.
     let goneAt: number | undefined;
     for (;;) {
-      if (goneAt === undefined && !alive(pid)) goneAt = performance.now();
+      if (goneAt === undefined && !alive(this.pid)) goneAt = performance.now();
       const s = this.status();
-      if (s.dead) return { code: s.code, ms: Math.round((goneAt ?? performance.now()) - since) };
+      if (s.dead) {
+        const ms = Math.round((goneAt ?? performance.now()) - since);
+        await this.#settled();
+        return { code: s.code, ms };
+      }
       if (performance.now() > deadline && goneAt === undefined)
         throw new Error(`still running after ${timeoutMs} ms; it printed:\n${this.raw()}`);
-      if (performance.now() > deadline + 10_000) throw new Error('tmux never reported the exit status');
+      if (goneAt !== undefined && performance.now() > goneAt + 10_000)
+        throw new Error('the program is gone but neither /proc nor tmux kept its exit status');
       await sleep(10);
     }
   }
