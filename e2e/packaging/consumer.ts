@@ -19,6 +19,7 @@ export interface Manifest {
   name: string;
   version: string;
   bin?: Record<string, string>;
+  exports?: Record<string, unknown>;
   private?: boolean;
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;

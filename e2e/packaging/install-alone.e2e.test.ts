@@ -34,15 +34,21 @@ describe.each(published.map((p) => [p.manifest.name, p] as const))('%s installed
     project = createConsumer(work, tarballsFor(tarballs, name), [...peers, '@types/node']);
   }, 120_000);
 
-  it('imports from ESM with plain Node, without the workspace', () => {
+  it('imports from ESM with plain Node, without the workspace, every subpath too', () => {
+    // Every entry of the exports map but package.json: `@redis-events/resp/ioredis` loads without
+    // ioredis installed (an optional peer it only takes types from).
+    const entries = Object.keys(manifest.exports ?? { '.': '' })
+      .filter((key) => key !== './package.json')
+      .map((key) => (key === '.' ? name : `${name}/${key.slice(2)}`));
     writeFileSync(
       join(project, 'probe.mjs'),
-      `const m = await import(${JSON.stringify(name)});\nconsole.log(JSON.stringify(Object.keys(m).sort()));\n`,
+      `const out = {};\nfor (const entry of ${JSON.stringify(entries)}) out[entry] = Object.keys(await import(entry)).sort();\nconsole.log(JSON.stringify(out));\n`,
     );
     const exported = JSON.parse(
       execFileSync(process.execPath, ['probe.mjs'], { cwd: project, encoding: 'utf8' }),
-    ) as string[];
-    expect(exported.length).toBeGreaterThan(0);
+    ) as Record<string, string[]>;
+    expect(Object.keys(exported)).toEqual(entries);
+    for (const entry of entries) expect(exported[entry]?.length, entry).toBeGreaterThan(0);
     const installed = JSON.parse(readFileSync(join(project, 'node_modules', name, 'package.json'), 'utf8')) as Manifest;
     expect(installed.version).toBe(manifest.version);
     expect(JSON.stringify(installed)).not.toContain('@redis-events/source');

@@ -1,3 +1,5 @@
+import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/resp';
+
 /** Exit codes of the `redis-events` command. */
 export const ExitCode = {
   /** Done. */
@@ -49,34 +51,27 @@ export function stopName(reason: unknown): string {
 /** Stable codes carried by {@link CliError}. */
 export type CliErrorCode = 'ERR_CLI_USAGE' | 'ERR_CLI_FAILURE';
 
-const brand: unique symbol = Symbol.for('@redis-events/cli.error');
-
 /**
  * An error the command line reports as one line on stderr (no stack trace) with its exit code:
- * `ERR_CLI_USAGE` exits 2, `ERR_CLI_FAILURE` exits 1.
+ * `ERR_CLI_USAGE` exits 2, `ERR_CLI_FAILURE` exits 1. A `RedisEventsError` of `@redis-events/resp`.
  *
  * @example
  * ```ts
  * throw new CliError('ERR_CLI_USAGE', '--limit must be a positive integer');
  * ```
  */
-export class CliError extends Error {
-  override readonly name: string = 'CliError';
-  readonly code: CliErrorCode;
+export class CliError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/cli.error');
+  static override readonly errorName: string = 'CliError';
+  declare readonly code: CliErrorCode;
 
-  constructor(code: CliErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, brand, { value: true });
+  constructor(code: CliErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super('@redis-events/cli', code, message, options);
   }
 
   /** The process exit code for this error. */
   get exitCode(): number {
     return this.code === 'ERR_CLI_USAGE' ? ExitCode.usage : ExitCode.failure;
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
   }
 }
 

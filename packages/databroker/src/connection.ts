@@ -3,12 +3,13 @@
 // user's client (another WATCH or EXEC on it would void ours), and they must never be replayed
 // on a new connection where the WATCH is gone: the transaction connection refuses to queue
 // commands while disconnected and rejects commands in flight when it drops.
+import { isCluster, type RedisClient as SharedClient } from '@redis-events/resp/ioredis';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 import { DataBrokerError } from './errors.ts';
 
 /**
  * A client the backend accepts: an ioredis 6 `Redis` (standalone or Sentinel) or `Cluster`, in
- * RESP2 or RESP3.
+ * RESP2 or RESP3 (resp's `RedisClient`).
  *
  * @example
  * ```ts
@@ -16,12 +17,9 @@ import { DataBrokerError } from './errors.ts';
  * const broker = new DataBroker(client);
  * ```
  */
-export type RedisClient = Redis | Cluster;
+export type RedisClient = SharedClient;
 
-/** Whether a client is an ioredis `Cluster`. */
-export function isCluster(client: RedisClient): client is Cluster {
-  return (client as { isCluster?: unknown }).isCluster === true;
-}
+export { isCluster };
 
 /** The key prefix ioredis adds to every key of this client, if any. */
 export function keyPrefixOf(client: RedisClient): string {

@@ -36,7 +36,7 @@ import {
   textReply,
   timeReply,
 } from './replies.ts';
-import { PUT_SCRIPT, PUT_SCRIPT_SHA, putScriptCall, type ScriptRecord } from './script.ts';
+import { PUT_SCRIPT, putScriptCall, type ScriptRecord } from './script.ts';
 import { type BaseStream, LatestStream, type RecordStream, SyncStream } from './streams.ts';
 import {
   type Command,
@@ -567,7 +567,6 @@ export class DataBroker<T = JsonValue> {
     return this.#runner.script({
       label,
       script: PUT_SCRIPT,
-      sha: PUT_SCRIPT_SHA,
       keys: call.keys,
       args: call.args,
       done: (reply) => {

@@ -1,3 +1,5 @@
+import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/resp';
+
 /**
  * Stable codes carried by {@link DataBrokerError}.
  *
@@ -35,12 +37,11 @@ export type DataBrokerErrorCode =
   /** Encrypted data failed authentication: it was altered or damaged. */
   | 'ERR_DATABROKER_TAMPERED';
 
-const brand: unique symbol = Symbol.for('@redis-events/databroker.error');
-
 /**
- * The one error class of `@redis-events/databroker`. `code` is stable, `message` says what went
- * wrong and what to do, `cause` holds the underlying error when there is one. `instanceof` works
- * across duplicate installs of the package.
+ * The one error class of `@redis-events/databroker`, a `RedisEventsError` of
+ * `@redis-events/resp`. `code` is stable, `message` says what went wrong and what to do, `cause`
+ * holds the underlying error when there is one. `instanceof` works across duplicate installs of
+ * the package.
  *
  * @example
  * ```ts
@@ -53,18 +54,13 @@ const brand: unique symbol = Symbol.for('@redis-events/databroker.error');
  * }
  * ```
  */
-export class DataBrokerError extends Error {
-  override readonly name: string = 'DataBrokerError';
-  readonly code: DataBrokerErrorCode;
+export class DataBrokerError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/databroker.error');
+  static override readonly errorName: string = 'DataBrokerError';
+  declare readonly code: DataBrokerErrorCode;
 
-  constructor(code: DataBrokerErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, brand, { value: true });
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
+  constructor(code: DataBrokerErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super('@redis-events/databroker', code, message, options);
   }
 }
 

@@ -1,5 +1,5 @@
+import { keySlot } from '@redis-events/resp';
 import { argumentError } from './errors.ts';
-import { hashSlot } from './slot.ts';
 
 /**
  * Where a backend keeps its data. Every key starts with the hash tag `{name}`, so that all of
@@ -56,7 +56,7 @@ export function keySpace(name: string, channelPrefix = ''): KeySpace {
   const tag = `{${name}}`;
   return {
     name,
-    slot: hashSlot(name),
+    slot: keySlot(tag),
     serverVersion: `${tag}:server_version`,
     lastVersion: `${tag}:last_version`,
     records: `${tag}:records`,

@@ -2,7 +2,7 @@
 // by one script that reads the last version and writes the batch atomically, so that contending
 // writers never retry. Entries are built the same way as in entry.ts (the header is packed by the
 // script, the body comes ready from the client), so both paths store identical bytes.
-import { createHash } from 'node:crypto';
+import { LuaScript } from '@redis-events/resp/ioredis';
 import type { EntryBody } from './entry.ts';
 import type { KeySpace } from './keys.ts';
 import { MAX_PUSH_BYTES } from './notifier.ts';
@@ -15,7 +15,7 @@ export const COMMITS_REMEMBERED: number = 1024;
 // ARGV: 1 candidate server version, 2 channel, 3 token, 4 largest push, 5 record count,
 //       6 type count t, 7..6+t the types, then per record: type number (1-based), field, id,
 //       flags, deletedAt (ms), body
-export const PUT_SCRIPT: string = `
+const PUT_SOURCE = `
 local sv = redis.call('GET', KEYS[1])
 if not sv then
   sv = ARGV[1]
@@ -63,8 +63,8 @@ redis.call('PUBLISH', ARGV[2], message)
 return { sv, string.format('%.0f', last), string.format('%.0f', now), redis.call('HMGET', KEYS[6], unpack(ARGV, 7, 6 + t)) }
 `;
 
-/** SHA1 of the script, for EVALSHA. */
-export const PUT_SCRIPT_SHA: string = createHash('sha1').update(PUT_SCRIPT).digest('hex');
+/** The put script, run with EVALSHA (resp's runScript). */
+export const PUT_SCRIPT: LuaScript = new LuaScript(PUT_SOURCE, { name: 'the databroker put script' });
 
 /** One record of a scripted put. */
 export interface ScriptRecord {

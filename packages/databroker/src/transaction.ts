@@ -9,6 +9,8 @@
 // wait instead of competing, so the starved writer commits next and gives the turn back in its
 // EXEC. The turn only orders writers: correctness still rests on WATCH.
 import { randomBytes } from 'node:crypto';
+import { delay, exponentialBackoff, type ReconnectStrategy } from '@redis-events/resp';
+import { isTransientError, type LuaScript, runScript } from '@redis-events/resp/ioredis';
 import type { Redis } from 'ioredis';
 import type { DedicatedConnection } from './connection.ts';
 import { DataBrokerError } from './errors.ts';
@@ -94,8 +96,7 @@ const TURN_TTL_MS = 1000;
 /** A Lua script run on the transaction connection: atomic, so it never conflicts. */
 export interface ScriptJob<R> {
   readonly label: string;
-  readonly script: string;
-  readonly sha: string;
+  readonly script: LuaScript;
   readonly keys: readonly string[];
   readonly args: readonly (string | Buffer | number)[];
   /** The result from the script's reply. */
@@ -110,18 +111,20 @@ export interface ScriptJob<R> {
 /** How a failed command should be handled. */
 export type ErrorKind = 'retry' | 'moved' | 'fatal';
 
-// ASK and TRYAGAIN: the slot is migrating; reading again once it is done gives one node's
-// consistent view, where following ASK per key would mix the two nodes' halves.
-const RETRY_REPLIES = /^(LOADING|TRYAGAIN|ASK|CLUSTERDOWN|MASTERDOWN|BUSY|NOREPLICAS)\b/;
 const MOVED_REPLIES = /^(MOVED|READONLY)\b/;
 
-/** Connection trouble retries; an error reply retries only when the server says to try again. */
+/**
+ * Connection trouble retries; an error reply retries only when the server says to try again
+ * (resp's transient replies: LOADING, TRYAGAIN, ASK... for ASK and TRYAGAIN the slot is migrating,
+ * and reading again once it is done gives one node's consistent view, where following ASK per key
+ * would mix the two nodes' halves).
+ */
 export function classifyError(err: unknown): ErrorKind {
   if (!(err instanceof Error)) return 'fatal';
   if (err instanceof DataBrokerError) return err.code === 'ERR_DATABROKER_CONNECTION' ? 'retry' : 'fatal';
   if (err.name !== 'ReplyError') return 'retry'; // socket errors, "Connection is closed.", MaxRetriesPerRequestError
   if (MOVED_REPLIES.test(err.message)) return 'moved';
-  return RETRY_REPLIES.test(err.message) ? 'retry' : 'fatal';
+  return isTransientError(err) ? 'retry' : 'fatal';
 }
 
 /** The node a MOVED reply points at (`host:port`), if it is one. */
@@ -141,9 +144,7 @@ export function redisError(what: string, err: unknown): DataBrokerError {
   return new DataBrokerError('ERR_DATABROKER_REDIS', `${what}: Redis answered ${message}${hint}`, { cause: err });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+const RETRYING = new Error('retrying');
 
 type PipelineReplies = [Error | null, unknown][];
 
@@ -165,8 +166,8 @@ async function pipelineRead(connection: Redis, commands: readonly Command[]): Pr
 export class TransactionRunner {
   readonly #connection: DedicatedConnection;
   readonly #maxAttempts: number;
-  readonly #initialDelayMs: number;
-  readonly #maxDelayMs: number;
+  /** Full-jitter exponential backoff: attempt n waits up to min(maxDelayMs, initialDelayMs * 2^(n-1)). */
+  readonly #delays: ReconnectStrategy;
   readonly #timeoutMs: number;
   #tail: Promise<unknown> = Promise.resolve();
   #prepared: Prepared | undefined;
@@ -185,8 +186,12 @@ export class TransactionRunner {
     this.#connection = connection;
     this.#turnKey = turnKey;
     this.#maxAttempts = retry.maxAttempts ?? 100;
-    this.#initialDelayMs = retry.initialDelayMs ?? 1;
-    this.#maxDelayMs = retry.maxDelayMs ?? 50;
+    const maxDelay = retry.maxDelayMs ?? 50;
+    this.#delays = exponentialBackoff({
+      initialDelay: Math.min(retry.initialDelayMs ?? 1, maxDelay),
+      maxDelay,
+      jitter: 1,
+    });
     this.#timeoutMs = timeoutMs;
   }
 
@@ -213,18 +218,11 @@ export class TransactionRunner {
   async script<R>(job: ScriptJob<R>): Promise<R> {
     let lastTrouble: unknown;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      if (attempt > 1) await sleep(this.#backoff(attempt - 1));
+      if (attempt > 1) await delay(this.#backoff(attempt - 1));
       const connection = await this.#connection.ready();
-      const run = (name: 'EVALSHA' | 'EVAL', body: string) =>
-        connection.callBuffer(name, body, job.keys.length, ...job.keys, ...job.args);
       let reply: unknown;
       try {
-        try {
-          reply = await run('EVALSHA', job.sha);
-        } catch (err) {
-          if (!(err instanceof Error && /^NOSCRIPT/.test(err.message))) throw err;
-          reply = await run('EVAL', job.script);
-        }
+        reply = await runScript(connection, job.script, job.keys, job.args, { buffers: true });
       } catch (err) {
         const kind = classifyError(err);
         if (kind === 'fatal') throw redisError(job.label, err);
@@ -264,14 +262,13 @@ export class TransactionRunner {
         const kind = classifyError(err);
         if (kind === 'fatal' || Date.now() > deadline) throw err;
         if (kind === 'moved') this.#connection.invalidate(movedTo(err));
-        await sleep(this.#backoff(attempt));
+        await delay(this.#backoff(attempt));
       }
     }
   }
 
   #backoff(attempt: number): number {
-    const cap = Math.min(this.#maxDelayMs, this.#initialDelayMs * 2 ** Math.min(attempt - 1, 30));
-    return Math.random() * cap;
+    return this.#delays(attempt, RETRYING) || 0;
   }
 
   async #execute<R>(job: TransactionJob<R>): Promise<R> {
@@ -295,7 +292,7 @@ export class TransactionRunner {
     this.#prepared = undefined;
     let pause = 0; // before the next attempt, in ms
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      if (pause > 0) await sleep(pause);
+      if (pause > 0) await delay(pause);
       pause = attempt > 1 ? this.#backoff(attempt) : 0;
       const connection = await this.#connection.ready();
       const epoch = this.#connection.epoch;

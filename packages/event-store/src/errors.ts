@@ -1,3 +1,4 @@
+import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/resp';
 import type { StoredEvent } from './event.ts';
 
 /**
@@ -26,12 +27,11 @@ export type EventStoreErrorCode =
   /** `Mediator.publish()`: a handler or an event store failed; see {@link PublishError}. */
   | 'ERR_EVENT_STORE_PUBLISH';
 
-const brand: unique symbol = Symbol.for('@redis-events/event-store.error');
-
 /**
- * The error class of `@redis-events/event-store`. `code` is stable; `message` says what went
- * wrong and what to do; `cause` holds the underlying error (an ioredis `ReplyError`, a `SyntaxError`
- * from `JSON.parse`...). `instanceof` works across duplicate installs of the package.
+ * The error class of `@redis-events/event-store`, a `RedisEventsError` of `@redis-events/resp`.
+ * `code` is stable; `message` says what went wrong and what to do; `cause` holds the underlying
+ * error (an ioredis `ReplyError`, a `SyntaxError` from `JSON.parse`...). `instanceof` works
+ * across duplicate installs of the package.
  *
  * @example
  * ```ts
@@ -42,18 +42,13 @@ const brand: unique symbol = Symbol.for('@redis-events/event-store.error');
  * }
  * ```
  */
-export class EventStoreError extends Error {
-  override readonly name: string = 'EventStoreError';
-  readonly code: EventStoreErrorCode;
+export class EventStoreError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/event-store.error');
+  static override readonly errorName: string = 'EventStoreError';
+  declare readonly code: EventStoreErrorCode;
 
-  constructor(code: EventStoreErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, brand, { value: true });
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
+  constructor(code: EventStoreErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super('@redis-events/event-store', code, message, options);
   }
 }
 
@@ -72,7 +67,8 @@ export class EventStoreError extends Error {
  * ```
  */
 export class PublishError extends EventStoreError {
-  override readonly name: string = 'PublishError';
+  static override readonly brand: symbol = Symbol.for('@redis-events/event-store.error.publish');
+  static override readonly errorName: string = 'PublishError';
   /** Errors thrown by handlers, in registration order. */
   readonly handlerErrors: readonly unknown[];
   /** Errors of the event stores that failed, in registration order. */

@@ -3,11 +3,12 @@
 // millisecond; XADD MAXLEN (exact) keeps the cap, XTRIM MINID and a read-time filter keep the TTL,
 // PEXPIRE drops the whole stream once its newest event has expired; XREVRANGE reads the newest
 // events in O(log N + limit); a clear is one UNLINK.
+
+import { LuaScript, type RedisClient, ScriptRunner } from '@redis-events/resp/ioredis';
 import type { Cluster, Redis } from 'ioredis';
 import { EventStoreError } from './errors.ts';
 import { streamKey } from './keys.ts';
 import type { Layout, Query, RawEvent, Waiter } from './layout.ts';
-import { LuaScript, type RedisClient, ScriptRunner } from './redis-client.ts';
 import type { Serializer } from './serializer.ts';
 
 /** What a layout needs from the store. */

@@ -6,11 +6,12 @@
 // Every operation is one Lua script, so appends, trims and clears are atomic. The script picks
 // the time from the server clock and makes it unique and increasing per name: the larger of
 // TIME and the previous id plus 1 ns, then SET NX (a Go writer may hold that key already).
+
+import { LuaScript, ScriptRunner } from '@redis-events/resp/ioredis';
 import { EventStoreError } from './errors.ts';
 import { envelopeHead, goEscapeJson, splitEnvelope } from './go-json.ts';
 import { type TimelineKeys, timelineBase } from './keys.ts';
 import { type Layout, type Query, type RawEvent, sleep, type Waiter } from './layout.ts';
-import { LuaScript, ScriptRunner } from './redis-client.ts';
 import { jsonSerializer } from './serializer.ts';
 import type { LayoutContext } from './stream-layout.ts';
 

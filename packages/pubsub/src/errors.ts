@@ -1,3 +1,5 @@
+import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/resp';
+
 /**
  * Stable codes carried by {@link PubSubError}.
  *
@@ -30,12 +32,11 @@ export type PubSubErrorCode =
   /** Redis Cluster: no node answered `CLUSTER SLOTS`, or a channel was redirected too many times. */
   | 'ERR_PUBSUB_CLUSTER';
 
-const brand: unique symbol = Symbol.for('@redis-events/pubsub.error');
-
 /**
- * The error class of `@redis-events/pubsub`. `code` is stable; `message` says what went wrong
- * and what to do; `cause` holds the underlying error (a `ReplyError` or `RespError` of
- * `@redis-events/resp`). `instanceof` works across duplicate installs of the package.
+ * The error class of `@redis-events/pubsub`, a `RedisEventsError` of `@redis-events/resp`.
+ * `code` is stable; `message` says what went wrong and what to do; `cause` holds the underlying
+ * error (a `ReplyError` or `RespError` of `@redis-events/resp`). `instanceof` works across
+ * duplicate installs of the package.
  *
  * @example
  * ```ts
@@ -46,24 +47,12 @@ const brand: unique symbol = Symbol.for('@redis-events/pubsub.error');
  * }
  * ```
  */
-export class PubSubError extends Error {
-  override readonly name: string = 'PubSubError';
-  readonly code: PubSubErrorCode;
+export class PubSubError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/pubsub.error');
+  static override readonly errorName: string = 'PubSubError';
+  declare readonly code: PubSubErrorCode;
 
-  constructor(code: PubSubErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, brand, { value: true });
-  }
-
-  /** The `name` that instances of this class carry; `instanceof` compares it across installs. */
-  static readonly errorName: string = 'PubSubError';
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    if (typeof value !== 'object' || value === null || !(brand in value)) return false;
-    // `this` is the class that instanceof was called on, possibly a subclass.
-    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
-    const target = this as typeof PubSubError;
-    return target === PubSubError || (value as { name?: unknown }).name === target.errorName;
+  constructor(code: PubSubErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super('@redis-events/pubsub', code, message, options);
   }
 }

@@ -106,8 +106,8 @@ interface Deferred {
 
 /** A redirection of a shard channel: its slot is served elsewhere. */
 export class MovedError extends PubSubError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/pubsub.error.moved');
   static override readonly errorName: string = 'MovedError';
-  override readonly name: string = 'MovedError';
   readonly slot: number;
   readonly host: string;
   readonly port: number;

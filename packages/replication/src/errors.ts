@@ -1,3 +1,5 @@
+import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/resp';
+
 /** Stable codes carried by {@link ReplicationError} and {@link RdbError}. */
 export type ReplicationErrorCode =
   /** The input ended before the RDB did (no EOF opcode, or a value cut in the middle). */
@@ -41,12 +43,13 @@ export type ReplicationErrorCode =
   /** A call that does not fit the listener's state (a second consumer, start after close). */
   | 'ERR_REPLICATION_STATE';
 
-// Each class brands its instances with a registered symbol, so `instanceof` works across
-// duplicate installs of the package and tells the subclasses apart.
+// Each class brands its instances with a registered symbol (resp's RedisEventsError does the
+// branding), so `instanceof` works across duplicate installs and tells the subclasses apart.
 const BRAND = '@redis-events/replication.error';
 
 /**
- * The base class of every error thrown by `@redis-events/replication`. `code` is stable;
+ * The base class of every error thrown by `@redis-events/replication`, a `RedisEventsError` of
+ * `@redis-events/resp`. `code` is stable;
  * `message` says what went wrong and what to do. `instanceof` works across duplicate installs.
  *
  * @example
@@ -59,24 +62,14 @@ const BRAND = '@redis-events/replication.error';
  * }
  * ```
  */
-export class ReplicationError extends Error {
-  override readonly name: string = 'ReplicationError';
-  readonly code: ReplicationErrorCode;
-
+export class ReplicationError extends RedisEventsError {
   /** The registered symbol that instances of this class carry (subclasses have their own). */
-  static readonly brand: symbol = Symbol.for(BRAND);
+  static override readonly brand: symbol = Symbol.for(BRAND);
+  static override readonly errorName: string = 'ReplicationError';
+  declare readonly code: ReplicationErrorCode;
 
-  constructor(code: ReplicationErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, ReplicationError.brand, { value: true });
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    // `this` is the class instanceof was called on: ReplicationError or a subclass.
-    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
-    const target = this as typeof ReplicationError;
-    return typeof value === 'object' && value !== null && target.brand in value;
+  constructor(code: ReplicationErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super('@redis-events/replication', code, message, options);
   }
 }
 
@@ -104,7 +97,7 @@ export interface RdbErrorContext {
  * ```
  */
 export class RdbError extends ReplicationError {
-  override readonly name: string = 'RdbError';
+  static override readonly errorName: string = 'RdbError';
   readonly offset: number;
   readonly key: Buffer | undefined;
   readonly rdbType: number | undefined;
@@ -113,7 +106,6 @@ export class RdbError extends ReplicationError {
 
   constructor(code: ReplicationErrorCode, message: string, context: RdbErrorContext, options?: ErrorOptions) {
     super(code, `${message} ${describeContext(context)}`, options);
-    Object.defineProperty(this, RdbError.brand, { value: true });
     this.offset = context.offset;
     this.key = context.key;
     this.rdbType = context.rdbType;
@@ -154,7 +146,7 @@ export type LinkPhase = 'connect' | 'handshake' | 'psync' | 'transfer' | 'stream
  * ```
  */
 export class ReplicationLinkError extends ReplicationError {
-  override readonly name: string = 'ReplicationLinkError';
+  static override readonly errorName: string = 'ReplicationLinkError';
   /** `host:port` (or the unix socket path) of the master. */
   readonly master: string;
   readonly phase: LinkPhase;
@@ -163,7 +155,6 @@ export class ReplicationLinkError extends ReplicationError {
 
   constructor(code: ReplicationErrorCode, message: string, master: string, phase: LinkPhase, options?: ErrorOptions) {
     super(code, `${message} (master ${master}, ${phase})`, options);
-    Object.defineProperty(this, ReplicationLinkError.brand, { value: true });
     this.master = master;
     this.phase = phase;
   }

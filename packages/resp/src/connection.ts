@@ -288,7 +288,9 @@ function handshakeError(step: string, err: unknown): RespError {
 }
 
 function failure(code: RespErrorCode, message: string, cause?: unknown): RespError {
-  return new RespError(code, message, cause === undefined ? undefined : { cause });
+  // An aborted call carries name 'AbortError', as code written for AbortSignal expects.
+  const name = code === 'ERR_RESP_ABORTED' ? 'AbortError' : undefined;
+  return new RespError(code, message, cause === undefined ? { name } : { cause, name });
 }
 
 /**

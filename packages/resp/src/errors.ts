@@ -22,14 +22,95 @@ export type RespErrorCode =
   | 'ERR_RESP_CLOSED'
   /** The command's timeout ran out before its reply arrived. */
   | 'ERR_RESP_TIMEOUT'
-  /** The command's AbortSignal fired before its reply arrived. */
+  /** The call's AbortSignal fired before it completed (the error's `name` is `'AbortError'`). */
   | 'ERR_RESP_ABORTED'
+  /** `close()` gave up commands that were still waiting for their replies at its bound (see `abandoned`). */
+  | 'ERR_RESP_ABANDONED'
   /** The socket was handed over by `takeOver()`; this connection no longer sends commands. */
   | 'ERR_RESP_TAKEN_OVER'
   /** The queue of commands waiting for a connection is full (`maxQueueLength`). */
   | 'ERR_RESP_QUEUE_FULL';
 
-const brand: unique symbol = Symbol.for('@redis-events/resp.error');
+/**
+ * Options of {@link RedisEventsError} and of every package error built on it.
+ *
+ * @example
+ * ```ts
+ * new PubSubError('ERR_PUBSUB_ABORTED', 'subscribe was aborted', { cause: signal.reason, name: 'AbortError' });
+ * ```
+ */
+export interface RedisEventsErrorOptions extends ErrorOptions {
+  /**
+   * `'AbortError'` for the error of a call that its AbortSignal ended, so that code written for
+   * `AbortSignal` (`err.name === 'AbortError'`) works; default: the class's name.
+   */
+  readonly name?: 'AbortError' | undefined;
+  /**
+   * What a `close()` or `shutdown()` had to give up, by kind, with how many of each
+   * (`{ commands: 3 }`, `{ messages: 2, acks: 5 }`). Only on the error such a call rejects with.
+   */
+  readonly abandoned?: Readonly<Record<string, number>> | undefined;
+}
+
+/**
+ * The base class of every error of every `@redis-events` package: `err instanceof
+ * RedisEventsError` is the one check for "an error of ours", whichever package threw it and even
+ * when two copies of a package are installed (instances carry a registered-symbol brand).
+ *
+ * - `code`: stable, `ERR_<PACKAGE>_<WHAT>` (`ERR_RESP_TIMEOUT`, `ERR_PUBSUB_NOPERM`...);
+ * - `package`: the npm name of the package that threw it (`'@redis-events/pubsub'`);
+ * - `cause`: the underlying error, if any (a failure is wrapped once, by the package the caller
+ *   called);
+ * - `name`: the class name, or `'AbortError'` when the caller's AbortSignal ended the call;
+ * - `abandoned`: on the error of a `close()` that gave up work, what and how many.
+ *
+ * A package's base class passes its name and declares its codes; a subclass that wants
+ * `instanceof` across duplicate installs declares its own `static brand` (a `Symbol.for` name),
+ * and its `static errorName` gives instances their `name`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await subscription.close({ timeoutMs: 2000 });
+ * } catch (err) {
+ *   if (err instanceof RedisEventsError) logger.error({ code: err.code, package: err.package, abandoned: err.abandoned }, err.message);
+ *   else throw err;
+ * }
+ * ```
+ */
+export class RedisEventsError extends Error {
+  /** The registered symbol that marks instances of this class; subclasses may declare their own. */
+  static readonly brand: symbol = Symbol.for('@redis-events/error');
+  /** The `name` that instances of this class carry (unless they are abort errors). */
+  static readonly errorName: string = 'RedisEventsError';
+
+  /** The stable code of the error. */
+  readonly code: string;
+  /** The npm name of the package that threw it, `'@redis-events/resp'`... */
+  readonly package: string;
+  /** What a `close()` or `shutdown()` gave up, by kind (`{ commands: 3 }`); undefined otherwise. */
+  readonly abandoned: Readonly<Record<string, number>> | undefined;
+
+  constructor(packageName: string, code: string, message: string, options?: RedisEventsErrorOptions) {
+    super(message, options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
+    this.name = options?.name ?? new.target.errorName;
+    this.code = code;
+    this.package = packageName;
+    this.abandoned = options?.abandoned;
+    // Every class on the way up that declares a brand marks the instance with it.
+    for (let c: unknown = new.target; c !== Error && typeof c === 'function'; c = Object.getPrototypeOf(c)) {
+      if (Object.hasOwn(c, 'brand')) Object.defineProperty(this, (c as typeof RedisEventsError).brand, { value: true });
+    }
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // `this` is the class that instanceof was called on, possibly a subclass.
+    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
+    const target = this as typeof RedisEventsError;
+    if (!Object.hasOwn(target, 'brand')) return Function.prototype[Symbol.hasInstance].call(target, value);
+    return typeof value === 'object' && value !== null && target.brand in value;
+  }
+}
 
 /**
  * The base class of every error this package throws or rejects with. `code` is stable and
@@ -45,25 +126,13 @@ const brand: unique symbol = Symbol.for('@redis-events/resp.error');
  * }
  * ```
  */
-export class RespError extends Error {
-  override readonly name: string = 'RespError';
-  readonly code: RespErrorCode;
+export class RespError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/resp.error');
+  static override readonly errorName: string = 'RespError';
+  declare readonly code: RespErrorCode;
 
-  constructor(code: RespErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    Object.defineProperty(this, brand, { value: true });
-  }
-
-  /** The `name` that instances of this class carry; `instanceof` compares it across installs. */
-  static readonly errorName: string = 'RespError';
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    if (typeof value !== 'object' || value === null || !(brand in value)) return false;
-    // `this` is the class that instanceof was called on, possibly a subclass.
-    // biome-ignore lint/complexity/noThisInStatic: dispatch on the receiving class is the point
-    const target = this as typeof RespError;
-    return target === RespError || (value as { name?: unknown }).name === target.errorName;
+  constructor(code: RespErrorCode, message: string, options?: RedisEventsErrorOptions) {
+    super('@redis-events/resp', code, message, options);
   }
 }
 
@@ -96,8 +165,8 @@ export function printable(bytes: Uint8Array, max = 32): string {
  * ```
  */
 export class RespProtocolError extends RespError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/resp.error.protocol');
   static override readonly errorName: string = 'RespProtocolError';
-  override readonly name: string = 'RespProtocolError';
   /** Offset in the stream (bytes fed since construction or `reset()`) of the offending byte. */
   readonly offset: number;
   /** What is wrong, without the offset. */
@@ -142,8 +211,8 @@ const PREFIX = /^[A-Z][A-Z0-9_-]*$/;
  * ```
  */
 export class ReplyError extends RespError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/resp.error.reply');
   static override readonly errorName: string = 'ReplyError';
-  override readonly name: string = 'ReplyError';
   /**
    * The first word of the message when it is an upper-case code (`ERR`, `WRONGTYPE`, `MOVED`,
    * `NOGROUP`, `NOPERM`...), else `undefined` (for example a Lua error text).

@@ -1,3 +1,11 @@
+export {
+  type AbortErrorFactory,
+  abortable,
+  type DelayOptions,
+  delay,
+  respAbortError,
+  throwIfAborted,
+} from './abort.ts';
 export { type BackoffOptions, exponentialBackoff, type ReconnectStrategy } from './backoff.ts';
 export {
   type Classification,
@@ -25,7 +33,16 @@ export {
   encodePipeline,
   encodeValue,
 } from './encoder.ts';
-export { ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
+export {
+  RedisEventsError,
+  type RedisEventsErrorOptions,
+  ReplyError,
+  RespError,
+  type RespErrorCode,
+  RespProtocolError,
+} from './errors.ts';
+export { CLUSTER_SLOTS, keySlot } from './key-slot.ts';
+export { isLogger, type Logger, noopLogger } from './logger.ts';
 export { type ParsedRedisUrl, parseRedisUrl } from './url.ts';
 export {
   type ArrayNode,

@@ -1,4 +1,6 @@
-/** How transient failures are retried: exponential backoff with full jitter. */
+import { exponentialBackoff, type ReconnectStrategy } from '@redis-events/resp';
+
+/** How transient failures are retried: exponential backoff with jitter. */
 export interface RetryOptions {
   /** First pause in ms. Default 50. */
   readonly initialDelayMs?: number | undefined;
@@ -6,15 +8,18 @@ export interface RetryOptions {
   readonly maxDelayMs?: number | undefined;
 }
 
-/** Pauses that double after each failure up to a cap, randomised so that clients do not retry in step. */
+/**
+ * Pauses that double after each failure up to a cap, randomised (each between half and all of
+ * the capped value) so that clients do not retry in step; counts failures since the last success.
+ */
 export class Backoff {
-  readonly #initial: number;
-  readonly #max: number;
+  readonly #delay: ReconnectStrategy;
   #attempt = 0;
 
   constructor(options: RetryOptions = {}) {
-    this.#initial = Math.max(1, options.initialDelayMs ?? 50);
-    this.#max = Math.max(this.#initial, options.maxDelayMs ?? 5000);
+    const initialDelay = Math.max(1, options.initialDelayMs ?? 50);
+    const maxDelay = Math.max(initialDelay, options.maxDelayMs ?? 5000);
+    this.#delay = exponentialBackoff({ initialDelay, maxDelay, jitter: 0.5 });
   }
 
   /** Failures since the last success. */
@@ -24,9 +29,8 @@ export class Backoff {
 
   /** The pause before the next try, in ms. */
   next(): number {
-    const ceiling = Math.min(this.#max, this.#initial * 2 ** Math.min(this.#attempt, 30));
     this.#attempt++;
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    return this.#delay(this.#attempt, FAILED) || 0;
   }
 
   reset(): void {
@@ -34,16 +38,4 @@ export class Backoff {
   }
 }
 
-/** Waits `ms`, or less when `signal` fires (it never rejects: loops check their own state). */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
-}
+const FAILED = new Error('failed');

@@ -1,17 +1,12 @@
 // What this package needs from ioredis, for a single `Redis` and a `Cluster` alike.
 // Commands go through call()/callBuffer() with lower-case names: ioredis finds keys (for
 // keyPrefix and cluster slot routing) and reply transformers by the lower-case name.
-import type { Cluster, Redis } from 'ioredis';
+import { isCluster as isClusterClient, type RedisClient } from '@redis-events/resp/ioredis';
+import type { Redis } from 'ioredis';
 import { StreamsError } from './errors.ts';
-import type { LuaScript } from './scripts.ts';
 
-/** An ioredis 6 client: a `Redis` (standalone, sentinel) or a `Cluster`, RESP2 or RESP3. */
-export type RedisClient = Redis | Cluster;
-
-/** True for an ioredis `Cluster` (checked by flag, so duplicate installs of ioredis work). */
-export function isClusterClient(client: RedisClient): client is Cluster {
-  return (client as { isCluster?: unknown }).isCluster === true;
-}
+export { runScript } from '@redis-events/resp/ioredis';
+export { isClusterClient, type RedisClient };
 
 /**
  * A connection of our own for blocking XREADGROUP, so that a BLOCK never stalls the caller's
@@ -51,31 +46,4 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, command: string)
   });
   promise.catch(() => {}); // the loser of the race must not become an unhandled rejection
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function isNoScript(err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('NOSCRIPT');
-}
-
-/**
- * Runs a Lua script by SHA1, sending its source once when the server (or this cluster node)
- * does not have it cached yet. Keys come first, as the script declares them.
- */
-export async function runScript(
-  client: RedisClient,
-  script: LuaScript,
-  keys: readonly string[],
-  args: readonly (string | number | Buffer)[],
-  buffers = false,
-): Promise<unknown> {
-  if (keys.length !== script.keys) throw new Error(`script ${script.name} takes ${script.keys} keys`);
-  const call = (buffers ? client.callBuffer : client.call).bind(client) as (
-    ...a: (string | number | Buffer)[]
-  ) => Promise<unknown>;
-  try {
-    return await call('evalsha', script.sha, keys.length, ...keys, ...args);
-  } catch (err) {
-    if (!isNoScript(err)) throw err;
-    return await call('eval', script.source, keys.length, ...keys, ...args);
-  }
 }

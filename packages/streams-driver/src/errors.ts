@@ -1,3 +1,6 @@
+import { RedisEventsError } from '@redis-events/resp';
+import { isTransientError } from '@redis-events/resp/ioredis';
+
 /** Stable codes carried by {@link StreamsError}. */
 export type StreamsErrorCode =
   /** A wrong argument: a bad option, URL, body or metadata. Fix the call. */
@@ -23,8 +26,6 @@ export type StreamsErrorCode =
   /** The operation needs something this subscription was configured without (for example `nack()` with `noAck`). */
   | 'ERR_STREAMS_UNSUPPORTED';
 
-const brand: unique symbol = Symbol.for('@redis-events/streams-driver.error');
-
 /** Where an error happened, when it is known. */
 export interface StreamsErrorContext {
   /** The stream key of the topic. */
@@ -39,9 +40,10 @@ export interface StreamsErrorContext {
 }
 
 /**
- * The one error class of this package. `code` is stable; `message` says what went wrong and what
- * to do. `retryable` tells transient failures (connection lost, LOADING, TRYAGAIN, timeouts) from
- * permanent ones. `instanceof` works across duplicate installs of the package.
+ * The one error class of this package, a `RedisEventsError` of `@redis-events/resp`. `code` is
+ * stable; `message` says what went wrong and what to do. `retryable` tells transient failures
+ * (connection lost, LOADING, TRYAGAIN, timeouts) from permanent ones. `instanceof` works across
+ * duplicate installs of the package.
  *
  * @example
  * ```ts
@@ -53,26 +55,26 @@ export interface StreamsErrorContext {
  * }
  * ```
  */
-export class StreamsError extends Error {
-  override readonly name: string = 'StreamsError';
-  readonly code: StreamsErrorCode;
+export class StreamsError extends RedisEventsError {
+  static override readonly brand: symbol = Symbol.for('@redis-events/streams-driver.error');
+  static override readonly errorName: string = 'StreamsError';
+  declare readonly code: StreamsErrorCode;
   readonly retryable: boolean;
   readonly topic: string | undefined;
   readonly group: string | undefined;
   readonly command: string | undefined;
 
   constructor(code: StreamsErrorCode, message: string, context: StreamsErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
-    this.code = code;
+    super(
+      '@redis-events/streams-driver',
+      code,
+      message,
+      context.cause === undefined ? undefined : { cause: context.cause },
+    );
     this.retryable = context.retryable ?? false;
     this.topic = context.topic;
     this.group = context.group;
     this.command = context.command;
-    Object.defineProperty(this, brand, { value: true });
-  }
-
-  static override [Symbol.hasInstance](value: unknown): boolean {
-    return typeof value === 'object' && value !== null && brand in value;
   }
 }
 
@@ -86,50 +88,6 @@ export type FailureKind =
   | 'unknown-command'
   /** Retrying will not help. */
   | 'permanent';
-
-// Error reply prefixes that mean "the server cannot do it right now".
-const TRANSIENT_REPLIES = new Set([
-  'LOADING',
-  'TRYAGAIN',
-  'CLUSTERDOWN',
-  'MASTERDOWN',
-  'READONLY',
-  'BUSY',
-  'UNBLOCKED',
-  'MOVED',
-  'ASK',
-  'NOREPLICAS',
-  'NOTREADY',
-]);
-
-// Socket-level errno codes of a lost or refused connection.
-const TRANSIENT_ERRNO = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'ENOTCONN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EAI_AGAIN',
-]);
-
-// Messages ioredis uses for a connection that is gone or not there yet.
-const TRANSIENT_MESSAGES = [
-  'Connection is closed',
-  'Command timed out',
-  "Stream isn't writeable",
-  'Reached the max retries per request limit',
-  'None of startup nodes is available',
-  'Failed to refresh slots cache',
-  "Cluster isn't ready",
-  // A Cluster client gives up following MOVED/ASK while nodes disagree about a moving slot.
-  'Too many Cluster redirections',
-  'socket closed unexpectedly',
-  'read ECONNRESET',
-];
 
 /** The first word of a Redis error reply (`NOGROUP`, `WRONGTYPE`, `ERR`...), if the error is one. */
 export function replyCode(err: unknown): string | undefined {
@@ -150,18 +108,14 @@ export function classifyFailure(err: unknown): FailureKind {
   const code = replyCode(err);
   if (code !== undefined) {
     if (code === 'NOGROUP') return 'no-group';
-    if (TRANSIENT_REPLIES.has(code)) return 'transient';
+    if (isTransientError(err)) return 'transient';
     const lower = err.message.toLowerCase();
     if (lower.startsWith('err unknown command') || lower.startsWith('err unknown subcommand')) return 'unknown-command';
     if (lower.startsWith('err unknown redis command called from script')) return 'unknown-command';
     if (lower.startsWith('err syntax error') || lower.includes('unrecognized')) return 'unknown-command';
     return 'permanent';
   }
-  const errno = (err as { code?: unknown }).code;
-  if (typeof errno === 'string' && TRANSIENT_ERRNO.has(errno)) return 'transient';
-  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError') return 'transient';
-  if (TRANSIENT_MESSAGES.some((m) => err.message.includes(m))) return 'transient';
-  return 'permanent';
+  return isTransientError(err) ? 'transient' : 'permanent';
 }
 
 /** Wraps any failure into a {@link StreamsError} with context, keeping an existing one as is. */

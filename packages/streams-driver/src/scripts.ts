@@ -2,18 +2,10 @@
 // stream and acknowledging it at the source, reclaiming with delivery counts, releasing entries
 // only while this consumer still owns them. Every key a script touches is declared in KEYS, so
 // the scripts run on Redis Cluster (the dead-letter stream shares the topic's hash slot).
-import { createHash } from 'node:crypto';
-
-/** A Lua script and its SHA1 for EVALSHA. */
-export interface LuaScript {
-  readonly name: string;
-  readonly source: string;
-  readonly sha: string;
-  readonly keys: number;
-}
+import { LuaScript } from '@redis-events/resp/ioredis';
 
 function script(name: string, keys: number, source: string): LuaScript {
-  return { name, source, keys, sha: createHash('sha1').update(source).digest('hex') };
+  return new LuaScript(source, { name, keys });
 }
 
 /**

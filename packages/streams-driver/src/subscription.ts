@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { Backoff, pause, type RetryOptions } from './backoff.ts';
+import { delay } from '@redis-events/resp';
+import { Backoff, type RetryOptions } from './backoff.ts';
 import { isClusterClient, openBlockingConnection, type RedisClient, runScript, withTimeout } from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, decodeEntry } from './codec.ts';
 import { classifyFailure, StreamsError, toStreamsError } from './errors.ts';
@@ -658,7 +659,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.#retries++;
     const error = toStreamsError(err, { what: operation, topic: this.topic, group: this.group });
     this.emit('retry', { operation, attempt: backoff.attempt, delayMs, error });
-    await pause(delayMs, this.#state === 'stopping' ? undefined : this.#stop.signal);
+    await delay(delayMs, { signal: this.#state === 'stopping' ? undefined : this.#stop.signal });
   }
 
   #fail(err: StreamsError): void {
@@ -910,7 +911,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
               Number.isFinite(this.#maxDeliveries) ? this.#maxDeliveries : 0,
               this.#deadLetterMaxLen,
             ],
-            true,
+            { buffers: true },
           ),
           this.#commandTimeoutMs,
           'XAUTOCLAIM script',
@@ -1189,7 +1190,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
           delayMs,
           error: toStreamsError(err, { what: operation, topic: this.topic, group: this.group }),
         });
-        await pause(delayMs);
+        await delay(delayMs);
       }
     }
   }
@@ -1214,7 +1215,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         });
       });
       if (this.#settling.size > 0)
-        await Promise.race([Promise.all(this.#settling), pause(Math.max(0, this.#deadline - Date.now()))]);
+        await Promise.race([Promise.all(this.#settling), delay(Math.max(0, this.#deadline - Date.now()))]);
     }
   }
 
@@ -1222,7 +1223,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     while (this.#background.size > 0) {
       const left = this.#deadline - Date.now();
       if (left <= 0) return;
-      await Promise.race([Promise.all(this.#background), pause(left)]);
+      await Promise.race([Promise.all(this.#background), delay(left)]);
     }
   }
 

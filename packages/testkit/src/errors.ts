@@ -20,10 +20,15 @@ export type TestkitErrorCode =
   | 'ERR_TESTKIT_ARGUMENT';
 
 const brand: unique symbol = Symbol.for('@redis-events/testkit.error');
+// The brand of @redis-events/resp's RedisEventsError, the base of every package's errors. The
+// testkit cannot depend on resp (resp's own tests use the testkit), so its error carries that
+// brand and the same fields itself: `err instanceof RedisEventsError` holds for it too.
+const sharedBrand: unique symbol = Symbol.for('@redis-events/error');
 
 /**
  * The one error class thrown by the testkit. `code` is stable; `message` says what went wrong and
- * what to do about it. `instanceof` works across duplicate installs of the package.
+ * what to do about it. `instanceof` works across duplicate installs of the package, and
+ * `instanceof RedisEventsError` (of `@redis-events/resp`) holds, as for every package's errors.
  *
  * @example
  * ```ts
@@ -37,11 +42,16 @@ const brand: unique symbol = Symbol.for('@redis-events/testkit.error');
 export class TestkitError extends Error {
   override readonly name: string = 'TestkitError';
   readonly code: TestkitErrorCode;
+  /** The npm name of this package, as every `RedisEventsError` carries its package's. */
+  readonly package: string = '@redis-events/testkit';
+  /** Never set: the testkit has no close that abandons work (a `RedisEventsError` field). */
+  readonly abandoned: Readonly<Record<string, number>> | undefined = undefined;
 
   constructor(code: TestkitErrorCode, message: string, options?: ErrorOptions) {
     super(message, options);
     this.code = code;
     Object.defineProperty(this, brand, { value: true });
+    Object.defineProperty(this, sharedBrand, { value: true });
   }
 
   static override [Symbol.hasInstance](value: unknown): boolean {
