@@ -1,3 +1,6 @@
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, startCli, waitUntil } from './helpers.ts';
@@ -55,6 +58,38 @@ describe('redis-events demo', () => {
       socket.once('error', () => resolve(true));
     });
     expect(refused).toBe(true);
+  });
+
+  it('stops on Ctrl-C while its embedded Redis starts, and that server is killed', async () => {
+    // A server that never becomes ready (it writes its pid, then waits): the stop comes mid-start.
+    const dir = mkdtempSync(join(tmpdir(), 'cli-demo-start-'));
+    const fake = join(dir, 'redis-server');
+    const pidFile = join(dir, 'pid');
+    writeFileSync(
+      fake,
+      `#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Redis server v=7.2.0 sha=0 malloc=libc bits=64"; exit 0; fi\necho $$ > '${pidFile}'\nexec sleep 600\n`,
+    );
+    chmodSync(fake, 0o755);
+    try {
+      const cli = startCli(['demo'], { REDIS_SERVER_BIN: fake, REDIS_SERVER: '', REDIS_SERVERS_DIR: '' });
+      await waitUntil(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 60_000);
+      const pid = Number(readFileSync(pidFile, 'utf8'));
+      cli.kill('SIGINT');
+      const { code, stdout, stderr } = await cli.output;
+      expect(stdout).toBe('redis    starting an embedded Redis...\n');
+      expect(stderr).toBe('demo stopped by Ctrl-C while starting; the embedded Redis is stopped\n');
+      expect(code).toBe(130);
+      await waitUntil(() => {
+        try {
+          process.kill(pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('fails at once, naming the cause, when --url leads nowhere', async () => {

@@ -170,17 +170,21 @@ export function trackedPids(): number[] {
 
 /**
  * Sends `signal` to a child and resolves once it has exited; escalates to SIGKILL after
- * `graceMs`.
+ * `graceMs` (calling `onKill` first).
  */
 export async function endProcess(
   child: ChildProcess,
   signal: NodeJS.Signals = 'SIGTERM',
   graceMs = 10_000,
+  onKill?: (() => void) | undefined,
 ): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => {
+    if (signal !== 'SIGKILL') onKill?.();
+    child.kill('SIGKILL');
+  }, graceMs);
   try {
     await exited;
   } finally {

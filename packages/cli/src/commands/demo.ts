@@ -5,7 +5,7 @@ import { Mediator, RedisEventStore } from '@redis-events/event-store';
 import { createPubSubClient } from '@redis-events/pubsub';
 import { type CommandEvent, ReplicaListener } from '@redis-events/replication';
 import { Subscription, Topic } from '@redis-events/streams-driver';
-import { findServer, type RedisServer, spawnRedis, startContainerRedis } from '@redis-events/testkit';
+import { findServer, type RedisServer, spawnRedis, startContainerRedis, TestkitError } from '@redis-events/testkit';
 import { Redis } from 'ioredis';
 import { type Command, intOption } from '../command.ts';
 import { CliError, stopName } from '../errors.ts';
@@ -95,8 +95,11 @@ function argsSuffix(n: number): string {
   return ` (+${n} arg${n === 1 ? '' : 's'})`;
 }
 
-/** The embedded Redis: a spawned redis-server, else a container. */
-async function embeddedRedis(): Promise<RedisServer> {
+/**
+ * The embedded Redis: a spawned redis-server, else a container. `signal` ends a spawn at once
+ * (the server is killed); undefined when it did.
+ */
+async function embeddedRedis(signal: AbortSignal): Promise<RedisServer | undefined> {
   try {
     await findServer();
   } catch {
@@ -109,7 +112,12 @@ async function embeddedRedis(): Promise<RedisServer> {
       );
     }
   }
-  return spawnRedis();
+  try {
+    return await spawnRedis({ signal });
+  } catch (err) {
+    if (err instanceof TestkitError && err.code === 'ERR_TESTKIT_ABORTED') return undefined;
+    throw err;
+  }
 }
 
 export const demoCommand: Command = {
@@ -163,9 +171,9 @@ What runs, side by side:
     } else {
       const started = performance.now();
       await log('redis', terminal.style(2, 'starting an embedded Redis...'));
-      server = await embeddedRedis();
-      if (signal.aborted) {
-        await server.stop();
+      server = await embeddedRedis(signal);
+      if (!server || signal.aborted) {
+        await server?.stop();
         terminal.info(`demo stopped by ${stopName(signal.reason)} while starting; the embedded Redis is stopped`);
         return undefined;
       }
