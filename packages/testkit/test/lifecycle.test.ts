@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startCluster } from '../src/cluster.ts';
 import { TestkitError } from '../src/errors.ts';
 import type { Logger } from '../src/logger.ts';
 import { trackedPids } from '../src/processes.ts';
@@ -149,6 +150,16 @@ describe('waits', () => {
     } finally {
       await set.stop();
     }
+  });
+
+  it('a cluster start ends on its signal, with every node it started stopped', async () => {
+    const controller = new AbortController();
+    const before = new Set(trackedPids());
+    const starting = startCluster({ masters: 3, signal: controller.signal });
+    await waitFor('a first node', () => trackedPids().some((pid) => !before.has(pid)), 60_000);
+    controller.abort();
+    await expect(starting).rejects.toMatchObject({ code: 'ERR_TESTKIT_ABORTED', name: 'AbortError' });
+    await waitFor('every node to be gone', () => trackedPids().every((pid) => before.has(pid)), 30_000);
   });
 
   it('waitFor still says what it waited for when its bound runs out', async () => {
