@@ -1,6 +1,6 @@
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, runCli } from './helpers.ts';
 
 // Every command that talks to Redis ends a failed connection the same way: exit 1 and one line
 // that names the address and the cause (the journeys in e2e/journeys add the black hole).
@@ -15,7 +15,7 @@ const COMMANDS: readonly (readonly string[])[] = [
   ['demo'],
 ];
 
-describe('a connection that fails names its cause', () => {
+describe('a connection that fails names its cause', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   beforeAll(async () => {
     server = await spawnRedis({ password: 'right' });

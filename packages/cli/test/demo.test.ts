@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, startCli, waitUntil } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, runCli, startCli, waitUntil } from './helpers.ts';
 
-describe('redis-events demo', () => {
+describe('redis-events demo', { timeout: CLI_TEST_TIMEOUT }, () => {
   it('runs every subsystem on an embedded Redis and shuts it down', async () => {
     const { code, stdout, stderr } = await runCli(['demo', '--duration', '3']);
     expect(stderr).toBe('');

@@ -1,9 +1,9 @@
 import { RedisEventStore } from '@redis-events/event-store';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
 
-describe('redis-events events', () => {
+describe('redis-events events', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   let store: RedisEventStore;
   beforeAll(async () => {

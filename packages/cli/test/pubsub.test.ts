@@ -1,8 +1,8 @@
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
 
-describe('redis-events sub / pub', () => {
+describe('redis-events sub / pub', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   beforeAll(async () => {
     server = await spawnRedis();

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { listServers, type SpawnedRedis, spawnRedis, versionAtLeast } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, runCli } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, jsonLines, runCli } from './helpers.ts';
 
-describe('redis-events rdb', () => {
+describe('redis-events rdb', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   let file: string;
   beforeAll(async () => {

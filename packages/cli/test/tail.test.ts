@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, type RunningCli, startCli, waitUntil } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, jsonLines, type RunningCli, startCli, waitUntil } from './helpers.ts';
 
-describe('redis-events tail', () => {
+describe('redis-events tail', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   let dir: string;
   beforeAll(async () => {
@@ -18,7 +18,7 @@ describe('redis-events tail', () => {
   });
 
   async function following(cli: RunningCli): Promise<void> {
-    await waitUntil(() => /following writes|resumed at offset/.test(cli.stderrSoFar), 30_000);
+    await waitUntil(() => /following writes|resumed at offset/.test(cli.stderrSoFar));
   }
   async function stop(cli: RunningCli) {
     cli.kill('SIGINT');

@@ -87,6 +87,7 @@ export abstract class RedisServer implements AsyncDisposable {
 
   readonly #clients = new Set<Redis>();
   #admin: Redis | undefined;
+  #adminError: Error | undefined;
 
   /** A URL for this server: `redis://` or `rediss://`, with the password when there is one. */
   get url(): string {
@@ -115,13 +116,28 @@ export abstract class RedisServer implements AsyncDisposable {
     return client;
   }
 
-  /** Runs one command on the testkit's own admin connection (RESP2 replies). */
+  /**
+   * Runs one command on the testkit's own admin connection (RESP2 replies). When the connection
+   * fails, the rejection is the connection's own error (ECONNREFUSED, a timeout, WRONGPASS), not
+   * ioredis' "Connection is closed.", which names no cause.
+   */
   async command(name: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
     if (!this.#admin) {
-      this.#admin = newRedis({ ...this.connectionOptions(), ...ADMIN_OPTIONS });
-      this.#admin.on('error', () => {}); // failures reach the caller through the command's rejection
+      const admin = newRedis({ ...this.connectionOptions(), ...ADMIN_OPTIONS });
+      this.#admin = admin;
+      this.#adminError = undefined;
+      // Failures reach the caller through the command's rejection; the last one names the cause.
+      admin.on('error', (err: Error) => {
+        if (this.#admin === admin) this.#adminError = err;
+      });
     }
-    return this.#admin.call(name, ...args);
+    try {
+      return await this.#admin.call(name, ...args);
+    } catch (err) {
+      const cause = this.#adminError;
+      if (cause && err instanceof Error && /Connection is closed/.test(err.message)) throw cause;
+      throw err;
+    }
   }
 
   /** `INFO [section]` as a record of fields. */

@@ -8,8 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCluster } from '../src/cluster.ts';
 import { TestkitError } from '../src/errors.ts';
 import type { Logger } from '../src/logger.ts';
+import { freePort } from '../src/ports.ts';
 import { trackedPids } from '../src/processes.ts';
 import { startReplicaSet } from '../src/replica-set.ts';
+import { connectRedis } from '../src/server.ts';
 import { spawnRedis } from '../src/spawned.ts';
 import { waitFor } from '../src/wait.ts';
 import { isRunning } from './helpers.ts';
@@ -167,6 +169,25 @@ describe('waits', () => {
       code: 'ERR_TESTKIT_TIMEOUT',
       message: 'timed out after 50 ms waiting for the impossible',
     });
+  });
+});
+
+describe('connect', () => {
+  it('names the cause when a server given by URL cannot be reached, not "Connection is closed"', async () => {
+    const port = await freePort();
+    const err = await connectRedis(`redis://127.0.0.1:${port}`).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_TESTKIT_START' });
+    expect((err as Error).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}\\): connect ECONNREFUSED`));
+  });
+
+  it('names a wrong password', async () => {
+    const server = await spawnRedis({ password: 'right' });
+    try {
+      const err = await connectRedis(`redis://:wrong@127.0.0.1:${server.port}`).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/WRONGPASS/);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
