@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { abortable } from './abort.ts';
 import { type BackoffOptions, exponentialBackoff, type ReconnectStrategy } from './backoff.ts';
 import { RespDecoder, type RespDecoderOptions } from './decoder.ts';
 import { type Command, CommandEncoder } from './encoder.ts';
 import { ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
+import { isLogger, type Logger, noopLogger } from './logger.ts';
 import { parseRedisUrl } from './url.ts';
 import type { RespNode, RespValue } from './values.ts';
 
@@ -61,6 +63,64 @@ export interface RespConnectionOptions<Value = RespValue> {
   readonly onConnect?: ((session: ConnectSession<Value>) => Promise<void> | void) | undefined;
   /** Routes in-band values: return `'push'` for out-of-band ones (RESP2 pub/sub messages). See {@link RespConnection.classify}. */
   readonly classify?: ((value: Value) => Classification) | undefined;
+  /**
+   * Where connection events go (lost, reconnecting, restored, given up): `console`, pino, or any
+   * {@link Logger}. Default: nowhere (the events are also emitted).
+   */
+  readonly logger?: Logger | undefined;
+}
+
+/** Options of {@link RespConnection.connect}. */
+export interface ConnectOptions {
+  /** Stops connecting: the call rejects with `ERR_RESP_ABORTED` and the attempt is given up. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link RespConnection.close}. */
+export interface CloseOptions {
+  /** How long to wait for the replies of the commands sent before, in ms. Default 5000. */
+  readonly timeoutMs?: number | undefined;
+  /** Stops waiting for replies when it fires; what is still unanswered is abandoned. */
+  readonly signal?: AbortSignal | undefined;
+  /** @deprecated the former name of `timeoutMs`. */
+  readonly timeout?: number | undefined;
+}
+
+const OPTION_NAMES: ReadonlySet<string> = new Set([
+  'url',
+  'host',
+  'port',
+  'path',
+  'tls',
+  'username',
+  'password',
+  'db',
+  'name',
+  'protocol',
+  'decoder',
+  'connectTimeout',
+  'commandTimeout',
+  'keepAlive',
+  'noDelay',
+  'reconnect',
+  'queueWhileDisconnected',
+  'maxQueueLength',
+  'onConnect',
+  'classify',
+  'logger',
+]);
+const SEND_OPTION_NAMES: ReadonlySet<string> = new Set(['timeout', 'signal', 'untilPush', 'noReply']);
+const CONNECT_OPTION_NAMES: ReadonlySet<string> = new Set(['signal']);
+const CLOSE_OPTION_NAMES: ReadonlySet<string> = new Set(['timeoutMs', 'signal', 'timeout']);
+
+/** The first key of `options` that is not in `known`, if any (a typo the caller must hear about). */
+function unknownOption(options: object, known: ReadonlySet<string>): string | undefined {
+  for (const key in options) if (!known.has(key)) return key;
+  return undefined;
+}
+
+function unknownOptionError(where: string, key: string, known: ReadonlySet<string>): RespError {
+  return failure('ERR_RESP_ARGUMENT', `${where} has no option "${key}"; it knows ${[...known].join(', ')}`);
 }
 
 /** What the server said in the handshake (HELLO 3); absent after a RESP2 fallback. */
@@ -163,6 +223,8 @@ class Pending {
   untilPush: ((value: never) => boolean) | undefined;
   noReply: boolean;
   takeOver = false;
+  /** Called once settled: `close()` counts the replies it waits for. */
+  onSettled: (() => void) | undefined = undefined;
 
   constructor(command: Command, resolve: Settle, reject: (err: Error) => void, options: SendOptions<never>) {
     this.command = command;
@@ -186,6 +248,7 @@ class Pending {
     if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort);
     if (err !== null) this.reject(err);
     else this.resolve(value);
+    this.onSettled?.();
   }
 }
 
@@ -215,6 +278,9 @@ class Fifo<T> {
       this.head = 0;
     }
     return item;
+  }
+  toArray(): T[] {
+    return this.items.slice(this.head) as T[];
   }
   drain(): T[] {
     const rest = this.items.slice(this.head) as T[];
@@ -287,6 +353,21 @@ function handshakeError(step: string, err: unknown): RespError {
   });
 }
 
+const PACKAGE = '@redis-events/resp';
+
+function reasonText(reason: unknown): string {
+  if (reason instanceof Error) return reason.message ? `: ${reason.message}` : '';
+  return reason === undefined ? '' : `: ${String(reason)}`;
+}
+
+function abandonedError(commands: number, what: string): RespError {
+  return new RespError(
+    'ERR_RESP_ABANDONED',
+    `${what}: ${commands} command${commands === 1 ? '' : 's'} got no reply and failed with ERR_RESP_CLOSED`,
+    { abandoned: { commands } },
+  );
+}
+
 function failure(code: RespErrorCode, message: string, cause?: unknown): RespError {
   // An aborted call carries name 'AbortError', as code written for AbortSignal expects.
   const name = code === 'ERR_RESP_ABORTED' ? 'AbortError' : undefined;
@@ -334,6 +415,7 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   readonly #queueWhileDisconnected: boolean;
   readonly #maxQueueLength: number;
   readonly #onConnect: ((session: ConnectSession<Value>) => Promise<void> | void) | undefined;
+  readonly #logger: Logger;
 
   // Hot-path state is in plain fields (see the README on private fields).
   private decoder: RespDecoder<Value>;
@@ -371,10 +453,17 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   #lastError: Error | undefined;
   /** pause() was called: it outlives a reconnect (applied after the new handshake). */
   #userPaused = false;
+  /** The close under way, shared by every caller of close(). */
+  #closing: Promise<void> | undefined;
 
   constructor(options: RespConnectionOptions<Value> | string = {}) {
     super();
     const o: RespConnectionOptions<Value> = typeof options === 'string' ? { url: options } : options;
+    const unknown = unknownOption(o, OPTION_NAMES);
+    if (unknown !== undefined) throw unknownOptionError('RespConnection', unknown, OPTION_NAMES);
+    if (o.logger !== undefined && !isLogger(o.logger))
+      throw failure('ERR_RESP_ARGUMENT', 'logger needs debug, warn and error methods (console, pino...)');
+    this.#logger = o.logger ?? noopLogger;
     const fromUrl = o.url !== undefined ? parseRedisUrl(o.url) : undefined;
     const path = o.path ?? (o.host === undefined && o.port === undefined ? fromUrl?.path : undefined);
     const tls = o.tls ?? fromUrl?.tls ?? false;
@@ -459,9 +548,31 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
    * commands. A failed first connection is not retried: the promise rejects and the
    * connection can be connected again.
    *
-   * @throws {RespError} `ERR_RESP_CONNECT` (refused, TLS, timeout), `ERR_RESP_HANDSHAKE` (auth, SELECT, onConnect).
+   * `signal` stops connecting: the call rejects with `ERR_RESP_ABORTED` (named `'AbortError'`),
+   * the attempt is given up (its socket destroyed) and commands that waited for it fail with
+   * `ERR_RESP_CONNECT`.
+   *
+   * @throws {RespError} `ERR_RESP_CONNECT` (refused, TLS, timeout), `ERR_RESP_HANDSHAKE` (auth, SELECT, onConnect), `ERR_RESP_ABORTED`, `ERR_RESP_ARGUMENT`.
    */
-  connect(): Promise<ConnectInfo> {
+  connect(options: ConnectOptions = {}): Promise<ConnectInfo> {
+    const unknown = unknownOption(options, CONNECT_OPTION_NAMES);
+    if (unknown !== undefined) return Promise.reject(unknownOptionError('connect()', unknown, CONNECT_OPTION_NAMES));
+    const { signal } = options;
+    if (signal === undefined || this.#status === 'ready') return this.#connect();
+    const aborted = (reason: unknown): RespError =>
+      failure('ERR_RESP_ABORTED', `connecting to ${this.#where()} was aborted${reasonText(reason)}`, reason);
+    if (signal.aborted) return Promise.reject(aborted(signal.reason));
+    return abortable(this.#connect(), signal, (reason) => {
+      // Give the attempt up: nobody waits for it any more.
+      if (this.#status === 'connecting' && !this.#everConnected)
+        this.#opening?.fail(
+          failure('ERR_RESP_CONNECT', `connecting to ${this.#where()} was aborted${reasonText(reason)}`, reason),
+        );
+      return aborted(reason);
+    });
+  }
+
+  #connect(): Promise<ConnectInfo> {
     if (this.#status === 'ready') return Promise.resolve(this.#info());
     if (this.#connecting !== undefined) return this.#connecting;
     if (this.#status !== 'idle') {
@@ -562,6 +673,11 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
             }
             this.#writeWaiting();
             resolve();
+            if (info.attempt > 0)
+              this.#logger.warn(
+                { package: PACKAGE, address: this.#where(), attempt: info.attempt },
+                `reconnected to ${this.#where()}`,
+              );
             this.#emitSafely('connect', info);
           },
           (err: unknown) => fail(err instanceof Error ? err : new Error(String(err))),
@@ -695,6 +811,10 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
     }
     if (this.#status === 'ready') {
       const reconnect = this.#strategy !== undefined;
+      this.#logger.warn(
+        { package: PACKAGE, address: this.#where(), err: cause, reconnect },
+        `connection to ${this.#where()} lost${reconnect ? '; reconnecting' : ''}`,
+      );
       this.#emitSafely('disconnect', { cause, reconnect });
       if (reconnect) this.#scheduleReconnect(cause);
       else this.#finish(failure('ERR_RESP_CLOSED', `connection to ${this.#where()} lost and reconnect is off`, cause));
@@ -713,6 +833,10 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
       cause = err as Error;
     }
     if (delay === false || !(delay >= 0)) {
+      this.#logger.error(
+        { package: PACKAGE, address: this.#where(), err: cause, attempts: attempt - 1 },
+        `gave up reconnecting to ${this.#where()}`,
+      );
       this.#finish(
         failure(
           'ERR_RESP_CLOSED',
@@ -727,6 +851,10 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
       this.#rejectWaiting(
         failure('ERR_RESP_CONNECTION_LOST', `not connected to ${this.#where()}: ${cause.message}`, cause),
       );
+    this.#logger.debug(
+      { package: PACKAGE, address: this.#where(), attempt, delayMs: delay, err: cause },
+      `reconnecting to ${this.#where()} in ${delay} ms`,
+    );
     this.#emitSafely('reconnecting', { attempt, delay, cause });
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = undefined;
@@ -792,6 +920,13 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
       if (!Array.isArray(command) || command.length === 0) {
         reject(failure('ERR_RESP_ARGUMENT', 'send() takes a non-empty array: [name, ...arguments]'));
         return;
+      }
+      if (options !== undefined) {
+        const unknown = unknownOption(options, SEND_OPTION_NAMES);
+        if (unknown !== undefined) {
+          reject(unknownOptionError('send()', unknown, SEND_OPTION_NAMES));
+          return;
+        }
       }
       const pending = new Pending(command, resolve as Settle, reject, (options ?? {}) as SendOptions<never>);
       if (options !== undefined || this.#commandTimeout !== undefined) this.#arm(pending, options ?? {});
@@ -1138,44 +1273,105 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
   // Closing
 
   /**
-   * Closes in order: refuses new commands, writes what waits and waits for every reply (up to
-   * `timeout`, default 5000 ms), then ends the socket. Left-over commands fail with `ERR_RESP_CLOSED`.
+   * Closes in order: refuses new commands, writes what waits, waits for the reply of every
+   * command sent before (within `timeoutMs`, 5000 ms by default, or until `signal` fires), then
+   * ends the socket. Resolves when every reply came; otherwise the commands still waiting fail
+   * with `ERR_RESP_CLOSED` and `close()` rejects with `ERR_RESP_ABANDONED`, whose `abandoned`
+   * counts them (`{ commands: 2 }`): the server may or may not have run them. Commands whose
+   * caller gave up (timeout, abort) are not waited for. Not connected (connecting,
+   * reconnecting), there is nothing to drain: commands waiting for the connection are abandoned at
+   * once. Every call shares the same close.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   await connection.close({ timeoutMs: 2000 });
+   * } catch (err) {
+   *   if (err instanceof RespError && err.code === 'ERR_RESP_ABANDONED') console.warn(err.abandoned); // { commands: 1 }
+   * }
+   * ```
+   * @throws {RespError} `ERR_RESP_ABANDONED`, `ERR_RESP_ARGUMENT`.
    */
-  async close(options: { readonly timeout?: number | undefined } = {}): Promise<void> {
-    if (this.#status === 'closed' || this.#status === 'taken-over') return;
+  close(options: CloseOptions = {}): Promise<void> {
+    const unknown = unknownOption(options, CLOSE_OPTION_NAMES);
+    if (unknown !== undefined) return Promise.reject(unknownOptionError('close()', unknown, CLOSE_OPTION_NAMES));
+    const timeoutMs = options.timeoutMs ?? options.timeout ?? 5000;
+    if (!(timeoutMs >= 0))
+      return Promise.reject(failure('ERR_RESP_ARGUMENT', `close() needs timeoutMs >= 0, got ${timeoutMs}`));
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#status === 'closed' || this.#status === 'taken-over') return Promise.resolve();
+    this.#closing = this.#close(timeoutMs, options.signal);
+    return this.#closing;
+  }
+
+  /** Commands whose caller still waits: written, or waiting to be written. */
+  #awaited(): Pending[] {
+    const out: Pending[] = [];
+    for (const pending of this.inflight.toArray()) if (!pending.done) out.push(pending);
+    for (const pending of this.waiting.toArray()) if (!pending.done && !pending.cancelled) out.push(pending);
+    return out;
+  }
+
+  async #close(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
+    const where = this.#where();
     if (this.#status !== 'ready' || this.socket === null) {
+      const abandoned = this.#awaited().length;
       const socket = this.socket;
+      const cause =
+        abandoned > 0
+          ? failure('ERR_RESP_CLOSED', `close() was called while not connected to ${where}; the command was never sent`)
+          : undefined;
       this.#opening?.fail(failure('ERR_RESP_CLOSED', 'close() was called while connecting'));
-      this.#finish(undefined);
+      this.#finish(cause);
       socket?.destroy();
+      if (abandoned > 0) throw abandonedError(abandoned, `close() was called while not connected to ${where}`);
       return;
     }
     this.#status = 'closing';
     const socket = this.socket;
-    const timeout = options.timeout ?? 5000;
-    if (this.pendingCount > 0) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = performance.now() + timeoutMs;
+    const awaited = this.#awaited();
+    if (awaited.length > 0 && !signal?.aborted) {
       await new Promise<void>((resolve) => {
-        this.#idleWaiters.push(resolve);
-        timer = setTimeout(resolve, timeout);
+        let left = awaited.length;
+        const done = (): void => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', done);
+          for (const pending of awaited) pending.onSettled = undefined;
+          resolve();
+        };
+        for (const pending of awaited)
+          pending.onSettled = () => {
+            if (--left === 0) done();
+          };
+        const timer = setTimeout(done, timeoutMs);
+        signal?.addEventListener('abort', done, { once: true });
       });
-      clearTimeout(timer);
     }
+    const abandoned = awaited.filter((pending) => !pending.done).length;
+    const why = signal?.aborted ? 'when its signal fired' : `after ${timeoutMs} ms`;
+    const cause =
+      abandoned > 0
+        ? failure(
+            'ERR_RESP_CLOSED',
+            `close() stopped waiting for the reply ${why}; the server at ${where} may or may not have run the command`,
+          )
+        : undefined;
     if (this.socket === socket && socket !== null) {
       // Detached first: the server closing its side now is the end we asked for, not a loss.
       this.socket = null;
-      this.#finish(undefined);
+      this.#finish(cause);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => socket.destroy(), 1000);
+        // The server answers our FIN at once; a server that does not is cut after a short while.
+        const timer = setTimeout(() => socket.destroy(), Math.min(1000, Math.max(100, deadline - performance.now())));
         socket.once('close', () => {
           clearTimeout(timer);
           resolve();
         });
         socket.end();
       });
-      return;
-    }
-    this.#finish(undefined);
+    } else this.#finish(cause);
+    if (abandoned > 0) throw abandonedError(abandoned, `close() stopped waiting for replies from ${where} ${why}`);
   }
 
   /** Closes at once: every pending command fails with `ERR_RESP_CLOSED` (carrying `cause`). */

@@ -9,8 +9,10 @@ export {
 export { type BackoffOptions, exponentialBackoff, type ReconnectStrategy } from './backoff.ts';
 export {
   type Classification,
+  type CloseOptions,
   type ConnectInfo,
   type ConnectionStatus,
+  type ConnectOptions,
   type ConnectSession,
   connect,
   type DecoderMapping,

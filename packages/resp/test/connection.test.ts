@@ -695,3 +695,159 @@ describe('a hostile server', () => {
     expect(err.cause).toMatchObject({ code: 'ERR_RESP_LIMIT' });
   });
 });
+
+describe('the lifecycle contract', () => {
+  let server: SpawnedRedis;
+  beforeAll(async () => {
+    server = await spawnRedis();
+  });
+  afterAll(() => server.stop());
+
+  /** A Logger that records what it is given. */
+  function recordingLogger() {
+    const lines: { level: string; context: Record<string, unknown>; message: string }[] = [];
+    const at = (level: string) => (context: object, message: string) =>
+      lines.push({ level, context: context as Record<string, unknown>, message });
+    return { lines, logger: { debug: at('debug'), warn: at('warn'), error: at('error') } };
+  }
+
+  it('stops connecting on a signal: AbortError, the attempt given up, waiting commands failed', async () => {
+    const proxy = await startProxy({ target: server });
+    try {
+      proxy.pause(); // accepts and never answers: the handshake waits
+      const connection = track(new RespConnection({ port: proxy.port, connectTimeout: 60_000 }));
+      const waiting = connection.send(['PING']);
+      const controller = new AbortController();
+      const connecting = rejection(connection.connect({ signal: controller.signal }));
+      await until(() => proxy.stats.open > 0, 'the proxy to accept');
+      controller.abort(new Error('shutting down'));
+      const err = await connecting;
+      expect(err).toMatchObject({ name: 'AbortError', code: 'ERR_RESP_ABORTED' });
+      expect(err.message).toMatch(new RegExp(`connecting to 127.0.0.1:${proxy.port} was aborted: shutting down`));
+      expect((await rejection(waiting)).code).toBe('ERR_RESP_CONNECT');
+      expect(connection.status).toBe('idle');
+      proxy.resume(); // the proxy reads again, and sees that our side is gone
+      await until(() => proxy.stats.open === 0, 'the socket to close');
+      const already = await rejection(connection.connect({ signal: controller.signal }));
+      expect(already.name).toBe('AbortError');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('resolves close() when every reply came, and does not wait for calls their callers gave up', async () => {
+    const connection = await connected(server.url);
+    const controller = new AbortController();
+    const answered = connection.send(['DEBUG', 'SLEEP', '0.05']);
+    const blocked = rejection(connection.send(['BLPOP', 'lifecycle:nothing', 0], { signal: controller.signal }));
+    controller.abort();
+    expect((await blocked).name).toBe('AbortError');
+    await connection.close({ timeoutMs: 30_000 });
+    expect(await answered).toBe('OK');
+    expect(connection.status).toBe('closed');
+  });
+
+  it('rejects close() with ERR_RESP_ABANDONED counting the commands left without reply', async () => {
+    const connection = await connected(server.url);
+    const ends: unknown[] = [];
+    connection.on('end', (info) => ends.push(info));
+    const stuck = [1, 2].map(() => rejection(connection.send(['BLPOP', 'lifecycle:nothing', 0])));
+    const first = rejection(connection.close({ timeoutMs: 100 }));
+    const second = rejection(connection.close()); // the same close
+    const err = await first;
+    expect(err).toMatchObject({ code: 'ERR_RESP_ABANDONED', abandoned: { commands: 2 } });
+    expect(err.message).toMatch(/after 100 ms: 2 commands got no reply/);
+    expect(await second).toBe(err);
+    for (const s of await Promise.all(stuck)) {
+      expect(s.code).toBe('ERR_RESP_CLOSED');
+      expect(s.message).toMatch(/may or may not have run the command/);
+    }
+    expect(connection.status).toBe('closed');
+    expect(ends).toHaveLength(1);
+  });
+
+  it('stops waiting for replies when the close signal fires', async () => {
+    const connection = await connected(server.url);
+    const stuck = rejection(connection.send(['BLPOP', 'lifecycle:nothing', 0]));
+    const controller = new AbortController();
+    const closing = rejection(connection.close({ timeoutMs: 60_000, signal: controller.signal }));
+    controller.abort();
+    const err = await closing;
+    expect(err).toMatchObject({ code: 'ERR_RESP_ABANDONED', abandoned: { commands: 1 } });
+    expect(err.message).toMatch(/when its signal fired/);
+    expect((await stuck).code).toBe('ERR_RESP_CLOSED');
+  });
+
+  it('abandons at once what waits for a connection when closed while not connected', async () => {
+    const port = await freePort();
+    const connection = track(new RespConnection({ port }));
+    const waiting = rejection(connection.send(['PING']));
+    const err = await rejection(connection.close());
+    expect(err).toMatchObject({ code: 'ERR_RESP_ABANDONED', abandoned: { commands: 1 } });
+    expect((await waiting).message).toMatch(/never sent/);
+    await new RespConnection({ port }).close(); // nothing waited: resolves
+  });
+
+  it('closes the same way with await using', async () => {
+    const outside: RespConnection<unknown>[] = [];
+    {
+      await using scoped = await connected(server.url);
+      outside.push(scoped);
+      expect(await scoped.send(['PING'])).toBe('PONG');
+    }
+    expect(outside[0]?.status).toBe('closed');
+  });
+
+  it('rejects unknown options, a typo included, with ERR_RESP_ARGUMENT', async () => {
+    expect(() => new RespConnection({ conectTimeout: 5 } as RespConnectionOptions)).toThrow(
+      /RespConnection has no option "conectTimeout"/,
+    );
+    expect(() => new RespConnection({ logger: { warn() {} } } as never)).toThrow(/logger needs debug, warn and error/);
+    const connection = await connected(server.url);
+    const err = await rejection(connection.send(['PING'], { timout: 5 } as never));
+    expect(err).toMatchObject({ code: 'ERR_RESP_ARGUMENT' });
+    expect(err.message).toMatch(/send\(\) has no option "timout"/);
+    expect((await rejection(connection.close({ timeOut: 5 } as never))).code).toBe('ERR_RESP_ARGUMENT');
+    expect((await rejection(connection.connect({ sigal: undefined } as never))).code).toBe('ERR_RESP_ARGUMENT');
+    expect((await rejection(connection.close({ timeoutMs: -1 }))).code).toBe('ERR_RESP_ARGUMENT');
+    await connection.close({ timeout: 1000 }); // the former name still works
+  });
+
+  it('tells its logger about a lost connection, each attempt, the reconnect, and giving up', async () => {
+    const proxy = await startProxy({ target: server });
+    try {
+      const { lines, logger } = recordingLogger();
+      const connection = track(
+        new RespConnection({ port: proxy.port, logger, reconnect: { initialDelay: 10, maxDelay: 20, jitter: 0 } }),
+      );
+      await connection.connect();
+      proxy.refuse(true);
+      proxy.cut();
+      await until(() => lines.filter((l) => l.level === 'debug').length >= 2, 'two reconnect attempts');
+      proxy.refuse(false);
+      await until(() => lines.some((l) => l.message.startsWith('reconnected')), 'the reconnect');
+      const address = `127.0.0.1:${proxy.port}`;
+      expect(lines[0]).toMatchObject({
+        level: 'warn',
+        message: `connection to ${address} lost; reconnecting`,
+        context: { package: '@redis-events/resp', address, reconnect: true },
+      });
+      expect(lines[0]?.context.err).toBeInstanceOf(Error);
+      expect(lines[1]).toMatchObject({ level: 'debug', context: { attempt: 1, delayMs: 10 } });
+      expect(lines.at(-1)).toMatchObject({ level: 'warn', context: { address } });
+      await connection.close();
+
+      const { lines: ended, logger: endLogger } = recordingLogger();
+      const giving = track(
+        new RespConnection({ port: proxy.port, logger: endLogger, reconnect: { maxAttempts: 1, initialDelay: 5 } }),
+      );
+      await giving.connect();
+      proxy.refuse(true);
+      proxy.cut();
+      await until(() => giving.status === 'closed', 'giving up');
+      expect(ended.at(-1)).toMatchObject({ level: 'error', message: `gave up reconnecting to ${address}` });
+    } finally {
+      await proxy.close();
+    }
+  });
+});
