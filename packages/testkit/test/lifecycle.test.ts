@@ -10,6 +10,7 @@ import { TestkitError } from '../src/errors.ts';
 import type { Logger } from '../src/logger.ts';
 import { freePort } from '../src/ports.ts';
 import { trackedPids } from '../src/processes.ts';
+import { startProxy } from '../src/proxy.ts';
 import { startReplicaSet } from '../src/replica-set.ts';
 import { connectRedis } from '../src/server.ts';
 import { spawnRedis } from '../src/spawned.ts';
@@ -177,7 +178,23 @@ describe('connect', () => {
     const port = await freePort();
     const err = await connectRedis(`redis://127.0.0.1:${port}`).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'ERR_TESTKIT_START' });
-    expect((err as Error).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}\\): connect ECONNREFUSED`));
+    expect((err as Error).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}: connect ECONNREFUSED`));
+  });
+
+  it('is bounded against a server that accepts the connection and never answers', async () => {
+    const server = await spawnRedis();
+    const hole = await startProxy({ target: server });
+    hole.pause();
+    try {
+      const err = await connectRedis(hole.url, { connectTimeoutMs: 500 }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_TESTKIT_START' });
+      expect((err as Error).message).toBe(`cannot reach the server at 127.0.0.1:${hole.port}: no reply within 500 ms`);
+      const aborted = await connectRedis(hole.url, { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+      expect(aborted).toMatchObject({ code: 'ERR_TESTKIT_ABORTED', name: 'AbortError' });
+    } finally {
+      await hole.close();
+      await server.stop();
+    }
   });
 
   it('names a wrong password', async () => {
