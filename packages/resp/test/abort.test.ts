@@ -1,10 +1,26 @@
 // Abortable waits: prompt, typed, and leaving no listener or timer behind.
 import { getEventListeners } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { abortable, delay, respAbortError, throwIfAborted } from '../src/abort.ts';
 import { RedisEventsError, RespError } from '../src/errors.ts';
 
-const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+// The timers delay() created, followed one by one: a process-wide count moves with the runner's own timers.
+type TrackedTimer = NodeJS.Timeout & { _destroyed?: boolean };
+let created: TrackedTimer[] = [];
+function trackTimers(): void {
+  created = [];
+  const real = globalThis.setTimeout;
+  vi.spyOn(globalThis, 'setTimeout').mockImplementation(((...args: Parameters<typeof real>) => {
+    const timer = real(...args) as TrackedTimer;
+    created.push(timer);
+    return timer;
+  }) as typeof real);
+}
+/** Timers created since trackTimers() that are still pending (neither fired nor cleared). */
+const pending = () => created.filter((t) => t._destroyed !== true).length;
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 const listeners = (signal: AbortSignal) => getEventListeners(signal, 'abort').length;
 
 class DemoError extends RedisEventsError {
@@ -75,44 +91,46 @@ describe('abortable', () => {
 describe('delay', () => {
   it('waits, then leaves no timer and no listener', async () => {
     const controller = new AbortController();
-    const before = timers();
+    trackTimers();
     const start = performance.now();
     await delay(20, { signal: controller.signal });
     expect(performance.now() - start).toBeGreaterThanOrEqual(15);
     expect(listeners(controller.signal)).toBe(0);
-    expect(timers()).toBe(before);
+    expect(pending()).toBe(0);
   });
 
   it('resolves early on abort without abortError, and clears its timer', async () => {
     const controller = new AbortController();
-    const before = timers();
+    trackTimers();
     const waiting = delay(60_000, { signal: controller.signal });
-    expect(timers()).toBe(before + 1);
+    expect(pending()).toBe(1);
     controller.abort();
     await expect(waiting).resolves.toBeUndefined();
-    expect(timers()).toBe(before);
+    expect(pending()).toBe(0);
     expect(listeners(controller.signal)).toBe(0);
   });
 
   it('rejects on abort with abortError, and clears its timer', async () => {
     const controller = new AbortController();
-    const before = timers();
+    trackTimers();
     const waiting = delay(60_000, { signal: controller.signal, abortError: demoAborted });
     controller.abort(new Error('stop'));
     await expect(waiting).rejects.toBeInstanceOf(DemoError);
-    expect(timers()).toBe(before);
+    expect(pending()).toBe(0);
     await expect(delay(10, { signal: controller.signal, abortError: demoAborted })).rejects.toMatchObject({
       name: 'AbortError',
     });
     await expect(delay(60_000, { signal: controller.signal })).resolves.toBeUndefined();
-    expect(timers()).toBe(before);
+    expect(pending()).toBe(0);
   });
 
   it('can leave the process free to exit', async () => {
-    const before = timers();
+    trackTimers();
     const waiting = delay(30, { unref: true });
-    expect(timers()).toBe(before); // an unref'd timer is not an active resource
+    expect(created).toHaveLength(1);
+    expect(created[0]?.hasRef()).toBe(false);
     await waiting;
+    expect(pending()).toBe(0);
   });
 
   it('treats a negative or NaN wait as no wait', async () => {
