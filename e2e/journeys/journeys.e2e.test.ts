@@ -47,6 +47,7 @@ let bin: string;
 let server: SpawnedRedis;
 let locked: SpawnedRedis;
 let hole: TcpProxy;
+let limited: string;
 let bigRdb: string;
 let env: Record<string, string>;
 
@@ -62,6 +63,14 @@ beforeAll(async () => {
   [server, locked] = await Promise.all([spawnRedis(), spawnRedis({ password: 'right' })]);
   hole = await startProxy({ target: server });
   hole.pause();
+  // A user allowed everything but the one command each talker needs (issue 14's ACL row).
+  limited = (
+    await server.createUser({
+      username: 'journeys-limited',
+      password: 'pw',
+      rules: ['~*', '&*', '+@all', ...MISSING_COMMANDS.map((c) => `-${c}`)],
+    })
+  ).url;
   {
     using version = open(['--version']);
     const { ms } = await version.waitForExit(60_000);
@@ -180,6 +189,26 @@ const LONG_RUNNING: readonly { name: string; argv: () => string[]; ready: RegExp
   },
 ];
 
+describe('demo', () => {
+  it('prints its first line before the embedded Redis is up, and ends with what each subsystem did', {
+    timeout: TEST_MS,
+  }, async () => {
+    const since = performance.now();
+    using terminal = open(['demo', '--duration', '4']);
+    await terminal.waitFor('the first line', (raw) => plain(raw).includes('\n'), READY_MS);
+    record('demo: first line printed (from the start)', { ms: Math.round(performance.now() - since), code: 0 });
+    expect(plain(terminal.raw())).toMatch(/^redis +starting an embedded Redis\.\.\.\r?\n/);
+    const ended = await terminal.waitForExit(READY_MS);
+    record('demo --duration 4: to the end', ended);
+    expect(ended.code).toBe(0);
+    const text = plain(terminal.raw());
+    for (const subsystem of ['events', 'streams', 'pubsub', 'broker', 'replica'])
+      expect(text).toMatch(new RegExp(`what happened in \\d+ s[\\s\\S]*\\n +${subsystem} +\\S`));
+    expect(text).toMatch(/the embedded Redis is stopped; nothing is left running\s*$/);
+    expect(text).not.toMatch(/Warning|ECONNREFUSED/);
+  });
+});
+
 describe.each(LONG_RUNNING)('$name in a terminal', ({ name, argv, ready, summary }) => {
   it.each([
     ['Ctrl-C', 130],
@@ -206,6 +235,7 @@ describe.each(LONG_RUNNING)('$name in a terminal', ({ name, argv, ready, summary
       expect(text).toMatch(summary);
       expect(text).toContain(how === 'Ctrl-C' ? 'Ctrl-C' : 'SIGTERM');
       expect(text).not.toMatch(/still closing 2 s after/); // closed in order, not cut by the deadline
+      expect(text).not.toMatch(/Warning|ECONNREFUSED/); // no client left retrying a stopped server
       // Nothing it started outlives it, the embedded Redis included.
       const deadline = Date.now() + bound(STOP_BOUND_MS);
       while ([pid, ...children].some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
@@ -251,6 +281,38 @@ describe.each(TALKERS.map((argv) => ({ name: argv.join(' '), argv })))('$name', 
       expect(lines[0]).toMatch(cause);
     },
   );
+});
+
+// The commands refused by the ACL user above, and the one each talker needs first.
+const MISSING_COMMANDS = ['psync', 'sync', 'subscribe', 'publish', 'evalsha', 'eval', 'xadd', 'xreadgroup'];
+const REFUSED: readonly { argv: readonly string[]; command: string }[] = [
+  { argv: ['tail'], command: 'psync' },
+  { argv: ['sub', 'news'], command: 'subscribe' },
+  { argv: ['pub', 'news', 'hello'], command: 'publish' },
+  { argv: ['events', 'order.paid'], command: 'evalsha' },
+  { argv: ['events', 'order.paid', '--follow'], command: 'evalsha' },
+  { argv: ['stream', 'send', 'orders', 'hello'], command: 'xadd' },
+  { argv: ['stream', 'recv', 'orders'], command: 'xreadgroup' },
+];
+
+describe.each(REFUSED.map((r) => ({ name: r.argv.join(' '), ...r })))('$name', ({ name, argv, command }) => {
+  it(`ACL user without ${command}: exit 1, the last line names the refusal`, { timeout: TEST_MS }, async () => {
+    using terminal = open([...argv, '--url', limited, '--connect-timeout', String(CONNECT_TIMEOUT_S)]);
+    const ended = await terminal.waitForExit(READY_MS);
+    record(`${name}: ACL user without ${command}`, ended);
+    expect(ended.code).toBe(1);
+    const lines = plain(terminal.raw())
+      .split('\n')
+      .filter((l) => l.trim() !== '');
+    // The refusal comes after the handshake: `tail` has said it reached the server, `stream recv`
+    // that its group is ready and it waits (dim status lines); nothing else comes before it.
+    expect(lines.slice(0, -1).filter((l) => !/^(connected to redis:|waiting for messages of )/.test(l))).toEqual([]);
+    expect(lines.length).toBeLessThanOrEqual(2);
+    const last = lines.at(-1) ?? '';
+    expect(last).toMatch(new RegExp(`^redis-events ${argv[0] === 'stream' ? `stream ${argv[1]}` : argv[0]}: `));
+    expect(last).toContain(`NOPERM this user has no permissions to run the '${command}' command`);
+    expect(last).not.toContain(':pw@'); // the password is hidden
+  });
 });
 
 describe('rdb on a file that is not there', () => {

@@ -43,7 +43,8 @@ export function connectionCause(err: unknown, timeoutMs: number): string {
   if (/WRONGPASS|invalid password|invalid username-password/i.test(all))
     return 'wrong user name or password (WRONGPASS)';
   if (/NOAUTH/i.test(all)) return 'the server needs a password (NOAUTH): put it in the URL, redis://:password@host';
-  if (/NOPERM/i.test(all)) return `the user lacks a permission: ${/NOPERM[^\n]*/.exec(all)?.[0] ?? 'NOPERM'}`;
+  // The outermost message that quotes the refusal: ours say what the user needs on top of it.
+  if (/NOPERM/i.test(all)) return `the user lacks a permission: ${messages.find((m) => /NOPERM/i.test(m)) ?? 'NOPERM'}`;
   if (/took longer than connectTimeout|timed? ?out|ETIMEDOUT/i.test(all))
     return `no answer within ${timeoutMs / 1000} s (a frozen server, or a network that drops packets)`;
   if (/certificate|SSL|TLS|EPROTO/i.test(all)) return `TLS failed: ${messages.at(-1) ?? all}`;

@@ -1,12 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { DataBroker } from '@redis-events/databroker';
-import { Mediator, RedisEventStore } from '@redis-events/event-store';
-import { createPubSubClient } from '@redis-events/pubsub';
-import { type CommandEvent, ReplicaListener } from '@redis-events/replication';
-import { Subscription, Topic } from '@redis-events/streams-driver';
-import { findServer, type RedisServer, spawnRedis, startContainerRedis, TestkitError } from '@redis-events/testkit';
-import { Redis } from 'ioredis';
+import type { CommandEvent } from '@redis-events/replication';
+import type { RedisServer } from '@redis-events/testkit';
+import type { Redis } from 'ioredis';
 import { type Command, intOption } from '../command.ts';
 import { CliError, stopName } from '../errors.ts';
 import { connectTimeoutMs, probeRedis, redact, redisUrl, URL_OPTION } from '../redis-url.ts';
@@ -100,6 +96,7 @@ function argsSuffix(n: number): string {
  * (the server is killed); undefined when it did.
  */
 async function embeddedRedis(signal: AbortSignal): Promise<RedisServer | undefined> {
+  const { findServer, spawnRedis, startContainerRedis, TestkitError } = await import('@redis-events/testkit');
   try {
     await findServer();
   } catch {
@@ -161,6 +158,17 @@ What runs, side by side:
       replicated: 0,
     };
 
+    // Every other command loads only what it uses; the demo uses every package, loaded while its
+    // first lines are on the screen and the embedded Redis starts (a cold start reads them from disk).
+    const libraries = Promise.all([
+      import('@redis-events/databroker'),
+      import('@redis-events/event-store'),
+      import('@redis-events/pubsub'),
+      import('@redis-events/replication'),
+      import('@redis-events/streams-driver'),
+      import('ioredis'),
+    ]);
+    libraries.catch(() => {}); // awaited below; a failure is reported there
     const external = typeof options.url === 'string' || Boolean(env.REDIS_URL && options.url !== undefined);
     let server: RedisServer | undefined;
     let url: string;
@@ -184,6 +192,14 @@ What runs, side by side:
       );
     }
 
+    const [
+      { DataBroker },
+      { Mediator, RedisEventStore },
+      { createPubSubClient },
+      { ReplicaListener },
+      { Subscription, Topic },
+      { Redis },
+    ] = await libraries;
     const clients: Redis[] = [];
     const client = () => {
       const c = new Redis(url, { maxRetriesPerRequest: null, connectTimeout: timeoutMs } as never);
@@ -194,6 +210,7 @@ What runs, side by side:
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) stop.abort(); // a stop that came while the libraries loaded
     const background: Promise<unknown>[] = [];
     const closers: (() => Promise<unknown>)[] = [];
     const replica: { state: 'starting' | 'listening' | 'failed' } = { state: 'starting' };
