@@ -5,9 +5,10 @@
 //   default 100 000; the report gives a run at 1 000 000), to show read latency does not grow.
 // The filling is pipelined and happens in setup, outside the timed region.
 import { randomBytes } from 'node:crypto';
-import { RedisEventStore } from '@redis-events/event-store';
+import { CHANNELS, RedisEventStore } from '@redis-events/event-store';
 import { Redis } from 'ioredis';
 import { GoExtension } from '../../packages/event-store/test/go-extension.ts';
+import { observeChannels } from '../lib/diagnostics.ts';
 import { type BenchCase, benchRedisUrl, type RunResult, runSuite } from '../lib/harness.ts';
 
 const LARGE = Number(process.env.BENCH_EVENTS ?? 100_000);
@@ -38,6 +39,14 @@ function ours(layout: Layout, maxEventsPerType: number) {
     const prefix = `bench:es:${randomBytes(4).toString('hex')}`;
     const store = new RedisEventStore(client, { layout, prefix, maxEventsPerType });
     return { client, prefix, name: 'order.paid', store };
+  };
+}
+
+/** Ours with a do-nothing listener on every diagnostics channel: what observing costs. */
+function observed(layout: Layout, maxEventsPerType: number) {
+  return (): Context => {
+    observeChannels([CHANNELS.append, CHANNELS.read, CHANNELS.tail]);
+    return ours(layout, maxEventsPerType)();
   };
 }
 
@@ -109,10 +118,12 @@ const cases: BenchCase<Context>[] = [];
 for (const layout of ['stream', 'timeline'] as const) {
   const seq = `${SEQUENTIAL} appends one at a time, ${layout} layout`;
   cases.push({ group: seq, subject: 'ours', setup: ours(layout, 1000), run: sequential, teardown });
+  cases.push({ group: seq, subject: 'ours, observed', setup: observed(layout, 1000), run: sequential, teardown });
   cases.push({ group: seq, subject: 'Go extension port', setup: port, run: sequential, teardown });
   cases.push({ group: seq, subject: 'one PING each (round-trip floor)', setup: port, run: pings, teardown });
   const burst = `${BURST} appends, ${CONCURRENT} in flight, ${layout} layout`;
   cases.push({ group: burst, subject: 'ours', setup: ours(layout, 1000), run: concurrent, teardown });
+  cases.push({ group: burst, subject: 'ours, observed', setup: observed(layout, 1000), run: concurrent, teardown });
   cases.push({ group: burst, subject: 'Go extension port', setup: port, run: concurrent, teardown });
   for (const size of [SMALL, LARGE]) {
     const group = `${READS} x getEvents(name, 100) with ${size.toLocaleString('en')} stored, ${layout} layout`;

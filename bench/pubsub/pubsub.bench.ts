@@ -6,9 +6,12 @@
 // Bottleneck evidence, per run: `client cpu%` is this process's CPU time over the wall time
 // (subscriber and publisher together; 100 = one core), `server cpu%` is redis-server's (INFO cpu).
 // A "raw socket" subscriber that only counts bytes shows the ceiling set by the server.
+
+import { subscribe as subscribeChannel, tracingChannel } from 'node:diagnostics_channel';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect as netConnect, type Socket } from 'node:net';
-import { createPubSubClient } from '@redis-events/pubsub';
+import { CHANNELS, createPubSubClient } from '@redis-events/pubsub';
 import { encodeCommand } from '@redis-events/resp';
 import { Redis } from 'ioredis';
 import { type BenchCase, benchRedisUrl, type RunResult, runSuite } from '../lib/harness.ts';
@@ -64,6 +67,23 @@ const ours: Open = async (url, channel) => {
       await loop;
     },
   };
+};
+
+/** Ours with a listener on every diagnostics channel of the package: what observing costs. */
+const oursObserved: Open = async (url, channel) => {
+  const listener = (): void => {};
+  for (const name of Object.values(CHANNELS)) {
+    if (name === CHANNELS.subscribe || name === CHANNELS.publish) {
+      tracingChannel(name).subscribe({
+        start: listener,
+        end: listener,
+        asyncStart: listener,
+        asyncEnd: listener,
+        error: listener,
+      });
+    } else subscribeChannel(name, listener);
+  }
+  return ours(url, channel);
 };
 
 const ioredis: Open = async (url, channel) => {
@@ -164,26 +184,75 @@ async function serverCpu(admin: Redis): Promise<number> {
   return field('used_cpu_user') + field('used_cpu_sys');
 }
 
+/**
+ * redis-server's system-call and scheduling counters (Linux /proc, no tracing overhead), to see
+ * how hard a subscriber makes the server work per message; undefined when the server is not
+ * a local process we can read.
+ */
+function serverCounters(pid: number | undefined): Record<string, number> | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const field = (text: string, name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(text)?.[1] ?? 0);
+    return {
+      writes: field(io, 'syscw'),
+      written: field(io, 'wchar'),
+      reads: field(io, 'syscr'),
+      switches: field(status, 'voluntary_ctxt_switches') + field(status, 'nonvoluntary_ctxt_switches'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
 interface Context {
   subscribers: Subscriber[];
   publisher: Socket;
   admin: Redis;
+  /** redis-server's pid when it runs on this machine. */
+  serverPid: number | undefined;
   batch: { bytes: Buffer; last: string };
 }
 
-/** Runs with CPU figures: this process and redis-server, as % of one core over the wall time. */
-async function timed(admin: Redis, body: () => Promise<void>): Promise<Record<string, number>> {
+async function serverPid(admin: Redis): Promise<number | undefined> {
+  const pid = Number(/process_id:(\d+)/.exec(await admin.info('server'))?.[1]);
+  return serverCounters(pid) === undefined ? undefined : pid;
+}
+
+/**
+ * Runs with CPU figures: this process and redis-server, as % of one core over the wall time;
+ * and, per 1000 messages delivered, redis-server's CPU time, write and read system calls, and
+ * its average write size.
+ */
+async function timed(
+  admin: Redis,
+  pid: number | undefined,
+  messages: number,
+  body: () => Promise<void>,
+): Promise<Record<string, number>> {
   const serverBefore = await serverCpu(admin);
+  const countersBefore = serverCounters(pid);
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   await body();
   const wall = (performance.now() - start) / 1000;
   const cpu = process.cpuUsage(cpuBefore);
+  const countersAfter = serverCounters(pid);
   const server = (await serverCpu(admin)) - serverBefore;
-  return {
+  const details: Record<string, number> = {
     'client cpu%': (100 * (cpu.user + cpu.system)) / 1e6 / wall,
     'server cpu%': (100 * server) / wall,
+    'server ms/kmsg': (1e6 * server) / messages,
   };
+  if (countersBefore && countersAfter) {
+    const d = (k: string) => (countersAfter[k] as number) - (countersBefore[k] as number);
+    details['server writes/kmsg'] = (1000 * d('writes')) / messages;
+    details['server B/write'] = d('written') / Math.max(1, d('writes'));
+    details['server reads/kmsg'] = (1000 * d('reads')) / messages;
+    details['server cswitch/kmsg'] = (1000 * d('switches')) / messages;
+  }
+  return details;
 }
 
 function throughput(subject: string, open: Open, count: number, size: number, fanOut = 1): BenchCase<Context> {
@@ -201,11 +270,17 @@ function throughput(subject: string, open: Open, count: number, size: number, fa
       await admin.config('SET', 'client-output-buffer-limit', 'pubsub 0 0 0');
       const subscribers: Subscriber[] = [];
       for (let i = 0; i < fanOut; i++) subscribers.push(await open(url, channel));
-      return { subscribers, publisher: await publisher(url), admin, batch: publishes(channel, count, size) };
+      return {
+        subscribers,
+        publisher: await publisher(url),
+        admin,
+        serverPid: await serverPid(admin),
+        batch: publishes(channel, count, size),
+      };
     },
-    run: async ({ subscribers, publisher, admin, batch }): Promise<RunResult> => {
+    run: async ({ subscribers, publisher, admin, serverPid, batch }): Promise<RunResult> => {
       let lasts: string[] = [];
-      const details = await timed(admin, async () => {
+      const details = await timed(admin, serverPid, count * fanOut, async () => {
         const received = Promise.all(subscribers.map((s) => s.expect(count)));
         publisher.write(batch.bytes);
         lasts = await received;
@@ -237,6 +312,7 @@ function latency(subject: string, open: Open, count: number): BenchCase<Context>
         subscribers: [await open(url, channel)],
         publisher: await publisher(url),
         admin,
+        serverPid: undefined,
         batch: { bytes: Buffer.alloc(0), last: '' },
       };
     },
@@ -274,6 +350,7 @@ for (const [count, size] of [
   [50_000, 1024],
 ] as const) {
   for (const [subject, open] of SUBJECTS) cases.push(throughput(subject, open, count, size));
+  cases.push(throughput('ours, observed (a listener on each diagnostics channel)', oursObserved, count, size));
   const channel = `bench:pubsub:${process.pid}:${size}`;
   cases.push(throughput('raw socket, no parsing (ceiling)', rawSocket(frameLength(channel, size)), count, size));
 }

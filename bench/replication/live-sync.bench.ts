@@ -7,16 +7,40 @@
 //
 // No JavaScript replica library is on the registry this project installs from, so the peer is
 // Redis itself. BENCH_SYNC_KEYS sets the dataset size (default 200,000 keys of the realistic mix).
+//
+// The diagnostics channels cost nothing when nobody listens: each group also runs ours with a
+// no-op subscriber on every channel of the listener (the lag channel then reads the master's
+// offset with INFO on a second connection). The command-stream group times BENCH_STREAM_COMMANDS
+// (default 100,000) pipelined INCRs from the first write until the listener has delivered the
+// last, with and without subscribers.
 
+import { subscribe, tracingChannel, unsubscribe } from 'node:diagnostics_channel';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ReplicaListener } from '@redis-events/replication';
+import { REPLICATION_CHANNELS, ReplicaListener, type ReplicationEvent } from '@redis-events/replication';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { Redis } from 'ioredis';
 import { type BenchCase, benchRedisUrl, runSuite } from '../lib/harness.ts';
 import { writeMix } from './mix.ts';
 
 const KEYS = Number(process.env.BENCH_SYNC_KEYS ?? 200_000);
+const STREAM_COMMANDS = Number(process.env.BENCH_STREAM_COMMANDS ?? (process.env.BENCH_DRY_RUN ? 1000 : 100_000));
+
+const noop = (): void => {};
+const traceHandlers = { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop };
+
+/** A no-op subscriber on every channel of the listener; returns the unsubscription. */
+function subscribeAll(): () => void {
+  tracingChannel(REPLICATION_CHANNELS.handshake).subscribe(traceHandlers);
+  tracingChannel(REPLICATION_CHANNELS.sync).subscribe(traceHandlers);
+  const plain = [REPLICATION_CHANNELS.syncProgress, REPLICATION_CHANNELS.command, REPLICATION_CHANNELS.lag];
+  for (const name of plain) subscribe(name, noop);
+  return () => {
+    tracingChannel(REPLICATION_CHANNELS.handshake).unsubscribe(traceHandlers);
+    tracingChannel(REPLICATION_CHANNELS.sync).unsubscribe(traceHandlers);
+    for (const name of plain) unsubscribe(name, noop);
+  };
+}
 
 interface Context {
   master: Redis;
@@ -27,9 +51,10 @@ interface Context {
   rdbBytes: number;
   replica?: SpawnedRedis;
   replicaClient?: Redis;
+  unsubscribe?: () => void;
 }
 
-function setup(diskless: boolean, replica?: Record<string, string>) {
+function setup(diskless: boolean, replica?: Record<string, string>, subscribed = false) {
   return async (): Promise<Context> => {
     const url = new URL(benchRedisUrl());
     const master = new Redis({ host: url.hostname, port: Number(url.port), protocol: 2 });
@@ -46,6 +71,7 @@ function setup(diskless: boolean, replica?: Record<string, string>) {
       keys: await master.dbsize(),
       rdbBytes: statSync(join(dir, file)).size,
     };
+    if (subscribed) context.unsubscribe = subscribeAll();
     if (replica) {
       // The replica frees its old dataset in the background, as a production replica would.
       context.replica = await spawnRedis({ config: { 'replica-lazy-flush': 'yes', ...replica } });
@@ -89,19 +115,27 @@ async function redisReplica(context: Context): Promise<{ ops: number; bytes: num
 }
 
 async function teardown(context: Context): Promise<void> {
+  context.unsubscribe?.();
   context.master.disconnect();
   await context.replica?.stop();
 }
 
-const cases: BenchCase<Context>[] = [];
+const cases: (BenchCase<Context> | BenchCase<StreamContext>)[] = [];
 for (const diskless of [false, true]) {
   const group = `${KEYS.toLocaleString('en')} keys (realistic mix), ${diskless ? 'diskless' : 'disk-based'} full sync`;
-  cases.push({ group, subject: 'ours', setup: setup(diskless), run: (c) => ours(c, false), teardown });
+  cases.push({ group, subject: 'ours', setup: setup(diskless), run: (c: Context) => ours(c, false), teardown });
+  cases.push({
+    group,
+    subject: 'ours, every diagnostics channel subscribed',
+    setup: setup(diskless, undefined, true),
+    run: (c: Context) => ours(c, false),
+    teardown,
+  });
   cases.push({
     group,
     subject: 'ours, discardRdb (framing only)',
     setup: setup(diskless),
-    run: (c) => ours(c, true),
+    run: (c: Context) => ours(c, true),
     teardown,
   });
   cases.push({
@@ -119,5 +153,69 @@ for (const diskless of [false, true]) {
     teardown,
   });
 }
+
+interface StreamContext {
+  master: Redis;
+  listener: ReplicaListener;
+  events: AsyncIterator<ReplicationEvent>;
+  unsubscribe?: () => void;
+}
+
+function streamSetup(subscribed: boolean) {
+  return async (): Promise<StreamContext> => {
+    const url = new URL(benchRedisUrl());
+    const master = new Redis({ host: url.hostname, port: Number(url.port), protocol: 2 });
+    const unsubscribe = subscribed ? subscribeAll() : undefined;
+    const listener = new ReplicaListener({ host: url.hostname, port: Number(url.port), discardRdb: true });
+    const events = listener[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await events.next();
+      if (next.done) throw new Error('the listener ended before its snapshot');
+      if (next.value.kind === 'snapshot-done') break;
+    }
+    return unsubscribe ? { master, listener, events, unsubscribe } : { master, listener, events };
+  };
+}
+
+async function streamRun(context: StreamContext): Promise<{ ops: number }> {
+  const writing = (async () => {
+    for (let sent = 0; sent < STREAM_COMMANDS; sent += 1000) {
+      const p = context.master.pipeline();
+      for (let i = sent; i < Math.min(STREAM_COMMANDS, sent + 1000); i++) p.incr('bench:stream:counter');
+      await p.exec();
+    }
+  })();
+  let seen = 0;
+  while (seen < STREAM_COMMANDS) {
+    const next = await context.events.next();
+    if (next.done) throw new Error('the listener ended during the stream');
+    if (next.value.kind === 'command' && next.value.name === 'INCR') seen++;
+  }
+  await writing;
+  return { ops: STREAM_COMMANDS };
+}
+
+async function streamTeardown(context: StreamContext): Promise<void> {
+  await context.listener.close();
+  context.unsubscribe?.();
+  await context.master.del('bench:stream:counter');
+  context.master.disconnect();
+}
+
+const streamGroup = `${STREAM_COMMANDS.toLocaleString('en')} commands streamed (pipelined INCR), from the first write to the last delivered`;
+cases.push({
+  group: streamGroup,
+  subject: 'ours',
+  setup: streamSetup(false),
+  run: streamRun,
+  teardown: streamTeardown,
+});
+cases.push({
+  group: streamGroup,
+  subject: 'ours, every diagnostics channel subscribed',
+  setup: streamSetup(true),
+  run: streamRun,
+  teardown: streamTeardown,
+});
 
 await runSuite(import.meta.url, 'replication: live full sync', cases, { redis: true });

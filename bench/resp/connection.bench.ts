@@ -1,8 +1,11 @@
 // Whole clients side by side on one local Redis: our connection, ioredis 6 (with and without
 // auto-pipelining) and @redis/client (node-redis), each sending the same concurrent commands
 // (Promise.all of single commands, as application code does) and checking the replies.
+// "ours, traced" is ours with a subscriber on the redis-events:resp:command TracingChannel that
+// times each command, as a tracer would: the cost of being watched (unwatched, it is "ours").
+import { tracingChannel } from 'node:diagnostics_channel';
 import { createRequire } from 'node:module';
-import { RespConnection } from '@redis-events/resp';
+import { type CommandTraceContext, RESP_COMMAND_CHANNEL, RespConnection } from '@redis-events/resp';
 import { Redis } from 'ioredis';
 import { type BenchCase, benchRedisUrl, runSuite } from '../lib/harness.ts';
 
@@ -21,6 +24,33 @@ async function ours(url: string): Promise<Client> {
     get: (key) => connection.send(['GET', key]),
     set: (key, value) => connection.send(['SET', key, value]),
     close: () => connection.close(),
+  };
+}
+
+/** Ours with a subscriber that keeps a start time on each context and sums the durations. */
+async function oursTraced(url: string): Promise<Client> {
+  const started = new WeakMap<CommandTraceContext, number>();
+  let total = 0;
+  let count = 0;
+  tracingChannel<unknown, CommandTraceContext>(RESP_COMMAND_CHANNEL).subscribe({
+    start: (context) => {
+      started.set(context, performance.now());
+    },
+    end: () => {},
+    asyncStart: () => {},
+    asyncEnd: (context) => {
+      total += performance.now() - (started.get(context) ?? 0);
+      count++;
+    },
+    error: () => {},
+  });
+  const client = await ours(url);
+  return {
+    ...client,
+    close: async () => {
+      await client.close();
+      if (count === 0 || !(total >= 0)) throw new Error('the subscriber saw no command');
+    },
   };
 }
 
@@ -100,6 +130,7 @@ const WORKLOADS = [
 
 const SUBJECTS: Record<string, (url: string) => Promise<Client>> = {
   ours,
+  'ours, traced': oursTraced,
   'ioredis 6': (url) => ioredis(url, false),
   'ioredis 6, auto-pipelining': (url) => ioredis(url, true),
   '@redis/client': nodeRedis,

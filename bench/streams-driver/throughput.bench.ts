@@ -11,9 +11,11 @@
 // Each case also prints, for its last run, the CPU time of redis-server and of this process as a
 // share of the wall time, Redis commands per message, and the ack latency p50/p99 under that
 // full load; then the ack latency at a steady 2,000 messages/s, where no queue builds up.
-// A send-only group shows where the time goes on the producer side.
-import { Subscription, Topic } from '@redis-events/streams-driver';
+// A send-only group shows where the time goes on the producer side. 'ours, observed' is ours with
+// a do-nothing listener on every diagnostics channel: what observing costs.
+import { CHANNELS, Subscription, Topic } from '@redis-events/streams-driver';
 import { Redis } from 'ioredis';
+import { observeChannels } from '../lib/diagnostics.ts';
 import { type BenchCase, benchRedisUrl, runSuite } from '../lib/harness.ts';
 import { PortSubscription, PortTopic } from './redispubsub-port.ts';
 
@@ -126,7 +128,7 @@ function ours(consumers: number, key: string, sendMode: 'pipeline' | 'script' = 
     },
     acked: (run, target) => tally.wait(run, target),
     async close() {
-      await Promise.all(subs.map((s) => s.shutdown({ graceMs: 1000 })));
+      await Promise.all(subs.map((s) => s.shutdown({ timeoutMs: 1000 })));
       await topic.shutdown();
       client.disconnect();
     },
@@ -315,6 +317,15 @@ for (const consumers of [1, 4]) {
   const group = `${N} messages of 1 KiB, send + receive + ack, ${consumers} consumer${consumers > 1 ? 's' : ''}`;
   cases.push(makeCase(group, 'ours', consumers, ours));
   cases.push(makeCase(group, 'ours, sendMode script', consumers, (c, key) => ours(c, key, 'script')));
+  cases.push(
+    makeCase(group, 'ours, observed (a listener on each diagnostics channel)', consumers, (c, key) => {
+      observeChannels(
+        [CHANNELS.send, CHANNELS.receive, CHANNELS.ack, CHANNELS.nack],
+        [CHANNELS.redelivery, CHANNELS.deadLetter],
+      );
+      return ours(c, key);
+    }),
+  );
   cases.push(makeCase(group, 'ioredis loop', consumers, ioredisLoop));
   cases.push(makeCase(group, 'redispubsub port', consumers, port));
 }

@@ -145,7 +145,7 @@ const rules: Rule[] = [
         expect(readFileSync(join(root, 'run'), 'utf8')).toMatch(
           /\n {2}check\) shift; exec pnpm run --silent check "\$@" ;;\n/,
         );
-        expect(pkg.scripts.check).toMatch(/^turbo run build typecheck lint test e2e check:pack/);
+        expect(pkg.scripts.check).toMatch(/^turbo run build typecheck lint check:pack && turbo run test e2e /);
       },
     }),
   },
@@ -228,6 +228,15 @@ const rules: Rule[] = [
         expect: (out) => expect(out.stdout).toMatch(/^\{"soak":\{"minutes":0\.05,/m),
       };
     },
+  },
+  {
+    // the RDB fuzzer, for one second, its findings (if any) in a temporary folder
+    match: /^pnpm --filter @redis-events\/replication fuzz --seconds \d+$/,
+    exercise: (words) => ({
+      run: [...words.slice(0, -1), '1', '--out', join(tmpdir(), `fuzz-findings-${process.pid}`)],
+      timeoutMs: 120_000,
+      expect: (out) => expect(out.stdout).toMatch(/^fuzzing the RDB parser for 1 s from seed \d+$/m),
+    }),
   },
   {
     match: /^pnpm bench [\w-]+$/,

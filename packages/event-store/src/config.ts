@@ -1,3 +1,4 @@
+import { isLogger, type Logger } from '@redis-events/resp';
 import { EventStoreError } from './errors.ts';
 import { checkPrefix, type TimelineKeys } from './keys.ts';
 import { jsonSerializer, type Serializer } from './serializer.ts';
@@ -42,17 +43,39 @@ export interface EventStoreConfig {
   readonly serializer: Serializer;
   /** Largest serialized payload accepted, in bytes. Default 1 MiB. */
   readonly maxEventBytes: number;
+  /**
+   * How long a call waits for a client that is not connected (yet, or any more) before it fails
+   * with `ERR_EVENT_STORE_CONNECT`, naming the address and the cause. Default 10 000 ms.
+   */
+  readonly connectTimeoutMs: number;
 }
 
 /**
- * Options of the {@link RedisEventStore} constructor: any part of {@link EventStoreConfig}.
+ * Options of the {@link RedisEventStore} constructor: any part of {@link EventStoreConfig}, and
+ * a logger for what happens in the background (a tail waiting out an outage, the connection of
+ * a store made from a URL).
  *
  * @example
  * ```ts
- * const options: EventStoreOptions = { prefix: 'shop:events', maxEventsPerType: 10_000 };
+ * const options: EventStoreOptions = { prefix: 'shop:events', maxEventsPerType: 10_000, logger: console };
  * ```
  */
-export type EventStoreOptions = Partial<EventStoreConfig>;
+export interface EventStoreOptions extends Partial<EventStoreConfig> {
+  /** Where background events go (`debug`, `warn`, `error`). Default: nowhere. */
+  readonly logger?: Logger | undefined;
+}
+
+const OPTION_KEYS: readonly (keyof EventStoreOptions)[] = [
+  'prefix',
+  'eventTtl',
+  'maxEventsPerType',
+  'layout',
+  'timelineKeys',
+  'serializer',
+  'maxEventBytes',
+  'connectTimeoutMs',
+  'logger',
+];
 
 /**
  * The defaults, as in the Go extension: prefix `mediator:events`, 24 h TTL, 1000 events per name;
@@ -71,6 +94,7 @@ export function defaultConfig(): EventStoreConfig {
     layout: 'stream',
     serializer: jsonSerializer,
     maxEventBytes: 1_048_576,
+    connectTimeoutMs: 10_000,
   };
 }
 
@@ -99,6 +123,20 @@ export function resolveConfig(options: EventStoreOptions, cluster: boolean): Res
   if (typeof options !== 'object' || options === null) {
     throw new EventStoreError('ERR_EVENT_STORE_CONFIG', 'the store options must be an object');
   }
+  for (const key of Object.keys(options)) {
+    if (!(OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new EventStoreError(
+        'ERR_EVENT_STORE_CONFIG',
+        `unknown store option "${key}"; the options are ${OPTION_KEYS.join(', ')}`,
+      );
+    }
+  }
+  if (options.logger !== undefined && !isLogger(options.logger)) {
+    throw new EventStoreError(
+      'ERR_EVENT_STORE_CONFIG',
+      'logger needs debug, warn and error methods (console and pino have them)',
+    );
+  }
   const defaults = defaultConfig();
   const pick = <K extends keyof EventStoreConfig>(key: K): EventStoreConfig[K] =>
     options[key] === undefined ? defaults[key] : (options[key] as EventStoreConfig[K]);
@@ -107,6 +145,7 @@ export function resolveConfig(options: EventStoreOptions, cluster: boolean): Res
   const eventTtl = positiveInteger('eventTtl (ms)', pick('eventTtl'), 2 ** 46);
   const maxEventsPerType = positiveInteger('maxEventsPerType', pick('maxEventsPerType'), 2 ** 31);
   const maxEventBytes = positiveInteger('maxEventBytes', pick('maxEventBytes'), 512 * 1024 * 1024);
+  const connectTimeoutMs = positiveInteger('connectTimeoutMs', pick('connectTimeoutMs'), 3_600_000);
   const layout = pick('layout');
   if (layout !== 'stream' && layout !== 'timeline') {
     throw new EventStoreError('ERR_EVENT_STORE_CONFIG', `layout must be "stream" or "timeline", not ${String(layout)}`);
@@ -136,5 +175,5 @@ export function resolveConfig(options: EventStoreOptions, cluster: boolean): Res
       `timelineKeys "go" puts every event in its own hash slot, so appends cannot be atomic on a Redis Cluster; use timelineKeys "tagged" (a Go service shares those keys when it names the event "{name}"), or the stream layout`,
     );
   }
-  return { prefix, eventTtl, maxEventsPerType, layout, timelineKeys, serializer, maxEventBytes };
+  return { prefix, eventTtl, maxEventsPerType, layout, timelineKeys, serializer, maxEventBytes, connectTimeoutMs };
 }

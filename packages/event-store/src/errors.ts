@@ -22,6 +22,16 @@ export type EventStoreErrorCode =
   | 'ERR_EVENT_STORE_REDIS'
   /** The store was used after `close()`. */
   | 'ERR_EVENT_STORE_CLOSED'
+  /**
+   * The client did not connect within `connectTimeoutMs`, or the server refused it (a wrong
+   * password, an ACL user without a command it needs, a TLS failure): the message names the
+   * address and the cause.
+   */
+  | 'ERR_EVENT_STORE_CONNECT'
+  /** The call's AbortSignal fired. The error's `name` is `'AbortError'`. */
+  | 'ERR_EVENT_STORE_ABORTED'
+  /** `close()` gave up calls still waiting for Redis at its bound; `abandoned` says how many. */
+  | 'ERR_EVENT_STORE_ABANDONED'
   /** `Mediator.publish()` found no handler for the name while `requireHandlers` is set. */
   | 'ERR_EVENT_STORE_NO_HANDLERS'
   /** `Mediator.publish()`: a handler or an event store failed; see {@link PublishError}. */

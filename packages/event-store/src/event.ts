@@ -57,8 +57,8 @@ export interface StoredEvent<Payload = unknown> extends Event<Payload> {
  * ```
  */
 export interface EventStore {
-  /** Stores one event; resolves once it is stored. */
-  storeEvent(event: Event): Promise<StoredEvent>;
+  /** Stores one event; resolves once it is stored. `signal` (from `Mediator.publish`) stops waiting. */
+  storeEvent(event: Event, options?: { readonly signal?: AbortSignal | undefined }): Promise<StoredEvent>;
   /** The newest events of a name, newest first; a limit of 0 or none means the store's default. */
   getEvents(name: string, limit?: number): Promise<StoredEvent[]>;
   /** Removes every event of a name. */
@@ -104,6 +104,8 @@ export type TimeInput = Date | number;
  * ```
  */
 export interface ReadOptions {
+  /** Stops waiting: the read rejects with an `AbortError` (`ERR_EVENT_STORE_ABORTED`). */
+  readonly signal?: AbortSignal | undefined;
   /** At most this many events; 0 or none means `maxEventsPerType`. */
   readonly limit?: number | undefined;
   /** `newest` first (default) or `oldest` first. */

@@ -32,7 +32,12 @@ export function goEscapeJson(json: string): string {
  * append script adds `<RFC 3339 time>"}` once the server has chosen the time.
  */
 export function envelopeHead(name: string, payloadJson: string): string {
-  return `{"name":${goEscapeJson(JSON.stringify(name))},"payload":${payloadJson},"timestamp":"`;
+  return `${envelopeStart(name)}${payloadJson},"timestamp":"`;
+}
+
+/** The start of the Go envelope, up to the payload: `{"name":<name>,"payload":`. */
+export function envelopeStart(name: string): string {
+  return `{"name":${goEscapeJson(JSON.stringify(name))},"payload":`;
 }
 
 /**

@@ -24,8 +24,17 @@ export interface Layout {
   read(name: string, query: Query): Promise<RawEvent[]>;
   count(name: string): Promise<number>;
   clear(name: string): Promise<void>;
-  /** The id after which a tail starts: the newest id ever given to the name, or the smallest id. */
-  lastId(name: string): Promise<string>;
+  /**
+   * The newest id ever given to the name (or the smallest id), and the server's time when it was
+   * looked up, in milliseconds with a fraction (TIME's microseconds).
+   */
+  lastId(name: string): Promise<{ readonly id: string; readonly serverMs: number }>;
+  /** Orders two ids of this layout: negative when `a` comes first. */
+  compareIds(a: string, b: string): number;
+  /** The greatest id that comes before every id given at or after `ms` (server clock). */
+  idBefore(ms: number): string;
+  /** The time in an id, in milliseconds. */
+  msOf(id: string): number;
   /** Checks and normalizes an event id given as a cursor; throws ERR_EVENT_STORE_ARGUMENT. */
   parseId(id: unknown): string;
   /** Turns a stored text into a payload. */

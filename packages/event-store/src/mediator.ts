@@ -39,6 +39,22 @@ export interface MediatorOptions {
 }
 
 /**
+ * Options of {@link Mediator.publish}.
+ *
+ * @example
+ * ```ts
+ * await mediator.publish({ name: 'user.created', payload }, { signal: AbortSignal.timeout(5000) });
+ * ```
+ */
+export interface PublishOptions {
+  /**
+   * Stops waiting for the stores: each store's call rejects with its AbortError (reported in the
+   * PublishError's `storeErrors`). Handlers that already ran are not undone.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
  * An in-process mediator: handlers per event name, and event stores that record every published
  * event. `publish()` checks the event with every store first (so a payload no store can keep
  * causes no side effect), runs the handlers one after another in registration order, then stores
@@ -63,6 +79,12 @@ export class Mediator<Events extends EventMap = EventMap> {
   readonly #requireHandlers: boolean;
 
   constructor(options: MediatorOptions = {}) {
+    if (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'requireHandlers')) {
+      throw new EventStoreError(
+        'ERR_EVENT_STORE_ARGUMENT',
+        'new Mediator() takes an options object: { requireHandlers }',
+      );
+    }
     this.#requireHandlers = options.requireHandlers ?? false;
   }
 
@@ -143,10 +165,17 @@ export class Mediator<Events extends EventMap = EventMap> {
    *   store's check (no handler ran, nothing was stored); `ERR_EVENT_STORE_NO_HANDLERS` with
    *   `requireHandlers`; {@link PublishError} when a handler or a store failed.
    */
-  async publish<Name extends keyof Events & string>(event: {
-    readonly name: Name;
-    readonly payload: Events[Name];
-  }): Promise<StoredEvent<Events[Name]>[]> {
+  async publish<Name extends keyof Events & string>(
+    event: {
+      readonly name: Name;
+      readonly payload: Events[Name];
+    },
+    options: PublishOptions = {},
+  ): Promise<StoredEvent<Events[Name]>[]> {
+    if (typeof options !== 'object' || options === null || Object.keys(options).some((k) => k !== 'signal')) {
+      throw new EventStoreError('ERR_EVENT_STORE_ARGUMENT', 'publish() takes an options object: { signal }');
+    }
+    const { signal } = options;
     if (typeof event !== 'object' || event === null || typeof event.name !== 'string' || event.name.length === 0) {
       throw new EventStoreError(
         'ERR_EVENT_STORE_ARGUMENT',
@@ -171,7 +200,9 @@ export class Mediator<Events extends EventMap = EventMap> {
         handlerErrors.push(err);
       }
     }
-    const results = await Promise.allSettled(stores.map((store) => store.storeEvent(event)));
+    const results = await Promise.allSettled(
+      stores.map((store) => (signal === undefined ? store.storeEvent(event) : store.storeEvent(event, { signal }))),
+    );
     const stored: StoredEvent<Events[Name]>[] = [];
     const storeErrors: unknown[] = [];
     for (const result of results) {

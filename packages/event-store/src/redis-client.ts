@@ -23,7 +23,7 @@ export function redisError(err: unknown, what: string, key: string): EventStoreE
     hint = `the keys of one event name are not in one hash slot: on Redis Cluster use the stream layout or timelineKeys: 'tagged'`;
   } else if (isTransient(err)) {
     hint = 'Redis is unreachable or busy; ioredis reconnects on its own (retryStrategy), so retry the call';
-  } else if (/NOPERM/.test(text)) {
+  } else if (/NOPERM|can't run this command/.test(text)) {
     hint = `the Redis user lacks a permission: give it the commands +@scripting +@read +@write +time and the keys of the store's prefix (${key} is one)`;
   } else {
     hint = 'see the cause';

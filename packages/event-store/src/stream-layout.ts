@@ -28,15 +28,13 @@ const NOW_MS = `local function now_ms()
 end
 `;
 
-// KEYS[1] stream; ARGV: max, ttl ms, payload. XADD's id carries the server's time, so no TIME
-// call is needed. The first entry of each millisecond also drops whole stream nodes of expired
-// entries (MINID ~ costs O(1) when there is nothing to drop); reads filter expired entries
-// exactly, and count() trims exactly.
+// KEYS[1] stream; ARGV: max, ttl ms, payload[, cutoff ms]. XADD MAXLEN (exact) keeps the cap;
+// PEXPIRE makes the stream live as long as its newest event. With a cutoff, whole stream nodes of
+// entries older than it (expired) are dropped too: the client asks for that at most once a second
+// per name, with a cutoff from the server time of its previous append (reads filter expired
+// entries exactly; count() trims exactly). Nothing else runs: an append is on every hot path.
 const APPEND = new LuaScript(`local id = redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'payload', ARGV[3])
-if string.sub(id, -2) == '-0' then
-  local cutoff = tonumber(string.sub(id, 1, -3)) - tonumber(ARGV[2]) + 1
-  if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', cutoff)) end
-end
+if ARGV[4] then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return id
 `);
@@ -96,8 +94,10 @@ const LAST_ID_FN = `local function last_id(key)
 end
 `;
 
+// With the server's time, for where a tail starts.
 const LAST_ID = new LuaScript(`${LAST_ID_FN}
-return last_id(KEYS[1])
+local t = redis.call('TIME')
+return {last_id(KEYS[1]), t[1], t[2]}
 `);
 
 // KEYS[1] stream; ARGV: ttl ms. UNLINK frees a large stream in the background; an empty stream
@@ -143,6 +143,19 @@ function entriesOf(key: string, reply: unknown): RawEvent[] {
   return out;
 }
 
+/** TIME's reply (seconds, microseconds, as strings or numbers) in milliseconds with a fraction. */
+export function serverTimeMs(seconds: unknown, micros: unknown): number {
+  const s = Number(seconds);
+  const us = Number(micros);
+  if (!Number.isSafeInteger(s) || !Number.isSafeInteger(us)) {
+    throw new EventStoreError(
+      'ERR_EVENT_STORE_DECODE',
+      `the server's TIME replied ${String(seconds)} ${String(micros)}`,
+    );
+  }
+  return s * 1000 + us / 1000;
+}
+
 /** The id of the first entry of an XREAD reply in any of ioredis' shapes (RESP2, RESP3 legacy or resp3). */
 export function firstXreadId(reply: unknown): string | null {
   if (reply === null || reply === undefined) return null;
@@ -158,25 +171,79 @@ export function firstXreadId(reply: unknown): string | null {
   return Array.isArray(first) && typeof first[0] === 'string' ? first[0] : null;
 }
 
+/** What a layout remembers of a name it appended to: its key, and when it last trimmed. */
+interface NameState {
+  readonly key: string;
+  /** The time (server clock, ms) in the id of this process's last append; 0 before the first. */
+  lastMs: number;
+  /** When (this process's monotonic clock) the next append may ask for a trim by age. */
+  trimAt: number;
+}
+
+/** Names remembered by a layout; the least recently used are forgotten beyond this. */
+const MAX_NAMES = 10_000;
+/** At most one trim by age per name and second, from one process. */
+export const TRIM_INTERVAL_MS = 1000;
+
+/** A bounded map from name to state, least recently used first. */
+export class NameStates<State> {
+  readonly #states = new Map<string, State>();
+  readonly #make: (name: string) => State;
+
+  constructor(make: (name: string) => State) {
+    this.#make = make;
+  }
+
+  get(name: string): State {
+    let state = this.#states.get(name);
+    if (state === undefined) {
+      state = this.#make(name);
+      if (this.#states.size >= MAX_NAMES) this.#states.delete(this.#states.keys().next().value as string);
+    } else {
+      this.#states.delete(name); // re-inserted last: the most recently used
+    }
+    this.#states.set(name, state);
+    return state;
+  }
+}
+
 /** The `stream` layout. */
 export class StreamLayout implements Layout {
   readonly #context: LayoutContext;
   readonly #scripts: ScriptRunner;
+  readonly #max: string;
+  readonly #ttl: string;
+  readonly #names: NameStates<NameState>;
 
   constructor(context: LayoutContext) {
     this.#context = context;
     this.#scripts = ScriptRunner.for(context.client, STREAM_SCRIPTS);
+    this.#max = String(context.max);
+    this.#ttl = String(context.ttl);
+    this.#names = new NameStates((name) => ({ key: streamKey(context.prefix, name), lastMs: 0, trimAt: 0 }));
   }
 
   keyOf(name: string): string {
     return streamKey(this.#context.prefix, name);
   }
 
-  async append(name: string, payloadText: string): Promise<{ id: string; timestampMs: number }> {
-    const { max, ttl } = this.#context;
-    const id = await this.#scripts.run(APPEND, [this.keyOf(name)], [max, ttl, payloadText]);
-    if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(this.keyOf(name), `XADD replied ${String(id)}`);
-    return { id, timestampMs: msOf(id) };
+  append(name: string, payloadText: string): Promise<{ id: string; timestampMs: number }> {
+    const state = this.#names.get(name);
+    const args = [this.#max, this.#ttl, payloadText];
+    if (state.lastMs > 0) {
+      const now = performance.now();
+      const cutoff = state.lastMs - this.#context.ttl + 1;
+      if (now >= state.trimAt && cutoff > 0) {
+        state.trimAt = now + TRIM_INTERVAL_MS;
+        args.push(String(cutoff));
+      }
+    }
+    return this.#scripts.run(APPEND, [state.key], args).then((id) => {
+      if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(state.key, `XADD replied ${String(id)}`);
+      const timestampMs = msOf(id);
+      state.lastMs = timestampMs;
+      return { id, timestampMs };
+    });
   }
 
   async read(name: string, query: Query): Promise<RawEvent[]> {
@@ -200,10 +267,27 @@ export class StreamLayout implements Layout {
     await this.#scripts.run(CLEAR, [this.keyOf(name)], [this.#context.ttl]);
   }
 
-  async lastId(name: string): Promise<string> {
-    const id = await this.#scripts.run(LAST_ID, [this.keyOf(name)], []);
+  async lastId(name: string): Promise<{ id: string; serverMs: number }> {
+    const reply = await this.#scripts.run(LAST_ID, [this.keyOf(name)], []);
+    const [id, seconds, micros] = Array.isArray(reply) ? reply : [];
     if (typeof id !== 'string' || !STREAM_ID.test(id)) throw corrupt(this.keyOf(name), `last id ${String(id)}`);
-    return id;
+    return { id, serverMs: serverTimeMs(seconds, micros) };
+  }
+
+  compareIds(a: string, b: string): number {
+    const [am, as] = a.split('-') as [string, string];
+    const [bm, bs] = b.split('-') as [string, string];
+    const ms = BigInt(am) - BigInt(bm);
+    const diff = ms !== 0n ? ms : BigInt(as) - BigInt(bs);
+    return diff < 0n ? -1 : diff > 0n ? 1 : 0;
+  }
+
+  idBefore(ms: number): string {
+    return ms <= 0 ? '0-0' : `${ms - 1}-${MAX_SEQ}`;
+  }
+
+  msOf(id: string): number {
+    return msOf(id);
   }
 
   parseId(id: unknown): string {

@@ -1,3 +1,4 @@
+import { abortable } from '@redis-events/resp';
 import { EventStoreError } from './errors.ts';
 import type { EventTail, StoredEvent } from './event.ts';
 import { sleep, type Waiter } from './layout.ts';
@@ -14,6 +15,8 @@ export interface TailSource<Payload> {
   readonly clientEnded: () => boolean;
   /** Called once when the tail ends, however it ends. */
   readonly onEnd: () => void;
+  /** Told of each transient failure the tail waits out, and the pause before it tries again. */
+  readonly onRetry: (err: unknown, delayMs: number) => void;
 }
 
 const MAX_BACKOFF_MS = 1000;
@@ -61,9 +64,10 @@ export class Tail<Payload> implements EventTail<Payload> {
           if (cursor === null) {
             const start = firstStart ? this.#started : this.#source.start();
             firstStart = false;
-            cursor = await start;
+            // The signal (or close()) ends the tail also while a start or a read waits for Redis.
+            cursor = await abortable(start, signal);
           }
-          const batch = await this.#source.read(cursor, this.#batchSize);
+          const batch: StoredEvent<Payload>[] = await abortable(this.#source.read(cursor, this.#batchSize), signal);
           backoff = 0;
           if (batch.length > 0) {
             seen = null;
@@ -93,6 +97,7 @@ export class Tail<Payload> implements EventTail<Payload> {
           }
           if (!isTransient(err)) throw err;
           backoff = Math.min(MAX_BACKOFF_MS, backoff === 0 ? 50 : backoff * 2);
+          this.#source.onRetry(err, backoff);
           await sleep(backoff, signal);
         }
       }

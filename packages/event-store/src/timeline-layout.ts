@@ -9,18 +9,18 @@
 
 import { LuaScript, ScriptRunner } from '@redis-events/resp/ioredis';
 import { EventStoreError } from './errors.ts';
-import { envelopeHead, goEscapeJson, splitEnvelope } from './go-json.ts';
+import { envelopeStart, goEscapeJson, splitEnvelope } from './go-json.ts';
 import { type TimelineKeys, timelineBase } from './keys.ts';
 import { type Layout, type Query, type RawEvent, sleep, type Waiter } from './layout.ts';
 import { jsonSerializer } from './serializer.ts';
-import type { LayoutContext } from './stream-layout.ts';
+import { type LayoutContext, NameStates, serverTimeMs, TRIM_INTERVAL_MS } from './stream-layout.ts';
 
 /**
  * Lua: RFC 3339 with nanoseconds (Go's time.RFC3339Nano, UTC) from Unix seconds and nanoseconds.
  * The civil date comes from the days-from-epoch algorithm of H. Hinnant; every step is an integer
  * well inside a double's exact range.
  */
-export const LUA_RFC3339 = `local function rfc3339(s, f)
+export const LUA_RFC3339 = `local function rfc3339_head(s)
   local days = math.floor(s / 86400)
   local rem = s - days * 86400
   local z = days + 719468
@@ -33,7 +33,10 @@ export const LUA_RFC3339 = `local function rfc3339(s, f)
   local d = doy - math.floor((153 * mp + 2) / 5) + 1
   local m = mp < 10 and mp + 3 or mp - 9
   if m <= 2 then y = y + 1 end
-  local out = string.format('%04d-%02d-%02dT%02d:%02d:%02d', y, m, d, math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d', y, m, d, math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60)
+end
+local function rfc3339(s, f)
+  local out = rfc3339_head(s)
   if f > 0 then out = out .. '.' .. (string.gsub(string.format('%09d', f), '0+$', '')) end
   return out .. 'Z'
 end
@@ -61,16 +64,26 @@ local function cutoff_ns(ttl)
 end
 `;
 
-// KEYS[1] list; ARGV: ttl ms, max, envelope head (up to the timestamp's opening quote).
-// Seven calls in the steady state: TIME, LINDEX, SET, RPUSH, LPOP + UNLINK (at the cap) or
-// LINDEX + EXISTS (below it), PEXPIRE.
+// KEYS[1] list; ARGV: ttl ms, max, envelope head (up to the timestamp's opening quote), prune
+// ('1' or ''), a guess of the server's current Unix second and its RFC 3339 date and time
+// (YYYY-MM-DDTHH:MM:SS) from the client. Five calls: TIME, LINDEX, SET, RPUSH, PEXPIRE; at the
+// cap LPOP + UNLINK too. Below the cap, with prune (the client asks at most once a second per
+// name), index entries of expired events are removed from the head (reads skip and remove them
+// anyway). Number formatting in Lua goes through sprintf and costs more than the rest of the
+// script, so the common case works on the digits of TIME's reply as text: the id is the time
+// in nanoseconds when it is after the previous id, and the timestamp's date part comes from the
+// client's guess when the second matches; otherwise the arithmetic path runs.
 const APPEND = new LuaScript(`${LUA_RFC3339}${UNLINK_ALL}
+local function cmp(a, b)
+  if #a ~= #b then return #a < #b and -1 or 1 end
+  if a == b then return 0 end
+  return a < b and -1 or 1
+end
 local list = KEYS[1]
 local base = string.sub(list, 1, -10)
 local ttl = ARGV[1]
 local t = redis.call('TIME')
-local s = tonumber(t[1])
-local f = tonumber(t[2]) * 1000
+local ns = t[1] .. string.rep('0', 6 - #t[2]) .. t[2] .. '000'
 local last = redis.call('LINDEX', list, -1)
 local last_ns
 if last then
@@ -79,18 +92,31 @@ else
   local floor = redis.call('GET', base .. ':floor')
   if floor then last_ns = string.match(floor, '^(%d+)$') end
 end
-if last_ns and #last_ns >= 10 and #last_ns <= 19 then
-  local ls = tonumber(string.sub(last_ns, 1, -10))
-  local lf = tonumber(string.sub(last_ns, -9))
-  if ls > s or (ls == s and lf >= f) then s = ls; f = lf + 1 end
+local s, f
+if last_ns and #last_ns >= 10 and #last_ns <= 19 and cmp(last_ns, ns) >= 0 then
+  -- The same microsecond as the previous id, or a clock that went back: the previous id + 1 ns.
+  s = tonumber(string.sub(last_ns, 1, -10))
+  f = tonumber(string.sub(last_ns, -9)) + 1
 end
-local key
+local key, value
 for attempt = 1, 1000 do
-  if f >= 1000000000 then s = s + 1; f = f - 1000000000 end
-  local candidate = base .. ':' .. string.format('%d%09d', s, f)
-  if redis.call('SET', candidate, ARGV[3] .. rfc3339(s, f) .. '"}', 'PX', ttl, 'NX') then
+  if s then
+    if f >= 1000000000 then s = s + 1; f = f - 1000000000 end
+    ns = string.format('%d%09d', s, f)
+  end
+  local candidate = base .. ':' .. ns
+  local secs = string.sub(ns, 1, -10)
+  local frac = string.match(string.sub(ns, -9), '^(%d-)0*$')
+  local stamp = secs == ARGV[5] and ARGV[6] or rfc3339_head(tonumber(secs))
+  if frac ~= '' then stamp = stamp .. '.' .. frac end
+  if redis.call('SET', candidate, ARGV[3] .. stamp .. 'Z"}', 'PX', ttl, 'NX') then
     key = candidate
     break
+  end
+  -- Taken (a Go writer stamped the same nanosecond): the next one.
+  if not s then
+    s = tonumber(secs)
+    f = tonumber(string.sub(ns, -9))
   end
   f = f + 1
 end
@@ -99,7 +125,7 @@ local n = redis.call('RPUSH', list, key)
 local max = tonumber(ARGV[2])
 if n > max then
   unlink_all(redis.call('LPOP', list, n - max))
-else
+elseif ARGV[4] == '1' then
   -- Below the cap, index entries of expired events sit at the head (one TTL, oldest first).
   for i = 1, 100 do
     local head = redis.call('LINDEX', list, 0)
@@ -226,14 +252,15 @@ if last then redis.call('SET', base .. ':floor', last, 'PX', ARGV[1]) end
 return n
 `);
 
-// KEYS[1] list. The newest id given to the name, or '0'.
+// KEYS[1] list. The newest id given to the name, or '0', and the server's TIME.
 const LAST_ID = new LuaScript(`${HELPERS}
 local list = KEYS[1]
+local t = redis.call('TIME')
 local last = ns_of(redis.call('LINDEX', list, -1))
-if last then return last end
+if last then return {last, t[1], t[2]} end
 local floor = redis.call('GET', string.sub(list, 1, -10) .. ':floor')
-if floor and string.match(floor, '^%d+$') then return floor end
-return '0'
+if floor and string.match(floor, '^%d+$') then return {floor, t[1], t[2]} end
+return {'0', t[1], t[2]}
 `);
 
 /** Every script of the layout, for tests and for `SCRIPT LOAD` ahead of time. */
@@ -257,16 +284,57 @@ function timestampOf(ns: string): number {
   return ns.length > 6 ? Number(ns.slice(0, -6)) : 0;
 }
 
+/**
+ * A guess of the server's current second, from the time in the ids of previous appends and this
+ * process's monotonic clock, with that second as Go's RFC 3339 date and time. It only spares the
+ * append script a formatting: a wrong guess costs the script the formatting, nothing else.
+ */
+class ServerClockGuess {
+  // server time (ms) minus monotonic time (ms), from the last append's id
+  #offset: number | undefined;
+  #second = -1;
+  #secondText = '';
+  #dateTime = '';
+
+  observe(serverMs: number, monotonicMs: number): void {
+    this.#offset = serverMs - monotonicMs;
+  }
+
+  guess(monotonicMs: number): [string, string] {
+    const serverMs = this.#offset === undefined ? Date.now() : monotonicMs + this.#offset;
+    const second = Math.floor(serverMs / 1000);
+    if (second !== this.#second) {
+      this.#second = second;
+      this.#secondText = String(second);
+      // toISOString: YYYY-MM-DDTHH:MM:SS.sssZ for years 0 to 9999, which covers every guess
+      this.#dateTime = new Date(second * 1000).toISOString().slice(0, 19);
+    }
+    return [this.#secondText, this.#dateTime];
+  }
+}
+
 /** The `timeline` layout. */
 export class TimelineLayout implements Layout {
   readonly #context: LayoutContext;
   readonly #scripts: ScriptRunner;
   readonly #keys: TimelineKeys;
+  readonly #ttl: string;
+  readonly #max: string;
+  readonly #names: NameStates<{ readonly list: string; readonly head: string; pruneAt: number }>;
+  readonly #clock = new ServerClockGuess();
 
   constructor(context: LayoutContext, keys: TimelineKeys) {
     this.#context = context;
     this.#scripts = ScriptRunner.for(context.client, TIMELINE_SCRIPTS);
     this.#keys = keys;
+    this.#ttl = String(context.ttl);
+    this.#max = String(context.max);
+    // The envelope up to the payload depends on the name only: built once per name.
+    this.#names = new NameStates((name) => ({
+      list: this.listOf(name),
+      head: envelopeStart(name),
+      pruneAt: 0,
+    }));
   }
 
   baseOf(name: string): string {
@@ -277,18 +345,29 @@ export class TimelineLayout implements Layout {
     return `${this.baseOf(name)}:timeline`;
   }
 
-  async append(name: string, payloadText: string): Promise<{ id: string; timestampMs: number }> {
-    const { ttl, max } = this.#context;
+  append(name: string, payloadText: string): Promise<{ id: string; timestampMs: number }> {
     // The default serializer's JSON gets Go's escaping too, so the stored bytes are what Go writes.
     // Another serializer's text goes into the envelope as is, so it must be JSON for Go readers.
     let payload = payloadText;
     if (this.#context.serializer === jsonSerializer) payload = goEscapeJson(payloadText);
     else checkJsonText(name, payloadText);
-    const id = await this.#scripts.run(APPEND, [this.listOf(name)], [ttl, max, envelopeHead(name, payload)]);
-    if (typeof id !== 'string' || !NS_ID.test(id)) {
-      throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the append script replied ${String(id)} instead of an id`);
+    const state = this.#names.get(name);
+    const now = performance.now();
+    let prune = '';
+    if (now >= state.pruneAt) {
+      state.pruneAt = now + TRIM_INTERVAL_MS;
+      prune = '1';
     }
-    return { id, timestampMs: timestampOf(id) };
+    const [second, dateTime] = this.#clock.guess(now);
+    const args = [this.#ttl, this.#max, `${state.head}${payload},"timestamp":"`, prune, second, dateTime];
+    return this.#scripts.run(APPEND, [state.list], args).then((id) => {
+      if (typeof id !== 'string' || !NS_ID.test(id)) {
+        throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the append script replied ${String(id)} instead of an id`);
+      }
+      const timestampMs = timestampOf(id);
+      this.#clock.observe(timestampMs, performance.now());
+      return { id, timestampMs };
+    });
   }
 
   async read(name: string, query: Query): Promise<RawEvent[]> {
@@ -355,12 +434,26 @@ export class TimelineLayout implements Layout {
     await this.#scripts.run(CLEAR, [this.listOf(name)], [this.#context.ttl]);
   }
 
-  async lastId(name: string): Promise<string> {
-    const id = await this.#scripts.run(LAST_ID, [this.listOf(name)], []);
+  async lastId(name: string): Promise<{ id: string; serverMs: number }> {
+    const reply = await this.#scripts.run(LAST_ID, [this.listOf(name)], []);
+    const [id, seconds, micros] = Array.isArray(reply) ? reply : [];
     if (typeof id !== 'string' || !NS_ID.test(id)) {
       throw new EventStoreError('ERR_EVENT_STORE_DECODE', `the last-id script replied ${String(id)}`);
     }
-    return id;
+    return { id, serverMs: serverTimeMs(seconds, micros) };
+  }
+
+  compareIds(a: string, b: string): number {
+    const diff = BigInt(a) - BigInt(b);
+    return diff < 0n ? -1 : diff > 0n ? 1 : 0;
+  }
+
+  idBefore(ms: number): string {
+    return ms <= 0 ? '0' : (BigInt(ms) * 1_000_000n - 1n).toString();
+  }
+
+  msOf(id: string): number {
+    return timestampOf(id);
   }
 
   parseId(id: unknown): string {

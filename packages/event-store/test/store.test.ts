@@ -1,6 +1,6 @@
 // Behaviour of RedisEventStore beyond the contract: configuration, arguments, errors, closing,
 // script loading, faults, and what the timeline layout does with foreign data.
-import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
+import { type SpawnedRedis, spawnRedis, startProxy } from '@redis-events/testkit';
 import fc from 'fast-check';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ import { EventStoreError } from '../src/errors.ts';
 import type { StoredEvent } from '../src/event.ts';
 import { formatRfc3339Nano } from '../src/go-json.ts';
 import { RedisEventStore } from '../src/redis-event-store.ts';
-import { LUA_RFC3339 } from '../src/timeline-layout.ts';
+import { LUA_RFC3339, TIMELINE_SCRIPTS } from '../src/timeline-layout.ts';
 import { delay, freshPrefix, succeeds } from './helpers.ts';
 
 let server: SpawnedRedis;
@@ -260,16 +260,17 @@ describe('Redis errors', () => {
     await client.del('somebody-else');
   });
 
-  it('fails with ERR_EVENT_STORE_REDIS when Redis is down, and works again when it is back', async () => {
+  it('fails with ERR_EVENT_STORE_CONNECT within connectTimeoutMs when Redis is down, and works again when it is back', async () => {
     const down = await spawnRedis();
     const flaky = down.createClient({ maxRetriesPerRequest: 1, retryStrategy: () => 50 });
     flaky.on('error', () => {}); // reconnect noise; failures reach the calls
-    const store = new RedisEventStore(flaky, { prefix: freshPrefix() });
+    const store = new RedisEventStore(flaky, { prefix: freshPrefix(), connectTimeoutMs: 500 });
     await store.storeEvent({ name: 'x', payload: 1 });
     await down.kill();
+    await expect.poll(() => flaky.status).not.toBe('ready');
     const err = await store.storeEvent({ name: 'x', payload: 2 }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ERR_EVENT_STORE_REDIS' });
-    expect((err as Error).message).toMatch(/storing an event "x" failed .*Redis is unreachable or busy/);
+    expect(err).toMatchObject({ code: 'ERR_EVENT_STORE_CONNECT' });
+    expect((err as Error).message).toMatch(new RegExp(`127\\.0\\.0\\.1:${down.port}.*ECONNREFUSED`));
     await down.start();
     await expect.poll(() => succeeds(store.storeEvent({ name: 'x', payload: 3 }))).toBe(true);
     await down.stop();
@@ -322,6 +323,52 @@ describe('live tail under faults', () => {
       expect((await second).value?.payload).toBe(2);
       await tail.close();
       await restarting.stop();
+    });
+  }
+
+  for (const layout of ['stream', 'timeline'] as const) {
+    it(`starts when tail() is called, also while its client is still connecting (${layout})`, async () => {
+      const prefix = freshPrefix();
+      await using proxy = await startProxy({ target: server });
+      const slow = server.createClient({ port: proxy.port });
+      slow.on('error', () => {});
+      const store = new RedisEventStore(slow, { layout, prefix });
+      const other = new RedisEventStore(client, { layout, prefix }); // another connection, same events
+      await store.storeEvent({ name: 'n', payload: 'before' }); // answered before tail(): left out exactly
+      proxy.pause(); // the tail's start cannot reach Redis yet
+      // Asked before tail(), but stored by Redis after it (after 'during'): yielded.
+      const unanswered = store.storeEvent({ name: 'n', payload: 'asked before, stored after' });
+      const tail = store.tail('n', { pollIntervalMs: 20, blockMs: 500 });
+      const first = tail.next();
+      await other.storeEvent({ name: 'n', payload: 'during' }); // stored while the start waits
+      proxy.resume();
+      await unanswered;
+      expect((await first).value?.payload).toBe('during');
+      expect((await tail.next()).value?.payload).toBe('asked before, stored after');
+      await store.storeEvent({ name: 'n', payload: 'after' });
+      expect((await tail.next()).value?.payload).toBe('after');
+      await tail.close();
+      slow.disconnect();
+    });
+
+    it(`yields what was stored while its start failed and was retried (${layout})`, async () => {
+      const prefix = freshPrefix();
+      await using proxy = await startProxy({ target: server });
+      proxy.refuse(true);
+      const failing = server.createClient({ port: proxy.port, maxRetriesPerRequest: 0, retryStrategy: () => 20 });
+      failing.on('error', () => {});
+      const store = new RedisEventStore(failing, { layout, prefix });
+      const other = new RedisEventStore(client, { layout, prefix });
+      await other.storeEvent({ name: 'n', payload: 'long before' });
+      await delay(20); // the server's clock moves past it
+      const tail = store.tail('n', { pollIntervalMs: 20, blockMs: 500 });
+      const first = tail.next();
+      await delay(100); // the start fails, and is retried with backoff
+      await other.storeEvent({ name: 'n', payload: 'during' });
+      proxy.refuse(false);
+      expect((await first).value?.payload).toBe('during');
+      await tail.close();
+      failing.disconnect();
     });
   }
 
@@ -392,6 +439,29 @@ return out`;
     expect(await client.get(`${prefix}:f:floor`)).toBe(`${future}`);
     const next = await store.storeEvent({ name: 'f', payload: 1 });
     expect(next.id).toBe(`${future + 1n}`);
+    // Formatted in Lua (a minute ahead: not the second the client guessed), as Go would.
+    expect(await client.get(`${prefix}:f:${next.id}`)).toBe(
+      `{"name":"f","payload":1,"timestamp":"${formatRfc3339Nano(next.id)}"}`,
+    );
+  });
+
+  it('writes the same timestamp whether the client guessed the server second right or not', async () => {
+    const prefix = freshPrefix();
+    const list = `${prefix}:g:timeline`;
+    const head = '{"name":"g","payload":1,"timestamp":"';
+    const append = TIMELINE_SCRIPTS[0] as (typeof TIMELINE_SCRIPTS)[number];
+    const seconds = String((await client.time())[0]);
+    const right = new Date(Number(seconds) * 1000).toISOString().slice(0, 19);
+    const ids: string[] = [];
+    for (const [second, dateTime] of [
+      [seconds, right], // the fast path (unless the second turned meanwhile)
+      ['0', '1970-01-01T00:00:00'], // wrong: Lua formats
+    ] as const) {
+      ids.push((await client.eval(append.source, 1, list, 60_000, 1000, head, '', second, dateTime)) as string);
+    }
+    for (const id of ids) {
+      expect(await client.get(`${prefix}:g:${id}`)).toBe(`${head}${formatRfc3339Nano(id)}"}`);
+    }
   });
 
   it('gives the index the TTL of its newest event', async () => {

@@ -4,7 +4,7 @@
 import { ReplyError, RespConnection, RespError } from '@redis-events/resp';
 import { PubSubError } from './errors.ts';
 import { SLOTS } from './key-slot.ts';
-import { nodeConnection, type ResolvedOptions } from './options.ts';
+import { nodeConnection, provenConnection, type ResolvedOptions } from './options.ts';
 
 /** A node of the cluster. */
 export interface ClusterNode {
@@ -158,7 +158,9 @@ export class ClusterTopology {
     for (const candidate of candidates.values()) {
       if (this.closed) throw this.#closedError();
       try {
-        const reply = await this.command(candidate, ['CLUSTER', 'SLOTS']);
+        // Bounded like a connection: a frozen node must not hold up the map (and a failover) for
+        // a whole command timeout when another node can answer.
+        const reply = await this.command(candidate, ['CLUSTER', 'SLOTS'], this.options.connection.connectTimeout);
         this.#apply(reply, candidate.host);
         return;
       } catch (err) {
@@ -203,6 +205,7 @@ export class ClusterTopology {
     if (connection === undefined || connection.status === 'closed') {
       connection = new RespConnection<unknown>(
         nodeConnection(this.options, target, {
+          onConnect: provenConnection({}).onConnect,
           // A lost node connection is not retried: the next command opens a new one, or the
           // caller asks the topology for another node.
           reconnect: false,
@@ -215,12 +218,17 @@ export class ClusterTopology {
   }
 
   /** Sends a command to a node (connecting first when needed). */
-  async command<T = unknown>(target: ClusterNode, command: (string | number | Buffer)[]): Promise<T> {
+  async command<T = unknown>(
+    target: ClusterNode,
+    command: (string | number | Buffer)[],
+    timeout?: number,
+    signal?: AbortSignal,
+  ): Promise<T> {
     if (this.closed) throw this.#closedError();
     const connection = this.connection(target);
     if (connection.status === 'idle') connection.connect().catch(() => {}); // the command below fails with it
     try {
-      return await connection.send<T>(command);
+      return await connection.send<T>(command, { ...(timeout ? { timeout } : {}), ...(signal ? { signal } : {}) });
     } catch (err) {
       if (connection.status === 'idle' && this.connections.get(target.key) === connection)
         this.connections.delete(target.key);
@@ -237,12 +245,14 @@ export class ClusterTopology {
     return new PubSubError('ERR_PUBSUB_CLOSED', 'the client is closed');
   }
 
-  async close(): Promise<void> {
+  /** Closes every command connection, giving replies `timeout` ms (0: at once). */
+  async close(timeout: number = this.options.closeTimeout): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
     this.listeners.clear();
     const connections = [...this.connections.values()];
     this.connections.clear();
-    await Promise.allSettled(connections.map((c) => c.close({ timeout: this.options.closeTimeout })));
+    if (timeout <= 0) for (const c of connections) c.destroy();
+    else await Promise.allSettled(connections.map((c) => c.close({ timeout })));
   }
 }

@@ -30,7 +30,11 @@ export type PubSubErrorCode =
   /** The server sent something a subscriber connection cannot account for; the connection was replaced. */
   | 'ERR_PUBSUB_PROTOCOL'
   /** Redis Cluster: no node answered `CLUSTER SLOTS`, or a channel was redirected too many times. */
-  | 'ERR_PUBSUB_CLUSTER';
+  | 'ERR_PUBSUB_CLUSTER'
+  /** The call's AbortSignal fired (the error's `name` is `'AbortError'`; `cause` is the signal's reason). */
+  | 'ERR_PUBSUB_ABORTED'
+  /** `close()` gave up work at its bound: `abandoned` says what and how many (`{ commands: 2 }`). */
+  | 'ERR_PUBSUB_ABANDONED';
 
 /**
  * The error class of `@redis-events/pubsub`, a `RedisEventsError` of `@redis-events/resp`.

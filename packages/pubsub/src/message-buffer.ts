@@ -2,6 +2,7 @@
 // The connection never waits for the consumer: what does not fit is dropped by the overflow
 // policy (or ends the subscription), counted, and marked in the stream by a gap, so memory stays
 // bounded however slow the consumer is, and the consumer sees where messages are missing.
+import type { PubSubError } from './errors.ts';
 
 /**
  * What happens to a message that arrives while a subscription's buffer is full: the oldest
@@ -64,7 +65,7 @@ export interface PubSubGap {
   /** Shard channels that may have missed messages (`reconnect`, `moved`). */
   readonly shardChannels: readonly string[];
   /** Why: the connection error, the health check failure, the server's unsubscribe... */
-  readonly cause: Error | undefined;
+  readonly cause: PubSubError | undefined;
   /** When messages started to be missed (ms since the epoch). */
   readonly since: number;
   /** When the subscription was whole again, or the last drop (ms since the epoch). */
@@ -78,7 +79,7 @@ interface MutableGap {
   channels: string[];
   patterns: string[];
   shardChannels: string[];
-  cause: Error | undefined;
+  cause: PubSubError | undefined;
   since: number;
   until: number;
   /** An open gap is not readable yet (its subscriptions are being restored) and never merges. */
@@ -97,7 +98,7 @@ export interface GapInput {
   readonly channels?: readonly string[] | undefined;
   readonly patterns?: readonly string[] | undefined;
   readonly shardChannels?: readonly string[] | undefined;
-  readonly cause?: Error | undefined;
+  readonly cause?: PubSubError | undefined;
   readonly since?: number | undefined;
   readonly until?: number | undefined;
 }
@@ -178,6 +179,10 @@ interface Waiter<T> {
 
 const DONE: IteratorResult<never, undefined> = Object.freeze({ done: true, value: undefined });
 
+function abortedError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
+
 function isGap<T>(entry: Entry<T>): entry is MutableGap {
   return (entry as { kind?: unknown }).kind === 'gap';
 }
@@ -210,8 +215,12 @@ export class MessageBuffer<T extends { readonly kind: string }> {
   /** Messages dropped by the overflow policy since the start. */
   dropped = 0;
 
-  constructor(limits: MessageBufferLimits) {
+  /** Called with each message the overflow policy drops (after it was counted). */
+  private readonly onDrop: ((message: T, size: number) => void) | undefined;
+
+  constructor(limits: MessageBufferLimits, onDrop?: (message: T, size: number) => void) {
     this.limits = limits;
+    this.onDrop = onDrop;
   }
 
   /** True once {@link end} or {@link close} was called: pushes are ignored. */
@@ -244,6 +253,7 @@ export class MessageBuffer<T extends { readonly kind: string }> {
       if (overflow === 'drop-newest') {
         this.dropped++;
         this.#tailGap(makeGap({ reason: 'overflow', dropped: 1 }));
+        this.onDrop?.(message, size);
         return false;
       }
       if (overflow === 'error') return 'overflow';
@@ -357,6 +367,7 @@ export class MessageBuffer<T extends { readonly kind: string }> {
       this.bytes -= shifted.size;
       this.dropped++;
       addToRun(this.front, makeGap({ reason: 'overflow', dropped: 1 }));
+      this.onDrop?.(shifted.entry, shifted.size);
       return;
     }
   }
@@ -406,9 +417,16 @@ export class MessageBuffer<T extends { readonly kind: string }> {
     }
   }
 
-  /** The next message or gap; waits when there is none. Ends with `done` (or the end error). */
-  next(): Promise<IteratorResult<T | PubSubGap, undefined>> {
+  /**
+   * The next message or gap; waits when there is none. Ends with `done` (or the end error). A
+   * `signal` that fires while it waits rejects with `abortError(reason)` and takes nothing.
+   */
+  next(
+    signal?: AbortSignal | undefined,
+    abortError?: (reason: unknown) => Error,
+  ): Promise<IteratorResult<T | PubSubGap, undefined>> {
     if (this.closed) return Promise.resolve(DONE);
+    if (signal?.aborted) return Promise.reject((abortError ?? abortedError)(signal.reason));
     const result = this.#take();
     if (result !== undefined) return Promise.resolve(result);
     if (this.ended && this.#empty) {
@@ -420,7 +438,26 @@ export class MessageBuffer<T extends { readonly kind: string }> {
       }
       return Promise.resolve(DONE);
     }
-    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (signal === undefined) return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const onAbort = () => {
+        const at = this.waiters.indexOf(waiter);
+        if (at >= 0) this.waiters.splice(at, 1);
+        reject((abortError ?? abortedError)(signal.reason));
+      };
+      const waiter: Waiter<T> = {
+        resolve: (result) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(result);
+        },
+        reject: (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+    });
   }
 
   /**

@@ -1,12 +1,16 @@
 import {
   type BackoffOptions,
   exponentialBackoff,
+  isLogger,
+  type Logger,
+  noopLogger,
   parseRedisUrl,
   type ReconnectStrategy,
   type RespConnectionOptions,
   type RespError,
 } from '@redis-events/resp';
 import { PubSubError } from './errors.ts';
+import { checkFields } from './lifecycle.ts';
 import type { OverflowPolicy } from './message-buffer.ts';
 
 /**
@@ -104,7 +108,60 @@ export interface PubSubClientOptions
   readonly maxPayloadLength?: number | undefined;
   /** Redis Cluster: `true` to discover it from `url`/`host`, or settings with seed nodes. */
   readonly cluster?: boolean | ClusterOptions | undefined;
+  /**
+   * Where what happens in the background goes (a connection lost and restored, subscriptions
+   * lost, messages dropped, a subscription ended by an error): `console`, a pino logger, or
+   * anything with `debug`, `warn` and `error` taking `(context, message)`. Default: nowhere.
+   */
+  readonly logger?: Logger | undefined;
 }
+
+/**
+ * Options of {@link PubSubClient.createSubscription} and of the client's `subscribe`,
+ * `psubscribe` and `ssubscribe`: buffer options for this subscription, and a signal that ends it.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const subscription = await client.subscribe('orders', { signal: controller.signal, highWaterMark: 100 });
+ * controller.abort(); // closes the subscription: its iterator ends
+ * ```
+ */
+export interface SubscriptionOptions extends BufferOptions {
+  /**
+   * Ends the subscription when it fires (as `close()` does: its iterator ends). For the client's
+   * `subscribe` methods, it also aborts the first call while it waits.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+const BUFFER_FIELDS: readonly string[] = ['highWaterMark', 'maxBufferedBytes', 'overflow'];
+/** The fields of {@link SubscriptionOptions}. */
+export const SUBSCRIPTION_FIELDS: readonly string[] = [...BUFFER_FIELDS, 'signal'];
+const CLIENT_FIELDS: readonly string[] = [
+  'url',
+  'host',
+  'port',
+  'path',
+  'tls',
+  'username',
+  'password',
+  'name',
+  'protocol',
+  'payloads',
+  'connectTimeout',
+  'keepAlive',
+  'reconnect',
+  'healthCheckInterval',
+  'healthCheckTimeout',
+  'commandTimeout',
+  'closeTimeout',
+  'maxPayloadLength',
+  'cluster',
+  'logger',
+  ...BUFFER_FIELDS,
+];
+const BACKOFF_FIELDS: readonly string[] = ['initialDelay', 'maxDelay', 'factor', 'jitter', 'maxAttempts', 'random'];
 
 /** Options resolved once per client. */
 export interface ResolvedOptions {
@@ -122,6 +179,7 @@ export interface ResolvedOptions {
     | { readonly seeds: readonly { host: string; port: number }[]; readonly refreshInterval: number }
     | undefined;
   readonly where: string;
+  readonly logger: Logger;
 }
 
 function bad(message: string): PubSubError {
@@ -137,6 +195,7 @@ function nonNegative(name: string, value: number | undefined, fallback: number):
 
 /** Checks and resolves the buffer options of a client or a subscription. */
 export function resolveBuffer(options: BufferOptions, base?: ResolvedOptions['buffer']): ResolvedOptions['buffer'] {
+  if (base !== undefined) checkFields('the subscription options', options, SUBSCRIPTION_FIELDS);
   const highWaterMark = nonNegative('highWaterMark', options.highWaterMark, base?.highWaterMark ?? 10_000);
   if (!Number.isInteger(highWaterMark) || highWaterMark < 1)
     throw bad(`highWaterMark must be an integer >= 1, got ${highWaterMark}`);
@@ -173,6 +232,11 @@ export function parseNode(node: NodeAddress): { host: string; port: number } {
 export function resolveOptions(input: PubSubClientOptions | string): ResolvedOptions {
   const o: PubSubClientOptions = typeof input === 'string' ? { url: input } : (input ?? {});
   if (typeof o !== 'object') throw bad('options must be a URL string or an options object');
+  checkFields('the client options', o, CLIENT_FIELDS);
+  if (typeof o.reconnect === 'object') checkFields('the reconnect option', o.reconnect, BACKOFF_FIELDS);
+  if (typeof o.cluster === 'object') checkFields('the cluster option', o.cluster, ['nodes', 'refreshInterval']);
+  if (o.logger !== undefined && !isLogger(o.logger))
+    throw bad('logger needs debug, warn and error methods taking (context, message), as console and pino have');
   let fromUrl: ReturnType<typeof parseRedisUrl> | undefined;
   try {
     fromUrl = o.url !== undefined ? parseRedisUrl(o.url) : undefined;
@@ -240,6 +304,7 @@ export function resolveOptions(input: PubSubClientOptions | string): ResolvedOpt
     strategy,
     cluster,
     where: path !== undefined ? `unix:${path}` : `${host}:${port}`,
+    logger: o.logger ?? noopLogger,
   };
 }
 
@@ -250,4 +315,18 @@ export function nodeConnection(
   overrides: Partial<RespConnectionOptions<unknown>> = {},
 ): RespConnectionOptions<unknown> {
   return { ...options.connection, path: undefined, host: node.host, port: node.port, ...overrides };
+}
+
+/**
+ * A command connection's handshake ends with a PING when there was no HELLO (RESP2): without it
+ * a server that accepts TCP but never answers would count as connected, and the first command
+ * would wait for `commandTimeout` instead of failing within `connectTimeout`.
+ */
+export function provenConnection(options: RespConnectionOptions<unknown>): RespConnectionOptions<unknown> {
+  return {
+    ...options,
+    onConnect: async (session) => {
+      if (session.server === undefined) await session.send(['PING']);
+    },
+  };
 }

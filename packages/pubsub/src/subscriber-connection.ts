@@ -34,33 +34,42 @@ export const KINDS: readonly SubscriptionKind[] = ['channel', 'pattern', 'shard'
 /** What the owner of a subscriber connection hears from it. */
 export interface SubscriberHost<Payload> {
   /** A message (hot path). */
-  message(kind: MessageKind, channel: string, pattern: string | undefined, payload: Payload): void;
+  message(
+    connection: SubscriberConnection<Payload>,
+    kind: MessageKind,
+    channel: string,
+    pattern: string | undefined,
+    payload: Payload,
+  ): void;
   /** The connection was lost; messages are being missed from now on. */
-  disconnected(connection: SubscriberConnection<Payload>, cause: Error): void;
+  disconnected(connection: SubscriberConnection<Payload>, cause: PubSubError): void;
   /** A reconnect attempt was scheduled. */
   reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void;
   /** A new connection after a loss starts restoring subscriptions: the gap's place in the stream. */
-  resyncing(connection: SubscriberConnection<Payload>, info: { readonly since: number; readonly cause: Error }): void;
+  resyncing(
+    connection: SubscriberConnection<Payload>,
+    info: { readonly since: number; readonly cause: PubSubError },
+  ): void;
   /** Connected again and every subscription restored: the gap is over. */
   restored(connection: SubscriberConnection<Payload>, info: RestoredInfo): void;
   /** The server unsubscribed names we still want (a shard channel's slot moved), or refused them on resubscribe. */
-  lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: Error): void;
+  lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: PubSubError): void;
   /** The connection is over for good (gave up reconnecting); not called after {@link SubscriberConnection.close}. */
-  ended(connection: SubscriberConnection<Payload>, cause: Error): void;
+  ended(connection: SubscriberConnection<Payload>, cause: PubSubError): void;
 }
 
 /** Passed to {@link SubscriberHost.reconnecting}. */
 export interface ReconnectingInfo {
   readonly attempt: number;
   readonly delay: number;
-  readonly cause: Error;
+  readonly cause: PubSubError;
 }
 
 /** Passed to {@link SubscriberHost.restored}. */
 export interface RestoredInfo {
   /** When the connection was lost (ms since the epoch). */
   readonly since: number;
-  readonly cause: Error;
+  readonly cause: PubSubError;
   /** The reconnect attempt that succeeded. */
   readonly attempt: number;
   readonly channels: readonly string[];
@@ -170,6 +179,9 @@ export function refusal(
 export class SubscriberConnection<Payload = string | Buffer> {
   readonly connection: RespConnection<unknown>;
   readonly where: string;
+  /** The server's host (or unix socket path) and port, for diagnostics. */
+  readonly serverAddress: string;
+  readonly serverPort: number | undefined;
   /** What was asked, per kind: the subscriptions this connection must have. */
   readonly asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   /** What the server confirmed on the current connection, per kind. */
@@ -190,7 +202,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
   private started: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private lostAt: number | undefined;
-  private lostCause: Error | undefined;
+  private lostCause: PubSubError | undefined;
   private activity = 0;
   private seenActivity = -1;
   private healthTimer: ReturnType<typeof setTimeout> | undefined;
@@ -199,6 +211,8 @@ export class SubscriberConnection<Payload = string | Buffer> {
   private serverDropped: string[] = [];
   /** The resynchronisation under way, if any. */
   private resyncing: Promise<void> | undefined;
+  /** Calls of {@link change} not settled yet. */
+  private changes = 0;
   /** Set when the connection gave up reconnecting: every later call fails with it. */
   private endedError: PubSubError | undefined;
 
@@ -206,6 +220,9 @@ export class SubscriberConnection<Payload = string | Buffer> {
     this.host = host;
     this.options = options;
     this.where = options.where;
+    const { path, port } = options.connection;
+    this.serverAddress = path ?? options.connection.host ?? '127.0.0.1';
+    this.serverPort = path === undefined ? (port ?? 6379) : undefined;
     this.connection = new RespConnection<unknown>({
       ...options.connection,
       // Never queue across a reconnect: what was asked is resubscribed from `asked` instead.
@@ -223,12 +240,14 @@ export class SubscriberConnection<Payload = string | Buffer> {
     c.on('disconnect', ({ cause }) => {
       this.#reset();
       this.lostAt ??= Date.now();
-      this.lostCause = cause;
-      this.host.disconnected(this, cause);
+      const error = this.#lossError(cause, 'lost the subscriber connection to');
+      this.lostCause = error;
+      this.host.disconnected(this, error);
     });
     c.on('reconnecting', (info) => {
       this.#reset();
-      this.host.reconnecting(this, info);
+      const cause = this.#lossError(info.cause, 'reconnecting to');
+      this.host.reconnecting(this, { attempt: info.attempt, delay: info.delay, cause });
     });
     c.on('connect', ({ attempt }) => {
       this.#armHealth();
@@ -261,6 +280,19 @@ export class SubscriberConnection<Payload = string | Buffer> {
     });
   }
 
+  /** A connection's failure as this package's error, wrapped once (a PubSubError stays as it is). */
+  #lossError(cause: Error, what: string): PubSubError {
+    if (cause instanceof PubSubError) return cause;
+    if (cause instanceof RespError && (cause.code === 'ERR_RESP_PROTOCOL' || cause.code === 'ERR_RESP_LIMIT')) {
+      return new PubSubError(
+        'ERR_PUBSUB_PROTOCOL',
+        `${this.where} sent what a subscriber cannot read (${cause.message}); the connection is replaced`,
+        { cause },
+      );
+    }
+    return new PubSubError('ERR_PUBSUB_CONNECTION', `${what} ${this.where}: ${cause.message}`, { cause });
+  }
+
   /** The state of the underlying connection. */
   get status(): RespConnection['status'] {
     return this.connection.status;
@@ -275,6 +307,11 @@ export class SubscriberConnection<Payload = string | Buffer> {
     return this.closing !== undefined;
   }
 
+  /** True while a {@link change} is in progress (sent, or waiting for the connection). */
+  get busy(): boolean {
+    return this.changes > 0;
+  }
+
   /**
    * Subscribes (or unsubscribes) `names` of a kind and resolves once the server confirmed each
    * one. `names === null` unsubscribes every subscription of that kind. While disconnected, the
@@ -282,6 +319,15 @@ export class SubscriberConnection<Payload = string | Buffer> {
    */
   async change(kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): Promise<void> {
     if (this.closing !== undefined) throw this.#closedError();
+    this.changes++;
+    try {
+      await this.#change(kind, subscribe, names);
+    } finally {
+      this.changes--;
+    }
+  }
+
+  async #change(kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): Promise<void> {
     const asked = this.asked[kind];
     let list: readonly string[] | null = names === null ? null : [...new Set(names)];
     if (subscribe) for (const name of list ?? []) asked.add(name);
@@ -348,7 +394,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
   }
 
   /** Maps a failed change to the caller's error, undoing what was asked when the server refused it. */
-  #settleError(err: unknown, kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): Error {
+  #settleError(err: unknown, kind: SubscriptionKind, subscribe: boolean, names: readonly string[] | null): PubSubError {
     if (err instanceof MovedError) {
       for (const name of err.names) this.asked[kind].delete(name);
       return err;
@@ -478,12 +524,14 @@ export class SubscriberConnection<Payload = string | Buffer> {
     }
     this.activity++;
     const head = this.sent[0];
+    if (value instanceof ReplyError && value.prefix === 'MOVED' && this.synced) {
+      // The answer of an SUNSUBSCRIBE that the server's own unsubscribe (the slot left this
+      // node) settled before it: nothing to do, and not the answer of the command now waiting.
+      const redirect = parseRedirect(value);
+      if (redirect !== undefined && (head === undefined || head.ping || head.slot !== redirect.slot)) return 'push';
+    }
     if (head === undefined) return 'reply'; // handshake replies, or a stray reply the connection rejects
     if (value instanceof ReplyError) {
-      if (value.prefix === 'MOVED') {
-        const redirect = parseRedirect(value);
-        if (redirect !== undefined && (head.ping || head.slot !== redirect.slot)) return 'push';
-      }
       this.sent.shift();
       return 'reply';
     }
@@ -513,10 +561,11 @@ export class SubscriberConnection<Payload = string | Buffer> {
     const frame = value as unknown[];
     switch (type) {
       case FRAME_MESSAGE:
-        this.host.message('message', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
+        this.host.message(this, 'message', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
         return;
       case FRAME_PMESSAGE:
         this.host.message(
+          this,
           'pmessage',
           text(frame[2] as string | Buffer),
           text(frame[1] as string | Buffer),
@@ -524,7 +573,7 @@ export class SubscriberConnection<Payload = string | Buffer> {
         );
         return;
       case FRAME_SMESSAGE:
-        this.host.message('smessage', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
+        this.host.message(this, 'smessage', text(frame[1] as string | Buffer), undefined, frame[2] as Payload);
         return;
       case FRAME_OTHER:
       case FRAME_PONG:
@@ -608,6 +657,11 @@ export class SubscriberConnection<Payload = string | Buffer> {
       });
     }
     const send = (command: Command, options: SendOptions<unknown>) => session.send(command, options);
+    // Names refused so far, and names to subscribe one per command: the server refuses a whole
+    // SUBSCRIBE when it may not have one of its names (ACL), so a refused batch is split to find
+    // which ones, and the rest is restored.
+    const refused = new Map<string, PubSubError>();
+    const singly = new Set<string>();
     for (;;) {
       const waiting = this.deferred.splice(0);
       const changes: { kind: SubscriptionKind; subscribe: boolean; names: string[] }[] = [];
@@ -616,7 +670,9 @@ export class SubscriberConnection<Payload = string | Buffer> {
         const confirmed = this.confirmed[kind];
         const add = [...asked].filter((n) => !confirmed.has(n));
         const remove = [...confirmed].filter((n) => !asked.has(n));
-        if (add.length > 0) changes.push({ kind, subscribe: true, names: add });
+        const batch = add.filter((n) => !singly.has(`${kind}:${n}`));
+        if (batch.length > 0) changes.push({ kind, subscribe: true, names: batch });
+        for (const n of add) if (singly.has(`${kind}:${n}`)) changes.push({ kind, subscribe: true, names: [n] });
         if (remove.length > 0) changes.push({ kind, subscribe: false, names: remove });
       }
       if (changes.length === 0) {
@@ -627,7 +683,8 @@ export class SubscriberConnection<Payload = string | Buffer> {
       const results = await Promise.allSettled(
         changes.map((c) => this.#sendChange(send, c.kind, c.subscribe, c.names)),
       );
-      const refused = new Map<string, Error>();
+      let split = false;
+      const lost = new Map<SubscriptionKind, { names: string[]; error: PubSubError }>();
       for (const [i, result] of results.entries()) {
         if (result.status === 'fulfilled') continue;
         const change = changes[i] as (typeof changes)[number];
@@ -638,15 +695,30 @@ export class SubscriberConnection<Payload = string | Buffer> {
           throw err;
         }
         if (!change.subscribe) continue;
+        if (err instanceof ReplyError && change.names.length > 1) {
+          for (const name of change.names) singly.add(`${change.kind}:${name}`);
+          split = true;
+          continue;
+        }
         const failed = err instanceof MovedError ? err.names : change.names;
         const error = this.#settleError(err, change.kind, true, failed);
         for (const name of failed) refused.set(`${change.kind}:${name}`, error);
-        // The owner routes moved shard channels elsewhere, or reports refused names.
-        const names = [...failed];
-        queueMicrotask(() => this.host.lost(this, change.kind, names, error));
+        const entry = lost.get(change.kind);
+        if (entry) entry.names.push(...failed);
+        else lost.set(change.kind, { names: [...failed], error });
+      }
+      // The owner routes moved shard channels elsewhere, or reports refused names.
+      for (const [kind, { names, error }] of lost) queueMicrotask(() => this.host.lost(this, kind, names, error));
+      if (split) {
+        // The operations settle once the names of the refused batch were tried one by one.
+        this.deferred.unshift(...waiting);
+        continue;
       }
       for (const op of waiting) {
-        const hit = op.names?.map((n) => refused.get(`${op.kind}:${n}`)).find((e) => e !== undefined);
+        // An unsubscribe that waited is done whatever happened to the subscribes.
+        const hit = op.subscribe
+          ? op.names?.map((n) => refused.get(`${op.kind}:${n}`)).find((e) => e !== undefined)
+          : undefined;
         if (hit) op.reject(hit);
         else op.resolve();
       }
@@ -705,16 +777,15 @@ export class SubscriberConnection<Payload = string | Buffer> {
    * Unsubscribes what the server confirmed (within `closeTimeout`), then closes the connection.
    * Waiting operations fail with `ERR_PUBSUB_CLOSED`.
    */
-  close(): Promise<void> {
-    this.closing ??= this.#close();
+  close(timeout: number = this.options.closeTimeout): Promise<void> {
+    this.closing ??= this.#close(timeout);
     return this.closing;
   }
 
-  async #close(): Promise<void> {
+  async #close(timeout: number): Promise<void> {
     this.#stopHealth();
     this.#rejectDeferred(this.#closedError());
     const c = this.connection;
-    const timeout = this.options.closeTimeout;
     if (c.status === 'ready' && this.synced) {
       this.synced = false;
       const pending: Promise<void>[] = [];

@@ -1,9 +1,28 @@
 import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ClusterNode, ClusterTopology } from './cluster-topology.ts';
+import {
+  type DropEvent,
+  dropChannel,
+  type GapEvent,
+  gapChannel,
+  type MessageEvent,
+  messageChannel,
+  type SubscribeTrace,
+  subscribeChannel,
+} from './diagnostics.ts';
 import { PubSubError } from './errors.ts';
-import type { MessageKind, SubscriptionKind } from './frames.ts';
+import { type MessageKind, SUBSCRIBE_COMMAND, type SubscriptionKind, UNSUBSCRIBE_COMMAND } from './frames.ts';
 import { groupBySlot, keySlot } from './key-slot.ts';
+import {
+  abortError,
+  type CallOptions,
+  type CloseOptions,
+  checkSignal,
+  closeBound,
+  splitOptions,
+  within,
+} from './lifecycle.ts';
 import { type GapInput, MessageBuffer, type OpenGap, type PubSubGap } from './message-buffer.ts';
 import { nodeConnection, type ResolvedOptions } from './options.ts';
 import {
@@ -60,19 +79,21 @@ export type SubscriptionEvent<Payload extends string | Buffer = string> = PubSub
  */
 export interface SubscriptionEvents {
   /** A subscriber connection was lost: messages published from now on are missed until `reconnect`. */
-  disconnect: [info: { readonly node: string; readonly cause: Error }];
+  disconnect: [info: { readonly node: string; readonly cause: PubSubError }];
   /** A reconnect attempt is scheduled in `delay` ms. */
   reconnecting: [
-    info: { readonly node: string; readonly attempt: number; readonly delay: number; readonly cause: Error },
+    info: { readonly node: string; readonly attempt: number; readonly delay: number; readonly cause: PubSubError },
   ];
   /** Connected again and every subscription restored; a `reconnect` gap is in the iterator. */
-  reconnect: [info: { readonly node: string; readonly attempt: number; readonly since: number; readonly cause: Error }];
+  reconnect: [
+    info: { readonly node: string; readonly attempt: number; readonly since: number; readonly cause: PubSubError },
+  ];
   /** A gap was added to the stream (`reconnect` or `moved`; drops are counted in `dropped`). */
   gap: [gap: PubSubGap];
   /** Subscriptions the server took away and that could not be restored (an ACL change refused them). */
-  lost: [info: { readonly kind: SubscriptionKind; readonly names: readonly string[]; readonly error: Error }];
+  lost: [info: { readonly kind: SubscriptionKind; readonly names: readonly string[]; readonly error: PubSubError }];
   /** The subscription ended: closed (`error` undefined), overflow, or reconnecting gave up. */
-  end: [info: { readonly error: Error | undefined }];
+  end: [info: { readonly error: PubSubError | undefined }];
 }
 
 /** What a subscription needs from its client. */
@@ -80,14 +101,26 @@ export interface SubscriptionContext {
   readonly options: ResolvedOptions;
   readonly buffer: ResolvedOptions['buffer'];
   readonly topology: ClusterTopology | undefined;
+  /** Ends the subscription when it fires. */
+  readonly signal?: AbortSignal | undefined;
   /** Called once the subscription is closed or ended. */
   readonly closed: () => void;
 }
+
+/** Subscription ids, unique in the process (diagnostics contexts carry them). */
+let nextId = 1;
 
 /** How often a shard channel is redirected before the call fails. */
 const MAX_REDIRECTS = 5;
 /** Failed reconnects of a cluster node's connection before the slot map is consulted. */
 const EVACUATE_AFTER = 3;
+
+/** A failure as this package's error (they all are; anything else is wrapped once). */
+function asPubSubError(err: unknown): PubSubError {
+  return err instanceof PubSubError
+    ? err
+    : new PubSubError('ERR_PUBSUB_CONNECTION', (err as Error)?.message ?? String(err), { cause: err });
+}
 
 /** The server refused the names for good (ACL, unknown command...): they are not asked any more. */
 function isRefusal(err: unknown): boolean {
@@ -134,6 +167,11 @@ export class Subscription<Payload extends string | Buffer = string>
   extends EventEmitter<SubscriptionEvents>
   implements AsyncIterableIterator<SubscriptionEvent<Payload>, undefined>, AsyncDisposable
 {
+  /**
+   * A number unique in the process, carried by the diagnostics channels' contexts of this
+   * subscription (its calls, messages, drops and gaps).
+   */
+  readonly id: number = nextId++;
   readonly #context: SubscriptionContext;
   readonly #buffer: MessageBuffer<PubSubMessage<Payload>>;
   readonly #host: SubscriberHost<Payload>;
@@ -142,12 +180,14 @@ export class Subscription<Payload extends string | Buffer = string>
   /** Cluster: the connection for channels and patterns. */
   #classic: SubscriberConnection<Payload> | undefined;
   #classicPending: Promise<SubscriberConnection<Payload>> | undefined;
+  /** Cluster: the node the classic connection is moving away from, while it moves. */
+  #classicAvoid: string | undefined;
   /** Cluster: one connection per node for shard channels. */
   readonly #shards = new Map<string, SubscriberConnection<Payload>>();
   /** What was asked, per kind, wherever it lives now: the truth that connections follow. */
   readonly #asked: Record<SubscriptionKind, Set<string>> = { channel: new Set(), pattern: new Set(), shard: new Set() };
   readonly #evacuating = new WeakSet<SubscriberConnection<Payload>>();
-  readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: Error }>();
+  readonly #lostAt = new WeakMap<SubscriberConnection<Payload>, { since: number; cause: PubSubError }>();
   /** Cluster: the node of each connection. */
   readonly #nodes = new WeakMap<SubscriberConnection<Payload>, ClusterNode>();
   /** The open gap of each connection being restored. */
@@ -155,25 +195,43 @@ export class Subscription<Payload extends string | Buffer = string>
   #closing: Promise<void> | undefined;
   #ended = false;
   #stopTopology: (() => void) | undefined;
+  /** The subscribe call that asked each name last (`kind\0name`): an aborted call withdraws only its own. */
+  readonly #askedBy = new Map<string, object>();
+  /** Removes the listener on the lifetime signal. */
+  #unlisten: (() => void) | undefined;
 
   /** Use {@link PubSubClient.createSubscription}. */
   constructor(context: SubscriptionContext) {
     super();
     this.#context = context;
     const limits = context.buffer;
-    this.#buffer = new MessageBuffer({
-      highWaterMark: limits.highWaterMark,
-      maxBytes: limits.maxBufferedBytes,
-      overflow: limits.overflow,
-    });
+    this.#buffer = new MessageBuffer(
+      {
+        highWaterMark: limits.highWaterMark,
+        maxBytes: limits.maxBufferedBytes,
+        overflow: limits.overflow,
+      },
+      (message, size) => {
+        if (dropChannel.hasSubscribers) this.#publishDrop(message, size);
+        this.#noteDrop();
+      },
+    );
     const buffer = this.#buffer;
     this.#host = {
-      message: (kind, channel, pattern, payload) => {
+      message: (connection, kind, channel, pattern, payload) => {
+        if (messageChannel.hasSubscribers) this.#publishMessage(connection, kind, channel, pattern, payload);
         const kept = buffer.push({ kind, channel, pattern, payload }, payload.length);
-        if (kept === 'overflow') this.#overflow();
+        if (kept === 'overflow') {
+          if (dropChannel.hasSubscribers) this.#publishDrop({ kind, channel, pattern, payload }, payload.length);
+          this.#overflow();
+        }
       },
       disconnected: (connection, cause) => {
         this.#lostAt.set(connection, { since: Date.now(), cause });
+        this.#context.options.logger.warn(
+          this.#log({ address: connection.where, err: cause }),
+          `subscriber connection to ${connection.where} lost; messages are missed until it is back`,
+        );
         this.emit('disconnect', { node: connection.where, cause });
       },
       reconnecting: (connection, info) => this.#reconnecting(connection, info),
@@ -190,6 +248,19 @@ export class Subscription<Payload extends string | Buffer = string>
     };
     if (context.topology === undefined) this.#single = this.#connect(undefined);
     else this.#stopTopology = context.topology.onChange(() => this.#verifyShardHomes());
+    const signal = context.signal;
+    if (signal !== undefined) {
+      const onAbort = () => {
+        this.close().catch(() => {});
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#unlisten = () => signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Context fields of every log line of this subscription. */
+  #log(fields: object = {}): object {
+    return { package: '@redis-events/pubsub', subscriptionId: this.id, ...fields };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -293,39 +364,121 @@ export class Subscription<Payload extends string | Buffer = string>
 
   #run(
     method: string,
-    names: readonly unknown[],
-    required: boolean,
+    kind: SubscriptionKind,
+    subscribe: boolean,
+    args: readonly unknown[],
     body: (names: string[]) => Promise<void>,
   ): Promise<void> {
     let list: string[];
+    let signal: AbortSignal | undefined;
     try {
-      list = this.#names(names, method, required);
+      const { names, options } = splitOptions(method, args);
+      signal = checkSignal(`${method}()`, options.signal);
+      list = this.#names(names, method, subscribe);
+      if (signal?.aborted) throw abortError(`${method}()`)(signal.reason);
     } catch (err) {
       return Promise.reject(err);
     }
+    if (!subscribeChannel.hasSubscribers) return this.#call(method, kind, subscribe, list, signal, body);
+    const single = this.#context.topology === undefined;
+    const connection = this.#context.options.connection;
+    const trace: SubscribeTrace = {
+      command: (subscribe ? SUBSCRIBE_COMMAND : UNSUBSCRIBE_COMMAND)[kind],
+      kind,
+      destinations: list,
+      subscriptionId: this.id,
+      serverAddress: single ? (connection.path ?? connection.host) : undefined,
+      serverPort: single && connection.path === undefined ? connection.port : undefined,
+    };
+    return subscribeChannel.tracePromise(() => this.#call(method, kind, subscribe, list, signal, body), trace);
+  }
+
+  /**
+   * Runs a call with what it asked, within `commandTimeout` and until its signal fires. A
+   * subscribe that is aborted withdraws the names it asked (unless a later call asked them
+   * again): nothing it started goes on behind the caller's back. An aborted unsubscribe still
+   * unsubscribes; it only stops waiting for the confirmation.
+   */
+  #call(
+    method: string,
+    kind: SubscriptionKind,
+    subscribe: boolean,
+    list: string[],
+    signal: AbortSignal | undefined,
+    body: (names: string[]) => Promise<void>,
+  ): Promise<void> {
+    const token = {};
+    if (subscribe) for (const name of list) this.#askedBy.set(`${kind}\0${name}`, token);
     const work = body(list);
     const timeout = this.#context.options.commandTimeout;
-    if (timeout <= 0) return work;
+    const release = () => {
+      if (!subscribe) return;
+      for (const name of list) {
+        const key = `${kind}\0${name}`;
+        if (this.#askedBy.get(key) === token) this.#askedBy.delete(key);
+      }
+    };
+    if (timeout <= 0 && signal === undefined) return work.finally(release);
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new PubSubError(
-            'ERR_PUBSUB_TIMEOUT',
-            `${method}() was not confirmed within ${timeout} ms (commandTimeout): the server is unreachable or slow. What was asked stays asked and takes effect when the connection is back; call the opposite method to cancel it.`,
-          ),
-        );
-      }, timeout);
+      const settle = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        settle();
+        if (subscribe) this.#withdraw(kind, list, token);
+        reject(abortError(`${method}()`)(signal?.reason));
+      };
+      const timer =
+        timeout > 0
+          ? setTimeout(() => {
+              settle();
+              release();
+              reject(
+                new PubSubError(
+                  'ERR_PUBSUB_TIMEOUT',
+                  `${method}() was not confirmed within ${timeout} ms (commandTimeout): the server is unreachable or slow. What was asked stays asked and takes effect when the connection is back; call the opposite method to cancel it.`,
+                ),
+              );
+            }, timeout)
+          : undefined;
+      signal?.addEventListener('abort', onAbort, { once: true });
       work.then(
         () => {
-          clearTimeout(timer);
+          settle();
+          release();
           resolve();
         },
         (err: unknown) => {
-          clearTimeout(timer);
+          settle();
+          release();
           reject(err);
         },
       );
     });
+  }
+
+  /** An aborted subscribe: what it asked and nothing later asked again is unsubscribed. */
+  #withdraw(kind: SubscriptionKind, names: readonly string[], token: object): void {
+    const mine = names.filter((name) => {
+      const key = `${kind}\0${name}`;
+      if (this.#askedBy.get(key) !== token) return false;
+      this.#askedBy.delete(key);
+      return this.#asked[kind].has(name);
+    });
+    if (mine.length === 0 || this.closed) return;
+    const undo =
+      kind === 'channel'
+        ? this.unsubscribe(...mine)
+        : kind === 'pattern'
+          ? this.punsubscribe(...mine)
+          : this.sunsubscribe(...mine);
+    undo.catch((err: unknown) =>
+      this.#context.options.logger.debug(
+        this.#log({ kind, names: mine, err }),
+        'withdrawing an aborted subscribe failed',
+      ),
+    );
   }
 
   /**
@@ -334,11 +487,14 @@ export class Subscription<Payload extends string | Buffer = string>
    * @example
    * ```ts
    * await subscription.subscribe('orders', 'invoices');
+   * await subscription.subscribe('audit', { signal: AbortSignal.timeout(5000) }); // gives up (and withdraws) after 5 s
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM` (ACL), `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  subscribe(...channels: string[]): Promise<void> {
-    return this.#run('subscribe', channels, true, (names) => this.#classicChange('channel', true, names));
+  subscribe(...channels: string[]): Promise<void>;
+  subscribe(...args: [...channels: string[], options: CallOptions]): Promise<void>;
+  subscribe(...channels: (string | CallOptions)[]): Promise<void> {
+    return this.#run('subscribe', 'channel', true, channels, (names) => this.#classicChange('channel', true, names));
   }
 
   /**
@@ -350,10 +506,14 @@ export class Subscription<Payload extends string | Buffer = string>
    * await subscription.unsubscribe('orders');
    * await subscription.unsubscribe(); // every channel; patterns and shard channels stay
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  unsubscribe(...channels: string[]): Promise<void> {
-    return this.#run('unsubscribe', channels, false, (names) => this.#classicChange('channel', false, names));
+  unsubscribe(...channels: string[]): Promise<void>;
+  unsubscribe(...args: [...channels: string[], options: CallOptions]): Promise<void>;
+  unsubscribe(...channels: (string | CallOptions)[]): Promise<void> {
+    return this.#run('unsubscribe', 'channel', false, channels, (names) =>
+      this.#classicChange('channel', false, names),
+    );
   }
 
   /**
@@ -363,10 +523,12 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.psubscribe('audit:*');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  psubscribe(...patterns: string[]): Promise<void> {
-    return this.#run('psubscribe', patterns, true, (names) => this.#classicChange('pattern', true, names));
+  psubscribe(...patterns: string[]): Promise<void>;
+  psubscribe(...args: [...patterns: string[], options: CallOptions]): Promise<void>;
+  psubscribe(...patterns: (string | CallOptions)[]): Promise<void> {
+    return this.#run('psubscribe', 'pattern', true, patterns, (names) => this.#classicChange('pattern', true, names));
   }
 
   /**
@@ -376,15 +538,20 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.punsubscribe('audit:*');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  punsubscribe(...patterns: string[]): Promise<void> {
-    return this.#run('punsubscribe', patterns, false, (names) => this.#classicChange('pattern', false, names));
+  punsubscribe(...patterns: string[]): Promise<void>;
+  punsubscribe(...args: [...patterns: string[], options: CallOptions]): Promise<void>;
+  punsubscribe(...patterns: (string | CallOptions)[]): Promise<void> {
+    return this.#run('punsubscribe', 'pattern', false, patterns, (names) =>
+      this.#classicChange('pattern', false, names),
+    );
   }
 
   /**
    * Channels and patterns: what is asked changes now (synchronously), the connection follows.
-   * An argument-less unsubscribe is sent as such (it settles on the count the server reports).
+   * Standalone, an argument-less unsubscribe is sent as such (it settles on the count the
+   * server reports); in a cluster, as the names the connection holds that are not asked.
    */
   async #classicChange(kind: 'channel' | 'pattern', subscribe: boolean, names: string[]): Promise<void> {
     const asked = this.#asked[kind];
@@ -393,17 +560,47 @@ export class Subscription<Payload extends string | Buffer = string>
     else if (all) asked.clear();
     else for (const name of names) asked.delete(name);
     let connection = this.#single ?? this.#classic;
-    if (connection === undefined) {
-      // Cluster: nothing to unsubscribe before the connection exists, unless it is being made.
-      if (!subscribe && this.#classicPending === undefined) return;
-      connection = await this.#classicConnection();
+    let list: string[] | null = all ? null : names;
+    for (let attempt = 0; ; attempt++) {
+      if (connection === undefined) {
+        // Cluster: nothing to unsubscribe before the connection exists, unless it is being made.
+        if (!subscribe && this.#classicPending === undefined) return;
+        connection = await this.#classicConnection();
+      }
+      if (connection !== this.#single) {
+        // Cluster: calls made while this one waited (for the connection, or for another one
+        // after its connection was replaced) may have reached the connection first: what it
+        // still has to do is what is asked now (the last call for a name wins).
+        list = subscribe
+          ? names.filter((n) => asked.has(n))
+          : (all ? [...connection.asked[kind], ...connection.confirmed[kind]] : names).filter((n) => !asked.has(n));
+        if (list.length === 0) return;
+      }
+      try {
+        await connection.change(kind, subscribe, list);
+        return;
+      } catch (err) {
+        if (subscribe && isWithdrawn(err, connection)) for (const name of list ?? []) asked.delete(name);
+        // Cluster: the connection was replaced (moved to another node) while the call waited;
+        // its replacement subscribes what is asked, and the call settles there.
+        if (this.#replaced(err, connection) && attempt < MAX_REDIRECTS) {
+          connection = this.#classic;
+          continue;
+        }
+        throw err;
+      }
     }
-    try {
-      await connection.change(kind, subscribe, all ? null : names);
-    } catch (err) {
-      if (subscribe && isWithdrawn(err, connection)) for (const name of names) asked.delete(name);
-      throw err;
-    }
+  }
+
+  /** A call failed because the subscription (not itself) moved it away from its connection. */
+  #replaced(err: unknown, connection: SubscriberConnection<Payload>): boolean {
+    return (
+      this.#context.topology !== undefined &&
+      !this.closed &&
+      connection.isClosing &&
+      err instanceof PubSubError &&
+      err.code === 'ERR_PUBSUB_CLOSED'
+    );
   }
 
   /**
@@ -414,10 +611,12 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.ssubscribe('{user:42}:events', '{user:42}:presence');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_NOPERM`, `ERR_PUBSUB_REFUSED` (server older than 7.0), `ERR_PUBSUB_CLUSTER`, `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  ssubscribe(...shardChannels: string[]): Promise<void> {
-    return this.#run('ssubscribe', shardChannels, true, async (names) => {
+  ssubscribe(...shardChannels: string[]): Promise<void>;
+  ssubscribe(...args: [...shardChannels: string[], options: CallOptions]): Promise<void>;
+  ssubscribe(...shardChannels: (string | CallOptions)[]): Promise<void> {
+    return this.#run('ssubscribe', 'shard', true, shardChannels, async (names) => {
       for (const name of names) this.#asked.shard.add(name);
       const single = this.#single;
       if (single) {
@@ -441,10 +640,12 @@ export class Subscription<Payload extends string | Buffer = string>
    * ```ts
    * await subscription.sunsubscribe('{user:42}:presence');
    * ```
-   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`.
+   * @throws {PubSubError} `ERR_PUBSUB_TIMEOUT`, `ERR_PUBSUB_CONNECTION`, `ERR_PUBSUB_CLOSED`, `ERR_PUBSUB_ARGUMENT`, `ERR_PUBSUB_ABORTED` (its `signal`).
    */
-  sunsubscribe(...shardChannels: string[]): Promise<void> {
-    return this.#run('sunsubscribe', shardChannels, false, async (names) => {
+  sunsubscribe(...shardChannels: string[]): Promise<void>;
+  sunsubscribe(...args: [...shardChannels: string[], options: CallOptions]): Promise<void>;
+  sunsubscribe(...shardChannels: (string | CallOptions)[]): Promise<void> {
+    return this.#run('sunsubscribe', 'shard', false, shardChannels, async (names) => {
       const list = names.length === 0 ? [...this.#asked.shard] : names;
       for (const name of list) this.#asked.shard.delete(name);
       if (this.#single) {
@@ -456,13 +657,10 @@ export class Subscription<Payload extends string | Buffer = string>
         const here = list.filter((n) => connection.asked.shard.has(n) || connection.confirmed.shard.has(n));
         if (here.length === 0) continue;
         work.push(
-          connection.change('shard', false, here).then(
-            () => this.#release(connection),
-            (err: unknown) => {
-              // A connection closed meanwhile holds nothing any more.
-              if (!(err instanceof PubSubError && err.code === 'ERR_PUBSUB_CLOSED')) throw err;
-            },
-          ),
+          this.#shardChange(connection, false, here).catch((err: unknown) => {
+            // A connection closed meanwhile holds nothing any more.
+            if (!(err instanceof PubSubError && err.code === 'ERR_PUBSUB_CLOSED')) throw err;
+          }),
         );
       }
       const results = await Promise.allSettled(work);
@@ -474,7 +672,7 @@ export class Subscription<Payload extends string | Buffer = string>
     return new PubSubError(
       'ERR_PUBSUB_CLUSTER',
       `${this.#context.options.where} is a Redis Cluster node (${err.message}); create the client with cluster: true to route shard channels to their nodes`,
-      { cause: err },
+      { cause: err.cause },
     );
   }
 
@@ -497,7 +695,7 @@ export class Subscription<Payload extends string | Buffer = string>
   }
 
   /** The connection for channels and patterns (in a cluster: on a random master, made on first use). */
-  #classicConnection(avoid?: string): Promise<SubscriberConnection<Payload>> {
+  #classicConnection(avoid: string | undefined = this.#classicAvoid): Promise<SubscriberConnection<Payload>> {
     if (this.#single) return Promise.resolve(this.#single);
     if (this.#classic && !this.#classic.isClosing) return Promise.resolve(this.#classic);
     const topology = this.#context.topology as ClusterTopology;
@@ -525,28 +723,58 @@ export class Subscription<Payload extends string | Buffer = string>
     return connection;
   }
 
-  /** Closes a shard connection that holds nothing (at once when it is not connected). */
+  /**
+   * Closes a shard connection that holds nothing and has no call in progress (at once when it
+   * is not connected). Called whenever a call on it settles, so the last one closes it; a call
+   * still waiting there (a subscribe overtaken by an unsubscribe) settles normally first.
+   */
   #release(connection: SubscriberConnection<Payload>): void {
-    if (!connection.empty || connection.isClosing || this.#shards.get(connection.where) !== connection) return;
+    if (
+      !connection.empty ||
+      connection.busy ||
+      connection.isClosing ||
+      this.#shards.get(connection.where) !== connection
+    )
+      return;
     this.#shards.delete(connection.where);
     this.#closeGap(connection);
     if (connection.status === 'ready') connection.close().catch(() => {});
     else connection.destroy();
   }
 
-  /** Subscribes shard channels of one slot at the slot's master, following redirections. */
+  /** A change on a shard connection; the connection is released once it holds nothing and is idle. */
+  #shardChange(connection: SubscriberConnection<Payload>, subscribe: boolean, names: readonly string[]): Promise<void> {
+    const change = connection.change('shard', subscribe, names);
+    change.then(
+      () => this.#release(connection),
+      () => this.#release(connection),
+    );
+    return change;
+  }
+
+  /**
+   * Subscribes shard channels of one slot at the slot's master, following redirections. What
+   * is still asked is read right before the command goes to its connection, in the same tick:
+   * an unsubscribe made while the slot's owner was being looked up wins, as it was called later.
+   */
   async #homeShard(slot: number, names: readonly string[]): Promise<void> {
     const topology = this.#context.topology as ClusterTopology;
     let target: ClusterNode | undefined;
     for (let redirects = 0; ; redirects++) {
+      if (this.closed) return;
+      const node = target ?? topology.knownOwner(slot) ?? (await topology.ownerOf(slot));
       const wanted = names.filter((n) => this.#asked.shard.has(n));
       if (wanted.length === 0 || this.closed) return;
-      const node = target ?? (await topology.ownerOf(slot));
       const connection = this.#shardConnection(node);
       try {
-        await connection.change('shard', true, wanted);
+        await this.#shardChange(connection, true, wanted);
         return;
       } catch (err) {
+        if (this.#replaced(err, connection) && redirects < MAX_REDIRECTS) {
+          // Evacuated (its node failed) while the call waited: go where the slot is now.
+          target = undefined;
+          continue;
+        }
         if (err instanceof MovedError && redirects < MAX_REDIRECTS) {
           target = topology.noteRedirect(slot, err.host, err.port);
           this.#release(connection);
@@ -558,7 +786,7 @@ export class Subscription<Payload extends string | Buffer = string>
           throw new PubSubError(
             'ERR_PUBSUB_CLUSTER',
             `shard channels ${wanted.join(', ')} were redirected ${MAX_REDIRECTS} times (last: ${err.message}); is a slot migration stuck?`,
-            { cause: err },
+            { cause: err.cause },
           );
         }
         throw err;
@@ -571,7 +799,7 @@ export class Subscription<Payload extends string | Buffer = string>
    * backoff while nodes are unreachable. An open gap marks the place in the stream; it closes
    * once every slot is subscribed again (or given up).
    */
-  #rehome(names: readonly string[], reason: 'moved' | 'reconnect', since: number, cause: Error): void {
+  #rehome(names: readonly string[], reason: 'moved' | 'reconnect', since: number, cause: PubSubError): void {
     const topology = this.#context.topology as ClusterTopology;
     const open = this.#buffer.openGap({ reason, shardChannels: names, since, cause });
     const slots = [...groupBySlot(names)].map(async ([slot, group]) => {
@@ -582,11 +810,11 @@ export class Subscription<Payload extends string | Buffer = string>
           return;
         } catch (err) {
           if (this.closed) return;
-          const error = err as Error;
+          const error = asPubSubError(err);
           const delay = isRefusal(err) ? false : this.#delay(attempt, error);
           if (delay === false) {
             for (const name of group) this.#asked.shard.delete(name);
-            this.emit('lost', { kind: 'shard', names: group, error });
+            this.#emitLost('shard', group, error);
             return;
           }
           await sleep(delay);
@@ -596,7 +824,7 @@ export class Subscription<Payload extends string | Buffer = string>
     void Promise.allSettled(slots).then(() => {
       const restored = names.filter((n) => this.#asked.shard.has(n));
       const gap = this.#buffer.closeGap(open);
-      if (restored.length > 0 && !this.closed) this.emit('gap', { ...gap, shardChannels: restored });
+      if (restored.length > 0 && !this.closed) this.#emitGap({ ...gap, shardChannels: restored });
     });
   }
 
@@ -613,11 +841,69 @@ export class Subscription<Payload extends string | Buffer = string>
   // -------------------------------------------------------------------------------------------
   // What connections report
 
+  /** A `reconnect` or `moved` gap is complete: the `gap` event, and its diagnostics channel. */
+  #emitGap(gap: PubSubGap): void {
+    this.emit('gap', gap);
+    if (!gapChannel.hasSubscribers) return;
+    const event: GapEvent = {
+      subscriptionId: this.id,
+      reason: gap.reason,
+      channels: gap.channels,
+      patterns: gap.patterns,
+      shardChannels: gap.shardChannels,
+      cause: gap.cause,
+      since: gap.since,
+      until: gap.until,
+    };
+    gapChannel.publish(event);
+  }
+
+  #publishMessage(
+    connection: SubscriberConnection<Payload>,
+    kind: MessageKind,
+    channel: string,
+    pattern: string | undefined,
+    payload: Payload,
+  ): void {
+    const event: MessageEvent = {
+      subscriptionId: this.id,
+      kind,
+      destination: channel,
+      pattern,
+      bodySize: typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length,
+      serverAddress: connection.serverAddress,
+      serverPort: connection.serverPort,
+    };
+    messageChannel.publish(event);
+  }
+
+  #publishDrop(message: PubSubMessage<Payload>, size: number): void {
+    const limits = this.#context.buffer;
+    const event: DropEvent = {
+      subscriptionId: this.id,
+      policy: limits.overflow,
+      count: 1,
+      dropped: this.#buffer.dropped + (limits.overflow === 'error' ? 1 : 0),
+      kind: message.kind,
+      destination: message.channel,
+      bodySize: size,
+      buffered: this.#buffer.messages,
+      bufferedBytes: this.#buffer.bytes,
+      highWaterMark: limits.highWaterMark,
+      maxBufferedBytes: limits.maxBufferedBytes,
+    };
+    dropChannel.publish(event);
+  }
+
   #gap(input: GapInput): void {
-    this.emit('gap', this.#buffer.gap(input));
+    this.#emitGap(this.#buffer.gap(input));
   }
 
   #reconnecting(connection: SubscriberConnection<Payload>, info: ReconnectingInfo): void {
+    this.#context.options.logger.debug(
+      this.#log({ address: connection.where, attempt: info.attempt, delayMs: info.delay, err: info.cause }),
+      `reconnecting to ${connection.where} in ${info.delay} ms (attempt ${info.attempt})`,
+    );
     this.emit('reconnecting', { node: connection.where, attempt: info.attempt, delay: info.delay, cause: info.cause });
     if (this.#context.topology !== undefined && info.attempt >= EVACUATE_AFTER) void this.#evacuate(connection, false);
   }
@@ -639,12 +925,33 @@ export class Subscription<Payload extends string | Buffer = string>
       cause: info.cause,
     };
     const gap = this.#closeGap(connection, update);
-    if (gap) this.emit('gap', gap);
+    if (gap) this.#emitGap(gap);
     else this.#gap({ reason: 'reconnect', since: info.since, ...update });
+    this.#context.options.logger.debug(
+      this.#log({ address: connection.where, attempt: info.attempt, downMs: Date.now() - info.since }),
+      `subscriptions restored on ${connection.where}`,
+    );
     this.emit('reconnect', { node: connection.where, attempt: info.attempt, since: info.since, cause: info.cause });
   }
 
-  #lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: Error): void {
+  /** Subscriptions taken away for good: the `lost` event, and a warning. */
+  #emitLost(kind: SubscriptionKind, names: readonly string[], error: PubSubError): void {
+    this.#context.options.logger.warn(this.#log({ kind, names, err: error }), `subscriptions lost: ${error.message}`);
+    this.emit('lost', { kind, names, error });
+  }
+
+  /** A message was dropped: a warning at the 1st, 10th, 100th... drop (bounded, however many). */
+  #noteDrop(): void {
+    const dropped = this.#buffer.dropped;
+    if (dropped !== 10 ** Math.round(Math.log10(dropped))) return;
+    const { overflow, highWaterMark, maxBufferedBytes } = this.#context.buffer;
+    this.#context.options.logger.warn(
+      this.#log({ dropped, overflow, highWaterMark, maxBufferedBytes }),
+      `the consumer reads slower than messages arrive: ${dropped} dropped so far (overflow: ${overflow})`,
+    );
+  }
+
+  #lost(connection: SubscriberConnection<Payload>, kind: SubscriptionKind, names: string[], cause: PubSubError): void {
     if (this.closed) return;
     const moved = kind === 'shard' && cause instanceof PubSubError && cause.code === 'ERR_PUBSUB_CLUSTER';
     if (moved && this.#context.topology !== undefined) {
@@ -654,10 +961,10 @@ export class Subscription<Payload extends string | Buffer = string>
       return;
     }
     for (const name of names) this.#asked[kind].delete(name);
-    this.emit('lost', { kind, names, error: moved && cause instanceof MovedError ? this.#notCluster(cause) : cause });
+    this.#emitLost(kind, names, moved && cause instanceof MovedError ? this.#notCluster(cause) : cause);
   }
 
-  #connectionEnded(connection: SubscriberConnection<Payload>, cause: Error): void {
+  #connectionEnded(connection: SubscriberConnection<Payload>, cause: PubSubError): void {
     if (this.closed) return;
     if (this.#context.topology === undefined) {
       this.#fail(cause);
@@ -690,10 +997,12 @@ export class Subscription<Payload extends string | Buffer = string>
         connection.destroy();
         const open = this.#buffer.openGap({ reason: 'reconnect', channels, patterns, ...lost });
         try {
-          await this.#moveClassic(connection.where, channels, patterns);
+          this.#classicAvoid = connection.where;
+          await this.#moveClassic(connection.where);
         } finally {
+          this.#classicAvoid = undefined;
           const gap = this.#buffer.closeGap(open);
-          if (!this.closed) this.emit('gap', gap);
+          if (!this.closed) this.#emitGap(gap);
         }
         return;
       }
@@ -712,12 +1021,20 @@ export class Subscription<Payload extends string | Buffer = string>
     }
   }
 
-  /** Cluster: subscribes channels and patterns on a new classic connection, away from `avoid`, until it works. */
-  async #moveClassic(avoid: string, channels: string[], patterns: string[]): Promise<void> {
+  /**
+   * Cluster: subscribes channels and patterns on a new classic connection, away from `avoid`,
+   * until it works. What is asked is read when each attempt reaches its connection, so calls
+   * made meanwhile (an unsubscribe while the move waits) are not undone by it.
+   */
+  async #moveClassic(avoid: string): Promise<void> {
     const topology = this.#context.topology as ClusterTopology;
     for (let attempt = 1; !this.closed; attempt++) {
+      let channels: string[] = [];
+      let patterns: string[] = [];
       try {
         const next = await this.#classicConnection(avoid);
+        channels = [...this.#asked.channel];
+        patterns = [...this.#asked.pattern];
         await Promise.all([
           channels.length > 0 ? next.change('channel', true, channels) : undefined,
           patterns.length > 0 ? next.change('pattern', true, patterns) : undefined,
@@ -728,10 +1045,10 @@ export class Subscription<Payload extends string | Buffer = string>
         if (code === 'ERR_PUBSUB_CLOSED' && this.closed) return;
         const delay = isRefusal(err) ? false : this.#delay(attempt, err as Error);
         if (delay === false) {
-          for (const name of channels) this.#asked.channel.delete(name);
-          for (const name of patterns) this.#asked.pattern.delete(name);
-          if (channels.length > 0) this.emit('lost', { kind: 'channel', names: channels, error: err as Error });
-          if (patterns.length > 0) this.emit('lost', { kind: 'pattern', names: patterns, error: err as Error });
+          channels = channels.filter((n) => this.#asked.channel.delete(n));
+          patterns = patterns.filter((n) => this.#asked.pattern.delete(n));
+          if (channels.length > 0) this.#emitLost('channel', channels, asPubSubError(err));
+          if (patterns.length > 0) this.#emitLost('pattern', patterns, asPubSubError(err));
           return;
         }
         const failed = this.#classic as SubscriberConnection<Payload> | undefined;
@@ -772,10 +1089,7 @@ export class Subscription<Payload extends string | Buffer = string>
         }
         if (moved.length === 0 || this.closed) return;
         // What is asked changes at once; a connection that is down holds nothing to unsubscribe.
-        connection.change('shard', false, moved).then(
-          () => this.#release(connection),
-          () => {},
-        );
+        this.#shardChange(connection, false, moved).catch(() => {});
         this.#release(connection);
         if (lost !== undefined && connection.status !== 'ready')
           this.#rehome(moved, 'reconnect', lost.since, lost.cause);
@@ -801,23 +1115,30 @@ export class Subscription<Payload extends string | Buffer = string>
   }
 
   /** Ends the subscription with an error: buffered messages are still delivered, then it is thrown. */
-  #fail(error: Error): void {
+  #fail(error: PubSubError): void {
     if (this.closed) return;
     this.#ended = true;
     this.#buffer.end(error);
     this.#stopTopology?.();
-    this.#closing = this.#closeConnections().finally(() => this.#context.closed());
+    this.#unlisten?.();
+    const { closeTimeout } = this.#context.options;
+    this.#closing = this.#closeConnections(closeTimeout, undefined).finally(() => this.#context.closed());
+    this.#context.options.logger.error(this.#log({ err: error }), `subscription ended: ${error.message}`);
     this.emit('end', { error });
   }
 
-  async #closeConnections(): Promise<void> {
+  /** Unsubscribes and closes every connection, within the bound; then what is left is destroyed. */
+  async #closeConnections(timeoutMs: number, signal: AbortSignal | undefined): Promise<void> {
     this.#openGaps.clear();
     const connections = [this.#single, this.#classic, ...this.#shards.values()].filter(
       (c): c is SubscriberConnection<Payload> => c !== undefined,
     );
     this.#classic = undefined;
     this.#shards.clear();
-    await Promise.allSettled(connections.map((c) => c.close()));
+    const closing = Promise.allSettled(connections.map((c) => c.close(timeoutMs)));
+    // Within the bound: nothing is lost by destroying a subscriber connection (the server drops
+    // its subscriptions with it), so the bound only limits how long close() waits.
+    if (!(await within(closing, timeoutMs + 100, signal))) for (const c of connections) c.destroy();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -826,10 +1147,24 @@ export class Subscription<Payload extends string | Buffer = string>
   /**
    * The next message or gap. Waits when none is buffered; `done` once the subscription is
    * closed; throws the error that ended it (`ERR_PUBSUB_OVERFLOW`, `ERR_PUBSUB_CONNECTION`)
-   * after the messages buffered before it.
+   * after the messages buffered before it. A `signal` that fires while it waits rejects it with
+   * `ERR_PUBSUB_ABORTED` (named `AbortError`); nothing is taken, the next read goes on.
+   *
+   * @example
+   * ```ts
+   * const result = await subscription.next({ signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+   * if (result === undefined) console.log('nothing within a second');
+   * ```
    */
-  next(): Promise<IteratorResult<SubscriptionEvent<Payload>, undefined>> {
-    return this.#buffer.next();
+  next(options?: CallOptions): Promise<IteratorResult<SubscriptionEvent<Payload>, undefined>> {
+    if (options === undefined) return this.#buffer.next();
+    let signal: AbortSignal | undefined;
+    try {
+      signal = checkSignal('next()', splitOptions('next', [options]).options.signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#buffer.next(signal, abortError('next()'));
   }
 
   /** Closes the subscription (what `break` in a `for await` loop calls). */
@@ -845,20 +1180,34 @@ export class Subscription<Payload extends string | Buffer = string>
   /**
    * Unsubscribes, closes the subscriber connection(s) and ends the iterator: a consumer waiting
    * in `next()` gets `done`, buffered messages are discarded, calls in flight fail with
-   * `ERR_PUBSUB_CLOSED`.
+   * `ERR_PUBSUB_CLOSED`. The orderly part (UNSUBSCRIBE and the connections' close) gets
+   * `timeoutMs` (default: the client's `closeTimeout`) or until `signal` fires; then the
+   * connections are destroyed, which loses nothing (the server drops their subscriptions), so it
+   * resolves either way. A second call returns the first one's promise.
    *
    * @example
    * ```ts
    * const subscription = await client.subscribe('orders');
-   * setTimeout(() => subscription.close(), 60_000);
+   * setTimeout(() => subscription.close({ timeoutMs: 1000 }), 60_000);
    * for await (const event of subscription) handle(event); // ends after close()
    * ```
+   * @throws {PubSubError} `ERR_PUBSUB_ARGUMENT` for a bad option.
    */
-  close(): Promise<void> {
+  close(options?: CloseOptions): Promise<void> {
     if (this.#closing !== undefined) return this.#closing;
+    let bound: { timeoutMs: number; signal: AbortSignal | undefined };
+    try {
+      bound = closeBound(options, this.#context.options.closeTimeout);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const discarded = this.#buffer.messages;
     this.#buffer.close();
     this.#stopTopology?.();
-    this.#closing = this.#closeConnections().finally(() => {
+    this.#unlisten?.();
+    if (discarded > 0)
+      this.#context.options.logger.debug(this.#log({ discarded }), `closed with ${discarded} unread messages`);
+    this.#closing = this.#closeConnections(bound.timeoutMs, bound.signal).finally(() => {
       this.#context.closed();
       if (!this.#ended) {
         this.#ended = true;

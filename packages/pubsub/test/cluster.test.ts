@@ -6,15 +6,7 @@ import { createPubSubClient } from '../src/client.ts';
 import { keySlot } from '../src/key-slot.ts';
 import type { PubSubGap } from '../src/message-buffer.ts';
 import type { PubSubMessage } from '../src/subscription.ts';
-import { nextEvent, readMessages, readUntilGap, trackedClients, until } from './helpers.ts';
-
-/** A shard channel name with `prefix` whose slot the given master owns. */
-async function channelOn(cluster: RedisCluster, node: SpawnedRedis, prefix: string): Promise<string> {
-  for (let i = 0; ; i++) {
-    const name = `{${prefix}${i}}`;
-    if ((await cluster.ownerOf(keySlot(name))) === node) return name;
-  }
-}
+import { channelOn, nextEvent, readMessages, readUntilGap, trackedClients, until } from './helpers.ts';
 
 async function shardSubscribers(node: SpawnedRedis, channel: string): Promise<number> {
   const reply = (await node.command('PUBSUB', 'SHARDNUMSUB', channel)) as [string, number];

@@ -1,7 +1,9 @@
 // Shared helpers of the pubsub tests.
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { RedisCluster, SpawnedRedis } from '@redis-events/testkit';
 import { afterEach } from 'vitest';
 import { createPubSubClient, type PubSubClient } from '../src/client.ts';
+import { keySlot } from '../src/key-slot.ts';
 import type { PubSubGap } from '../src/message-buffer.ts';
 import type { PubSubClientOptions } from '../src/options.ts';
 import type { PubSubMessage, Subscription, SubscriptionEvent } from '../src/subscription.ts';
@@ -123,4 +125,12 @@ export function trackedClients(defaults: () => PubSubClientOptions) {
       return c;
     },
   };
+}
+
+/** A shard channel name with `prefix` whose slot the given master owns. */
+export async function channelOn(cluster: RedisCluster, node: SpawnedRedis, prefix: string): Promise<string> {
+  for (let i = 0; ; i++) {
+    const name = `{${prefix}${i}}`;
+    if ((await cluster.ownerOf(keySlot(name))) === node) return name;
+  }
 }

@@ -46,7 +46,8 @@ async function fakeServer(behaviour: Behaviour): Promise<{ port: number; sockets
         else behaviour(socket, command, connection);
       },
     });
-    socket.on('data', (chunk) => decoder.feed(chunk));
+    // No encoding is set, so chunks are Buffers; @types/node 26 types them `string | Buffer`.
+    socket.on('data', (chunk: Buffer | string) => decoder.feed(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -82,7 +83,9 @@ describe('a server that breaks the protocol', () => {
     sockets[0]?.write('$x\r\n');
     const { gap } = await readUntilGap(subscription);
     expect(gap).toMatchObject({ reason: 'reconnect', channels: ['news'] });
-    expect(disconnects[0]).toMatchObject({ code: 'ERR_RESP_PROTOCOL' });
+    // The package's own error, wrapping the protocol error once (with its byte offset).
+    expect(disconnects[0]).toMatchObject({ code: 'ERR_PUBSUB_PROTOCOL', cause: { code: 'ERR_RESP_PROTOCOL' } });
+    expect(disconnects[0]).toBeInstanceOf(PubSubError);
     sockets[1]?.write(push('message', 'news', 'again'));
     expect((await nextEvent(subscription)).value).toMatchObject({ payload: 'again' });
   });
@@ -122,7 +125,7 @@ describe('a server that breaks the protocol', () => {
     subscription.on('disconnect', ({ cause }) => disconnects.push(cause));
     sockets[0]?.write(push('message', 'news', 'x'.repeat(1000)));
     await readUntilGap(subscription);
-    expect(disconnects[0]).toMatchObject({ code: 'ERR_RESP_LIMIT' });
+    expect(disconnects[0]).toMatchObject({ code: 'ERR_PUBSUB_PROTOCOL', cause: { code: 'ERR_RESP_LIMIT' } });
     sockets[1]?.write(push('message', 'news', 'small'));
     expect((await nextEvent(subscription)).value).toMatchObject({ payload: 'small' });
   });

@@ -101,6 +101,36 @@ describe.each([2, 3] as const)('RESP%i: a consumer that never reads', (protocol)
     );
   });
 
+  it.each(['string', 'buffer'] as const)(
+    '1 MiB %s payloads: keeps draining the socket into the bounded buffer while nobody reads, so the server keeps it',
+    async (payloads) => {
+      const p = server.keyPrefix();
+      const name = `big-${payloads}-${protocol}`;
+      const c = client({ name, payloads });
+      const subscription = await c.subscribe(`${p}big`);
+      let disconnects = 0;
+      subscription.on('disconnect', () => disconnects++);
+      const stats = async () => Number((await server.info('stats')).client_output_buffer_limit_disconnections ?? 0);
+      const before = await stats();
+      // Each message once the server holds less than 2 MiB for us: a connection that stopped
+      // reading while its buffer is full would hold the publisher here, not pass by luck.
+      for (let i = 0; i < 60; i++) {
+        await until(async () => (await serverOutputMemory(name)) < 2 << 20, `the server to send message ${i - 1}`);
+        await publisher.publish(`${p}big`, `${i}.`.padEnd(1 << 20, 'x'));
+      }
+      await until(() => subscription.buffered + subscription.dropped === 60, 'every message to be received or dropped');
+      // The default policy held (16 MiB: the newest 16 messages), the server never dropped us.
+      expect(subscription.buffered).toBe(16);
+      expect(subscription.dropped).toBe(44);
+      expect(disconnects).toBe(0);
+      expect(await stats()).toBe(before);
+      const first = await nextEvent(subscription);
+      expect(first.value).toMatchObject({ kind: 'gap', reason: 'overflow', dropped: 44 });
+      const next = (await nextEvent(subscription)).value as PubSubMessage<string | Buffer>;
+      expect(next.payload.slice(0, 3).toString()).toBe('44.');
+    },
+  );
+
   it('counts Buffer payloads by their length too', async () => {
     const p = server.keyPrefix();
     const c = clients.buffers({ maxBufferedBytes: 10 * SIZE });

@@ -7,6 +7,7 @@
 import { RespDecoder, RespError, RespProtocolError } from '@redis-events/resp';
 import { type CommandView, commandView } from './command-views.ts';
 import { ReplicationError } from './errors.ts';
+import { rejectUnknownOptions } from './options.ts';
 import type { CommandEvent } from './replication-events.ts';
 
 /**
@@ -81,6 +82,7 @@ export class CommandStreamDecoder {
   #error: ReplicationError | undefined;
 
   constructor(options: CommandStreamOptions) {
+    rejectUnknownOptions(options, ['offset', 'db', 'inTransaction', 'maxArgumentBytes'], 'CommandStreamDecoder');
     const { offset, db = 0, inTransaction = false } = options;
     if (!Number.isSafeInteger(offset) || offset < 0)
       throw new ReplicationError('ERR_REPLICATION_ARGUMENT', `offset must be a non-negative integer, got ${offset}`);

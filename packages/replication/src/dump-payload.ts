@@ -2,6 +2,7 @@
 // commands): one RDB value without key, then the RDB version (2 bytes) and a CRC64 (8 bytes).
 import { crc64 } from './crc64.ts';
 import { RdbError } from './errors.ts';
+import { PARSER_OPTIONS, rejectUnknownOptions } from './options.ts';
 import type { RdbEntryEvent } from './rdb-events.ts';
 import { MAX_REDIS_RDB_VERSION, VALKEY_RDB_VERSIONS } from './rdb-format.ts';
 import { beginValueOnly, RdbParser, type RdbParserOptions } from './rdb-parser.ts';
@@ -32,6 +33,7 @@ export interface DumpPayload {
  * @throws {RdbError} `ERR_RDB_CORRUPT` (short payload), `ERR_RDB_CHECKSUM`, `ERR_RDB_VERSION`, and the parser's errors.
  */
 export function parseDumpPayload(payload: Uint8Array, options: RdbParserOptions = {}): DumpPayload {
+  rejectUnknownOptions(options, PARSER_OPTIONS, 'parseDumpPayload');
   const bytes = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.length);
   if (bytes.length < 11)
     throw new RdbError('ERR_RDB_CORRUPT', `a DUMP payload has at least 11 bytes, this one ${bytes.length}`, {

@@ -4,7 +4,7 @@ import { RedisEventsError, type RedisEventsErrorOptions } from '@redis-events/re
 export type ReplicationErrorCode =
   /** The input ended before the RDB did (no EOF opcode, or a value cut in the middle). */
   | 'ERR_RDB_TRUNCATED'
-  /** The bytes break the RDB format: a bad length, a damaged listpack, an impossible value. */
+  /** The bytes break the RDB format: a bad length (an LZF length its compressed bytes cannot produce), a damaged listpack, an impossible value. */
   | 'ERR_RDB_CORRUPT'
   /** Neither `REDIS` nor `VALKEY` magic, or a format version this parser does not know. */
   | 'ERR_RDB_VERSION'
@@ -12,7 +12,7 @@ export type ReplicationErrorCode =
   | 'ERR_RDB_UNKNOWN_TYPE'
   /** An opcode byte this parser does not know for this format. */
   | 'ERR_RDB_UNKNOWN_OPCODE'
-  /** A known but unsupported construct: pre-GA module values (type 6) or pre-GA functions (opcode 246). */
+  /** A known but unsupported construct: module values in the Redis 4.0 release-candidate format (type 6). */
   | 'ERR_RDB_UNSUPPORTED'
   /** The CRC64 trailer does not match the bytes. */
   | 'ERR_RDB_CHECKSUM'
@@ -38,19 +38,23 @@ export type ReplicationErrorCode =
   | 'ERR_REPLICATION_TIMEOUT'
   /** The master closed or reset the connection (retried). */
   | 'ERR_REPLICATION_CONNECTION_LOST'
-  /** The reconnect strategy gave up; `cause` is the last failure. */
+  /** The reconnect strategy gave up; the message says the last failure, `cause` is what it was caused by. */
   | 'ERR_REPLICATION_GAVE_UP'
   /** A call that does not fit the listener's state (a second consumer, start after close). */
-  | 'ERR_REPLICATION_STATE';
+  | 'ERR_REPLICATION_STATE'
+  /** The call's AbortSignal fired (the error's `name` is `'AbortError'`, `cause` the signal's reason). */
+  | 'ERR_REPLICATION_ABORTED'
+  /** `close()` gave up events that had not been delivered at its bound (see `abandoned`). */
+  | 'ERR_REPLICATION_ABANDONED';
 
-// Each class brands its instances with a registered symbol (resp's RedisEventsError does the
-// branding), so `instanceof` works across duplicate installs and tells the subclasses apart.
+const PACKAGE = '@redis-events/replication';
 const BRAND = '@redis-events/replication.error';
 
 /**
  * The base class of every error thrown by `@redis-events/replication`, a `RedisEventsError` of
- * `@redis-events/resp`. `code` is stable;
- * `message` says what went wrong and what to do. `instanceof` works across duplicate installs.
+ * `@redis-events/resp` (so `err instanceof RedisEventsError` is the one check for an error of any
+ * redis-events package). `code` is stable; `message` says what went wrong and what to do;
+ * `package` is `'@redis-events/replication'`. `instanceof` works across duplicate installs.
  *
  * @example
  * ```ts
@@ -63,14 +67,22 @@ const BRAND = '@redis-events/replication.error';
  * ```
  */
 export class ReplicationError extends RedisEventsError {
-  /** The registered symbol that instances of this class carry (subclasses have their own). */
   static override readonly brand: symbol = Symbol.for(BRAND);
   static override readonly errorName: string = 'ReplicationError';
   declare readonly code: ReplicationErrorCode;
 
   constructor(code: ReplicationErrorCode, message: string, options?: RedisEventsErrorOptions) {
-    super('@redis-events/replication', code, message, options);
+    super(PACKAGE, code, message, options);
   }
+}
+
+/** The error of a call that its AbortSignal ended: `ERR_REPLICATION_ABORTED`, named `'AbortError'`. */
+export function abortError(reason: unknown, what = 'the call'): ReplicationError {
+  const said = reason instanceof Error ? reason.message : reason === undefined ? '' : String(reason);
+  return new ReplicationError('ERR_REPLICATION_ABORTED', `${what} was aborted${said ? `: ${said}` : ''}`, {
+    cause: reason,
+    name: 'AbortError',
+  });
 }
 
 /** Where in the RDB an {@link RdbError} happened. */
@@ -97,12 +109,11 @@ export interface RdbErrorContext {
  * ```
  */
 export class RdbError extends ReplicationError {
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.rdb`);
   static override readonly errorName: string = 'RdbError';
   readonly offset: number;
   readonly key: Buffer | undefined;
   readonly rdbType: number | undefined;
-
-  static override readonly brand: symbol = Symbol.for(`${BRAND}.rdb`);
 
   constructor(code: ReplicationErrorCode, message: string, context: RdbErrorContext, options?: ErrorOptions) {
     super(code, `${message} ${describeContext(context)}`, options);
@@ -146,12 +157,11 @@ export type LinkPhase = 'connect' | 'handshake' | 'psync' | 'transfer' | 'stream
  * ```
  */
 export class ReplicationLinkError extends ReplicationError {
+  static override readonly brand: symbol = Symbol.for(`${BRAND}.link`);
   static override readonly errorName: string = 'ReplicationLinkError';
   /** `host:port` (or the unix socket path) of the master. */
   readonly master: string;
   readonly phase: LinkPhase;
-
-  static override readonly brand: symbol = Symbol.for(`${BRAND}.link`);
 
   constructor(code: ReplicationErrorCode, message: string, master: string, phase: LinkPhase, options?: ErrorOptions) {
     super(code, `${message} (master ${master}, ${phase})`, options);

@@ -43,6 +43,14 @@ export {
   type ZRemView,
 } from './command-views.ts';
 export { Crc64, crc64 } from './crc64.ts';
+export {
+  REPLICATION_CHANNELS,
+  type ReplicationCommandMessage,
+  type ReplicationHandshakeContext,
+  type ReplicationLagMessage,
+  type ReplicationSyncContext,
+  type ReplicationSyncProgressMessage,
+} from './diagnostics.ts';
 export { type DumpPayload, parseDumpPayload } from './dump-payload.ts';
 export {
   type LinkPhase,
@@ -72,6 +80,7 @@ export type {
   RdbEntryEvent,
   RdbEvent,
   RdbFunctionEvent,
+  RdbFunctionPreGa,
   RdbHashEntry,
   RdbHeaderEvent,
   RdbListEntry,
@@ -103,10 +112,11 @@ export {
   rdbTypeName,
   VALKEY_RDB_VERSIONS,
 } from './rdb-format.ts';
-export { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
+export { type RdbEventHandler, RdbParser, type RdbParserOptions } from './rdb-parser.ts';
 export { RdbTransfer, type RdbTransferOptions } from './rdb-transfer.ts';
 export {
   ReplicaListener,
+  type ReplicaListenerCloseOptions,
   type ReplicaListenerEvents,
   type ReplicaListenerOptions,
   type ReplicaListenerStats,

@@ -3,47 +3,72 @@
 // (7 means "plus the next byte") at distance ((ctrl & 31) << 8 | next byte) + 1, at most 8 KiB.
 
 /** Why LZF data is bad, for the caller to wrap with its own context. */
-export class LzfError extends Error {}
+export class LzfError extends Error {
+  /** Where in the compressed bytes the failing token starts (streamed decoding only). */
+  readonly at: number | undefined;
+  constructor(message: string, at?: number) {
+    super(message);
+    this.at = at;
+  }
+}
 
 /**
- * Decompresses one LZF block whose decompressed length is known (as the RDB stores it).
+ * The most output one compressed byte can yield: the longest token, a 3-byte back reference,
+ * produces 264 bytes. A declared length above `compressed * 88` is a lie, and is refused before
+ * any memory is set aside for it.
+ */
+export const LZF_MAX_EXPANSION = 88;
+
+/** Why `length` bytes cannot come out of `compressed` bytes, or undefined when they can. */
+export function lzfLengthProblem(compressed: number, length: number): string | undefined {
+  if (length > compressed * LZF_MAX_EXPANSION)
+    return `an LZF string of ${compressed} compressed bytes cannot hold ${length} bytes (at most ${compressed * LZF_MAX_EXPANSION})`;
+  return undefined;
+}
+
+/**
+ * Decompresses one LZF block whose decompressed length is known (as the RDB stores it): the
+ * compressed bytes are `input[start..end)` (the whole input by default), read in place.
  * Throws {@link LzfError} when the data is corrupt or does not produce exactly `length` bytes.
  */
-export function lzfDecompress(input: Uint8Array, length: number): Buffer {
+export function lzfDecompress(input: Uint8Array, length: number, start = 0, end: number = input.length): Buffer {
+  const problem = lzfLengthProblem(end - start, length);
+  if (problem) throw new LzfError(problem);
   const out = Buffer.allocUnsafe(length);
-  let ip = 0;
+  let ip = start;
   let op = 0;
-  const inEnd = input.length;
-  while (ip < inEnd) {
+  while (ip < end) {
     let ctrl = input[ip++] as number;
     if (ctrl < 32) {
+      // A literal run of at most 32 bytes: a loop beats making a view to copy from.
       ctrl++;
       if (op + ctrl > length) throw new LzfError('literal run overflows the declared length');
-      if (ip + ctrl > inEnd) throw new LzfError('literal run overflows the compressed data');
-      if (ctrl > 8) {
-        out.set(input.subarray(ip, ip + ctrl), op);
-        op += ctrl;
-        ip += ctrl;
-      } else {
-        while (ctrl-- > 0) out[op++] = input[ip++] as number;
-      }
+      if (ip + ctrl > end) throw new LzfError('literal run overflows the compressed data');
+      const stop = ip + ctrl;
+      while (ip < stop) out[op++] = input[ip++] as number;
     } else {
       let len = ctrl >> 5;
       if (len === 7) {
-        if (ip >= inEnd) throw new LzfError('back reference cut short');
+        if (ip >= end) throw new LzfError('back reference cut short');
         len += input[ip++] as number;
       }
-      if (ip >= inEnd) throw new LzfError('back reference cut short');
-      let ref = op - ((ctrl & 0x1f) << 8) - 1 - (input[ip++] as number);
+      if (ip >= end) throw new LzfError('back reference cut short');
+      const ref = op - ((ctrl & 0x1f) << 8) - 1 - (input[ip++] as number);
       len += 2;
       if (ref < 0) throw new LzfError('back reference before the start of the output');
       if (op + len > length) throw new LzfError('back reference overflows the declared length');
-      if (len > 16 && op - ref >= len) {
-        // No overlap: one block copy instead of a byte loop (long matches are common in text).
-        out.copyWithin(op, ref, ref + len);
-        op += len;
+      if (len < 64 || op - ref < 32) {
+        for (let r = ref, stop = op + len; op < stop; ) out[op++] = out[r++] as number;
       } else {
-        while (len-- > 0) out[op++] = out[ref++] as number;
+        // A long match from far enough back: block copies. When it overlaps its source (a pattern
+        // of period op - ref), each copy takes what is already written, so the run doubles each time.
+        let done = 0;
+        while (done < len) {
+          const n = Math.min(op - ref, len - done);
+          out.copyWithin(op, ref, ref + n);
+          op += n;
+          done += n;
+        }
       }
     }
   }
@@ -70,8 +95,13 @@ export class LzfStreamDecoder {
   #state = 0;
   #ctrl = 0;
   #count = 0;
+  /** Compressed bytes fed before the current write, and where the token in progress started. */
+  #fed = 0;
+  #tokenAt = 0;
 
-  constructor(length: number, chunkSize: number) {
+  constructor(length: number, chunkSize: number, compressed: number) {
+    const problem = lzfLengthProblem(compressed, length);
+    if (problem) throw new LzfError(problem);
     this.#length = length;
     this.#chunkSize = Math.max(chunkSize, WINDOW);
     this.#out = Buffer.allocUnsafe(this.#chunkSize + WINDOW + MAX_TOKEN_OUT + 64);
@@ -90,11 +120,12 @@ export class LzfStreamDecoder {
     while (ip < end) {
       switch (this.#state) {
         case 0: {
+          this.#tokenAt = this.#fed + ip;
           const ctrl = input[ip++] as number;
           if (ctrl < 32) {
             this.#count = ctrl + 1;
             if (this.#total + this.#count > this.#length)
-              throw new LzfError('literal run overflows the declared length');
+              throw new LzfError('literal run overflows the declared length', this.#tokenAt);
             this.#state = 1;
           } else {
             this.#ctrl = ctrl;
@@ -123,8 +154,10 @@ export class LzfStreamDecoder {
         default: {
           const distance = ((this.#ctrl & 0x1f) << 8) + (input[ip++] as number) + 1;
           const len = this.#count + 2;
-          if (distance > this.#total) throw new LzfError('back reference before the start of the output');
-          if (this.#total + len > this.#length) throw new LzfError('back reference overflows the declared length');
+          if (distance > this.#total)
+            throw new LzfError('back reference before the start of the output', this.#tokenAt);
+          if (this.#total + len > this.#length)
+            throw new LzfError('back reference overflows the declared length', this.#tokenAt);
           let ref = this.#outPos - distance;
           let op = this.#outPos;
           for (let k = 0; k < len; k++) out[op++] = out[ref++] as number;
@@ -135,13 +168,14 @@ export class LzfStreamDecoder {
         }
       }
     }
+    this.#fed += end;
   }
 
   /** Ends the block: emits what is left and checks the length. */
   finish(emit: (chunk: Buffer) => void): void {
-    if (this.#state !== 0) throw new LzfError('compressed data ends inside a token');
+    if (this.#state !== 0) throw new LzfError('compressed data ends inside a token', this.#tokenAt);
     if (this.#total !== this.#length)
-      throw new LzfError(`decompressed to ${this.#total} bytes, the RDB declared ${this.#length}`);
+      throw new LzfError(`decompressed to ${this.#total} bytes, the RDB declared ${this.#length}`, this.#fed);
     if (this.#outPos > this.#emitFrom) emit(Buffer.from(this.#out.subarray(this.#emitFrom, this.#outPos)));
     this.#emitFrom = this.#outPos;
   }

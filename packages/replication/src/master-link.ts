@@ -7,6 +7,13 @@
 import type { Socket } from 'node:net';
 import { encodeCommand } from '@redis-events/resp';
 import { CommandStreamDecoder } from './command-stream.ts';
+import {
+  finishTrace,
+  type ReplicationSyncContext,
+  startTrace,
+  syncChannel,
+  syncProgressChannel,
+} from './diagnostics.ts';
 import { RdbError, ReplicationError, ReplicationLinkError } from './errors.ts';
 import { replyFailure } from './master-handshake.ts';
 import type { RdbAuxEvent, RdbEvent } from './rdb-events.ts';
@@ -26,6 +33,9 @@ export interface LinkStart {
 /** Fixed settings of every link of a listener. */
 export interface LinkSettings {
   readonly master: string;
+  /** For diagnostics: the master's host (or socket path) and port. */
+  readonly serverAddress: string;
+  readonly serverPort: number | undefined;
   readonly readTimeout: number;
   readonly writeTimeout: number;
   readonly ackInterval: number;
@@ -47,6 +57,10 @@ export interface LinkOwner {
   milestone(kind: 'full' | 'continue' | 'snapshot', offset: number): void;
   /** The offset to report in `REPLCONF ACK`. */
   ackOffset(): number;
+  /** The master answered PSYNC. */
+  answered(result: 'full' | 'continue'): void;
+  /** Every `ackInterval` while the command stream is read (the lag diagnostics). */
+  tick(link: MasterLink): void;
   /** The link is over: `error` says why, `undefined` when a snapshot-only sync completed. Called once. */
   ended(link: MasterLink, error: Error | undefined): void;
 }
@@ -89,6 +103,9 @@ export class MasterLink {
   #ackTimers: ReturnType<typeof setTimeout>[] = [];
   #ackInterval: ReturnType<typeof setInterval> | undefined;
   #bytes = 0;
+  /** The full sync being traced on `redis-events:replication:sync`, when someone subscribes. */
+  #syncTrace: ReplicationSyncContext | undefined;
+  #syncKeys = 0;
 
   constructor(socket: Socket, head: Buffer, start: LinkStart, settings: LinkSettings, owner: LinkOwner) {
     this.#socket = socket;
@@ -145,6 +162,16 @@ export class MasterLink {
   /** True once the command stream is being read. */
   get streaming(): boolean {
     return this.#phase === P_STREAM;
+  }
+
+  /** The replication offset of the last byte read: the stream's, or during a snapshot the offset it stands for. */
+  get receivedOffset(): number {
+    return this.#commands?.offset ?? (this.#fullOffset >= 0 ? this.#fullOffset : this.#start.offset);
+  }
+
+  /** The replication ID the link follows. */
+  get replId(): string {
+    return this.#replId;
   }
 
   /** Stops reading the socket (the owner's queue is full); the read timeout is suspended. */
@@ -232,6 +259,7 @@ export class MasterLink {
       this.#transfer = new RdbTransfer({ ...this.#settings.rdb, discard: this.#settings.discardRdb });
       this.#phase = P_TRANSFER;
       this.#lastProgress = Date.now();
+      this.#owner.answered('full');
       return rest;
     }
     const resumed = /^\+CONTINUE(?: ([^ ]{40}))?$/.exec(line);
@@ -239,6 +267,7 @@ export class MasterLink {
       const start = this.#start;
       if (start.offset < 0) throw this.#protocol('the master answered PSYNC ? -1 with +CONTINUE');
       if (resumed[1] !== undefined) this.#replId = resumed[1];
+      this.#owner.answered('continue');
       this.#owner.milestone('continue', start.offset);
       this.#startStream(
         new CommandStreamDecoder({
@@ -277,6 +306,19 @@ export class MasterLink {
       this.#announced = true;
       this.#owner.milestone('full', this.#fullOffset);
       const size = transfer.size;
+      if (syncChannel.hasSubscribers) {
+        this.#syncKeys = 0;
+        this.#syncTrace = {
+          serverAddress: this.#settings.serverAddress,
+          serverPort: this.#settings.serverPort,
+          replId: this.#replId,
+          offset: this.#fullOffset,
+          diskless: transfer.diskless,
+          size,
+          startedAt: Date.now(),
+        };
+        startTrace(syncChannel, this.#syncTrace);
+      }
       events.push({
         kind: 'full-sync-start',
         replId: this.#replId,
@@ -285,8 +327,10 @@ export class MasterLink {
         ...(size !== undefined ? { size } : {}),
       });
     }
+    const counting = this.#syncTrace !== undefined;
     for (const event of rdb) {
       if (event.kind === 'aux') this.#streamDbFrom(event);
+      else if (counting && event.kind === 'entry' && event.last) this.#syncKeys++;
       events.push(event);
     }
     if (failure !== undefined) {
@@ -304,6 +348,13 @@ export class MasterLink {
       return EMPTY;
     }
     const rest = transfer.takeRemainder();
+    const trace = this.#syncTrace;
+    if (trace) {
+      this.#syncTrace = undefined;
+      trace.bytes = transfer.received;
+      trace.keys = this.#syncKeys;
+      finishTrace(syncChannel, trace);
+    }
     events.push(this.#progressEvent(transfer), {
       kind: 'snapshot-done',
       replId: this.#replId,
@@ -336,6 +387,14 @@ export class MasterLink {
 
   #progressEvent(transfer: RdbTransfer): ReplicationEvent {
     const total = transfer.size;
+    if (syncProgressChannel.hasSubscribers)
+      syncProgressChannel.publish({
+        serverAddress: this.#settings.serverAddress,
+        serverPort: this.#settings.serverPort,
+        replId: this.#replId,
+        bytes: transfer.received,
+        total,
+      });
     return total === undefined
       ? { kind: 'sync-progress', bytes: transfer.received }
       : { kind: 'sync-progress', bytes: transfer.received, total };
@@ -351,7 +410,10 @@ export class MasterLink {
       timer.unref();
       this.#ackTimers.push(timer);
     }
-    this.#ackInterval = setInterval(() => this.ack(this.#owner.ackOffset()), this.#settings.ackInterval);
+    this.#ackInterval = setInterval(() => {
+      this.ack(this.#owner.ackOffset());
+      this.#owner.tick(this);
+    }, this.#settings.ackInterval);
     this.#ackInterval.unref();
   }
 
@@ -408,19 +470,22 @@ export class MasterLink {
 
   #onClose(): void {
     if (this.#phase === P_ENDED) return;
-    let cause: Error | undefined = this.#lastError;
+    // The cause is the socket's own error, if any: a failure is wrapped once, so the snapshot cut
+    // short is said in the message, not as an RdbError inside this one.
+    const cause: Error | undefined = this.#lastError;
+    let cut = '';
     if (this.#phase === P_TRANSFER) {
       try {
         this.#transfer?.end();
-      } catch (err) {
-        cause = err as Error; // ERR_RDB_TRUNCATED with the bytes received
+      } catch {
+        cut = ', which cut the snapshot short: a new full sync follows';
       }
     }
     const what =
       this.#phase === P_REPLY
         ? 'before answering PSYNC'
         : this.#phase === P_TRANSFER
-          ? `during the snapshot transfer (${this.#transfer?.received ?? 0} RDB bytes received)`
+          ? `during the snapshot transfer (${this.#transfer?.received ?? 0} RDB bytes received${cut})`
           : `after replication offset ${this.#commands?.offset ?? 0}`;
     this.#end(
       new ReplicationLinkError(
@@ -444,6 +509,19 @@ export class MasterLink {
     for (const timer of this.#ackTimers) clearTimeout(timer);
     if (this.#ackInterval !== undefined) clearInterval(this.#ackInterval);
     this.#socket.destroy();
+    const trace = this.#syncTrace;
+    if (trace) {
+      this.#syncTrace = undefined;
+      trace.bytes = this.#transfer?.received ?? 0;
+      trace.keys = this.#syncKeys;
+      finishTrace(
+        syncChannel,
+        trace,
+        error instanceof ReplicationError
+          ? error
+          : new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed during the snapshot'),
+      );
+    }
     this.#owner.ended(this, error);
   }
 
@@ -454,8 +532,11 @@ export class MasterLink {
   /** A broken protocol, or broken RDB bytes: final, with the master and phase. */
   #broken(err: unknown): Error {
     if (err instanceof ReplicationLinkError || err instanceof RdbError) return err; // an RdbError has its offset and key
+    // Our own error gets the master and phase, not a second wrapper: the same code and cause.
     if (err instanceof ReplicationError)
-      return new ReplicationLinkError(err.code, err.message, this.#settings.master, this.#phaseName(), { cause: err });
+      return new ReplicationLinkError(err.code, err.message, this.#settings.master, this.#phaseName(), {
+        cause: err.cause,
+      });
     return new ReplicationLinkError(
       'ERR_REPLICATION_PROTOCOL',
       `unexpected failure: ${(err as Error)?.message ?? String(err)}`,

@@ -1,7 +1,9 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Transform } from 'node:stream';
-import { ReplicationError } from './errors.ts';
+import { abortable, throwIfAborted } from '@redis-events/resp';
+import { abortError, ReplicationError } from './errors.ts';
+import { PARSER_OPTIONS, parserOptionsOf, rejectUnknownOptions } from './options.ts';
 import type { RdbEvent } from './rdb-events.ts';
 import { RdbParser, type RdbParserOptions } from './rdb-parser.ts';
 
@@ -17,13 +19,20 @@ export type RdbSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Reada
  * ```
  */
 export interface ParseRdbOptions extends RdbParserOptions {
-  /** Stops parsing (and closes a file) when aborted; the iterator then throws the signal's reason. */
+  /**
+   * Stops parsing (and closes a file) when aborted: the iterator then throws a `ReplicationError`
+   * `ERR_REPLICATION_ABORTED` named `'AbortError'`, with the signal's reason as `cause` (an
+   * unfinished parse never ends as if the RDB were complete).
+   */
   readonly signal?: AbortSignal | undefined;
 }
 
 // Input is fed to the parser in slices of this size so that one huge chunk (a whole file given
-// as a Buffer) cannot produce an unbounded array of events at once.
-const SLICE = 64 * 1024;
+// as a Buffer) cannot produce an unbounded array of events at once. Small slices also keep few
+// events alive at a time, which keeps V8's young generation (and the process) small.
+const SLICE = 16 * 1024;
+// Files are read in larger pieces (fewer system calls), then sliced.
+const READ_SIZE = 64 * 1024;
 
 /**
  * Parses an RDB from any byte source (a Node stream, a web `ReadableStream`, an async iterable
@@ -44,21 +53,45 @@ export async function* parseRdb(
   source: RdbSource,
   options: ParseRdbOptions = {},
 ): AsyncGenerator<RdbEvent, void, undefined> {
-  const parser = new RdbParser(options);
+  rejectUnknownOptions(options, [...PARSER_OPTIONS, 'signal'], 'parseRdb');
+  const parser = new RdbParser(parserOptionsOf(options));
   const signal = options.signal;
-  signal?.throwIfAborted();
-  for await (const chunk of chunksOf(source)) {
-    signal?.throwIfAborted();
-    if (parser.done) break;
-    for (let at = 0; at < chunk.length; at += SLICE) {
-      const events = parser.write(chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE));
-      for (const event of events) {
-        yield event;
-        signal?.throwIfAborted();
+  const aborted = (reason: unknown) => abortError(reason, 'parsing the RDB');
+  throwIfAborted(signal, aborted);
+  const chunks = chunksOf(source);
+  try {
+    for (;;) {
+      // A source that stalls (a socket, a pipe) does not keep an aborted parse waiting.
+      const next = await abortable(chunks.next(), signal, aborted);
+      if (next.done) break;
+      const chunk = next.value;
+      if (parser.done) break;
+      for (let at = 0; at < chunk.length; at += SLICE) {
+        // The events a slice completed before a failure come first, then the failure.
+        const events: RdbEvent[] = [];
+        const failure = writeInto(parser, chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE), events);
+        for (const event of events) {
+          yield event;
+          throwIfAborted(signal, aborted);
+        }
+        if (failure) throw failure.error;
       }
     }
+  } finally {
+    // Releases the source (a web stream's lock, a Node stream's iterator) however the loop ended.
+    void chunks.return(undefined).catch(() => {});
   }
   for (const event of parser.end()) yield event;
+}
+
+/** Feeds one slice; the events it completed are in `into`, also when it failed (then returned). */
+function writeInto(parser: RdbParser, slice: Uint8Array, into: RdbEvent[]): { error: unknown } | undefined {
+  try {
+    parser.write(slice, into);
+    return undefined;
+  } catch (error) {
+    return { error };
+  }
 }
 
 /**
@@ -90,7 +123,7 @@ export async function* parseRdbFile(
       cause: err,
     });
   }
-  const stream = createReadStream(path, { highWaterMark: SLICE });
+  const stream = createReadStream(path, { highWaterMark: READ_SIZE });
   try {
     yield* parseRdb(stream, options);
   } finally {
@@ -209,17 +242,18 @@ export function mergeParts(parts: readonly RdbEvent[]): RdbEvent {
  */
 export function createRdbStream(options: RdbParserOptions = {}): Transform {
   const parser = new RdbParser(options);
-  return new Transform({
+  const push = (event: RdbEvent) => {
+    stream.push(event);
+  };
+  const stream = new Transform({
     readableObjectMode: true,
     readableHighWaterMark: 1024,
     transform(chunk: Buffer, _encoding, callback) {
       try {
         if (typeof chunk === 'string')
           throw new ReplicationError('ERR_REPLICATION_ARGUMENT', 'write RDB bytes, not strings');
-        for (let at = 0; at < chunk.length; at += SLICE) {
-          for (const event of parser.write(chunk.length <= SLICE ? chunk : chunk.subarray(at, at + SLICE)))
-            this.push(event);
-        }
+        // Each event is pushed as soon as it is complete; those before a failure come before the error.
+        parser.write(chunk, push);
         callback();
       } catch (err) {
         callback(err as Error);
@@ -227,11 +261,12 @@ export function createRdbStream(options: RdbParserOptions = {}): Transform {
     },
     flush(callback) {
       try {
-        for (const event of parser.end()) this.push(event);
+        parser.end();
         callback();
       } catch (err) {
         callback(err as Error);
       }
     },
   });
+  return stream;
 }

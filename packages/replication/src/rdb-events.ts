@@ -52,11 +52,34 @@ export interface RdbSlotInfoEvent {
   readonly offset: number;
 }
 
-/** `FUNCTION2`: one function library (Redis 7.0+), as its source code with the `#!engine` shebang. */
+/**
+ * One function library (Redis 7.0+, Valkey), as its source code with the `#!<engine> name=<library>`
+ * line: what `FUNCTION LOAD` takes.
+ */
 export interface RdbFunctionEvent {
   readonly kind: 'function';
+  /** The library's source, first line `#!<engine> name=<library>`. */
   readonly code: Buffer;
+  /**
+   * Only for libraries saved by Redis 7.0-rc1 and rc2 (opcode 246), which stored the name, engine
+   * and description apart from the code: those fields as saved. `code` above is rebuilt from them
+   * as Redis 7.0 GA loaded such files (`#!<engine> name=<name>`, a newline, the code; the
+   * description, which later versions do not have, is dropped).
+   */
+  readonly preGa?: RdbFunctionPreGa | undefined;
   readonly offset: number;
+}
+
+/** A function library in the Redis 7.0 release-candidate format (opcode 246), field by field. */
+export interface RdbFunctionPreGa {
+  /** The library name. */
+  readonly name: Buffer;
+  /** The engine name, as saved (`LUA`). */
+  readonly engine: Buffer;
+  /** The library's description, when it had one. */
+  readonly description?: Buffer | undefined;
+  /** The code without a shebang line (`redis.register_function(...)` calls). */
+  readonly code: Buffer;
 }
 
 /** One item of a module-serialized value, in the order the module saved them. */

@@ -12,20 +12,22 @@
 // through a streaming decompressor), so memory does not grow with the size of a key.
 
 import {
+  CompactTape,
   type CompactValue,
   decodeIntset,
   decodeListpack,
-  decodeZiplist,
   decodeZipmap,
   EncodingError,
   parseScore,
+  scanListpack,
+  scanZiplist,
   valueBigInt,
   valueBytes,
-  valueNumber,
 } from './compact-encodings.ts';
 import { Crc64 } from './crc64.ts';
 import { RdbError, ReplicationError, type ReplicationErrorCode } from './errors.ts';
-import { LzfError, LzfStreamDecoder, lzfDecompress } from './lzf.ts';
+import { LzfError, LzfStreamDecoder, lzfDecompress, lzfLengthProblem } from './lzf.ts';
+import { PARSER_OPTIONS, rejectUnknownOptions } from './options.ts';
 import type {
   HashField,
   KeyMetaClass,
@@ -33,6 +35,7 @@ import type {
   ModuleTypeInfo,
   RdbEntryEvent,
   RdbEvent,
+  RdbFunctionPreGa,
   StreamConsumer,
   StreamGroup,
   StreamIdmp,
@@ -86,6 +89,25 @@ export interface RdbParserOptions {
 // Thrown by a read that needs bytes not yet written; never escapes the parser.
 const NEED_MORE: unique symbol = Symbol('need more');
 
+/**
+ * Takes each event of {@link RdbParser.write} as soon as it is complete.
+ *
+ * @example
+ * ```ts
+ * const onEvent: RdbEventHandler = (event) => { if (event.kind === 'entry') console.log(event.key.toString()); };
+ * parser.write(chunk, onEvent);
+ * ```
+ */
+export type RdbEventHandler = (event: RdbEvent) => void;
+
+/** Carries an exception of the caller's event handler through the parser, unwrapped. */
+class HandlerFailure {
+  readonly error: unknown;
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
+
 const S_MAGIC = 0;
 const S_TOP = 1;
 const S_DONE = 2;
@@ -118,6 +140,9 @@ const I_HASH_TTL_ABSOLUTE = 5; // Redis 7.4 RC: ttl (absolute ms, 0 = none) + fi
 const I_HASH_VALKEY = 6; // Valkey 9 HASH_2: field + value + 8-byte expiry (-1 = none)
 
 const TWO_32 = 4294967296;
+const SHEBANG = Buffer.from('#!');
+const NAME_IS = Buffer.from(' name=');
+const NEWLINE = Buffer.from('\n');
 const EXPIRE_TIME_MAX = 0xffffffffffff; // 48-bit field expiry limit in Redis
 
 type EntryType = RdbEntryEvent['type'];
@@ -223,6 +248,7 @@ export class RdbParser {
   #state = S_MAGIC;
   #error: ReplicationError | undefined;
   #out: RdbEvent[] = [];
+  #sink: RdbEventHandler | undefined;
 
   #valkey = false;
   #version = 0;
@@ -244,10 +270,15 @@ export class RdbParser {
   #strPart: Buffer | undefined;
   #strFill = 0;
   #lzf: LzfStreamDecoder | undefined;
+  /** Where the compressed bytes of the streamed LZF string start (errors point at the failing token). */
+  #lzfAt = 0;
   #stream: StreamState | undefined;
+  /** Where the elements of the listpack or ziplist being read are (reused: nothing per element). */
+  readonly #tape = new CompactTape();
   #moduleAux: ModuleAuxState | undefined;
 
   constructor(options: RdbParserOptions = {}) {
+    rejectUnknownOptions(options, PARSER_OPTIONS, 'RdbParser');
     this.#batchSize = positive(options.batchSize ?? 1024, 'batchSize');
     this.#maxPartBytes = positive(options.maxPartBytes ?? 1 << 20, 'maxPartBytes');
     this.#maxBlobBytes = positive(options.maxBlobBytes ?? 512 * 1024 * 1024, 'maxBlobBytes');
@@ -276,10 +307,43 @@ export class RdbParser {
    * are appended to that array (and it is returned): when the call throws, it holds the events
    * the chunk completed before the failure.
    */
-  write(chunk: Uint8Array, into?: RdbEvent[]): RdbEvent[] {
-    if (this.#error) throw this.#error;
-    if (chunk.length === 0) return into ?? [];
+  write(chunk: Uint8Array, into?: RdbEvent[]): RdbEvent[];
+  /**
+   * Feeds the next bytes and hands each event they complete to `onEvent` as soon as it is
+   * complete, in order: the fastest way to read an RDB, as no array of events is built and an
+   * event you drop is freed at once. Throws an {@link RdbError} when the bytes are not a valid
+   * RDB (after the events before the failure were handed over). An exception thrown by
+   * `onEvent` stops the parser and is rethrown as it is.
+   *
+   * @example
+   * ```ts
+   * let keys = 0;
+   * const onEvent = (event: RdbEvent) => { if (event.kind === 'entry' && event.last) keys++; };
+   * for await (const chunk of createReadStream('dump.rdb')) parser.write(chunk, onEvent);
+   * parser.end();
+   * ```
+   */
+  write(chunk: Uint8Array, onEvent: RdbEventHandler): void;
+  write(chunk: Uint8Array, into?: RdbEvent[] | RdbEventHandler): RdbEvent[] | undefined {
+    if (typeof into === 'function') {
+      this.#sink = into;
+      try {
+        this.#write(chunk);
+      } finally {
+        this.#sink = undefined;
+      }
+      return undefined;
+    }
     if (into) this.#out = into;
+    this.#write(chunk);
+    const out = this.#out;
+    this.#out = [];
+    return out;
+  }
+
+  #write(chunk: Uint8Array): void {
+    if (this.#error) throw this.#error;
+    if (chunk.length === 0) return;
     const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     if (this.#buf.length === this.#pos && this.#queue.length === 0 && this.#pos === this.#mark) {
       this.#dropBuffer();
@@ -289,9 +353,20 @@ export class RdbParser {
       this.#queueBytes += buf.length;
     }
     if (this.#state !== S_DONE) this.#run();
-    const out = this.#out;
-    this.#out = [];
-    return out;
+  }
+
+  /** Hands an event to the caller: the handler of this write, or the array it returns. */
+  #emit(event: RdbEvent): void {
+    const sink = this.#sink;
+    if (sink === undefined) {
+      this.#out.push(event);
+      return;
+    }
+    try {
+      sink(event);
+    } catch (err) {
+      throw new HandlerFailure(err);
+    }
   }
 
   /**
@@ -340,6 +415,18 @@ export class RdbParser {
           this.#pos = this.#mark;
           return;
         }
+        if (err instanceof HandlerFailure) {
+          // The step was left halfway: the parser cannot go on, and the caller's error is theirs.
+          this.#state = S_FAILED;
+          this.#error = new RdbError(
+            'ERR_RDB_STATE',
+            'the event handler threw, which stopped the parser',
+            { offset: this.#base + this.#mark, key: this.#cur?.key, rdbType: this.#cur?.rdbType },
+            { cause: err.error },
+          );
+          this.#out = [];
+          throw err.error;
+        }
         this.#fail(this.#wrap(err));
       }
       if (this.#state === S_DONE) return;
@@ -355,7 +442,9 @@ export class RdbParser {
 
   #wrap(err: unknown): ReplicationError {
     if (err instanceof ReplicationError) return err;
-    const context = { offset: this.#base + this.#mark, key: this.#cur?.key, rdbType: this.#cur?.rdbType };
+    // A streamed LZF string fails at its token, wherever the input was cut.
+    const at = err instanceof LzfError && err.at !== undefined && this.#lzf ? this.#lzfAt + err.at : undefined;
+    const context = { offset: at ?? this.#base + this.#mark, key: this.#cur?.key, rdbType: this.#cur?.rdbType };
     if (err instanceof EncodingError || err instanceof LzfError)
       return new RdbError('ERR_RDB_CORRUPT', `corrupt encoded value: ${err.message}`, context);
     const message = err instanceof Error ? err.message : String(err);
@@ -485,6 +574,12 @@ export class RdbParser {
       );
   }
 
+  /** Declared LZF lengths must be possible: the decompressed length is allocated at once. */
+  #checkLzf(clen: number, ulen: number): void {
+    const problem = lzfLengthProblem(clen, ulen);
+    if (problem) throw this.#err('ERR_RDB_CORRUPT', problem);
+  }
+
   /** An RDB string: raw bytes (a slice), an integer encoding (its decimal text), or LZF. */
   #string(): Buffer {
     if (this.#pos >= this.#buf.length) this.#ensure(1);
@@ -520,12 +615,13 @@ export class RdbParser {
       case 3: {
         const clen = this.#len();
         const ulen = this.#len();
+        this.#checkLzf(clen, ulen);
         this.#checkBlob(ulen, 'an LZF string');
         this.#checkBlob(clen, 'an LZF string');
         if (this.#buf.length - this.#pos < clen) this.#ensure(clen);
-        const compressed = this.#buf.subarray(this.#pos, this.#pos + clen);
+        const at = this.#pos;
         this.#pos += clen;
-        return lzfDecompress(compressed, ulen);
+        return lzfDecompress(this.#buf, ulen, at, at + clen);
       }
       default:
         throw this.#err('ERR_RDB_CORRUPT', `unknown string encoding ${b & 0x3f}`);
@@ -671,7 +767,7 @@ export class RdbParser {
     this.#version = version;
     if (this.#verifyChecksum && version >= 5) this.#crc = new Crc64();
     this.#state = S_TOP;
-    this.#out.push({ kind: 'header', magic: this.#valkey ? 'VALKEY' : 'REDIS', version, offset: 0 });
+    this.#emit({ kind: 'header', magic: this.#valkey ? 'VALKEY' : 'REDIS', version, offset: 0 });
   }
 
   #readTop(): void {
@@ -685,13 +781,13 @@ export class RdbParser {
         const db = this.#len();
         this.#db = db;
         this.#slot = undefined;
-        this.#out.push({ kind: 'selectdb', db, offset });
+        this.#emit({ kind: 'selectdb', db, offset });
         return;
       }
       case RDB_OPCODE.RESIZEDB: {
         const size = this.#len();
         const expiresSize = this.#len();
-        this.#out.push({ kind: 'resizedb', db: this.#db, size, expiresSize, offset });
+        this.#emit({ kind: 'resizedb', db: this.#db, size, expiresSize, offset });
         return;
       }
       case RDB_OPCODE.SLOT_INFO: {
@@ -699,13 +795,13 @@ export class RdbParser {
         const size = this.#len();
         const expiresSize = this.#len();
         this.#slot = slot;
-        this.#out.push({ kind: 'slot-info', db: this.#db, slot, size, expiresSize, offset });
+        this.#emit({ kind: 'slot-info', db: this.#db, slot, size, expiresSize, offset });
         return;
       }
       case RDB_OPCODE.AUX: {
         const name = this.#string();
         const value = this.#string();
-        this.#out.push({ kind: 'aux', name: name.toString('latin1'), value, offset });
+        this.#emit({ kind: 'aux', name: name.toString('latin1'), value, offset });
         return;
       }
       case RDB_OPCODE.EXPIRETIME: {
@@ -734,15 +830,22 @@ export class RdbParser {
       }
       case RDB_OPCODE.FUNCTION2: {
         const code = this.#string();
-        this.#out.push({ kind: 'function', code, offset });
+        this.#emit({ kind: 'function', code, offset });
         return;
       }
-      case RDB_OPCODE.FUNCTION_PRE_GA:
-        throw this.#err(
-          'ERR_RDB_UNSUPPORTED',
-          'opcode 246 holds functions in the Redis 7.0 release-candidate format, which Redis itself no longer loads; re-save the RDB with Redis 7.0 GA or later',
-          type,
-        );
+      case RDB_OPCODE.FUNCTION_PRE_GA: {
+        // Redis 7.0-rc1 and rc2: the library's name, engine and description saved apart from its code.
+        const name = this.#string();
+        const engine = this.#string();
+        const description = this.#len() !== 0 ? this.#string() : undefined;
+        const body = this.#string();
+        // Redis 7.0 GA loaded it as this source (the description dropped), which FUNCTION LOAD takes.
+        const code = Buffer.concat([SHEBANG, engine, NAME_IS, name, NEWLINE, body]);
+        const preGa: RdbFunctionPreGa =
+          description === undefined ? { name, engine, code: body } : { name, engine, description, code: body };
+        this.#emit({ kind: 'function', code, preGa, offset });
+        return;
+      }
       case RDB_OPCODE.MODULE_AUX: {
         const id = this.#lenBig();
         const whenOpcode = this.#len();
@@ -838,7 +941,7 @@ export class RdbParser {
     }
     this.#crc = undefined;
     this.#state = S_DONE;
-    this.#out.push({ kind: 'end', checksum, checksumVerified: verified, size: this.#base + this.#pos, offset });
+    this.#emit({ kind: 'end', checksum, checksumVerified: verified, size: this.#base + this.#pos, offset });
   }
 
   #readSlotImport(offset: number): void {
@@ -848,7 +951,7 @@ export class RdbParser {
     if (count > 16384) throw this.#err('ERR_RDB_CORRUPT', `a slot import of ${count} ranges is impossible`, 243);
     const ranges: [number, number][] = [];
     for (let i = 0; i < count; i++) ranges.push([this.#len(), this.#len()]);
-    this.#out.push({ kind: 'slot-import', jobName, ranges, offset });
+    this.#emit({ kind: 'slot-import', jobName, ranges, offset });
   }
 
   #readKeyMeta(offset: number): void {
@@ -969,42 +1072,44 @@ export class RdbParser {
         return;
       }
       case RDB_TYPE.LIST_ZIPLIST:
-        for (const v of decodeZiplist(blob)) this.#push(valueBytes(v));
+      case RDB_TYPE.SET_LISTPACK: {
+        const tape = this.#tape;
+        if (type === RDB_TYPE.LIST_ZIPLIST) scanZiplist(blob, tape);
+        else scanListpack(blob, tape);
+        for (let i = 0; i < tape.count; i++) this.#push(tape.bytesOf(blob, i));
         return;
+      }
       case RDB_TYPE.SET_INTSET:
         for (const v of decodeIntset(blob)) this.#push(Buffer.from(String(v), 'latin1'));
         return;
-      case RDB_TYPE.SET_LISTPACK:
-        for (const v of decodeListpack(blob)) this.#push(valueBytes(v));
-        return;
       case RDB_TYPE.ZSET_ZIPLIST:
       case RDB_TYPE.ZSET_LISTPACK: {
-        const v = type === RDB_TYPE.ZSET_ZIPLIST ? decodeZiplist(blob) : decodeListpack(blob);
-        if (v.length % 2 !== 0) throw new EncodingError('sorted set encoding holds an odd number of elements');
-        for (let i = 0; i < v.length; i += 2)
-          this.#pushZ(valueBytes(v[i] as CompactValue), valueNumber(v[i + 1] as CompactValue));
+        const tape = this.#tape;
+        if (type === RDB_TYPE.ZSET_ZIPLIST) scanZiplist(blob, tape);
+        else scanListpack(blob, tape);
+        if (tape.count % 2 !== 0) throw new EncodingError('sorted set encoding holds an odd number of elements');
+        for (let i = 0; i < tape.count; i += 2) this.#pushZ(tape.bytesOf(blob, i), tape.numberOf(blob, i + 1));
         return;
       }
       case RDB_TYPE.HASH_ZIPLIST:
       case RDB_TYPE.HASH_LISTPACK: {
-        const v = type === RDB_TYPE.HASH_ZIPLIST ? decodeZiplist(blob) : decodeListpack(blob);
-        if (v.length % 2 !== 0) throw new EncodingError('hash encoding holds an odd number of elements');
-        for (let i = 0; i < v.length; i += 2)
-          this.#pushHash(valueBytes(v[i] as CompactValue), valueBytes(v[i + 1] as CompactValue), undefined);
+        const tape = this.#tape;
+        if (type === RDB_TYPE.HASH_ZIPLIST) scanZiplist(blob, tape);
+        else scanListpack(blob, tape);
+        if (tape.count % 2 !== 0) throw new EncodingError('hash encoding holds an odd number of elements');
+        for (let i = 0; i < tape.count; i += 2)
+          this.#pushHash(tape.bytesOf(blob, i), tape.bytesOf(blob, i + 1), undefined);
         return;
       }
       case RDB_TYPE.HASH_LISTPACK_EX_PRE_GA:
       case RDB_TYPE.HASH_LISTPACK_EX: {
-        const v = decodeListpack(blob);
-        if (v.length % 3 !== 0)
+        const tape = this.#tape;
+        scanListpack(blob, tape);
+        if (tape.count % 3 !== 0)
           throw new EncodingError('hash-with-expiry listpack is not made of field, value, ttl triplets');
-        for (let i = 0; i < v.length; i += 3) {
-          const ttl = valueNumber(v[i + 2] as CompactValue);
-          this.#pushHash(
-            valueBytes(v[i] as CompactValue),
-            valueBytes(v[i + 1] as CompactValue),
-            ttl > 0 ? ttl : undefined,
-          );
+        for (let i = 0; i < tape.count; i += 3) {
+          const ttl = tape.numberOf(blob, i + 2);
+          this.#pushHash(tape.bytesOf(blob, i), tape.bytesOf(blob, i + 1), ttl > 0 ? ttl : undefined);
         }
         return;
       }
@@ -1035,17 +1140,19 @@ export class RdbParser {
       this.#pos++;
       const clen = this.#len();
       const ulen = this.#len();
+      this.#checkLzf(clen, ulen);
       if (ulen > this.#maxPartBytes) {
         this.#left = clen;
-        this.#lzf = new LzfStreamDecoder(ulen, this.#maxPartBytes);
+        this.#lzf = new LzfStreamDecoder(ulen, this.#maxPartBytes, clen);
+        this.#lzfAt = this.#base + this.#pos;
         this.#state = S_STRING_LZF;
         return;
       }
       this.#checkBlob(clen, 'an LZF string');
       if (this.#buf.length - this.#pos < clen) this.#ensure(clen);
-      const compressed = this.#buf.subarray(this.#pos, this.#pos + clen);
+      const at = this.#pos;
       this.#pos += clen;
-      this.#emitString(lzfDecompress(compressed, ulen));
+      this.#emitString(lzfDecompress(this.#buf, ulen, at, at + clen));
       return;
     }
     this.#emitString(this.#string());
@@ -1172,7 +1279,12 @@ export class RdbParser {
       }
       const blob = this.#string();
       if (container === 1) this.#push(blob);
-      else for (const v of quicklist2 ? decodeListpack(blob) : decodeZiplist(blob)) this.#push(valueBytes(v));
+      else {
+        const tape = this.#tape;
+        if (quicklist2) scanListpack(blob, tape);
+        else scanZiplist(blob, tape);
+        for (let i = 0; i < tape.count; i++) this.#push(tape.bytesOf(blob, i));
+      }
       this.#left--;
       this.#mark = this.#pos;
       if (this.#pos === this.#buf.length) this.#rotate();
@@ -1480,7 +1592,7 @@ export class RdbParser {
 
   #flushModuleAux(last: boolean): void {
     const aux = this.#moduleAux as ModuleAuxState;
-    this.#out.push({
+    this.#emit({
       kind: 'module-aux',
       module: aux.module,
       when: aux.when,
@@ -1558,7 +1670,7 @@ export class RdbParser {
     if (cur.slot !== undefined) event.slot = cur.slot;
     if (cur.meta !== undefined) event.meta = cur.meta;
     if (cur.module !== undefined) event.module = cur.module;
-    this.#out.push(event as unknown as RdbEntryEvent);
+    this.#emit(event as unknown as RdbEntryEvent);
   }
 
   #endEntry(): void {

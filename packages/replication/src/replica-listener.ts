@@ -6,10 +6,30 @@
 
 import { EventEmitter } from 'node:events';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
-import { type BackoffOptions, exponentialBackoff, parseRedisUrl, type ReconnectStrategy } from '@redis-events/resp';
-import { ReplicationError } from './errors.ts';
+import {
+  type BackoffOptions,
+  delay,
+  exponentialBackoff,
+  isLogger,
+  type Logger,
+  noopLogger,
+  parseRedisUrl,
+  type ReconnectStrategy,
+} from '@redis-events/resp';
+import {
+  commandChannel,
+  finishTrace,
+  handshakeChannel,
+  lagChannel,
+  type ReplicationHandshakeContext,
+  type ReplicationLagMessage,
+  startTrace,
+} from './diagnostics.ts';
+import { ReplicationError, ReplicationLinkError } from './errors.ts';
 import { type HandshakeSettings, type MasterTarget, replicaHandshake } from './master-handshake.ts';
 import { type LinkOwner, type LinkSettings, type LinkStart, MasterLink } from './master-link.ts';
+import { MasterOffsetProbe } from './master-offset.ts';
+import { PARSER_OPTIONS, rejectUnknownOptions } from './options.ts';
 import type { RdbEntryEvent, RdbEvent } from './rdb-events.ts';
 import type { RdbParserOptions } from './rdb-parser.ts';
 import type { CommandEvent, LifecycleEvent, ReplicationEvent } from './replication-events.ts';
@@ -69,7 +89,13 @@ export interface ReplicaListenerOptions {
   readonly discardRdb?: boolean | undefined;
   /** Follow the command stream after the snapshot (default true); `false` ends after the snapshot. */
   readonly aof?: boolean | undefined;
-  /** TCP, TLS and handshake, per attempt, in ms. Default 10 000. */
+  /**
+   * How long the listener may take to reach its master the first time, in ms: TCP, TLS, the
+   * handshake and the PSYNC reply, with failures that a retry can fix retried (per `reconnect`)
+   * within it. When it runs out, the listener fails with the last failure's code
+   * (`ERR_REPLICATION_CONNECT`, `ERR_REPLICATION_TIMEOUT`...), naming the master and the cause.
+   * Once a sync has started, it bounds each reconnection attempt. Default 10 000.
+   */
   readonly connectTimeout?: number | undefined;
   /**
    * The longest silence from the master, in ms, before the link counts as dead and is
@@ -106,9 +132,66 @@ export interface ReplicaListenerOptions {
   readonly rdb?: RdbParserOptions | undefined;
   /** The largest command argument accepted, in bytes. Default 512 MiB (the server's `proto-max-bulk-len`). */
   readonly maxArgumentBytes?: number | undefined;
-  /** Closes the listener when aborted (like {@link ReplicaListener.close}). */
+  /** Closes the listener when aborted (like {@link ReplicaListener.close} with its default bound). */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Where the listener reports what happens in the background (`warn`: a failure it retries;
+   * `debug`: connections, syncs): `console`, pino, or any object with `debug`, `warn` and
+   * `error` methods. Default: nothing is reported.
+   */
+  readonly logger?: Logger | undefined;
+}
+
+/** The names {@link ReplicaListenerOptions} has, for rejecting a typo. */
+const LISTENER_OPTIONS: readonly string[] = [
+  'url',
+  'host',
+  'port',
+  'path',
+  'username',
+  'password',
+  'tls',
+  'name',
+  'replId',
+  'replOffset',
+  'db',
+  'discardRdb',
+  'aof',
+  'connectTimeout',
+  'readTimeout',
+  'writeTimeout',
+  'reconnect',
+  'ackInterval',
+  'progressInterval',
+  'maxQueuedEvents',
+  'maxQueuedBytes',
+  'announcePort',
+  'announceIp',
+  'announceVersion',
+  'rdb',
+  'maxArgumentBytes',
+  'signal',
+  'logger',
+];
+
+/**
+ * Options of {@link ReplicaListener.close}: how long to let the consumer take the events already
+ * received before the rest is given up.
+ *
+ * @example
+ * ```ts
+ * await listener.close({ timeoutMs: 2000 });
+ * ```
+ */
+export interface ReplicaListenerCloseOptions {
+  /** The bound, in ms. Default 5000. */
+  readonly timeoutMs?: number | undefined;
+  /** Ends the wait when aborted (the events not delivered by then are given up). */
   readonly signal?: AbortSignal | undefined;
 }
+
+/** How long `close()` lets the consumer take what was received, by default. */
+const CLOSE_TIMEOUT = 5000;
 
 /**
  * Where a listener stands in the master's replication stream: save it, and pass it back in the
@@ -274,7 +357,16 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   readonly #maxQueuedEvents: number;
   readonly #maxQueuedBytes: number;
   readonly #signal: AbortSignal | undefined;
+  readonly #logger: Logger;
   readonly #stop = new AbortController();
+  /** A sync has started once (the first connection's bound no longer applies). */
+  #syncedOnce = false;
+  /** Resolves a `close()` waiting for the consumer to take the queued events. */
+  #drained: (() => void) | undefined;
+  /** The master's offset for the lag diagnostics, read only while someone subscribes. */
+  #probe: MasterOffsetProbe | undefined;
+  /** [time, offset] when the master's (or received) offset was seen to pass each value. */
+  #lagSamples: [number, number][] = [];
 
   #status: ReplicaListenerStatus = 'idle';
   #mode = M_NONE;
@@ -317,6 +409,11 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   constructor(options: ReplicaListenerOptions | string = {}) {
     super();
     const o: ReplicaListenerOptions = typeof options === 'string' ? { url: options } : options;
+    rejectUnknownOptions(o, LISTENER_OPTIONS, 'ReplicaListener');
+    rejectUnknownOptions(o.rdb, PARSER_OPTIONS, 'ReplicaListener option rdb');
+    if (o.logger !== undefined && !isLogger(o.logger))
+      throw argument('logger must have debug, warn and error methods (console and pino have them)');
+    this.#logger = o.logger ?? noopLogger;
     let fromUrl: ReturnType<typeof parseRedisUrl> | undefined;
     if (o.url !== undefined) {
       try {
@@ -382,6 +479,8 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     };
     this.#link = {
       master: this.#target.label,
+      serverAddress: this.#target.path ?? this.#target.host,
+      serverPort: this.#target.path === undefined ? this.#target.port : undefined,
       readTimeout: nonNegative('readTimeout', o.readTimeout, 60_000),
       writeTimeout: nonNegative('writeTimeout', o.writeTimeout, 60_000),
       ackInterval: positive('ackInterval', o.ackInterval, 1000),
@@ -415,7 +514,14 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     o.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
-  readonly #onAbort = (): void => void this.close();
+  readonly #onAbort = (): void => {
+    this.close().catch((err: unknown) =>
+      this.#logger.warn(
+        { package: '@redis-events/replication', master: this.master, err },
+        'the listener was closed by its signal with events not delivered',
+      ),
+    );
+  };
 
   /** Where the listener is: `idle` until started, then `connecting`, `syncing`, `streaming`, `reconnecting`, `closed`. */
   get status(): ReplicaListenerStatus {
@@ -509,18 +615,43 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     return {
       next: () => this.#next(),
       return: async () => {
-        await this.close();
+        // Leaving the loop is the consumer declining the rest: nothing to drain, nothing to report.
+        this.#closing ??= this.#shutdown(undefined, false);
+        await this.#closing.catch(() => {});
         return { done: true, value: undefined };
       },
     };
   }
 
   /**
-   * Stops for good: closes the connection, drops the events not yet delivered (the
-   * {@link checkpoint} tells where to resume), ends the iteration and emits `close`.
+   * Stops for good. Nothing more is read from the master and no reconnection is made; the events
+   * already received are still delivered to the consumer for up to `timeoutMs` (default 5000) or
+   * until `signal` fires; then the master is told what was delivered (`REPLCONF ACK`), the
+   * connection closes, the iteration ends and `close` is emitted.
+   *
+   * Resolves when every received event was delivered. Otherwise rejects with
+   * `ERR_REPLICATION_ABANDONED`, `abandoned: { events: n }`: those events were not delivered, and
+   * the {@link checkpoint} is where they start (resuming from it sends them again). A consumer that
+   * calls `close()` from inside its own loop cannot take them: leave the loop (`break`) instead,
+   * which closes without waiting. A second call returns the first one's promise.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => {
+   *   listener.close({ timeoutMs: 2000 }).catch((err) => console.warn(err.message, err.abandoned));
+   * });
+   * ```
+   * @throws {ReplicationError} `ERR_REPLICATION_ARGUMENT` for options it does not take (the listener stays open).
    */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
+  close(options?: ReplicaListenerCloseOptions): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    try {
+      rejectUnknownOptions(options, ['timeoutMs', 'signal'], 'close()');
+      if (options?.timeoutMs !== undefined) nonNegative('timeoutMs', options.timeoutMs, 0);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#closing = this.#shutdown(options, true);
     return this.#closing;
   }
 
@@ -537,7 +668,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     this.#mode = mode;
     if (this.#stopped) return;
     if (this.#signal?.aborted) {
-      void this.close();
+      this.#onAbort();
       return;
     }
     this.#running = this.#run();
@@ -559,11 +690,17 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
 
   async #run(): Promise<void> {
     let attempt = 0;
+    let tries = 0; // connections tried since the last sync started, for the handshake trace
+    const started = Date.now();
     for (;;) {
       if (this.#stopped) return;
+      // Until a sync has started, the attempts share one bound: the first connection's.
+      const left = this.#syncedOnce
+        ? this.#handshake.connectTimeout
+        : started + this.#handshake.connectTimeout - Date.now();
       let error: ReplicationError | undefined;
       try {
-        error = asReplicationError(await this.#session());
+        error = asReplicationError(await this.#session(Math.max(1, left), ++tries));
       } catch (err) {
         error = asReplicationError(err);
       }
@@ -576,50 +713,113 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
         this.#end(new Terminal(error));
         return;
       }
-      if (this.#progressed) attempt = 0;
+      if (this.#progressed) attempt = tries = 0;
       this.#progressed = false;
       attempt++;
-      let delay: number | false = false;
-      try {
-        delay = this.#strategy ? this.#strategy(attempt, error) : false;
-      } catch (err) {
-        error = new ReplicationError('ERR_REPLICATION_ARGUMENT', `the reconnect strategy threw: ${describe(err)}`, {
-          cause: err,
-        });
+      let wait: number | false = false;
+      if (this.#strategy) {
+        try {
+          wait = this.#strategy(attempt, error);
+        } catch (err) {
+          this.#end(
+            new Terminal(
+              new ReplicationError('ERR_REPLICATION_ARGUMENT', `the reconnect strategy threw: ${describe(err)}`, {
+                cause: err,
+              }),
+            ),
+          );
+          return;
+        }
       }
-      if (delay === false || !(delay >= 0)) {
-        this.#end(
-          new Terminal(
-            this.#strategy
-              ? new ReplicationError(
-                  'ERR_REPLICATION_GAVE_UP',
-                  `gave up reconnecting to ${this.master} after ${attempt - 1} attempts: ${error.message}`,
-                  { cause: error },
-                )
-              : error,
-          ),
-        );
+      const giveUp = wait === false || !(wait >= 0);
+      if (!this.#strategy) {
+        this.#end(new Terminal(error)); // reconnect: false, the failure as it is
         return;
       }
+      if (!this.#syncedOnce) {
+        const remaining = started + this.#handshake.connectTimeout - Date.now();
+        if (giveUp || remaining <= 0) {
+          this.#end(new Terminal(this.#firstConnectFailure(error, attempt)));
+          return;
+        }
+        wait = Math.min(wait as number, remaining);
+      } else if (giveUp) {
+        this.#end(new Terminal(this.#gaveUp(error, attempt - 1)));
+        return;
+      }
+      const delayMs = wait as number;
       this.#status = 'reconnecting';
       const resume = this.#resume;
-      this.#push(
-        [{ kind: 'reconnecting', attempt, delayMs: delay, replId: resume.replId, offset: resume.offset, error }],
-        0,
+      this.#logger.warn(
+        { package: '@redis-events/replication', master: this.master, attempt, delayMs, code: error.code, err: error },
+        `replication link failed (${error.code}); reconnecting in ${delayMs} ms`,
       );
-      await this.#sleep(delay);
+      this.#push([{ kind: 'reconnecting', attempt, delayMs, replId: resume.replId, offset: resume.offset, error }], 0);
+      await delay(delayMs, { signal: this.#stop.signal });
     }
   }
 
+  /**
+   * The end of a first connection that never reached a sync: the last failure, with the bound and
+   * the attempts in the message (not wrapped: its code says what kind of failure it was).
+   */
+  #firstConnectFailure(last: ReplicationError, attempts: number): ReplicationError {
+    const message = `could not reach the master within connectTimeout ${this.#handshake.connectTimeout} ms (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}); the last failure: ${last.message}`;
+    return last instanceof ReplicationLinkError
+      ? new ReplicationLinkError(last.code, message, last.master, last.phase, { cause: last.cause })
+      : new ReplicationError(last.code, message, { cause: last.cause });
+  }
+
+  /** The reconnect strategy gave up: `ERR_REPLICATION_GAVE_UP`, caused by what caused the last failure. */
+  #gaveUp(last: ReplicationError, attempts: number): ReplicationError {
+    return new ReplicationLinkError(
+      'ERR_REPLICATION_GAVE_UP',
+      `gave up reconnecting after ${attempts} attempts; the last failure (${last.code}): ${last.message}`,
+      this.master,
+      last instanceof ReplicationLinkError ? last.phase : 'connect',
+      { cause: last.cause },
+    );
+  }
+
   /** One connection: resolves with the reason it ended (undefined: a snapshot-only sync is done). */
-  async #session(): Promise<Error | undefined> {
+  async #session(timeout: number, attempt: number): Promise<Error | undefined> {
     this.#status = 'connecting';
-    const { socket, head } = await replicaHandshake(this.#handshake, this.#stop.signal);
+    // Traced from the socket's opening to the answer to PSYNC, when someone subscribes.
+    let trace: ReplicationHandshakeContext | undefined;
+    if (handshakeChannel.hasSubscribers) {
+      trace = {
+        serverAddress: this.#link.serverAddress,
+        serverPort: this.#link.serverPort,
+        attempt,
+        replId: this.#resume.replId,
+        offset: this.#resume.offset,
+      };
+      startTrace(handshakeChannel, trace);
+    }
+    const finish = (error?: ReplicationError, result?: 'full' | 'continue'): void => {
+      if (trace === undefined) return;
+      trace.result = result;
+      finishTrace(handshakeChannel, trace, error);
+      trace = undefined;
+    };
+    let handshake: Awaited<ReturnType<typeof replicaHandshake>>;
+    try {
+      handshake = await replicaHandshake(
+        { ...this.#handshake, connectTimeout: Math.min(timeout, this.#handshake.connectTimeout) },
+        this.#stop.signal,
+      );
+    } catch (err) {
+      finish(asReplicationError(err) ?? new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed'));
+      throw err;
+    }
+    const { socket, head } = handshake;
+    this.#logger.debug({ package: '@redis-events/replication', master: this.master }, 'connected to the master');
     this.#stats.connections++;
     this.#status = 'syncing';
     this.#push([{ kind: 'connected', host: this.#target.path ?? this.#target.host, port: this.#target.port }], 0);
     if (this.#stopped) {
       socket.destroy();
+      finish(new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed'));
       return undefined;
     }
     return new Promise<Error | undefined>((resolve) => {
@@ -627,7 +827,10 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
         push: (events, bytes) => this.#push(events, bytes),
         milestone: (kind, offset) => this.#milestone(kind, offset),
         ackOffset: () => this.#ackOffset(),
+        answered: (result) => finish(undefined, result),
+        tick: (link) => this.#publishLag(link),
         ended: (link, error) => {
+          finish(asReplicationError(error) ?? new ReplicationError('ERR_REPLICATION_STATE', 'the link ended'));
           this.#resume = link.resumeState;
           this.#stats.bytesEnded += link.bytesReceived;
           if (this.#current === link) this.#current = undefined;
@@ -643,6 +846,11 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
 
   #milestone(kind: 'full' | 'continue' | 'snapshot', offset: number): void {
     this.#progressed = true;
+    this.#syncedOnce = true;
+    this.#logger.debug(
+      { package: '@redis-events/replication', master: this.master, offset },
+      kind === 'full' ? 'full sync started' : kind === 'continue' ? 'partial sync (+CONTINUE)' : 'snapshot received',
+    );
     if (kind === 'full') {
       this.#parsedSpace++;
       this.#parsedBase = offset;
@@ -655,23 +863,48 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     this.#status = 'streaming';
   }
 
+  /**
+   * Publishes on `redis-events:replication:lag` (only while someone subscribes): what was
+   * delivered against what the master has written, in bytes and, estimated, in seconds.
+   */
+  #publishLag(link: MasterLink): void {
+    if (!lagChannel.hasSubscribers) {
+      if (this.#lagSamples.length > 0) this.#lagSamples = [];
+      return;
+    }
+    this.#probe ??= new MasterOffsetProbe(this.#target, this.#handshake.connectTimeout, this.#logger);
+    const masterOffset = this.#probe.sample();
+    const receivedOffset = link.receivedOffset;
+    const stream = link.streaming && this.#deliveredSpace === this.#parsedSpace && this.#deliveredOffset !== undefined;
+    const deliveredOffset = stream ? (this.#deliveredOffset as number) : this.#parsedBase;
+    const produced = Math.max(masterOffset ?? 0, receivedOffset);
+    const now = Date.now();
+    // When the master's offset passed each value: the oldest undelivered write's age comes from it.
+    const samples = this.#lagSamples;
+    if (samples.length === 0 || (samples[samples.length - 1] as [number, number])[1] < produced)
+      samples.push([now, produced]);
+    while (samples.length > 1 && (samples[1] as [number, number])[1] <= deliveredOffset) samples.shift();
+    if (samples.length > 3600) samples.shift();
+    const first = samples.find(([, offset]) => offset > deliveredOffset);
+    const message: ReplicationLagMessage = {
+      serverAddress: this.#link.serverAddress,
+      serverPort: this.#link.serverPort,
+      replId: link.replId,
+      phase: stream ? 'stream' : 'snapshot',
+      deliveredOffset,
+      receivedOffset,
+      masterOffset,
+      bytes: Math.max(0, produced - deliveredOffset),
+      seconds: first && produced > deliveredOffset ? (now - first[0]) / 1000 : 0,
+      queuedEvents: this.#queuedEvents,
+    };
+    lagChannel.publish(message);
+  }
+
   /** The offset for REPLCONF ACK: what was delivered, when the consumer is in the current offset space. */
   #ackOffset(): number {
     const delivered = this.#deliveredOffset;
     return this.#deliveredSpace === this.#parsedSpace && delivered !== undefined ? delivered : this.#parsedBase;
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#stop.signal;
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener('abort', done, { once: true });
-    });
   }
 
   // ---------------------------------------------------------------- the queue
@@ -708,6 +941,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
 
   /** Queues the end: everything queued before it is delivered first. */
   #end(terminal: Terminal): void {
+    this.#probe?.close();
     this.#stopped = true;
     this.#status = 'closed';
     this.#stop.abort();
@@ -741,6 +975,10 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     } finally {
       this.#delivering = false;
     }
+    if (this.#stopped) {
+      if (this.#queuedEvents === 0) this.#drained?.();
+      return; // a closing listener reads nothing more
+    }
     if (!this.#overHighWater()) {
       const low = this.#queuedEvents <= this.#maxQueuedEvents / 2 && this.#queuedBytes <= this.#maxQueuedBytes / 2;
       if (low) this.#current?.resumeReading();
@@ -752,6 +990,17 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     switch (event.kind) {
       case 'command':
         this.#stats.commands++;
+        if (commandChannel.hasSubscribers)
+          commandChannel.publish({
+            serverAddress: this.#link.serverAddress,
+            serverPort: this.#link.serverPort,
+            database: event.db,
+            command: event.name,
+            argsCount: event.args.length,
+            offset: event.offset,
+            size: event.size,
+            inTransaction: event.inTransaction,
+          });
         this.#deliveredOffset = event.offset;
         this.#cpOffset = event.offset;
         this.#cpDb = event.db;
@@ -829,11 +1078,18 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
     }
   }
 
-  async #shutdown(): Promise<void> {
+  async #shutdown(options: ReplicaListenerCloseOptions | undefined, drain: boolean): Promise<void> {
+    this.#probe?.close();
     this.#stopped = true;
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#stop.abort();
-    this.#current?.destroy(new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed'));
+    this.#stop.abort(); // no more handshakes, reconnections or waits between them
+    const link = this.#current;
+    link?.pauseReading(); // nothing more from the master
+    if (drain && !this.#finished && this.#queuedEvents > 0) await this.#waitDrained(options);
+    // The master learns what was delivered before the link goes (WAIT, INFO replication).
+    if (link?.streaming) link.ack(this.#ackOffset());
+    link?.destroy(new ReplicationError('ERR_REPLICATION_STATE', 'the listener was closed'));
+    const abandoned = this.#finished ? 0 : this.#queuedEvents;
     this.#items = [];
     this.#head = 0;
     this.#queuedEvents = 0;
@@ -847,6 +1103,31 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
       if (this.#mode !== M_NONE) this.#emitClose();
     }
     await this.#running;
+    if (abandoned > 0) {
+      const where = this.checkpoint;
+      throw new ReplicationError(
+        'ERR_REPLICATION_ABANDONED',
+        `closed with ${abandoned} received ${abandoned === 1 ? 'event' : 'events'} not delivered to the consumer${where ? `; resuming from the checkpoint (offset ${where.replOffset}) receives them again` : ''}`,
+        { abandoned: { events: abandoned } },
+      );
+    }
+  }
+
+  /** Waits until the consumer took every queued event, or the close bound. */
+  #waitDrained(options: ReplicaListenerCloseOptions | undefined): Promise<void> {
+    const signal = options?.signal;
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.#drained = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, options?.timeoutMs ?? CLOSE_TIMEOUT);
+      this.#drained = done;
+      if (signal?.aborted) done();
+      else signal?.addEventListener('abort', done, { once: true });
+    });
   }
 }
 

@@ -1,5 +1,6 @@
 // Error classes: stable codes, context in the message, and instanceof that tells the classes
 // apart, also for errors made by another copy of the package (registered symbols).
+import { RedisEventsError } from '@redis-events/resp';
 import { describe, expect, it } from 'vitest';
 import { RdbError, ReplicationError, ReplicationLinkError } from '../src/index.ts';
 
@@ -23,6 +24,18 @@ describe('errors', () => {
     expect(foreign instanceof ReplicationError).toBe(true);
     expect(foreign instanceof RdbError).toBe(true);
     expect(foreign instanceof ReplicationLinkError).toBe(false);
+  });
+
+  it('is a RedisEventsError of this package, the one check for an error of any redis-events package', () => {
+    for (const e of [base, rdb, link]) {
+      expect(e).toBeInstanceOf(RedisEventsError);
+      expect(e.package).toBe('@redis-events/replication');
+      expect(e).toBeInstanceOf(Error);
+    }
+    expect([base, rdb, link].map((e) => e.name)).toEqual(['ReplicationError', 'RdbError', 'ReplicationLinkError']);
+    const aborted = new ReplicationError('ERR_REPLICATION_ABORTED', 'stopped', { name: 'AbortError' });
+    expect(aborted).toMatchObject({ name: 'AbortError', code: 'ERR_REPLICATION_ABORTED' });
+    expect(aborted).toBeInstanceOf(ReplicationError);
   });
 
   it('carries its context in fields and in the message', () => {

@@ -189,6 +189,130 @@ describe('consuming', () => {
   });
 });
 
+describe('closing', () => {
+  /** A started listener, paused after its snapshot, with `n` SETs received and waiting in its queue. */
+  async function withQueued(port: number, n: number, client: { set(k: string, v: string): Promise<unknown> }) {
+    const listener = new ReplicaListener({ port });
+    const names: string[] = [];
+    listener.on('command', (c) => {
+      if (c.name === 'SET') names.push(c.args[0]?.toString() ?? '');
+    });
+    listener.start();
+    while (listener.checkpoint === undefined) await sleep(20);
+    listener.pause();
+    for (let i = 0; i < n; i++) await client.set(`q${i}`, 'v');
+    while (listener.stats.queuedEvents < n) await sleep(20);
+    return { listener, names };
+  }
+
+  it('close() lets the consumer take what was received, then resolves', async () => {
+    await using master = await spawnRedis();
+    const client = master.createClient({ protocol: 2 });
+    const { listener, names } = await withQueued(master.port, 3, client);
+    const closing = listener.close({ timeoutMs: 10_000 });
+    await sleep(50);
+    expect(listener.status).not.toBe('closed'); // waiting for the consumer
+    listener.resume();
+    await closing;
+    expect(names).toEqual(['q0', 'q1', 'q2']);
+    expect(listener.status).toBe('closed');
+    // Nothing more is read after close(): a write now is not delivered.
+    await client.set('late', 'v');
+    await sleep(100);
+    expect(names).not.toContain('late');
+  });
+
+  it('close() gives up at its bound what the consumer did not take, and says what and how many', async () => {
+    await using master = await spawnRedis();
+    const client = master.createClient({ protocol: 2 });
+    const { listener, names } = await withQueued(master.port, 2, client);
+    const checkpoint = listener.checkpoint;
+    const queued = listener.stats.queuedEvents; // the SETs, and the SELECT before them
+    const err = await listener.close({ timeoutMs: 200 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplicationError);
+    expect(err).toMatchObject({ code: 'ERR_REPLICATION_ABANDONED', abandoned: { events: queued } });
+    expect((err as Error).message).toMatch(new RegExp(`${queued} received events not delivered.*checkpoint`));
+    expect(names).toEqual([]);
+    expect(listener.checkpoint).toEqual(checkpoint); // where the abandoned events start
+    expect(await listener.close().catch((e: unknown) => e)).toBe(err); // the same outcome again
+  });
+
+  it('close({ signal }) stops waiting when the signal fires', async () => {
+    await using master = await spawnRedis();
+    const client = master.createClient({ protocol: 2 });
+    const { listener } = await withQueued(master.port, 1, client);
+    const controller = new AbortController();
+    const queued = listener.stats.queuedEvents;
+    const closing = listener.close({ timeoutMs: 60_000, signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await expect(closing).rejects.toMatchObject({ code: 'ERR_REPLICATION_ABANDONED', abandoned: { events: queued } });
+  });
+
+  it('leaving a for-await loop closes without waiting and without an error', async () => {
+    await using master = await spawnRedis();
+    const listener = new ReplicaListener({ port: master.port });
+    for await (const event of listener) if (event.kind === 'connected') break;
+    expect(listener.status).toBe('closed');
+    await listener.close(); // resolves: the consumer chose to stop
+  });
+
+  it('rejects close() options it does not take, and stays open', async () => {
+    await using master = await spawnRedis();
+    await using listener = new ReplicaListener({ port: master.port });
+    await expect(listener.close({ timeout: 5 } as never)).rejects.toMatchObject({ code: 'ERR_REPLICATION_ARGUMENT' });
+    await expect(listener.close({ timeoutMs: -1 })).rejects.toMatchObject({ code: 'ERR_REPLICATION_ARGUMENT' });
+    expect(listener.status).toBe('idle');
+  });
+});
+
+describe('logger', () => {
+  it('reports retried failures as warnings and connections as debug, with the master and the error', async () => {
+    const lines: { level: string; context: Record<string, unknown>; message: string }[] = [];
+    const logger = {
+      debug: (context: object, message: string) => lines.push({ level: 'debug', context: context as never, message }),
+      warn: (context: object, message: string) => lines.push({ level: 'warn', context: context as never, message }),
+      error: (context: object, message: string) => lines.push({ level: 'error', context: context as never, message }),
+    };
+    await using master = await spawnRedis();
+    await using proxy = await startProxy({ target: master });
+    const listener = new ReplicaListener({ port: proxy.port, logger, reconnect: { initialDelay: 10, maxDelay: 20 } });
+    const recorder = new Recorder(listener);
+    await recorder.until((e) => e.kind === 'snapshot-done');
+    proxy.cut();
+    await recorder.until((e) => e.kind === 'continued');
+    await listener.close();
+    const warn = lines.find((l) => l.level === 'warn');
+    expect(warn?.context).toMatchObject({
+      package: '@redis-events/replication',
+      master: `127.0.0.1:${proxy.port}`,
+      code: 'ERR_REPLICATION_CONNECTION_LOST',
+      err: expect.any(ReplicationError),
+    });
+    expect(warn?.message).toMatch(/reconnecting in \d+ ms/);
+    expect(lines.filter((l) => l.level === 'debug').map((l) => l.message)).toEqual(
+      expect.arrayContaining(['connected to the master', 'full sync started', 'partial sync (+CONTINUE)']),
+    );
+  });
+
+  it('refuses a logger without the three methods, and options it does not know', () => {
+    expect(() => new ReplicaListener({ logger: { warn() {} } as never })).toThrow(
+      expect.objectContaining({ code: 'ERR_REPLICATION_ARGUMENT', message: expect.stringMatching(/logger/) }),
+    );
+    expect(() => new ReplicaListener({ readTimout: 5 } as never)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_REPLICATION_ARGUMENT',
+        message: expect.stringMatching(/no option "readTimout".*readTimeout/),
+      }),
+    );
+    expect(() => new ReplicaListener({ rdb: { batch: 5 } } as never)).toThrow(
+      expect.objectContaining({
+        code: 'ERR_REPLICATION_ARGUMENT',
+        message: expect.stringMatching(/option rdb has no option "batch"/),
+      }),
+    );
+  });
+});
+
 describe('flow control', () => {
   it('a slow consumer stops the socket: the queue stays bounded, the master holds the rest, nothing is lost', async () => {
     await using master = await spawnRedis({ config: { 'client-output-buffer-limit': 'replica 0 0 0' } });

@@ -145,24 +145,68 @@ describe('a broken master', () => {
     expect(error.message).toContain('"+HELLO there"');
   });
 
-  it('a master that accepts and says nothing: a connect timeout, retried, then given up', async () => {
+  it('a master that accepts and says nothing: the first connection fails within connectTimeout, naming the master', async () => {
     await using master = await spawnRedis();
     await using proxy = await startProxy({ target: master });
     proxy.pause();
     const listener = new ReplicaListener({
       port: proxy.port,
+      connectTimeout: 600,
+      reconnect: { initialDelay: 10, maxDelay: 20 },
+    });
+    const { events, error } = await failure(listener);
+    // The TCP connection opens (to the proxy), then PING gets no answer: the whole bound goes to one attempt.
+    expect(error).toBeInstanceOf(ReplicationLinkError);
+    expect(error).toMatchObject({
+      code: 'ERR_REPLICATION_TIMEOUT',
+      phase: 'handshake',
+      master: `127.0.0.1:${proxy.port}`,
+    });
+    expect(error.message).toMatch(/could not reach the master within connectTimeout 600 ms \(1 attempt\)/);
+    expect(error.cause).toMatchObject({ code: 'ERR_RESP_TIMEOUT' }); // resp's error, wrapped once
+    expect(events.filter((e) => e.kind === 'reconnecting')).toHaveLength(0);
+  });
+
+  it('nothing listening: retried within connectTimeout, then ERR_REPLICATION_CONNECT with the address and the cause', async () => {
+    const free = await spawnRedis();
+    const port = free.port;
+    await free.stop();
+    const { events, error } = await failure(
+      new ReplicaListener({ port, connectTimeout: 800, reconnect: { initialDelay: 50, maxDelay: 100 } }),
+    );
+    expect(error).toMatchObject({ code: 'ERR_REPLICATION_CONNECT', phase: 'connect', master: `127.0.0.1:${port}` });
+    expect(error.message).toMatch(/within connectTimeout 800 ms \(\d+ attempts\).*ECONNREFUSED/);
+    expect(events.filter((e) => e.kind === 'reconnecting').length).toBeGreaterThan(1);
+  });
+
+  it('after a sync, a master gone silent is retried until the strategy gives up: ERR_REPLICATION_GAVE_UP', async () => {
+    await using master = await spawnRedis();
+    const listener = new ReplicaListener({
+      port: master.port,
+      readTimeout: 500,
       connectTimeout: 300,
       reconnect: { initialDelay: 10, maxDelay: 20, maxAttempts: 2 },
     });
-    const { events, error } = await failure(listener);
-    expect(events.filter((e) => e.kind === 'reconnecting')).toHaveLength(2);
-    // The TCP connection opens (to the proxy), then PING gets no answer.
-    expect(events[0]).toMatchObject({
-      kind: 'reconnecting',
-      error: { code: 'ERR_REPLICATION_TIMEOUT', phase: 'handshake' },
-    });
-    expect(error).toMatchObject({ code: 'ERR_REPLICATION_GAVE_UP', cause: { code: 'ERR_REPLICATION_TIMEOUT' } });
-    expect(error.message).toMatch(/gave up reconnecting to 127\.0\.0\.1:\d+ after 2 attempts/);
+    const events: ReplicationEvent[] = [];
+    let error: Error | undefined;
+    try {
+      for await (const event of listener) {
+        events.push(event);
+        if (event.kind === 'snapshot-done') master.suspend();
+      }
+    } catch (err) {
+      error = err as Error;
+    } finally {
+      master.resume();
+    }
+    expect(
+      events.filter((e) => e.kind === 'reconnecting').map((e) => e.kind === 'reconnecting' && e.error?.code),
+    ).toEqual(['ERR_REPLICATION_TIMEOUT', 'ERR_REPLICATION_TIMEOUT']);
+    expect(error).toMatchObject({ code: 'ERR_REPLICATION_GAVE_UP', master: `127.0.0.1:${master.port}` });
+    expect(error?.message).toMatch(
+      /gave up reconnecting after 2 attempts; the last failure \(ERR_REPLICATION_TIMEOUT\)/,
+    );
+    expect(error?.cause).not.toBeInstanceOf(ReplicationLinkError); // what caused the failure, not our own error again
   });
 
   it('a frozen master: the read timeout ends the link, and the listener resumes once it thaws', async () => {

@@ -74,13 +74,42 @@ describe('parseRdb', () => {
     expect(entries(merged)).toEqual(expected);
   });
 
-  it('stops with the signal reason when aborted', async () => {
+  it('stops with a typed AbortError when aborted, carrying the reason', async () => {
     const controller = new AbortController();
     const events = parseRdb(Readable.from([file.subarray(0, 100), file.subarray(100)]), { signal: controller.signal });
     const first = await events.next();
     expect(first.value).toMatchObject({ kind: 'header' });
-    controller.abort(new Error('stop now'));
-    await expect(events.next()).rejects.toThrow('stop now');
+    const reason = new Error('stop now');
+    controller.abort(reason);
+    const err = await events.next().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReplicationError);
+    expect(err).toMatchObject({ name: 'AbortError', code: 'ERR_REPLICATION_ABORTED', cause: reason });
+    expect((err as Error).message).toContain('stop now');
+    await expect(collect(parseRdb(file, { signal: AbortSignal.abort() }))).rejects.toMatchObject({
+      name: 'AbortError',
+      code: 'ERR_REPLICATION_ABORTED',
+    });
+  });
+
+  it('stops at once on abort while the source is silent', async () => {
+    const controller = new AbortController();
+    async function* stalled() {
+      yield file.subarray(0, 9); // the header only
+      await new Promise(() => {}); // a socket that never sends again
+    }
+    const events = parseRdb(stalled(), { signal: controller.signal });
+    expect((await events.next()).value).toMatchObject({ kind: 'header' });
+    const waiting = events.next();
+    setTimeout(() => controller.abort(), 20);
+    await expect(waiting).rejects.toMatchObject({ name: 'AbortError', code: 'ERR_REPLICATION_ABORTED' });
+  });
+
+  it('rejects an option it does not know, naming the ones it takes', async () => {
+    const typo = { batchSize: 10, maxPartByte: 100 } as unknown as Parameters<typeof parseRdb>[1];
+    await expect(collect(parseRdb(file, typo))).rejects.toMatchObject({
+      code: 'ERR_REPLICATION_ARGUMENT',
+      message: expect.stringMatching(/no option "maxPartByte".*maxPartBytes/),
+    });
   });
 
   it('refuses a source of strings, and reports a truncated source', async () => {
@@ -90,6 +119,62 @@ describe('parseRdb', () => {
     await expect(collect(parseRdb([file.subarray(0, file.length - 3)]))).rejects.toMatchObject({
       code: 'ERR_RDB_TRUNCATED',
     });
+  });
+});
+
+// 17 good keys, then a pre-GA module value (type 6), which cannot be read: a failure late in the input.
+const seventeen = (() => {
+  const w = new RdbWriter(11).aux('redis-ver', '7.2.6').selectDb(0);
+  for (let i = 0; i < 17; i++) w.stringValue(`key:${i}`, `value ${i}`);
+  return w.key(6, 'module-key').len(5).end();
+})();
+
+/** Events until the iteration fails, and the failure. */
+async function untilFailure(events: AsyncIterable<RdbEvent>): Promise<{ keys: string[]; error: unknown }> {
+  const keys: string[] = [];
+  try {
+    for await (const e of events) if (e.kind === 'entry') keys.push(e.key.toString());
+  } catch (error) {
+    return { keys, error };
+  }
+  return { keys, error: undefined };
+}
+
+describe('a failure after good entries', () => {
+  const names = Array.from({ length: 17 }, (_, i) => `key:${i}`);
+  const unsupported = expect.objectContaining({ code: 'ERR_RDB_UNSUPPORTED', key: Buffer.from('module-key') });
+
+  it('parseRdb delivers the entries before the failure, then the error, whole or in chunks', async () => {
+    for (const source of [seventeen, [seventeen.subarray(0, 40), seventeen.subarray(40)], Readable.from([seventeen])]) {
+      const { keys, error } = await untilFailure(parseRdb(source));
+      expect(keys).toEqual(names);
+      expect(error).toEqual(unsupported);
+    }
+  });
+
+  it('parseRdbFile delivers them too', async () => {
+    const bad = join(dir, 'seventeen.rdb');
+    writeFileSync(bad, seventeen);
+    const { keys, error } = await untilFailure(parseRdbFile(bad));
+    expect(keys).toEqual(names);
+    expect(error).toEqual(unsupported);
+  });
+
+  it('createRdbStream pushes them before it emits the error', async () => {
+    const keys: string[] = [];
+    const stream = createRdbStream();
+    stream.on('data', (e: RdbEvent) => {
+      if (e.kind === 'entry') keys.push(e.key.toString());
+    });
+    await expect(pipeline(Readable.from([seventeen]), stream)).rejects.toEqual(unsupported);
+    expect(keys).toEqual(names);
+  });
+
+  it('delivers a truncated file up to its last complete entry', async () => {
+    const cut = seventeen.subarray(0, seventeen.indexOf('key:9') + 2);
+    const { keys, error } = await untilFailure(parseRdb(cut));
+    expect(keys).toEqual(names.slice(0, 9));
+    expect(error).toMatchObject({ code: 'ERR_RDB_TRUNCATED' });
   });
 });
 

@@ -52,6 +52,19 @@ describe('CRC-64/Jones', () => {
         expect(crc64(data)).toBe(reference(data));
       }),
     );
+    // Long inputs are read a word at a time from wherever they start in their ArrayBuffer.
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 64, maxLength: 600 }), fc.nat(7), fc.nat(7), (data, shift, cut) => {
+        const holder = new Uint8Array(data.length + 8);
+        holder.set(data, shift);
+        const view = holder.subarray(shift, shift + data.length);
+        expect(crc64(view)).toBe(reference(data));
+        const crc = new Crc64();
+        crc.update(view, 0, cut);
+        crc.update(view, cut);
+        expect(crc.digest()).toBe(reference(data));
+      }),
+    );
   });
 });
 
@@ -74,7 +87,7 @@ describe('LZF', () => {
       fc.property(compressible, fc.array(fc.nat(5000), { maxLength: 20 }), (input, cuts) => {
         const packed = lzfCompress(input);
         if (!packed) return;
-        const decoder = new LzfStreamDecoder(input.length, 8192);
+        const decoder = new LzfStreamDecoder(input.length, 8192, packed.length);
         const out: Buffer[] = [];
         let at = 0;
         for (const cut of [...cuts.map((c) => Math.min(c, packed.length)).sort((a, b) => a - b), packed.length]) {
@@ -86,6 +99,12 @@ describe('LZF', () => {
         expect(Buffer.concat(out).equals(input)).toBe(true);
       }),
     );
+  });
+
+  it('refuses a declared length no compressed input of that size can produce, before allocating it', () => {
+    expect(() => lzfDecompress(Buffer.from([0x00, 0x61]), 512 * 1024 * 1024)).toThrow(/cannot hold/);
+    expect(() => new LzfStreamDecoder(512 * 1024 * 1024, 8192, 2)).toThrow(/cannot hold/);
+    expect(lzfDecompress(Buffer.from([0x00, 0x61, 0xe0, 0xff, 0x00]), 265).equals(Buffer.alloc(265, 'a'))).toBe(true);
   });
 
   it('reports corrupt data instead of reading out of bounds', () => {
@@ -190,8 +209,38 @@ describe('compact encodings', () => {
     expect(parseScore(Buffer.from('nan'))).toBeNaN();
     expect(parseScore(Buffer.from('1.5e-7'))).toBe(1.5e-7);
     expect(() => parseScore(Buffer.from('abc'))).toThrow(EncodingError);
+    expect(Object.is(parseScore(Buffer.from('-0')), -0)).toBe(true);
+    for (const text of ['1.', '.5', '-.5', '007.50', '123456789012345', '1234567890123456', '0.1', '-'])
+      expect(Object.is(tryScore(text), tryNumber(text)), text).toBe(true);
+  });
+
+  it('reads every decimal text to the same double as Number() does', () => {
+    const decimal = fc
+      .tuple(fc.boolean(), fc.stringMatching(/^[0-9]{1,17}$/), fc.option(fc.stringMatching(/^[0-9]{0,17}$/)))
+      .map(([negative, whole, fraction]) => `${negative ? '-' : ''}${whole}${fraction === null ? '' : `.${fraction}`}`);
+    fc.assert(
+      fc.property(fc.oneof(decimal, fc.double({ noNaN: true }).map(String)), (text) => {
+        expect(Object.is(tryScore(text), tryNumber(text)), text).toBe(true);
+      }),
+      { numRuns: 5000 },
+    );
   });
 });
+
+/** The score of a text, or 'error'. */
+function tryScore(text: string): number | string {
+  try {
+    return parseScore(Buffer.from(text, 'latin1'));
+  } catch {
+    return 'error';
+  }
+}
+
+/** What Number() makes of a score text ('error' where parseScore must refuse it). */
+function tryNumber(text: string): number | string {
+  const n = Number(text);
+  return text === '' || text === '-' || Number.isNaN(n) ? 'error' : n;
+}
 
 describe('names packed in integers', () => {
   it('decodes module type ids and key-metadata class specs', () => {

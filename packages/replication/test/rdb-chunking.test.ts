@@ -3,7 +3,7 @@
 // gives identical events whole, byte by byte, and in random pieces, at any batch size.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { RdbParserOptions } from '../src/index.ts';
+import { type RdbEvent, RdbParser, type RdbParserOptions, RdbTransfer } from '../src/index.ts';
 import { entries, parseBytes, plain } from './event-helpers.ts';
 import { RdbWriter } from './rdb-writer.ts';
 
@@ -137,5 +137,92 @@ describe('chunking', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('events handed to a function', () => {
+  const file = everything(13);
+  const options: RdbParserOptions = { maxPartBytes: 4096, batchSize: 3 };
+  const reference = JSON.stringify(plain(parseBytes(file, options)));
+
+  /** Feeds `data` in pieces to a parser, collecting the handed events. */
+  function handed(data: Buffer, splits: readonly number[]): RdbEvent[] {
+    const parser = new RdbParser(options);
+    const events: RdbEvent[] = [];
+    const onEvent = (event: RdbEvent) => {
+      events.push(event);
+    };
+    let at = 0;
+    for (const cut of [...splits, data.length]) {
+      if (cut <= at) continue;
+      expect(parser.write(data.subarray(at, cut), onEvent)).toBeUndefined();
+      at = cut;
+    }
+    parser.end();
+    return events;
+  }
+
+  it('hands over the same events as the arrays, in random pieces', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: file.length - 1 }), { maxLength: 200 }), (cuts) => {
+        expect(
+          JSON.stringify(
+            plain(
+              handed(
+                file,
+                [...cuts].sort((a, b) => a - b),
+              ),
+            ),
+          ),
+        ).toBe(reference);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('hands over the events before a failure, then throws the typed error', () => {
+    const damaged = Buffer.concat([file.subarray(0, file.indexOf('other-db') - 2), Buffer.from([8, 1, 65])]);
+    const events: RdbEvent[] = [];
+    const parser = new RdbParser(options);
+    expect(() => parser.write(damaged, (e) => events.push(e))).toThrow(
+      expect.objectContaining({ code: 'ERR_RDB_UNKNOWN_TYPE' }),
+    );
+    const keys = (list: RdbEvent[]) =>
+      list.filter((e) => e.kind === 'entry' && e.last).map((e) => e.kind === 'entry' && e.key.toString());
+    expect(keys(events)).toEqual(keys(parseBytes(file, options)).slice(0, -1)); // all but other-db
+  });
+
+  it("rethrows the handler's own exception as it is, and stops there", () => {
+    const mine = new Error('my handler failed');
+    const parser = new RdbParser(options);
+    let seen = 0;
+    expect(() =>
+      parser.write(file, (event) => {
+        seen++;
+        if (event.kind === 'entry') throw mine;
+      }),
+    ).toThrow(mine);
+    expect(seen).toBe(parseBytes(file, options).findIndex((e) => e.kind === 'entry') + 1);
+    expect(() => parser.write(Buffer.from([0]))).toThrow(
+      expect.objectContaining({ code: 'ERR_RDB_STATE', cause: mine }),
+    );
+  });
+
+  it("works through RdbTransfer too: the same events, and the handler's exception as it is", () => {
+    const framed = Buffer.concat([Buffer.from(`$${file.length}\r\n`), file]);
+    const transfer = new RdbTransfer(options);
+    const events: RdbEvent[] = [];
+    for (let at = 0; at < framed.length; at += 1000)
+      expect(transfer.write(framed.subarray(at, at + 1000), (e) => events.push(e))).toBeUndefined();
+    expect(transfer.done).toBe(true);
+    expect(JSON.stringify(plain(events))).toBe(reference);
+    const mine = new Error('mine');
+    const failing = new RdbTransfer(options);
+    expect(() =>
+      failing.write(framed, () => {
+        throw mine;
+      }),
+    ).toThrow(mine);
+    expect(() => failing.write(Buffer.from([0]))).toThrow(expect.objectContaining({ code: 'ERR_RDB_STATE' }));
   });
 });

@@ -3,7 +3,14 @@
 // a value). Never a crash with another error, never a hang, never silently wrong events.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { RdbError, RdbParser, ReplicationError } from '../src/index.ts';
+import {
+  CommandStreamDecoder,
+  parseDumpPayload,
+  RdbError,
+  RdbParser,
+  RdbTransfer,
+  ReplicationError,
+} from '../src/index.ts';
 import { listpack } from './encoders.ts';
 import { parseBytes, thrown } from './event-helpers.ts';
 import { RdbWriter, type StreamSpec } from './rdb-writer.ts';
@@ -17,6 +24,7 @@ function richFile(): Buffer {
   return new RdbWriter(11)
     .aux('redis-ver', '7.2.6')
     .function2('#!lua name=x\nredis.register_function("f", function() return 1 end)')
+    .functionPreGa('y', 'LUA', 'a library', 'redis.register_function("g", function() return 2 end)')
     .selectDb(0)
     .resizeDb(8, 1)
     .expireMs(1_900_000_000_000)
@@ -158,7 +166,6 @@ describe('unknown and unsupported', () => {
     ['value type 27 (Redis 8.8 streams)', (w) => w.key(27, 'k'), 'ERR_RDB_UNKNOWN_TYPE', 27],
     ['value type 100', (w) => w.raw(100), 'ERR_RDB_UNKNOWN_TYPE', 100],
     ['opcode 242', (w) => w.raw(242), 'ERR_RDB_UNKNOWN_OPCODE', 242],
-    ['pre-GA functions (246)', (w) => w.raw(246).string('x'), 'ERR_RDB_UNSUPPORTED', 246],
     ['pre-GA module values (6)', (w) => w.key(6, 'k').len(5), 'ERR_RDB_UNSUPPORTED', 6, 3],
   ];
   for (const [name, write, code, type, valueAt = 0] of cases) {
@@ -229,12 +236,116 @@ describe('unknown and unsupported', () => {
   });
 });
 
+/** How much Buffer memory a call leaves allocated right after it returns or throws (before a GC reclaims it). */
+function bufferGrowth(fn: () => unknown): number {
+  let most = 0;
+  // The largest of three runs: a collection between the allocation and the measure hides one run, not three.
+  for (let i = 0; i < 3; i++) {
+    const before = process.memoryUsage().arrayBuffers;
+    try {
+      fn();
+    } catch {}
+    most = Math.max(most, process.memoryUsage().arrayBuffers - before);
+  }
+  return most;
+}
+
+describe('declared lengths are checked against what arrived', () => {
+  const MiB = 1 << 20;
+  /** An LZF string header declaring `ulen` decompressed bytes, followed by 5 compressed bytes. */
+  const lzfLie = (w: RdbWriter, ulen: number) =>
+    w
+      .raw(0xc3)
+      .len(5)
+      .len(ulen)
+      .raw(Buffer.from([3, 97, 98, 99, 100]));
+  const places: [string, (w: RdbWriter) => RdbWriter][] = [
+    ['a list element', (w) => lzfLie(w.selectDb(0).key(1, 'list').len(1), 512 * MiB)],
+    ['an aux value', (w) => lzfLie(w.raw(250).string('name'), 512 * MiB)],
+    ['a hash field', (w) => lzfLie(w.selectDb(0).key(4, 'hash').len(1), 512 * MiB).string('v')],
+    ['a stream node', (w) => lzfLie(w.selectDb(0).key(21, 'st').len(1).string(Buffer.alloc(16)), 512 * MiB)],
+    ['a top-level string streamed in parts', (w) => lzfLie(w.selectDb(0).key(0, 'big'), 512 * MiB)],
+    ['a top-level string read whole', (w) => lzfLie(w.selectDb(0).key(0, 'small'), 900_000)],
+  ];
+  for (const [where, write] of places) {
+    it(`refuses an LZF header in ${where} whose length 5 compressed bytes cannot produce, before allocating it`, () => {
+      const data = write(new RdbWriter(11)).end();
+      const offset = data.indexOf(0xc3);
+      for (const splits of [[], Array.from({ length: data.length }, (_, i) => i)]) {
+        const err = thrown(() => parseBytes(data, {}, splits)) as RdbError;
+        expect(err).toBeInstanceOf(RdbError);
+        expect(err.code).toBe('ERR_RDB_CORRUPT');
+        expect(err.message).toMatch(/LZF string of 5 compressed bytes cannot hold \d+ bytes/);
+        expect(err.offset).toBeLessThanOrEqual(offset);
+      }
+      expect(bufferGrowth(() => parseBytes(data))).toBeLessThan(4 * MiB);
+    });
+  }
+
+  it('reports a damaged LZF string read in parts at its failing token, however the input is cut', () => {
+    // 1000 compressible bytes, streamed (above maxPartBytes), with a back reference made to point before the start.
+    const text = Buffer.from('abcdefgh'.repeat(125));
+    const file = new RdbWriter(11).selectDb(0).stringValue('s', text, 'lzf').end();
+    const damaged = Buffer.from(file);
+    const lengthSize = (at: number) => ((file[at] as number) < 0x40 ? 1 : (file[at] as number) < 0x80 ? 2 : 5);
+    const header = file.indexOf(0xc3);
+    const data = header + 1 + lengthSize(header + 1) + lengthSize(header + 1 + lengthSize(header + 1));
+    let token = data;
+    while ((damaged[token] as number) < 32) token += (damaged[token] as number) + 2; // skip literal runs
+    damaged[token + ((damaged[token] as number) >> 5 === 7 ? 2 : 1)] = 0xff; // its distance byte
+    const offsets = new Set<number>();
+    for (const splits of [
+      [],
+      [data + 3],
+      [token - 1, token + 1],
+      Array.from({ length: damaged.length }, (_, i) => i),
+    ]) {
+      const err = thrown(() => parseBytes(damaged, { maxPartBytes: 100, verifyChecksum: false }, splits)) as RdbError;
+      expect(err.code).toBe('ERR_RDB_CORRUPT');
+      offsets.add(err.offset);
+    }
+    expect([...offsets]).toEqual([token]);
+  });
+
+  it('still reads LZF strings at the highest ratio the format allows', () => {
+    // 2 literal bytes, then back references of 264 bytes each (3 bytes apiece): 88 bytes out per byte in.
+    const tokens = [1, 120, 121];
+    for (let i = 0; i < 50; i++) tokens.push(0xe0, 255, 1);
+    const compressed = Buffer.from(tokens);
+    const text = Buffer.concat([Buffer.from('xy'), Buffer.from('xy'.repeat(132 * 50))]);
+    const file = new RdbWriter(11)
+      .selectDb(0)
+      .key(1, 'list')
+      .len(1)
+      .raw(0xc3)
+      .len(compressed.length)
+      .len(text.length)
+      .raw(compressed)
+      .end();
+    const entry = parseBytes(file).find((e) => e.kind === 'entry');
+    expect(entry?.kind === 'entry' && (entry.value as Buffer[])[0]?.equals(text)).toBe(true);
+  });
+});
+
 describe('the parser as an object', () => {
   it('stays failed after an error and says so', () => {
     const parser = new RdbParser();
     expect(() => parser.write(Buffer.from('NOTANRDB!!'))).toThrow(RdbError);
     expect(() => parser.write(Buffer.from('REDIS0011'))).toThrow(expect.objectContaining({ code: 'ERR_RDB_VERSION' }));
     expect(() => parser.end()).toThrow(expect.objectContaining({ code: 'ERR_RDB_VERSION' }));
+  });
+
+  it('rejects options it does not know, naming the ones it takes', () => {
+    const typo = (options: object) => options as never;
+    for (const make of [
+      () => new RdbParser(typo({ verifyChecksums: false })),
+      () => new RdbTransfer(typo({ discard: true, signal: AbortSignal.timeout(1) })),
+      () => new CommandStreamDecoder(typo({ offset: 0, maxArgumentBytes: 10, dbs: 1 })),
+      () => parseDumpPayload(Buffer.alloc(20), typo({ verify: true })),
+    ])
+      expect(make).toThrow(
+        expect.objectContaining({ code: 'ERR_REPLICATION_ARGUMENT', message: expect.stringMatching(/has no option/) }),
+      );
   });
 
   it('rejects bad options with ERR_REPLICATION_ARGUMENT', () => {

@@ -382,6 +382,36 @@ describe('RDB 5-9', () => {
 });
 
 describe('RDB 10-13', () => {
+  it('reads the Redis 7.0 release-candidate function format (opcode 246) as Redis 7.0 GA loaded it', () => {
+    const body = "redis.register_function('f', function() return 1 end)";
+    const file = new RdbWriter(10)
+      .aux('redis-ver', '6.9.241')
+      .functionPreGa('mylib', 'LUA', 'my library', body)
+      .functionPreGa('other', 'LUA', undefined, 'return')
+      .selectDb(0)
+      .stringValue('k', 'v')
+      .end();
+    const everyByte = Array.from({ length: file.length }, (_, i) => i);
+    for (const splits of [[], everyByte]) {
+      const events = parseBytes(file, {}, splits);
+      expect(events.filter((e) => e.kind === 'function').map(plain)).toEqual([
+        {
+          kind: 'function',
+          code: `#!LUA name=mylib\n${body}`,
+          preGa: { name: 'mylib', engine: 'LUA', description: 'my library', code: body },
+          offset: file.indexOf(246),
+        },
+        {
+          kind: 'function',
+          code: '#!LUA name=other\nreturn',
+          preGa: { name: 'other', engine: 'LUA', code: 'return' },
+          offset: file.lastIndexOf(246),
+        },
+      ]);
+      expect(entries(events)).toMatchObject([{ key: 'k', value: 'v' }]);
+    }
+  });
+
   it('reads listpack hashes, zsets and sets, quicklist 2 with plain and packed nodes, and functions', () => {
     const w = new RdbWriter(11)
       .function2("#!lua name=lib\nredis.register_function('f', function() return 1 end)")

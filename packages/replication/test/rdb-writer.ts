@@ -59,6 +59,8 @@ export function keyMetaSpec(name: string, version: number, flags: number): numbe
 
 export class RdbWriter {
   readonly #parts: Buffer[] = [];
+  readonly #lengths: [at: number, size: number][] = [];
+  #size = 0;
   readonly version: number;
 
   constructor(version: number, magic: 'REDIS' | 'VALKEY' = 'REDIS') {
@@ -71,12 +73,22 @@ export class RdbWriter {
   }
 
   raw(...bytes: (Buffer | number)[]): this {
-    for (const b of bytes) this.#parts.push(typeof b === 'number' ? Buffer.from([b]) : b);
+    for (const b of bytes) {
+      const part = typeof b === 'number' ? Buffer.from([b]) : b;
+      this.#parts.push(part);
+      this.#size += part.length;
+    }
     return this;
+  }
+
+  /** Where each RDB length was written, and its encoded size (the fuzzer inflates them). */
+  get lengths(): readonly (readonly [at: number, size: number])[] {
+    return this.#lengths;
   }
 
   len(n: number | bigint): this {
     const v = BigInt(n);
+    this.#lengths.push([this.#size, v < 64n ? 1 : v < 16384n ? 2 : v <= 0xffffffffn ? 5 : 9]);
     if (v < 64n) return this.raw(Number(v));
     if (v < 16384n) return this.raw(0x40 | Number(v >> 8n), Number(v & 0xffn));
     if (v <= 0xffffffffn) {
@@ -148,6 +160,11 @@ export class RdbWriter {
   }
   function2(code: string): this {
     return this.raw(245).string(code);
+  }
+  /** A function library as Redis 7.0-rc1 and rc2 saved it (opcode 246): name, engine, optional description, code. */
+  functionPreGa(name: string, engine: string, description: string | undefined, code: string): this {
+    this.raw(246).string(name).string(engine);
+    return (description === undefined ? this.len(0) : this.len(1).string(description)).string(code);
   }
   moduleItems(items: readonly ModuleValueItem[]): this {
     for (const item of items) {

@@ -4,6 +4,7 @@ import { type ConnectionOptions as TlsConnectionOptions, connect as tlsConnect }
 import { abortable } from './abort.ts';
 import { type BackoffOptions, exponentialBackoff, type ReconnectStrategy } from './backoff.ts';
 import { RespDecoder, type RespDecoderOptions } from './decoder.ts';
+import { type CommandTraceContext, commandChannel } from './diagnostics.ts';
 import { type Command, CommandEncoder } from './encoder.ts';
 import { ReplyError, RespError, type RespErrorCode, RespProtocolError } from './errors.ts';
 import { isLogger, type Logger, noopLogger } from './logger.ts';
@@ -207,6 +208,16 @@ export interface RespConnectionEvents<Value = RespValue> {
 
 type Settle = (value: unknown) => void;
 
+/** The upper-case name of a command, as errors and traces show it. */
+function commandName(command: Command): string {
+  const first = command[0];
+  return typeof first === 'string'
+    ? first.toUpperCase()
+    : Buffer.isBuffer(first)
+      ? first.toString('latin1').toUpperCase()
+      : String(first);
+}
+
 /** A command between `send()` and its reply. */
 class Pending {
   command: Command | null;
@@ -228,13 +239,7 @@ class Pending {
 
   constructor(command: Command, resolve: Settle, reject: (err: Error) => void, options: SendOptions<never>) {
     this.command = command;
-    const first = command[0];
-    this.name =
-      typeof first === 'string'
-        ? first.toUpperCase()
-        : Buffer.isBuffer(first)
-          ? first.toString('latin1').toUpperCase()
-          : String(first);
+    this.name = commandName(command);
     this.resolve = resolve;
     this.reject = reject;
     this.untilPush = options.untilPush;
@@ -766,7 +771,10 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
         protocol,
         server,
         attempt: this.#attempt,
-        send: <T = Value>(command: Command, options: SendOptions<Value> = {}) => this.#internal<T>(command, options),
+        send: <T = Value>(command: Command, options: SendOptions<Value> = {}) =>
+          commandChannel.hasSubscribers
+            ? commandChannel.tracePromise(() => this.#internal<T>(command, options), this.#traceContext(command))
+            : this.#internal<T>(command, options),
       };
       try {
         await this.#onConnect(session);
@@ -911,6 +919,28 @@ export class RespConnection<Value = RespValue> extends EventEmitter<RespConnecti
    * @throws {RespError} `ERR_RESP_ARGUMENT`, `ERR_RESP_TIMEOUT`, `ERR_RESP_ABORTED`, `ERR_RESP_CONNECTION_LOST`, `ERR_RESP_CLOSED`, `ERR_RESP_QUEUE_FULL`, `ERR_RESP_TAKEN_OVER`, or a {@link ReplyError}.
    */
   send<T = Value>(command: Command, options?: SendOptions<Value>): Promise<T> {
+    if (commandChannel.hasSubscribers) return this.#traced<T>(command, options);
+    return this.#send<T>(command, options);
+  }
+
+  /** {@link send} on the `redis-events:resp:command` TracingChannel, while someone listens. */
+  #traced<T>(command: Command, options: SendOptions<Value> | undefined): Promise<T> {
+    return commandChannel.tracePromise(() => this.#send<T>(command, options), this.#traceContext(command));
+  }
+
+  #traceContext(command: Command): CommandTraceContext {
+    const t = this.#target;
+    const valid = Array.isArray(command) && command.length > 0;
+    return {
+      command: valid ? commandName(command) : '',
+      argsCount: valid ? command.length - 1 : 0,
+      serverAddress: t.path ?? t.host,
+      serverPort: t.path !== undefined ? undefined : t.port,
+      database: this.#db,
+    };
+  }
+
+  #send<T>(command: Command, options: SendOptions<Value> | undefined): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const refused = this.#refusal();
       if (refused) {

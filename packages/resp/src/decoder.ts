@@ -65,11 +65,26 @@ const LEN_NULL = -1;
 const LEN_STREAMED = -2;
 const LEN_INCOMPLETE = -3;
 
-/** Arrays up to this length are allocated at their declared size; longer ones grow as elements arrive. */
-const PREALLOC = 1 << 16;
+/**
+ * Aggregates up to this length are allocated at their declared size. Longer ones are sized by
+ * what has arrived: no more slots than the bytes of the chunk could fill (each element takes
+ * at least 3 bytes), net of what the aggregates already open reserved; past that they grow as
+ * elements arrive. A server cannot make nested headers reserve memory it has not sent.
+ */
+const SMALL_AGGREGATE = 16;
+/** The fewest bytes an element takes on the wire (`_\r\n`, `+\r\n`). */
+const MIN_ELEMENT = 3;
+/**
+ * A bulk payload that spans chunks is copied into one buffer of its declared length once that
+ * is at most this, or at most twice what has arrived; before that its chunks are kept as they
+ * came. So memory stays within three times the bytes received, and every byte is copied once.
+ */
+const BULK_PREALLOC = 64 * 1024;
 /** Digits, sign and CRLF of the longest integer or length line (int64). */
 const NUMBER_LINE = 24;
+/** Longest double line: type byte, up to 509 bytes, CRLF. */
 const DOUBLE_LINE = 512;
+const DOUBLE_CONTENT = DOUBLE_LINE - 3;
 const EMPTY: Buffer = Buffer.alloc(0);
 /**
  * Short strings: V8 copies substrings shorter than 13 characters (longer ones would be views that
@@ -90,6 +105,34 @@ const POW10 = [
   1e21, 1e22,
 ];
 
+/**
+ * The Buffers handed out in `strings: 'buffer'` mode: zero-copy views like `subarray()` gives,
+ * made directly. Node's own Buffers are instances of an internal Uint8Array subclass whose
+ * prototype is `Buffer.prototype`; this class is built the same way (so `Buffer.isBuffer()`,
+ * `instanceof Buffer`, `.constructor === Buffer` and every Buffer method hold), without
+ * `subarray()`'s argument handling and explicit constructor, which cost about a third of the
+ * time of each view.
+ */
+class BufferView extends Uint8Array {}
+Object.setPrototypeOf(BufferView.prototype, Buffer.prototype);
+Object.defineProperty(BufferView.prototype, 'constructor', {
+  value: Buffer,
+  writable: true,
+  configurable: true,
+  enumerable: false,
+});
+
+/** A zero-copy Buffer of `buf[s, e)`. */
+function view(buf: Buffer, s: number, e: number): Buffer {
+  return new BufferView(buf.buffer as ArrayBuffer, buf.byteOffset + s, e - s) as unknown as Buffer;
+}
+
+/**
+ * Called as `stringSlice.call(text, s, e)`: once any code defines a subclass of String (ioredis
+ * and @redis/client do), V8 drops a fast path of method calls on string primitives.
+ */
+const stringSlice = String.prototype.slice;
+
 /** Node's native slice methods, faster than `toString(enc, start, end)` which validates its arguments first. */
 interface NativeSlices {
   utf8Slice(start: number, end: number): string;
@@ -104,10 +147,57 @@ class Frame {
   length = 0;
   index = 0;
   items: unknown[] = NO_ITEMS;
+  /** Slots of `items` allocated beyond SMALL_AGGREGATE, counted in the decoder's `reserved`. */
+  reserved = 0;
   /** Attribute pairs (flat) waiting for the next element of this aggregate. */
   attrs: unknown[] | null = null;
   /** Total bytes of a streamed string so far. */
   bytes = 0;
+}
+
+/**
+ * The property name of a map key that is not a string, in `maps: 'object'` mode: what String()
+ * gives, but an array key is joined without recursion (a key may be nested as deep as maxDepth).
+ */
+function keyText(key: unknown): string {
+  if (Buffer.isBuffer(key)) return key.toString('utf8');
+  if (!Array.isArray(key)) return String(key);
+  let text = '';
+  const stack: unknown[][] = [key];
+  const at: number[] = [0];
+  while (stack.length > 0) {
+    const top = stack.length - 1;
+    const items = stack[top] as unknown[];
+    const i = at[top] as number;
+    if (i >= items.length) {
+      stack.pop();
+      at.pop();
+      continue;
+    }
+    at[top] = i + 1;
+    if (i > 0) text += ',';
+    const item = items[i];
+    if (Array.isArray(item)) {
+      stack.push(item);
+      at.push(0);
+    } else if (item !== null && item !== undefined)
+      text += Buffer.isBuffer(item) ? item.toString('utf8') : String(item);
+  }
+  return text;
+}
+
+/** What a line of this type is called in error messages. */
+function lineName(type: number): string {
+  switch (type) {
+    case T_SIMPLE:
+      return 'simple string';
+    case T_ERROR:
+      return 'simple error';
+    case T_DOUBLE:
+      return 'double';
+    default:
+      return 'big number';
+  }
 }
 
 function typeName(type: number): string {
@@ -128,6 +218,8 @@ function typeName(type: number): string {
       return 'bulk error';
     case T_VERBATIM:
       return 'verbatim string';
+    case T_CHUNK:
+      return 'chunk';
     default:
       return `type ${String.fromCharCode(type)}`;
   }
@@ -201,6 +293,9 @@ export class RespDecoder<Value = RespValue> {
   // A bulk payload cut by the end of a chunk.
   private bulkType = 0;
   private bulkTarget: Buffer | null = null;
+  /** The chunks of a large payload before its buffer is allocated: the first from `bulkPartsStart`. */
+  private bulkParts: Buffer[] | null = null;
+  private bulkPartsStart = 0;
   private bulkLength = 0;
   private bulkFilled = 0;
   /** CRLF bytes after the payload still to verify (0 when no payload is open). */
@@ -215,6 +310,8 @@ export class RespDecoder<Value = RespValue> {
   private topAttrs: unknown[] | null = null;
   private topPush = false;
   private inStreamedString = false;
+  /** Slots preallocated by the open frames beyond SMALL_AGGREGATE (see open()). */
+  private reserved = 0;
 
   // Where parseLength leaves the position after the LF.
   private lineEnd = 0;
@@ -310,6 +407,7 @@ export class RespDecoder<Value = RespValue> {
       this.lineParts === null &&
       this.bulkTrailer === 0 &&
       this.bulkTarget === null &&
+      this.bulkParts === null &&
       this.topAttrs === null
     );
   }
@@ -396,10 +494,17 @@ export class RespDecoder<Value = RespValue> {
     this.lineParts = null;
     this.lineLength = 0;
     this.bulkTarget = null;
+    this.bulkParts = null;
     this.bulkTrailer = 0;
     this.bulkValue = undefined;
-    for (let i = 0; i < this.depth; i++) (this.frames[i] as Frame).items = NO_ITEMS;
+    for (let i = 0; i < this.depth; i++) {
+      const frame = this.frames[i] as Frame;
+      frame.items = NO_ITEMS;
+      frame.attrs = null;
+      frame.reserved = 0;
+    }
     this.depth = 0;
+    this.reserved = 0;
     this.top = null;
     this.regionBuf = null;
     this.regionText = null;
@@ -439,7 +544,7 @@ export class RespDecoder<Value = RespValue> {
           continue;
         }
         if (this.lineParts !== null) this.continueLine();
-        else if (this.bulkTrailer !== 0 || this.bulkTarget !== null) this.continueBulk();
+        else if (this.bulkTrailer !== 0 || this.bulkTarget !== null || this.bulkParts !== null) this.continueBulk();
         else {
           const pos = this.parse(this.buf, this.pos, this.base);
           if (this.generation !== generation) return;
@@ -527,9 +632,8 @@ export class RespDecoder<Value = RespValue> {
         }
         case T_SIMPLE:
         case T_ERROR: {
-          const p = this.lineCR(buf, pos, base, type === T_SIMPLE ? 'simple string' : 'simple error');
+          const p = this.lineCR(buf, pos, base);
           if (p < 0) return this.cut(buf, start, base);
-          if (p - pos - 1 > this.maxLineLength) this.lineTooLong(buf, start, base);
           if (type === T_SIMPLE) {
             // The replies that are nearly all simple strings get a constant instead of a new string.
             if (p - pos === 3 && buf[pos + 1] === 79 && buf[pos + 2] === 75) value = 'OK';
@@ -556,7 +660,7 @@ export class RespDecoder<Value = RespValue> {
               break;
             }
             if (length === LEN_STREAMED) {
-              this.open(T_BULK, -1, buf, start, base);
+              this.open(T_BULK, -1, buf, start, base, q);
               this.inStreamedString = true;
               pos = q;
               continue;
@@ -573,7 +677,7 @@ export class RespDecoder<Value = RespValue> {
                 base,
               );
             }
-            if (buffers) value = buf.subarray(q, payloadEnd);
+            if (buffers) value = view(buf, q, payloadEnd);
             else if (length <= SHORT_STRING) value = this.shortString(buf, q, payloadEnd);
             else value = (buf as unknown as NativeSlices).utf8Slice(q, payloadEnd);
             pos = payloadEnd + 2;
@@ -594,6 +698,8 @@ export class RespDecoder<Value = RespValue> {
           if (length > this.maxBulkLength) this.bulkTooLong(type, length, buf, start, base);
           const payloadEnd = q + length;
           if (payloadEnd + 2 <= end) {
+            // The payload is checked before its CRLF, as when it arrives in pieces.
+            value = this.bulkValueOf(type, buf, q, payloadEnd, base);
             if (buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) {
               this.fail(
                 `missing CRLF after the ${length}-byte ${typeName(type)} payload`,
@@ -602,7 +708,6 @@ export class RespDecoder<Value = RespValue> {
                 base,
               );
             }
-            value = this.bulkValueOf(type, buf, q, payloadEnd, base);
             pos = payloadEnd + 2;
             break;
           }
@@ -636,7 +741,11 @@ export class RespDecoder<Value = RespValue> {
             );
           }
           if (length === 0) {
-            if (type === T_ATTRIBUTE) continue; // annotates with nothing
+            if (type === T_ATTRIBUTE) {
+              // Annotates with nothing, but a value must still follow it.
+              this.pendAttributes(NO_ITEMS);
+              continue;
+            }
             value = this.finishAggregate(type, [], false);
             if (type === T_PUSH && this.depth === 0) this.topPush = true;
             break;
@@ -647,6 +756,7 @@ export class RespDecoder<Value = RespValue> {
             buf,
             start,
             base,
+            pos,
           );
           if (type === T_PUSH) this.topPush = true;
           continue;
@@ -671,13 +781,8 @@ export class RespDecoder<Value = RespValue> {
         }
         case T_DOUBLE:
         case T_BIG: {
-          const cap = type === T_DOUBLE ? DOUBLE_LINE : this.maxLineLength + 3;
-          const p = this.lineCR(buf, pos, base, type === T_DOUBLE ? 'double' : 'big number');
+          const p = this.lineCR(buf, pos, base);
           if (p < 0) return this.cut(buf, start, base);
-          if (p + 2 - pos > cap) {
-            if (type === T_DOUBLE) this.fail('double too long', buf, start, base);
-            this.lineTooLong(buf, start, base);
-          }
           value = type === T_DOUBLE ? this.double(buf, pos + 1, p, base) : this.bigNumber(buf, pos + 1, p, base);
           pos = p + 2;
           break;
@@ -724,7 +829,7 @@ export class RespDecoder<Value = RespValue> {
                 base,
               );
             }
-            frame.items[frame.index++] = buf.subarray(q, payloadEnd);
+            frame.items[frame.index++] = view(buf, q, payloadEnd);
             pos = payloadEnd + 2;
             continue;
           }
@@ -764,16 +869,28 @@ export class RespDecoder<Value = RespValue> {
     const items = frame.items;
     const last = frame.length - 1;
     const end = buf.length;
+    const max = this.maxBulkLength;
+    const buffers = this.buffers;
+    const arrayBuffer = buf.buffer as ArrayBuffer;
+    const byteOffset = buf.byteOffset;
     let index = frame.index;
     items[index++] = first;
     while (index !== last && pos < end && buf[pos] === T_BULK) {
-      const length = this.quickLength(buf, pos);
-      if (length < 0 || length > this.maxBulkLength) break;
-      const q = this.lineEnd;
-      const payloadEnd = q + length;
+      // `$<digits>\r\n<payload>\r\n`, inline; anything else is left to the general path.
+      let p = pos + 1;
+      let n = 0;
+      let c = 0;
+      for (; p < end; p++) {
+        c = buf[p] as number;
+        if (c < 48 || c > 57) break;
+        n = n * 10 + (c - 48);
+      }
+      if (p === pos + 1 || p - pos > 16 || n > max || p + 1 >= end || c !== CR || buf[p + 1] !== LF) break;
+      const q = p + 2;
+      const payloadEnd = q + n;
       if (payloadEnd + 2 > end || buf[payloadEnd] !== CR || buf[payloadEnd + 1] !== LF) break;
-      if (this.buffers) items[index++] = buf.subarray(q, payloadEnd);
-      else if (length <= SHORT_STRING) items[index++] = this.shortString(buf, q, payloadEnd);
+      if (buffers) items[index++] = new BufferView(arrayBuffer, byteOffset + q, n);
+      else if (n <= SHORT_STRING) items[index++] = this.shortString(buf, q, payloadEnd);
       else items[index++] = (buf as unknown as NativeSlices).utf8Slice(q, payloadEnd);
       pos = payloadEnd + 2;
     }
@@ -803,18 +920,28 @@ export class RespDecoder<Value = RespValue> {
 
   /**
    * Finds the CR that ends the line starting at `start` (the type byte) and checks the LF after
-   * it; -1 when the line goes on past the end of `buf`. A bare LF or a CR without LF is an error.
+   * it; -1 when the line goes on past the end of `buf`. A bare LF, a CR without LF, or a line
+   * longer than its limit is an error. The scan stops where the limit is passed, so the error
+   * is the one a byte-by-byte reader meets first, whatever follows.
    */
-  private lineCR(buf: Buffer, start: number, base: number, what: string): number {
+  private lineCR(buf: Buffer, start: number, base: number): number {
     const end = buf.length;
-    for (let p = start + 1; p < end; p++) {
+    const type = buf[start] as number;
+    // The first position that cannot hold content any more: past it only the CR may come.
+    const limit = start + 2 + (type === T_DOUBLE ? DOUBLE_CONTENT : this.maxLineLength);
+    const stop = Math.min(limit, end);
+    for (let p = start + 1; p < stop; p++) {
       const c = buf[p] as number;
       if (c === CR) {
         if (p + 1 >= end) return -1;
-        if (buf[p + 1] !== LF) this.badByte(what, buf, p, base);
+        if (buf[p + 1] !== LF) this.badByte(lineName(type), buf, p, base);
         return p;
       }
-      if (c === LF) this.badByte(what, buf, p, base);
+      if (c === LF) this.badByte(lineName(type), buf, p, base);
+    }
+    if (stop === limit) {
+      if (type === T_DOUBLE) this.fail(`double longer than ${DOUBLE_LINE} bytes`, buf, start, base);
+      this.lineTooLong(buf, start, base);
     }
     return -1;
   }
@@ -942,7 +1069,11 @@ export class RespDecoder<Value = RespValue> {
       if (p !== e) this.fail('invalid double', buf, s - 1, base);
       // Exact fast path (both operands exact, one rounding); else the engine's correctly rounded parse.
       if (!exponent && count <= 15) value = fraction === 0 ? mantissa : mantissa / (POW10[fraction] as number);
-      else value = Number((buf as unknown as NativeSlices).latin1Slice(unsigned, e));
+      else {
+        value = Number((buf as unknown as NativeSlices).latin1Slice(unsigned, e));
+        // Overflow is an error, as in hiredis: only the word inf stands for infinity.
+        if (value === Infinity) this.fail('double out of range (only inf means infinity)', buf, s - 1, base);
+      }
       if (negative) value = -value;
     }
     return this.typed ? { type: 'double', value } : value;
@@ -956,8 +1087,15 @@ export class RespDecoder<Value = RespValue> {
       const c = buf[p] as number;
       if (c < 48 || c > 57) this.fail('invalid digit in a big number', buf, p, base);
     }
-    const big = BigInt((buf as unknown as NativeSlices).latin1Slice(s, e));
-    const value = this.bigIntegers === 'string' ? big.toString() : big;
+    let value: bigint | string;
+    if (this.bigIntegers === 'string') {
+      // The canonical decimal text without a BigInt round trip (which costs seconds at 1 MiB).
+      const negative = buf[s] === 45;
+      let d = buf[s] === 45 || buf[s] === 43 ? s + 1 : s;
+      while (d < e - 1 && buf[d] === 48) d++;
+      const digits = (buf as unknown as NativeSlices).latin1Slice(d, e);
+      value = negative && digits !== '0' ? `-${digits}` : digits;
+    } else value = BigInt((buf as unknown as NativeSlices).latin1Slice(s, e));
     return this.typed ? { type: 'big-number', value } : value;
   }
 
@@ -971,7 +1109,7 @@ export class RespDecoder<Value = RespValue> {
       const text = this.regionText;
       if (text !== null) {
         this.regionHits++;
-        return text.slice(s - this.regionStart, e - this.regionStart);
+        return stringSlice.call(text, s - this.regionStart, e - this.regionStart);
       }
     } else if (this.depth > 0) {
       if (this.regionCooldown > 0) this.regionCooldown--;
@@ -987,7 +1125,7 @@ export class RespDecoder<Value = RespValue> {
         this.regionText = isAscii(buf.subarray(s, regionEnd))
           ? (buf as unknown as NativeSlices).latin1Slice(s, regionEnd)
           : null;
-        if (this.regionText !== null) return this.regionText.slice(0, e - s);
+        if (this.regionText !== null) return stringSlice.call(this.regionText, 0, e - s);
       }
     }
     return (buf as unknown as NativeSlices).utf8Slice(s, e);
@@ -1016,7 +1154,7 @@ export class RespDecoder<Value = RespValue> {
   /** The value of a bulk string, bulk error or verbatim string whose payload is `buf[s, e)`. */
   private bulkValueOf(type: number, buf: Buffer, s: number, e: number, base: number): unknown {
     if (type === T_BULK) {
-      const value = this.buffers ? buf.subarray(s, e) : (buf as unknown as NativeSlices).utf8Slice(s, e);
+      const value = this.buffers ? view(buf, s, e) : (buf as unknown as NativeSlices).utf8Slice(s, e);
       return this.typed ? { type: 'bulk-string', value } : value;
     }
     if (type === T_BULK_ERROR) {
@@ -1027,7 +1165,7 @@ export class RespDecoder<Value = RespValue> {
       this.fail('verbatim string must start with a 3-byte format and ":"', buf, s, base);
     }
     const format = (buf as unknown as NativeSlices).latin1Slice(s, s + 3);
-    const text = this.buffers ? buf.subarray(s + 4, e) : (buf as unknown as NativeSlices).utf8Slice(s + 4, e);
+    const text = this.buffers ? view(buf, s + 4, e) : (buf as unknown as NativeSlices).utf8Slice(s + 4, e);
     if (this.typed) return { type: 'verbatim-string', format, value: text };
     return this.verbatim === 'text' ? text : new VerbatimString(format, text);
   }
@@ -1035,7 +1173,10 @@ export class RespDecoder<Value = RespValue> {
   // ---------------------------------------------------------------------------------------------
   // Values cut by the end of a chunk
 
-  /** Keeps the line from `start` to the end of `buf` until the rest arrives. */
+  /**
+   * Keeps the line from `start` to the end of `buf` until the rest arrives. parse() has scanned
+   * it already: it holds no error yet (a CR can only be its last byte).
+   */
   private cut(buf: Buffer, start: number, base: number): number {
     if (buf !== this.buf) {
       if (this.probing) return buf.length;
@@ -1043,50 +1184,18 @@ export class RespDecoder<Value = RespValue> {
       this.fail('malformed line', buf, start, base);
     }
     const type = buf[start] as number;
-    let cap: number;
-    switch (type) {
-      case T_SIMPLE:
-      case T_ERROR:
-      case T_BIG:
-        cap = this.maxLineLength + 3;
-        break;
-      case T_DOUBLE:
-        cap = DOUBLE_LINE;
-        break;
-      default:
-        cap = NUMBER_LINE;
-    }
     const part = buf.subarray(start);
     this.lineParts = [part];
     this.lineLength = part.length;
     this.lineOffset = base + start;
-    this.lineCap = cap;
-    this.checkPartialLine(part, 0, base + start);
+    // The length from which a line without its CR is over its limit (number lines are re-checked whole).
+    this.lineCap =
+      type === T_SIMPLE || type === T_ERROR || type === T_BIG
+        ? this.maxLineLength + 2
+        : type === T_DOUBLE
+          ? DOUBLE_CONTENT + 2
+          : NUMBER_LINE;
     return buf.length;
-  }
-
-  /** Early checks on a line that has no LF yet: a CR must be the last byte, and the line must fit. */
-  private checkPartialLine(part: Buffer, from: number, offset: number): void {
-    const cr = part.indexOf(CR, from);
-    if (cr >= 0 && cr < part.length - 1) this.badByte('line', part, cr, offset - from);
-    if (this.lineLength > this.lineCap) {
-      const type = (this.lineParts as Buffer[])[0]?.[0] as number;
-      const at = this.lineOffset;
-      if (type === T_SIMPLE || type === T_ERROR || type === T_BIG) {
-        throw new RespProtocolError(
-          'ERR_RESP_LIMIT',
-          `line longer than maxLineLength ${this.maxLineLength} bytes (raise the decoder option if the server really sends that)`,
-          at,
-          printable((this.lineParts as Buffer[])[0] as Buffer),
-        );
-      }
-      throw new RespProtocolError(
-        'ERR_RESP_PROTOCOL',
-        `${type === T_DOUBLE ? 'double' : 'number'} line without CRLF within ${this.lineCap} bytes`,
-        at,
-        printable((this.lineParts as Buffer[])[0] as Buffer),
-      );
-    }
   }
 
   /** Continues a cut line with the current chunk; decodes it once it is whole. */
@@ -1094,34 +1203,25 @@ export class RespDecoder<Value = RespValue> {
     const buf = this.buf;
     const pos = this.pos;
     const parts = this.lineParts as Buffer[];
-    const last = parts[parts.length - 1] as Buffer;
-    if (last[last.length - 1] === CR && buf[pos] !== LF) {
-      // Report the CR, as a whole line would.
-      const crAt = this.lineOffset + this.lineLength - 1;
-      throw new RespProtocolError(
-        'ERR_RESP_PROTOCOL',
-        'CR not followed by LF in line',
-        crAt,
-        printable(buf.subarray(pos, pos + 31)),
-      );
-    }
     const lf = buf.indexOf(LF, pos);
     if (lf < 0) {
+      const last = parts[parts.length - 1] as Buffer;
       const part = buf.subarray(pos);
       parts.push(part);
       this.lineLength += part.length;
       this.pos = buf.length;
-      if (this.lineCap === NUMBER_LINE) {
-        // Short lines are checked byte by byte, as if they had come whole, so that any split
-        // of the input fails at the same byte.
-        this.probing = true;
-        try {
-          this.parse(Buffer.concat(parts, this.lineLength), 0, this.lineOffset);
-        } finally {
-          this.probing = false;
-        }
+      // Anything that may be wrong (a CR with something after it, a line past its limit, a
+      // number line at all) is judged by parse() on the whole line so far, so that the error is
+      // exactly the one the same bytes in one chunk give.
+      const cr = part.indexOf(CR);
+      if (
+        this.lineCap === NUMBER_LINE ||
+        last[last.length - 1] === CR ||
+        (cr >= 0 && cr < part.length - 1) ||
+        this.lineLength >= this.lineCap
+      ) {
+        this.probeLine();
       }
-      this.checkPartialLine(part, 0, this.base + pos);
       return;
     }
     parts.push(buf.subarray(pos, lf + 1));
@@ -1134,6 +1234,27 @@ export class RespDecoder<Value = RespValue> {
     this.parse(line, 0, offset);
   }
 
+  /** Runs parse() over the partial line: it throws what is wrong with it, or finds it unfinished. */
+  private probeLine(): void {
+    const line = Buffer.concat(this.lineParts as Buffer[], this.lineLength);
+    this.probing = true;
+    try {
+      this.parse(line, 0, this.lineOffset);
+    } finally {
+      this.probing = false;
+    }
+    // Guards: parse() rejects these itself, so they are never reached.
+    if (this.lineCap === NUMBER_LINE) {
+      if (line.length > NUMBER_LINE)
+        this.fail(`number line without CRLF within ${NUMBER_LINE} bytes`, line, 0, this.lineOffset);
+    } else {
+      const cr = line.indexOf(CR);
+      if ((cr >= 0 && cr < line.length - 1) || (cr < 0 && line.length >= this.lineCap)) {
+        this.fail('malformed line', line, 0, this.lineOffset);
+      }
+    }
+  }
+
   /** Opens the payload state for a bulk whose payload starts at `q` and does not end in `buf`. */
   private startBulk(type: number, length: number, buf: Buffer, q: number, base: number): number {
     const end = buf.length;
@@ -1142,22 +1263,31 @@ export class RespDecoder<Value = RespValue> {
     this.bulkOffset = base + q;
     if (q + length <= end) {
       // The payload is here, only (part of) the CRLF is missing: keep a view, check what CRLF there is.
-      this.bulkValue =
-        type === T_CHUNK ? buf.subarray(q, q + length) : this.bulkValueOf(type, buf, q, q + length, base);
+      this.bulkValue = type === T_CHUNK ? view(buf, q, q + length) : this.bulkValueOf(type, buf, q, q + length, base);
       this.bulkTrailer = 2;
-      let p = q + length;
+      const p = q + length;
       if (p < end) {
         if (buf[p] !== CR) this.fail(`missing CRLF after the ${length}-byte ${typeName(type)} payload`, buf, p, base);
         this.bulkTrailer = 1;
-        p++;
       }
       return end;
     }
-    // Copied once into a buffer of the declared size.
-    const target = Buffer.allocUnsafe(length);
-    buf.copy(target, 0, q, end);
-    this.bulkTarget = target;
-    this.bulkFilled = end - q;
+    const have = end - q;
+    this.bulkFilled = have;
+    if (have === 0) {
+      // Only the header is here (a header cut by a chunk boundary): the payload may well lie
+      // whole in the next chunk, and then it is a view of it, not a copy.
+      this.bulkParts = [];
+    } else if (length <= BULK_PREALLOC || have * 2 >= length) {
+      // Copied once into a buffer of the declared size.
+      const target = Buffer.allocUnsafe(length);
+      buf.copy(target, 0, q, end);
+      this.bulkTarget = target;
+    } else {
+      // Declared far beyond what arrived: keep the chunks until half of it is here.
+      this.bulkParts = [buf];
+      this.bulkPartsStart = q;
+    }
     return end;
   }
 
@@ -1166,6 +1296,41 @@ export class RespDecoder<Value = RespValue> {
     const buf = this.buf;
     let pos = this.pos;
     const end = buf.length;
+    const parts = this.bulkParts;
+    if (parts !== null) {
+      const length = this.bulkLength;
+      if (parts.length === 0 && pos + length <= end) {
+        // The whole payload is in this chunk: a view, as if the header had come with it.
+        this.bulkParts = null;
+        this.bulkValue =
+          this.bulkType === T_CHUNK
+            ? view(buf, pos, pos + length)
+            : this.bulkValueOf(this.bulkType, buf, pos, pos + length, this.base);
+        this.bulkTrailer = 2;
+        pos += length;
+        this.bulkFilled = length;
+      }
+    }
+    if (this.bulkParts !== null) {
+      const parts = this.bulkParts;
+      const n = Math.min(this.bulkLength - this.bulkFilled, end - pos);
+      if ((this.bulkFilled + n) * 2 < this.bulkLength && this.bulkLength > BULK_PREALLOC) {
+        // Still less than half: keep the chunk (all payload from pos: it cannot hold the end).
+        if (parts.length === 0) this.bulkPartsStart = pos;
+        parts.push(buf);
+        this.bulkFilled += n;
+        this.pos = end;
+        return;
+      }
+      const target = Buffer.allocUnsafe(this.bulkLength);
+      let o = 0;
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i] as Buffer;
+        o += part.copy(target, o, i === 0 ? this.bulkPartsStart : 0);
+      }
+      this.bulkParts = null;
+      this.bulkTarget = target;
+    }
     const target = this.bulkTarget;
     if (target !== null) {
       const n = Math.min(this.bulkLength - this.bulkFilled, end - pos);
@@ -1208,7 +1373,8 @@ export class RespDecoder<Value = RespValue> {
   // ---------------------------------------------------------------------------------------------
   // The frame stack
 
-  private open(kind: number, length: number, buf: Buffer, start: number, base: number): void {
+  /** Opens an aggregate of `length` elements (-1: streamed) whose header ends at `after` in `buf`. */
+  private open(kind: number, length: number, buf: Buffer, start: number, base: number, after: number): void {
     if (this.depth >= this.maxDepth) {
       this.fail(`nesting deeper than maxDepth ${this.maxDepth}`, buf, start, base, 'ERR_RESP_LIMIT');
     }
@@ -1220,7 +1386,22 @@ export class RespDecoder<Value = RespValue> {
     frame.kind = kind;
     frame.length = length;
     frame.index = 0;
-    frame.items = length > 0 && length <= PREALLOC ? new Array(length) : [];
+    if (length <= SMALL_AGGREGATE) {
+      frame.items = length > 0 ? new Array(length) : [];
+      frame.reserved = 0;
+    } else {
+      // Never more slots than the rest of this chunk could fill, net of what open frames hold.
+      let slots = (((buf.length - after) / MIN_ELEMENT) | 0) - this.reserved;
+      if (slots > length) slots = length;
+      if (slots > SMALL_AGGREGATE) {
+        frame.items = new Array(slots);
+        frame.reserved = slots;
+        this.reserved += slots;
+      } else {
+        frame.items = [];
+        frame.reserved = 0;
+      }
+    }
     frame.attrs = null;
     frame.bytes = 0;
     this.depth++;
@@ -1233,6 +1414,10 @@ export class RespDecoder<Value = RespValue> {
     this.top = this.depth === 0 ? null : (this.frames[this.depth - 1] as Frame);
     const items = frame.items;
     frame.items = NO_ITEMS;
+    if (frame.reserved !== 0) {
+      this.reserved -= frame.reserved;
+      frame.reserved = 0;
+    }
     if (frame.kind === T_ARRAY && !this.typed) return items;
     const streamed = frame.length === -1;
     if (frame.kind === T_BULK) {
@@ -1242,16 +1427,26 @@ export class RespDecoder<Value = RespValue> {
       return this.typed ? { type: 'bulk-string', value, streamed: true } : value;
     }
     if (frame.kind === T_ATTRIBUTE) {
-      if (this.keepAttributes) {
-        if (this.depth === 0) this.topAttrs = this.topAttrs === null ? items : this.topAttrs.concat(items);
-        else {
-          const parent = this.frames[this.depth - 1] as Frame;
-          parent.attrs = parent.attrs === null ? items : parent.attrs.concat(items);
-        }
-      }
+      this.pendAttributes(this.keepAttributes ? items : NO_ITEMS);
       return NO_VALUE;
     }
     return this.finishAggregate(frame.kind, items, streamed);
+  }
+
+  /**
+   * Holds attribute pairs for the next value of the innermost aggregate (or the next top-level
+   * value). Dropped and empty attributes leave an empty list: a value must follow them all the
+   * same, and the bytes stay part of that value. Consecutive attributes merge in place
+   * (appending keeps a long run of them linear).
+   */
+  private pendAttributes(items: unknown[]): void {
+    const parent = this.depth === 0 ? null : (this.frames[this.depth - 1] as Frame);
+    const held = parent === null ? this.topAttrs : parent.attrs;
+    if (held === null) {
+      const fresh = items === NO_ITEMS ? [] : items;
+      if (parent === null) this.topAttrs = fresh;
+      else parent.attrs = fresh;
+    } else for (let i = 0; i < items.length; i++) held.push(items[i]);
   }
 
   private finishAggregate(kind: number, items: unknown[], streamed: boolean): unknown {
@@ -1296,7 +1491,7 @@ export class RespDecoder<Value = RespValue> {
     const object: { [key: string]: RespValue } = {};
     for (let i = 0; i < items.length; i += 2) {
       const key = items[i];
-      const name = typeof key === 'string' ? key : Buffer.isBuffer(key) ? key.toString('utf8') : String(key);
+      const name = typeof key === 'string' ? key : keyText(key);
       // A server-chosen "__proto__" must stay a plain key, never a prototype change.
       if (name === '__proto__') {
         Object.defineProperty(object, name, {

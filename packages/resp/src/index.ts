@@ -24,6 +24,7 @@ export {
   type TakeOver,
 } from './connection.ts';
 export { RespDecoder, type RespDecoderOptions } from './decoder.ts';
+export { type CommandTraceContext, RESP_COMMAND_CHANNEL } from './diagnostics.ts';
 export {
   type Command,
   type CommandArgument,

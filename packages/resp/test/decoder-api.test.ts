@@ -67,6 +67,27 @@ describe('plain value mapping', () => {
     expect(decodeOne('+OK\r\n', { strings: 'buffer' })).toBe('OK');
   });
 
+  it('hands out views that are Buffers in every way user code checks', () => {
+    const input = b('*3\r\n$5\r\nhello\r\n$5\r\nworld\r\n$3\r\nend\r\n');
+    const { decoder, out } = recorder({ strings: 'buffer' });
+    decoder.feed(input);
+    for (const value of (out[0] as { value: Buffer[] }).value) {
+      expect(Buffer.isBuffer(value)).toBe(true);
+      expect(value).toBeInstanceOf(Buffer);
+      expect(value.constructor).toBe(Buffer);
+      expect(Buffer.isBuffer(value.subarray(1))).toBe(true);
+      expect(Buffer.isBuffer(value.slice(1))).toBe(true);
+      expect(value.buffer).toBe(input.buffer);
+    }
+    const [hello, world] = (out[0] as { value: Buffer[] }).value as [Buffer, Buffer];
+    expect(hello.toString()).toBe('hello');
+    expect(hello.subarray(1, 3).toString('hex')).toBe('656c');
+    expect(Buffer.concat([hello, world]).toString()).toBe('helloworld');
+    expect(world.equals(Buffer.from('world'))).toBe(true);
+    expect(JSON.stringify(hello)).toBe(JSON.stringify(Buffer.from('hello')));
+    expect(world.readUInt8(0)).toBe(119);
+  });
+
   it('copies a payload that spans chunks once, into a buffer of its declared size', () => {
     const payload = Buffer.alloc(70_000, 'x');
     const input = Buffer.concat([b('$70000\r\n'), payload, b('\r\n')]);
@@ -159,6 +180,25 @@ describe('flow control and offsets', () => {
     expect(rest).toEqual(input.subarray(19));
     expect(decoder.bytesConsumed).toBe(19);
     expect(decoder.bytesBuffered).toBe(0);
+  });
+
+  it('counts an attribute as the start of the value it annotates, even empty or dropped (found by the fuzzer)', () => {
+    for (const attributes of ['wrap', 'drop'] as const) {
+      for (const input of ['|0\r\n', '|1\r\n+a\r\n+b\r\n']) {
+        const { decoder, out } = recorder({ attributes });
+        decoder.feed(b(input));
+        expect(out).toEqual([]);
+        expect(decoder.atBoundary).toBe(false);
+        expect(decoder.bytesBuffered).toBe(input.length);
+        expect(() => decoder.takeRemaining()).toThrow(/between two values/);
+        decoder.feed(b(':1\r\n'));
+        expect(decoder.lastValueLength).toBe(input.length + 4);
+        expect(decoder.atBoundary).toBe(true);
+      }
+      // An attribute with no value before the end of a streamed array is refused in either mode.
+      const { decoder } = recorder({ attributes });
+      expect(() => decoder.feed(b('*?\r\n|1\r\n+a\r\n+b\r\n.\r\n'))).toThrow(/attribute not followed by a value/);
+    }
   });
 
   it('refuses takeRemaining in the middle of a value', () => {

@@ -86,34 +86,42 @@ describe('decoder vectors', () => {
 describe('malformed vectors', () => {
   describe.each(MALFORMED.map((v) => [v.name, v] as const))('%s', (_name, vector) => {
     const input = bytes(vector.input);
+    const options = vector.options ?? {};
+    const want = { code: vector.code ?? 'ERR_RESP_PROTOCOL', offset: vector.offset };
+
+    /** The error of `input` fed in these pieces, as what must not depend on the pieces. */
+    function failureOf(pieces: readonly Buffer[]) {
+      const { decoder } = recorder(options);
+      const err = protocolError(() => {
+        for (const piece of pieces) decoder.feed(piece);
+      });
+      expect(decoder.failed).toBe(true);
+      return { code: err.code, offset: err.offset, reason: err.reason };
+    }
 
     it('raises a protocol error with the offset and reason', () => {
-      const { decoder } = recorder();
+      const { decoder } = recorder(options);
       const err = protocolError(() => decoder.feed(input));
-      expect(err.code).toBe(vector.code ?? 'ERR_RESP_PROTOCOL');
+      expect(err.code).toBe(want.code);
       expect(err.reason).toMatch(vector.reason);
       expect(err.offset).toBe(vector.offset);
       expect(err.message).toContain(`at byte ${vector.offset}`);
       expect(decoder.failed).toBe(true);
     });
 
-    it('raises it at the same offset for every split', () => {
-      for (let at = 1; at < input.length; at++) {
-        const { decoder } = recorder();
-        const err = protocolError(() => {
-          for (const piece of cutAt(input, at)) decoder.feed(piece);
-        });
-        expect({ at, offset: err.offset, code: err.code }).toEqual({
-          at,
-          offset: vector.offset,
-          code: vector.code ?? 'ERR_RESP_PROTOCOL',
-        });
+    it('raises the same error (code, offset, reason) at every split, every pair of splits and byte by byte', () => {
+      const whole = failureOf([input]);
+      expect(whole).toMatchObject(want);
+      for (let at = 1; at < input.length; at++)
+        expect({ at, ...failureOf(cutAt(input, at)) }).toEqual({ at, ...whole });
+      // Every pair of cuts for short inputs; a sample of them for long ones.
+      const step = input.length <= 64 ? 1 : Math.ceil(input.length / 48);
+      for (let a = 1; a < input.length; a += step) {
+        for (let b = a + 1; b < input.length; b += step) {
+          expect({ a, b, ...failureOf(cutAt(input, a, b)) }).toEqual({ a, b, ...whole });
+        }
       }
-      const { decoder } = recorder();
-      const err = protocolError(() => {
-        for (const piece of bytewise(input)) decoder.feed(piece);
-      });
-      expect(err.offset).toBe(vector.offset);
+      expect(failureOf(bytewise(input))).toEqual(whole);
     });
   });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { RespDecoder } from '../src/decoder.ts';
 import { CommandEncoder, encodeCommand, encodeNode, encodePipeline, encodeValue } from '../src/encoder.ts';
 import { ReplyError } from '../src/errors.ts';
 import { Attributed, type RespNode, VerbatimString } from '../src/values.ts';
@@ -191,5 +192,15 @@ describe('encodeNode', () => {
   it('refuses a simple string or error holding CR or LF', () => {
     expect(() => encodeNode({ type: 'simple-string', value: 'a\nb' })).toThrow(/bulk string/);
     expect(() => encodeNode({ type: 'simple-error', value: new ReplyError('a\rb') })).toThrow(/bulk error/);
+  });
+
+  it('writes a verbatim format as the 3 bytes the decoder read, whatever they are (found by the fuzzer)', () => {
+    const wire = Buffer.from('=8\r\nm\xb37:# hi\r\n', 'latin1');
+    const nodes: RespNode[] = [];
+    new RespDecoder<RespNode>({ typed: true, onReply: (node) => nodes.push(node) }).feed(wire);
+    expect(nodes[0]).toEqual({ type: 'verbatim-string', format: 'm\xb37', value: '# hi' });
+    expect(encodeNode(nodes[0] as RespNode)).toEqual(wire);
+    expect(() => encodeNode({ type: 'verbatim-string', format: 'md', value: 'x' })).toThrow(/3 bytes/);
+    expect(() => encodeNode({ type: 'verbatim-string', format: 'mk€', value: 'x' })).toThrow(/3 bytes/);
   });
 });

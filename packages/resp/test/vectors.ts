@@ -16,6 +16,8 @@ export interface MalformedVector {
   readonly offset: number;
   readonly reason: RegExp;
   readonly code?: 'ERR_RESP_PROTOCOL' | 'ERR_RESP_LIMIT';
+  /** Decoder limits the vector needs. */
+  readonly options?: { readonly maxLineLength?: number; readonly maxBulkLength?: number };
 }
 
 /** Bytes of a vector input: the strings are latin1 except where a vector says utf8. */
@@ -137,6 +139,8 @@ export const VALID: readonly ValidVector[] = [
   { name: 'double exponent with plus', input: ',1e+3\r\n', values: one(double(1000)) },
   { name: 'double max', input: ',1.7976931348623157e308\r\n', values: one(double(Number.MAX_VALUE)) },
   { name: 'double min subnormal', input: ',5e-324\r\n', values: one(double(Number.MIN_VALUE)) },
+  // Underflow rounds to zero, as strtod does (hiredis accepts it); only overflow is refused.
+  { name: 'double underflow', input: ',5e-4324\r\n', values: one(double(0)) },
   { name: 'double 17 digits', input: ',3.1415926535897931\r\n', values: one(double(Math.PI)) },
   {
     name: 'double 18-digit integer',
@@ -436,12 +440,72 @@ export const MALFORMED: readonly MalformedVector[] = [
     offset: 16,
     reason: /attribute not followed by a value/,
   },
+  {
+    name: 'empty attribute then end marker',
+    input: '*?\r\n|0\r\n.\r\n',
+    offset: 8,
+    reason: /attribute not followed by a value/,
+  },
   { name: 'negative chunk length', input: '$?\r\n;-1\r\n', offset: 5, reason: /negative length/ },
   {
     name: 'chunk payload without CRLF',
     input: '$?\r\n;2\r\nabXX',
     offset: 10,
     reason: /missing CRLF after the 2-byte chunk/,
+  },
+  // Checked in the order a byte-by-byte reader meets them, so every chunking reports the same error.
+  { name: 'verbatim too short, then no CRLF', input: '=3\r\ntxtXX', offset: 4, reason: /3-byte format and ":"/ },
+  { name: 'verbatim without colon, then no CRLF', input: '=5\r\ntxt_xYY', offset: 4, reason: /3-byte format/ },
+  {
+    name: 'simple string past maxLineLength, then a bare CR',
+    input: '+abcd\rX',
+    offset: 0,
+    reason: /maxLineLength 2/,
+    code: 'ERR_RESP_LIMIT',
+    options: { maxLineLength: 2 },
+  },
+  {
+    name: 'simple error past maxLineLength, then a bare LF',
+    input: '-abcd\n',
+    offset: 0,
+    reason: /maxLineLength 2/,
+    code: 'ERR_RESP_LIMIT',
+    options: { maxLineLength: 2 },
+  },
+  {
+    name: 'simple string with a bare CR within maxLineLength',
+    input: '+a\rbcdef\r\n',
+    offset: 2,
+    reason: /CR not followed by LF in simple string/,
+    options: { maxLineLength: 2 },
+  },
+  {
+    name: 'big number past maxLineLength, then a bare CR',
+    input: '(12345\rX',
+    offset: 0,
+    reason: /maxLineLength 2/,
+    code: 'ERR_RESP_LIMIT',
+    options: { maxLineLength: 2 },
+  },
+  { name: 'big number with a bare CR', input: '(12\rX\r\n', offset: 3, reason: /CR not followed by LF in big number/ },
+  {
+    name: 'double longer than 512 bytes, then a bare CR',
+    input: `,${'1'.repeat(600)}\rX`,
+    offset: 0,
+    reason: /double/,
+  },
+  { name: 'double with a bare CR', input: ',1.5\rX', offset: 4, reason: /CR not followed by LF in double/ },
+  { name: 'double overflow', input: ',5e4324\r\n', offset: 0, reason: /double out of range/ },
+  { name: 'negative double overflow', input: ',-5e4324\r\n', offset: 0, reason: /double out of range/ },
+  { name: 'double overflow past the largest double', input: ',1.8e308\r\n', offset: 0, reason: /double out of range/ },
+  { name: 'double overflow by digits', input: `,1${'0'.repeat(320)}\r\n`, offset: 0, reason: /double out of range/ },
+  {
+    name: 'bulk past maxBulkLength, header cut',
+    input: '$11\r\nhello world\r\n',
+    offset: 0,
+    reason: /exceeds maxBulkLength 10/,
+    code: 'ERR_RESP_LIMIT',
+    options: { maxBulkLength: 10 },
   },
   {
     name: 'length of 16 digits',

@@ -67,12 +67,21 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 /**
  * Checks a message and turns it into the fields of its XADD.
  *
- * @throws {StreamsError} `ERR_STREAMS_ARGUMENT` for a bad body, metadata that is not string pairs,
+ * @throws {StreamsError} `ERR_STREAMS_ARGUMENT` for an unknown field, a bad body, metadata that is not string pairs,
  * strings that are not well-formed Unicode (lone surrogates), or sizes beyond the limits.
  */
 export function encodeMessage(message: OutgoingMessage, limits: CodecLimits = DEFAULT_LIMITS): EncodedMessage {
   if (typeof message !== 'object' || message === null) {
     throw new StreamsError('ERR_STREAMS_ARGUMENT', 'send() takes a message object: { body, metadata? }');
+  }
+  // A typo (`metdata`, `headers`) would otherwise send the message without what was meant.
+  for (const key in message) {
+    if (key !== 'body' && key !== 'metadata') {
+      throw new StreamsError(
+        'ERR_STREAMS_ARGUMENT',
+        `message has an unknown field "${key}"; a message is { body, metadata? }`,
+      );
+    }
   }
   const body = bodyToWire(message.body);
   const bodyBytes = typeof body === 'string' ? Buffer.byteLength(body) : body.length;

@@ -1,5 +1,5 @@
 import { RedisEventsError } from '@redis-events/resp';
-import { isTransientError } from '@redis-events/resp/ioredis';
+import { type ConnectFailure, isTransientError } from '@redis-events/resp/ioredis';
 
 /** Stable codes carried by {@link StreamsError}. */
 export type StreamsErrorCode =
@@ -9,15 +9,25 @@ export type StreamsErrorCode =
   | 'ERR_STREAMS_NOT_FOUND'
   /** The topic or subscription was shut down (or is shutting down). */
   | 'ERR_STREAMS_CLOSED'
-  /** The caller's AbortSignal fired. */
-  | 'ERR_STREAMS_CANCELLED'
+  /** The caller's AbortSignal fired. The error's `name` is `'AbortError'`. */
+  | 'ERR_STREAMS_ABORTED'
+  /** `shutdown()` gave up on work within its bound: `abandoned` says what and how many. */
+  | 'ERR_STREAMS_ABANDONED'
   /** `ack()`, `nack()` or `deadLetter()` was called on a message that was already settled. */
   | 'ERR_STREAMS_SETTLED'
   /** The server stayed unreachable (connection lost, LOADING, TRYAGAIN...) for longer than allowed. */
   | 'ERR_STREAMS_UNAVAILABLE'
+  /**
+   * The client did not connect within `connectTimeoutMs`, or the server refused it (a wrong
+   * password, an ACL user without a command the connection needs, TLS): the message names the
+   * address and the cause.
+   */
+  | 'ERR_STREAMS_CONNECT'
   /** A Redis command did not answer in time. Retried inside loops; surfaced by one-shot calls. */
   | 'ERR_STREAMS_TIMEOUT'
-  /** Redis answered with an error that retrying cannot fix: WRONGTYPE, NOPERM, OOM, CROSSSLOT... */
+  /** The topic's key (or the dead-letter key) holds something other than a stream (WRONGTYPE). */
+  | 'ERR_STREAMS_WRONG_TYPE'
+  /** Redis answered with an error that retrying cannot fix: NOPERM, OOM, CROSSSLOT... */
   | 'ERR_STREAMS_REDIS'
   /** A reply had a shape no Redis server sends: a broken proxy or a hostile server. */
   | 'ERR_STREAMS_PROTOCOL'
@@ -36,7 +46,29 @@ export interface StreamsErrorContext {
   readonly command?: string | undefined;
   /** True when trying again later may succeed. */
   readonly retryable?: boolean | undefined;
+  /** What `shutdown()` gave up on (ERR_STREAMS_ABANDONED). */
+  readonly abandoned?: AbandonedWork | undefined;
   readonly cause?: unknown;
+}
+
+/**
+ * What a `shutdown()` gave up on when its bound ran out or Redis refused, carried by
+ * `ERR_STREAMS_ABANDONED`. Every count is of messages.
+ */
+export interface AbandonedWork {
+  /** Topic: sends that never reached Redis; they are not stored. */
+  readonly unsent?: number | undefined;
+  /** Topic: sends on the wire without a reply; they may or may not be stored. */
+  readonly unconfirmed?: number | undefined;
+  /** Subscription: messages the application still held, unsettled: they will be delivered again. */
+  readonly held?: number | undefined;
+  /**
+   * Subscription: acks, nacks and dead letters that Redis did not confirm (refused, still queued,
+   * or without a reply at the bound): those messages will (or may) be delivered again.
+   */
+  readonly settlements?: number | undefined;
+  /** Subscription with `noAck`: messages read ahead and never handed out; they are gone. */
+  readonly discarded?: number | undefined;
 }
 
 /**
@@ -56,6 +88,8 @@ export interface StreamsErrorContext {
  * ```
  */
 export class StreamsError extends RedisEventsError {
+  // `abandoned` (from RedisEventsError): with ERR_STREAMS_ABANDONED, what was given up, by the
+  // keys of AbandonedWork.
   static override readonly brand: symbol = Symbol.for('@redis-events/streams-driver.error');
   static override readonly errorName: string = 'StreamsError';
   declare readonly code: StreamsErrorCode;
@@ -65,12 +99,11 @@ export class StreamsError extends RedisEventsError {
   readonly command: string | undefined;
 
   constructor(code: StreamsErrorCode, message: string, context: StreamsErrorContext = {}) {
-    super(
-      '@redis-events/streams-driver',
-      code,
-      message,
-      context.cause === undefined ? undefined : { cause: context.cause },
-    );
+    super('@redis-events/streams-driver', code, message, {
+      ...(context.cause === undefined ? {} : { cause: context.cause }),
+      ...(code === 'ERR_STREAMS_ABORTED' ? { name: 'AbortError' as const } : {}),
+      ...(context.abandoned === undefined ? {} : { abandoned: context.abandoned as Readonly<Record<string, number>> }),
+    });
     this.retryable = context.retryable ?? false;
     this.topic = context.topic;
     this.group = context.group;
@@ -98,8 +131,23 @@ export function replyCode(err: unknown): string | undefined {
   return space === -1 ? err.message : err.message.slice(0, space);
 }
 
+/**
+ * A command that got no reply within its bound. Internal: it is wrapped once, as
+ * ERR_STREAMS_TIMEOUT (or as ERR_STREAMS_UNAVAILABLE by a send that kept failing).
+ */
+export class CommandTimeout extends Error {
+  override readonly name: string = 'CommandTimeout';
+  readonly command: string;
+
+  constructor(command: string, ms: number) {
+    super(`${command} got no reply within ${ms} ms`);
+    this.command = command;
+  }
+}
+
 /** Sorts a failure into what the loops do about it. */
 export function classifyFailure(err: unknown): FailureKind {
+  if (err instanceof CommandTimeout) return 'transient';
   if (err instanceof StreamsError) {
     if (err.code === 'ERR_STREAMS_NOT_FOUND') return 'no-group';
     return err.retryable ? 'transient' : 'permanent';
@@ -126,20 +174,42 @@ export function toStreamsError(err: unknown, context: StreamsErrorContext & { re
   const where = [context.topic && `topic "${context.topic}"`, context.group && `group "${context.group}"`]
     .filter(Boolean)
     .join(', ');
-  const base = { ...context, cause: err, retryable: kind === 'transient' };
+  const { what, ...rest } = context;
+  const base = { ...rest, cause: err, retryable: kind === 'transient' };
+  if (err instanceof CommandTimeout) {
+    return new StreamsError('ERR_STREAMS_TIMEOUT', `${what} failed (${where}): ${text}`, {
+      ...base,
+      command: context.command ?? err.command,
+    });
+  }
   if (kind === 'no-group') {
     return new StreamsError(
       'ERR_STREAMS_NOT_FOUND',
-      `${context.what} failed: the consumer group or its stream does not exist (${where}); create it with createGroup() or open the subscription with create: true. Redis said: ${text}`,
+      `${what} failed: the consumer group or its stream does not exist (${where}); create it with createGroup() or open the subscription with create: true. Redis said: ${text}`,
+      base,
+    );
+  }
+  if (replyCode(err) === 'WRONGTYPE') {
+    return new StreamsError(
+      'ERR_STREAMS_WRONG_TYPE',
+      `${what} failed: a key holds something other than a stream (${where}); another application uses that key name, so choose another topic (or dead-letter) key. Redis said: ${text}`,
       base,
     );
   }
   if (kind === 'transient') {
     return new StreamsError(
       'ERR_STREAMS_UNAVAILABLE',
-      `${context.what} failed because Redis is unreachable or busy (${where}): ${text}`,
+      `${what} failed because Redis is unreachable or busy (${where}): ${text}`,
       base,
     );
   }
-  return new StreamsError('ERR_STREAMS_REDIS', `${context.what} failed (${where}): ${text}`, base);
+  return new StreamsError('ERR_STREAMS_REDIS', `${what} failed (${where}): ${text}`, base);
+}
+
+/** The error of a client that could not connect (resp's `waitUntilReady` failure), or an abort. */
+export function connectError(failure: ConnectFailure, context: StreamsErrorContext = {}): StreamsError {
+  if (failure.reason === 'aborted') {
+    return new StreamsError('ERR_STREAMS_ABORTED', failure.message, { ...context, cause: failure.cause });
+  }
+  return new StreamsError('ERR_STREAMS_CONNECT', failure.message, { ...context, cause: failure.cause });
 }

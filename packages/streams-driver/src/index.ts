@@ -16,6 +16,15 @@ export {
 export type { RetryOptions } from './backoff.ts';
 export type { RedisClient } from './client.ts';
 export type { CodecLimits, MessageBody, Metadata, OutgoingMessage } from './codec.ts';
+export {
+  CARRIER_FIELDS,
+  CHANNELS,
+  type DeadLetterNotice,
+  type ReceiveTrace,
+  type RedeliveryEvent,
+  type SendTrace,
+  type SettleTrace,
+} from './diagnostics.ts';
 export { StreamsError, type StreamsErrorCode, type StreamsErrorContext } from './errors.ts';
 export type { ServerFeatures } from './features.ts';
 export { Message, type Settlement } from './message.ts';

@@ -76,6 +76,66 @@ end
 `;
 
 /**
+ * Makes sure a subscription's consumer group exists, in the way its `from` asks. Always returns the
+ * server's TIME next to the outcome: `{'created' | 'exists' | 'missing', seconds, microseconds}`.
+ * KEYS: stream. ARGV: group, mode, value.
+ * - `probe`: the group is created at `$` when the stream does not exist (an empty stream: nothing
+ *   can be missed); an existing group is left alone; otherwise 'missing' (the caller then works out
+ *   the server time at which the subscription was opened and comes back with `since`).
+ * - `since`: creates the group so that every entry stored from that millisecond on is delivered:
+ *   at `$` when there is none yet, else just before that millisecond. When the stream holds IDs
+ *   ahead of the server clock (explicit IDs, a clock that went back), time says nothing about
+ *   storage order and the group starts at `$`.
+ * - `create`: creates the group at the given ID (`0` or an entry ID).
+ * - `check`: fails with NOGROUP when the group does not exist; creates nothing.
+ * A group that exists already is never moved.
+ */
+export const START_GROUP: LuaScript = script(
+  'start-group',
+  1,
+  `
+local key, group, mode = KEYS[1], ARGV[1], ARGV[2]
+local t = redis.call('TIME')
+local function create(start)
+  local r = redis.pcall('XGROUP', 'CREATE', key, group, start, 'MKSTREAM')
+  if type(r) == 'table' and r.err then
+    if string.sub(r.err, 1, 9) == 'BUSYGROUP' then return {'exists', t[1], t[2]} end
+    return r
+  end
+  return {'created', t[1], t[2]}
+end
+if mode == 'create' then return create(ARGV[3]) end
+if mode == 'since' then
+  local since = tonumber(ARGV[3])
+  if since <= 0 then return create('0') end
+  local start = '$'
+  if redis.call('EXISTS', key) == 1 then
+    local later = redis.call('XRANGE', key, string.format('%.0f', since) .. '-0', '+', 'COUNT', 1)
+    if #later > 0 then
+      local last = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+      local last_ms = tonumber(string.match(last[1][1], '^(%d+)'))
+      local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      if last_ms <= now_ms then start = string.format('%.0f', since - 1) .. '-18446744073709551615' end
+    end
+  end
+  return create(start)
+end
+if redis.call('EXISTS', key) == 0 then
+  if mode == 'check' then
+    return redis.error_reply("NOGROUP No such key '" .. key .. "' or consumer group '" .. group .. "'")
+  end
+  return create('$')
+end
+local p = redis.pcall('XPENDING', key, group)
+if type(p) == 'table' and p.err then
+  if mode == 'probe' and string.sub(p.err, 1, 7) == 'NOGROUP' then return {'missing', t[1], t[2]} end
+  return p
+end
+return {'exists', t[1], t[2]}
+`,
+);
+
+/**
  * Adds a batch of messages, one XADD each, in one script call (Topic `sendMode: 'script'`).
  * KEYS: stream. ARGV: n, n XADD options before the ID (NOMKSTREAM, MAXLEN ~ x...), a MINID for an
  * extra XTRIM or '', then headers/body pairs. Returns, per message, its ID, false when the stream

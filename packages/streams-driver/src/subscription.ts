@@ -1,16 +1,36 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { delay } from '@redis-events/resp';
+import { delay, isLogger, type Logger, noopLogger } from '@redis-events/resp';
+import { waitUntilReady } from '@redis-events/resp/ioredis';
+import { abortable, abortError } from './abort.ts';
+import { rejectUnknownFields } from './arguments.ts';
 import { Backoff, type RetryOptions } from './backoff.ts';
-import { isClusterClient, openBlockingConnection, type RedisClient, runScript, withTimeout } from './client.ts';
+import {
+  isClusterClient,
+  OWNS_CLIENT,
+  openBlockingConnection,
+  type RedisClient,
+  runScript,
+  withTimeout,
+} from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, decodeEntry } from './codec.ts';
-import { classifyFailure, StreamsError, toStreamsError } from './errors.ts';
+import {
+  ackChannel,
+  carrierOf,
+  deadLetterChannel,
+  nackChannel,
+  type ReceiveTrace,
+  receiveChannel,
+  redeliveryChannel,
+  serverOf,
+} from './diagnostics.ts';
+import { classifyFailure, connectError, StreamsError, toStreamsError } from './errors.ts';
 import { detectFeatures, type ServerFeatures } from './features.ts';
 import { defaultDeadLetterKey, keySlot } from './key-slot.ts';
 import { Message, type Settlement, type Settler } from './message.ts';
 import { asCount, asText, parseEntry, protocolError, type RawEntry, streamEntries, toList } from './replies.ts';
-import { ACK_DELETE, CLAIM, DEAD_LETTER, RELEASE, RELEASE_CONSUMER, RENEW } from './scripts.ts';
+import { ACK_DELETE, CLAIM, DEAD_LETTER, RELEASE, RELEASE_CONSUMER, RENEW, START_GROUP } from './scripts.ts';
 import { isStreamId } from './stream-id.ts';
 import { checkName, quit, type RetryEvent } from './topic.ts';
 
@@ -85,10 +105,20 @@ export interface SubscriptionOptions {
   readonly retry?: RetryOptions | undefined;
   /** Size limits for decoding. */
   readonly limits?: Partial<CodecLimits> | undefined;
+  /**
+   * How long the subscription waits for a client that is not connected when it starts, before it
+   * fails with `ERR_STREAMS_CONNECT` (naming the address and the cause): `ready()` and
+   * `receive()` reject with it. A wrong password or a missing permission fails at once. Once
+   * started, outages are retried without end. Default 10 000 ms.
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /** Where background events go: retries, failures, malformed entries. Default: nowhere. */
+  readonly logger?: Logger | undefined;
 }
 
-/** Options of {@link Subscription.receive}. */
+/** Options of {@link Subscription.receive}, {@link Subscription.ready} and {@link Subscription.messages}. */
 export interface ReceiveOptions {
+  /** Stops waiting: the call rejects with an `AbortError` (ERR_STREAMS_ABORTED); an iterator ends. */
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -96,10 +126,12 @@ export interface ReceiveOptions {
 export interface ShutdownOptions {
   /**
    * How long to wait for messages the application holds to be settled, and for acks to reach
-   * Redis. Messages still held then stay pending and are redelivered after the ack deadline.
-   * Default 10 s.
+   * Redis. Messages still held then stay pending and are redelivered after the ack deadline, and
+   * the shutdown rejects with ERR_STREAMS_ABANDONED saying how many. Default 10 s.
    */
-  readonly graceMs?: number | undefined;
+  readonly timeoutMs?: number | undefined;
+  /** Ends the wait early, as if `timeoutMs` had passed. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A message moved to the dead-letter stream. */
@@ -156,6 +188,34 @@ export interface SubscriptionStats {
   readonly buffered: number;
 }
 
+const SUBSCRIPTION_FIELDS: readonly (keyof SubscriptionOptions)[] = [
+  'topic',
+  'group',
+  'consumer',
+  'create',
+  'from',
+  'ackDeadlineMs',
+  'maxLeaseMs',
+  'claimIntervalMs',
+  'maxInFlight',
+  'prefetch',
+  'blockMs',
+  'maxDeliveries',
+  'deadLetterKey',
+  'deadLetterMaxLen',
+  'onMalformed',
+  'deleteAcked',
+  'deleteConsumerOnShutdown',
+  'noAck',
+  'features',
+  'commandTimeoutMs',
+  'readTimeoutMs',
+  'retry',
+  'limits',
+  'connectTimeoutMs',
+  'logger',
+];
+
 type State = 'starting' | 'running' | 'failed' | 'stopping' | 'closed';
 
 interface Waiter {
@@ -169,6 +229,25 @@ interface PendingSettle {
   readonly reason: string | undefined;
   resolve(): void;
   reject(err: StreamsError): void;
+}
+
+/** Settles a pending settlement once: a shutdown may give it up before Redis answers. */
+function once(pending: PendingSettle): PendingSettle {
+  let done = false;
+  return {
+    message: pending.message,
+    reason: pending.reason,
+    resolve: () => {
+      if (done) return;
+      done = true;
+      pending.resolve();
+    },
+    reject: (err) => {
+      if (done) return;
+      done = true;
+      pending.reject(err);
+    },
+  };
 }
 
 // A released entry gets this idle time, far above any ack deadline, so that the next
@@ -192,6 +271,16 @@ function integer(value: number | undefined, fallback: number, min: number, max: 
 function keyPrefixOf(client: RedisClient): string {
   const options = (client as { options?: { keyPrefix?: unknown } | undefined }).options;
   return typeof options?.keyPrefix === 'string' ? options.keyPrefix : '';
+}
+
+/** Reads the group start script's reply: the outcome and the server's TIME. */
+function startReply(reply: unknown): ['created' | 'exists' | 'missing', number, number] {
+  const parts = toList(reply, 'the group start script reply');
+  const state = asText(parts[0], 'the group start outcome');
+  if (state !== 'created' && state !== 'exists' && state !== 'missing') {
+    throw protocolError(`the group start script answered "${state}"`);
+  }
+  return [state, asCount(parts[1], 'the server time (seconds)'), asCount(parts[2], 'the server time (microseconds)')];
 }
 
 function defaultConsumerName(): string {
@@ -252,12 +341,16 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   readonly #retryOptions: RetryOptions;
   readonly #limits: CodecLimits;
   readonly #settler: Settler;
+  readonly #connectTimeoutMs: number;
+  readonly #logger: Logger;
 
   #state: State = 'starting';
   #failure: StreamsError | undefined;
   #features: ServerFeatures = { readClaim: false, xnack: false, xackdel: false };
   #reader: RedisClient | undefined;
   readonly #stop = new AbortController();
+  // When the constructor ran, on this process's monotonic clock: where a `$` group starts.
+  readonly #openedAt = performance.now();
   #deadline = Number.POSITIVE_INFINITY;
   readonly #ready: Promise<void>;
   #loop: Promise<void> = Promise.resolve();
@@ -275,6 +368,11 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   readonly #queues: Record<Settlement, PendingSettle[]> = { ack: [], nack: [], 'dead-letter': [] };
   #settleScheduled = false;
   readonly #settling = new Set<Promise<void>>();
+  readonly #inFlightSettles = new Set<PendingSettle[]>();
+  // Settlements Redis refused or never confirmed: those messages come back. Shutdown reports them.
+  #settleFailures = 0;
+  // Fires when a shutdown's bound is reached (its timeout or its signal): waits stop.
+  readonly #giveUp = new AbortController();
   readonly #background = new Set<Promise<unknown>>();
 
   #claimTimer: NodeJS.Timeout | undefined;
@@ -309,11 +407,12 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     if (typeof options !== 'object' || options === null) {
       throw new StreamsError('ERR_STREAMS_ARGUMENT', 'new Subscription(client, { topic, group }) needs options');
     }
+    rejectUnknownFields(options, SUBSCRIPTION_FIELDS, 'new Subscription() options');
     this.#client = client;
     this.topic = checkName(options.topic, 'the topic');
     this.group = checkName(options.group, 'the group');
     this.consumer = checkName(options.consumer ?? defaultConsumerName(), 'the consumer name');
-    this.#owned = (options as { ownsClient?: boolean | undefined }).ownsClient === true;
+    this.#owned = (options as { [OWNS_CLIENT]?: boolean })[OWNS_CLIENT] === true;
     this.#create = options.create ?? true;
     const from = options.from ?? '$';
     if (from !== '$' && !isStreamId(from)) {
@@ -361,6 +460,14 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.#readTimeoutMs = integer(options.readTimeoutMs, 5000, 1, 600_000, 'readTimeoutMs');
     this.#retryOptions = options.retry ?? {};
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.#connectTimeoutMs = integer(options.connectTimeoutMs, 10_000, 1, 3_600_000, 'connectTimeoutMs');
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new StreamsError(
+        'ERR_STREAMS_ARGUMENT',
+        'logger needs debug, warn and error methods (console and pino have them)',
+      );
+    }
+    this.#logger = options.logger ?? noopLogger;
     this.deadLetterKey = this.#resolveDeadLetterKey(options.deadLetterKey);
     this.#settler = {
       topic: this.topic,
@@ -428,23 +535,55 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   }
 
   /**
-   * Resolves once the subscription reads: features detected and, with `create`, the group
-   * exists. Await it before sending when the group starts at `$`, so no message is missed.
+   * Resolves once the group exists (this subscription created it, or found it) and reading has
+   * started. Not needed to avoid losing messages (a `$` group starts when the constructor ran);
+   * useful to learn early that the group is missing (`create: false`) or the server refuses.
    *
-   * @throws {StreamsError} the permanent failure that ended the subscription.
+   * @example
+   * ```ts
+   * const subscription = new Subscription(redis, { topic: 'orders', group: 'billing', create: false });
+   * await subscription.ready({ signal: AbortSignal.timeout(5000) }); // ERR_STREAMS_NOT_FOUND if there is no such group
+   * ```
+   * @throws {StreamsError} the permanent failure that ended the subscription (`ERR_STREAMS_NOT_FOUND`,
+   * `ERR_STREAMS_WRONG_TYPE`, `ERR_STREAMS_REDIS`...), `ERR_STREAMS_CLOSED` when shut down before it
+   * started, or an `AbortError` (`ERR_STREAMS_ABORTED`) when the signal fires; the subscription goes on.
    */
-  ready(): Promise<void> {
-    return this.#ready;
+  ready(options: ReceiveOptions = {}): Promise<void> {
+    return abortable(this.#ready, options.signal, `ready() of subscription "${this.group}"`, {
+      topic: this.topic,
+      group: this.group,
+    });
   }
 
   /**
    * The next message. Waits while there is none; transient failures are retried meanwhile.
    *
-   * @throws {StreamsError} `ERR_STREAMS_CLOSED` after shutdown, `ERR_STREAMS_CANCELLED` when the
+   * @throws {StreamsError} `ERR_STREAMS_CLOSED` after shutdown, `ERR_STREAMS_ABORTED` when the
    * signal fires, `ERR_STREAMS_NOT_FOUND` when the group does not exist (and `create` is off),
    * or the permanent failure that ended the subscription.
    */
   receive(options: ReceiveOptions = {}): Promise<Message> {
+    if (!receiveChannel.hasSubscribers) return this.#receive(options);
+    const context: ReceiveTrace = {
+      destination: this.topic,
+      group: this.group,
+      consumer: this.consumer,
+      ...serverOf(this.#client),
+    };
+    return receiveChannel.tracePromise(
+      () =>
+        this.#receive(options).then((message) => {
+          context.messageId = message.id;
+          context.bodySize = message.body.length;
+          context.deliveryAttempt = message.deliveryAttempt;
+          context.carrier = carrierOf(message.metadata);
+          return message;
+        }),
+      context,
+    );
+  }
+
+  #receive(options: ReceiveOptions): Promise<Message> {
     const { signal } = options;
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#state === 'stopping' || this.#state === 'closed') return Promise.reject(this.#closedError());
@@ -475,65 +614,218 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   }
 
   /**
-   * Messages until the subscription shuts down (the loop then ends) or fails (the loop throws).
-   * Leaving the loop early does not shut the subscription down.
+   * Messages until the subscription shuts down or the signal fires (the loop then ends) or the
+   * subscription fails (the loop throws). Leaving the loop early does not shut the subscription
+   * down. `for await (const m of subscription)` is the same without a signal.
+   *
+   * @example
+   * ```ts
+   * const controller = new AbortController();
+   * process.once('SIGINT', () => controller.abort());
+   * for await (const message of subscription.messages({ signal: controller.signal })) {
+   *   await handle(message);
+   *   message.ack();
+   * }
+   * ```
    */
-  [Symbol.asyncIterator](): AsyncIterator<Message> {
+  messages(options: ReceiveOptions = {}): AsyncIterableIterator<Message> {
+    const { signal } = options;
     // A plain iterator rather than an async generator: one promise per message, not three.
     const done: IteratorReturnResult<undefined> = { value: undefined, done: true };
-    return {
-      next: () =>
-        this.receive().then(
+    let ended = false;
+    const iterator: AsyncIterableIterator<Message> = {
+      next: () => {
+        if (ended) return Promise.resolve(done);
+        return this.receive(signal ? { signal } : {}).then(
           (value): IteratorYieldResult<Message> => ({ value, done: false }),
           (err: unknown) => {
-            if (err instanceof StreamsError && err.code === 'ERR_STREAMS_CLOSED') return done;
+            if (
+              err instanceof StreamsError &&
+              (err.code === 'ERR_STREAMS_CLOSED' || err.code === 'ERR_STREAMS_ABORTED')
+            ) {
+              ended = true;
+              return done;
+            }
             throw err;
           },
-        ),
-      return: async () => done,
+        );
+      },
+      return: async () => {
+        ended = true;
+        return done;
+      },
+      [Symbol.asyncIterator]: () => iterator,
     };
+    return iterator;
+  }
+
+  /** The same as {@link messages} without a signal: `for await (const message of subscription)`. */
+  [Symbol.asyncIterator](): AsyncIterator<Message> {
+    return this.messages();
   }
 
   /**
    * Stops reading at once (the reader's connection is closed, never waited on), hands messages
-   * read ahead back to the group, waits up to `graceMs` for messages the application holds to
-   * be settled and for acks to reach Redis, releases whatever else is pending on this consumer,
-   * deletes the consumer when nothing is left pending on it, and closes the connections it owns.
-   * A second call fails with ERR_STREAMS_CLOSED.
+   * read ahead back to the group, waits up to `timeoutMs` (or until `signal`) for messages the
+   * application holds to be settled and for acks to reach Redis, releases whatever else is
+   * pending on this consumer, deletes the consumer when nothing is left pending on it, and closes
+   * the connections it owns. Resolves only when nothing was abandoned.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', async () => {
+   *   try {
+   *     await subscription.shutdown({ timeoutMs: 5000 });
+   *   } catch (err) {
+   *     if (err instanceof StreamsError && err.code === 'ERR_STREAMS_ABANDONED') console.warn(err.abandoned); // { held: 2 }
+   *   }
+   * });
+   * ```
+   * @throws {StreamsError} `ERR_STREAMS_ABANDONED` when messages were still held unsettled at the
+   * bound, or acks, nacks or dead letters did not reach Redis (those messages will be delivered
+   * again; `abandoned` says how many); `ERR_STREAMS_CLOSED` on a second call.
    */
   async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) {
+      throw new StreamsError('ERR_STREAMS_ARGUMENT', 'shutdown() takes an options object: { timeoutMs, signal }');
+    }
+    rejectUnknownFields(options, ['timeoutMs', 'signal'], 'shutdown() options');
     if (this.#state === 'stopping' || this.#state === 'closed') throw this.#closedError();
-    const graceMs = integer(options.graceMs, 10_000, 0, 3_600_000, 'graceMs');
+    const timeoutMs = integer(options.timeoutMs, 10_000, 0, 3_600_000, 'timeoutMs');
+    const { signal } = options;
     this.#state = 'stopping';
-    this.#deadline = Date.now() + graceMs;
-    this.#stop.abort();
-    clearInterval(this.#claimTimer);
-    clearInterval(this.#renewTimer);
-    for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#closedError());
-    this.#wake();
-    this.#reader?.disconnect();
-    await this.#loop;
-    await this.#claiming;
-    const started = await this.#ready.then(
-      () => true,
-      () => false,
-    );
-    if (started && !this.#noAck) {
-      const buffered = this.#buffer.slice(this.#bufferHead);
-      this.#buffer = [];
-      this.#bufferHead = 0;
-      for (const message of buffered) this.#forget(message.id);
+    this.#deadline = Date.now() + timeoutMs;
+    const giveUp = () => {
+      this.#deadline = Date.now();
+      this.#giveUp.abort();
       this.#signalSettled();
-      await this.#untilSettled();
-      await this.#drainBackground();
-      await this.#releaseConsumer();
+    };
+    if (signal?.aborted) giveUp();
+    else signal?.addEventListener('abort', giveUp, { once: true });
+    let discarded = 0;
+    let held = 0;
+    try {
+      this.#stop.abort();
+      clearInterval(this.#claimTimer);
+      clearInterval(this.#renewTimer);
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#closedError());
+      this.#wake();
+      this.#reader?.disconnect();
+      await this.#loop;
+      // A claim on a server that stopped answering waits up to commandTimeoutMs: not beyond the bound.
+      await this.#withinBound(this.#claiming);
+      const started = await this.#ready.then(
+        () => true,
+        () => false,
+      );
+      if (this.#noAck) {
+        discarded = this.#buffer.length - this.#bufferHead;
+        this.#buffer = [];
+        this.#bufferHead = 0;
+      } else if (started) {
+        const buffered = this.#buffer.slice(this.#bufferHead);
+        this.#buffer = [];
+        this.#bufferHead = 0;
+        for (const message of buffered) this.#forget(message.id);
+        this.#signalSettled();
+        await this.#untilSettled();
+        await this.#drainBackground();
+        held = this.#heldCount();
+        await this.#releaseConsumer();
+      }
+    } finally {
+      signal?.removeEventListener('abort', giveUp);
     }
     this.#state = 'closed';
-    for (const pending of Object.values(this.#queues).flat()) pending.reject(this.#closedError());
+    let settlements = this.#settleFailures;
+    // Still queued, or on the wire without a reply: given up (a late reply is ignored).
+    for (const pending of [...Object.values(this.#queues).flat(), ...[...this.#inFlightSettles].flat()]) {
+      settlements++;
+      pending.reject(
+        new StreamsError(
+          'ERR_STREAMS_CLOSED',
+          `subscription "${this.group}" shut down before Redis confirmed this settlement of message ${pending.message.id}; it will be delivered again`,
+          { topic: this.topic, group: this.group },
+        ),
+      );
+    }
+    for (const queue of Object.values(this.#queues)) queue.length = 0;
     // Only if still open: ioredis arms a 2 s timer on every disconnect() and clears it when the
     // socket closes, so a second call on a closed client keeps the process alive for 2 s.
     if (this.#reader !== undefined && this.#reader.status !== 'end') this.#reader.disconnect();
-    if (this.#owned) await quit(this.#client);
+    if (this.#owned) await quit(this.#client, this.#cleanupBudget());
+    if (held + settlements + discarded > 0) {
+      const parts = [
+        held > 0 && `${held} message(s) still held unsettled (they will be delivered again after the ack deadline)`,
+        settlements > 0 &&
+          `${settlements} ack(s), nack(s) or dead letter(s) not confirmed by Redis (those messages will be delivered again)`,
+        discarded > 0 && `${discarded} message(s) read ahead with noAck and never handed out (they are gone)`,
+      ].filter(Boolean);
+      throw new StreamsError(
+        'ERR_STREAMS_ABANDONED',
+        `subscription "${this.group}" on topic "${this.topic}" shut down with ${parts.join(', ')}`,
+        {
+          topic: this.topic,
+          group: this.group,
+          abandoned: {
+            ...(held > 0 ? { held } : {}),
+            ...(settlements > 0 ? { settlements } : {}),
+            ...(discarded > 0 ? { discarded } : {}),
+          },
+        },
+      );
+    }
+  }
+
+  /** Waits for `work`, but not past the shutdown's bound. */
+  async #withinBound(work: Promise<unknown> | undefined): Promise<void> {
+    if (work === undefined) return;
+    await this.#untilDeadline(work);
+  }
+
+  /** Waits for `work` until the shutdown's deadline or its signal, leaving no timer behind. */
+  async #untilDeadline(work: Promise<unknown>): Promise<void> {
+    const stop = new AbortController();
+    const signal = AbortSignal.any([stop.signal, this.#giveUp.signal]);
+    try {
+      await Promise.race([work.catch(() => {}), delay(Math.max(0, this.#deadline - Date.now()), { signal })]);
+    } finally {
+      stop.abort(); // clears the pause's timer
+    }
+  }
+
+  /** Emits a retry event and logs it. */
+  #retried(event: RetryEvent): void {
+    this.#logger.warn(
+      {
+        package: '@redis-events/streams-driver',
+        err: event.error,
+        topic: this.topic,
+        group: this.group,
+        operation: event.operation,
+        attempt: event.attempt,
+        delayMs: event.delayMs,
+      },
+      `${event.operation} failed (${event.error.message}); trying again in ${event.delayMs} ms`,
+    );
+    this.emit('retry', event);
+  }
+
+  /** Messages the application holds, neither settled nor being settled. */
+  #heldCount(): number {
+    let settling = 0;
+    for (const queue of Object.values(this.#queues)) {
+      for (const pending of queue) if (this.#known.get(pending.message.id) === pending.message) settling++;
+    }
+    for (const batch of this.#inFlightSettles) {
+      for (const pending of batch) if (this.#known.get(pending.message.id) === pending.message) settling++;
+    }
+    return Math.max(0, this.#known.size - settling);
+  }
+
+  /** Time left for the last steps of a shutdown: what the bound leaves, and at least a short try. */
+  #cleanupBudget(): number {
+    return Math.max(this.#deadline - Date.now(), Math.min(this.#commandTimeoutMs, 1000));
   }
 
   /** Shuts down unless already done, for `await using`. */
@@ -545,21 +837,38 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
 
   async #startup(): Promise<void> {
     const backoff = new Backoff(this.#retryOptions);
+    // Sent before the constructor returns, so a command given to this client afterwards (an XADD
+    // by a Topic on the same client) runs after it: a stream this subscription creates exists by then.
+    let group: Promise<void> | undefined = this.#startGroup();
+    group.catch(() => {}); // awaited below
+    // A client that is not connected yet gets connectTimeoutMs to connect: then the subscription
+    // fails with the address and the cause rather than retrying in silence.
+    const connected =
+      this.#client.status === 'ready'
+        ? undefined
+        : waitUntilReady(this.#client, {
+            timeoutMs: this.#connectTimeoutMs,
+            signal: this.#stop.signal,
+            error: (failure) => connectError(failure, { topic: this.topic, group: this.group }),
+          });
+    connected?.catch(() => {}); // awaited below
     for (;;) {
       try {
+        const starting = group ?? this.#startGroup();
+        group = undefined;
         let detected = featureCache.get(this.#client);
         if (!detected) {
           detected = detectFeatures(this.#client, this.#commandTimeoutMs);
           featureCache.set(this.#client, detected);
         }
-        this.#features = { ...(await detected), ...this.#featureOverrides };
-        if (this.#create) await this.#createGroup(this.#from);
+        const [features] = await Promise.all([detected, starting, connected]);
+        this.#features = { ...features, ...this.#featureOverrides };
         break;
       } catch (err) {
         if (this.#state !== 'starting') throw this.#closedError();
         if (classifyFailure(err) !== 'transient') {
           const failure = toStreamsError(err, {
-            what: 'creating the consumer group',
+            what: this.#create ? 'creating the consumer group' : 'looking for the consumer group',
             topic: this.topic,
             group: this.group,
             command: 'XGROUP',
@@ -580,18 +889,42 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     this.#reader.on('error', () => {}); // read failures come back through the read loop
   }
 
-  async #createGroup(from: string): Promise<boolean> {
-    try {
-      await withTimeout(
-        this.#client.call('xgroup', 'CREATE', this.topic, this.group, from, 'MKSTREAM'),
-        this.#commandTimeoutMs,
-        'XGROUP CREATE',
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof Error && err.message.startsWith('BUSYGROUP')) return false;
-      throw err;
-    }
+  /**
+   * Makes sure the group exists (see "Where a subscription starts" in the README). With `from: '$'`
+   * the group starts at the moment the subscription was constructed, by the server's clock: the
+   * first step asks for the server's time and, if the group is missing and the stream is not, the
+   * second creates it just before that moment, which is the server's time at the first reply minus
+   * how long ago the constructor ran. So a message stored while this client was still connecting,
+   * or while a failed attempt was retried, is delivered; one stored before the constructor is not
+   * (except within the millisecond resolution of entry IDs and one network latency).
+   */
+  async #startGroup(): Promise<void> {
+    const mode = !this.#create ? 'check' : this.#from === '$' ? 'probe' : 'create';
+    // EVAL, not EVALSHA: a NOSCRIPT retry would let later commands of this client overtake it.
+    const first = this.#client.call('eval', START_GROUP.source, 1, this.topic, this.group, mode, this.#from);
+    const [reply, repliedAt] = await withTimeout(
+      first.then((value) => [value, performance.now()] as const),
+      this.#commandTimeoutMs,
+      'the group start script',
+    );
+    const [state, seconds, micros] = startReply(reply);
+    if (state !== 'missing') return;
+    const serverMs = seconds * 1000 + micros / 1000;
+    const since = Math.floor(serverMs - (repliedAt - this.#openedAt));
+    const second = await withTimeout(
+      runScript(this.#client, START_GROUP, [this.topic], [this.group, 'since', String(since)]),
+      this.#commandTimeoutMs,
+      'the group start script',
+    );
+    startReply(second);
+  }
+
+  #createGroup(from: string): Promise<boolean> {
+    return withTimeout(
+      runScript(this.#client, START_GROUP, [this.topic], [this.group, 'create', from]),
+      this.#commandTimeoutMs,
+      'XGROUP CREATE',
+    ).then((reply) => startReply(reply)[0] === 'created');
   }
 
   async #readLoop(): Promise<void> {
@@ -640,7 +973,13 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       this.#forgetIncarnation();
       try {
         // Start over from the beginning of what is retained: redelivering is safe, skipping is not.
-        if (await this.#createGroup('0')) this.emit('recreated', { group: this.group });
+        if (await this.#createGroup('0')) {
+          this.#logger.warn(
+            { package: '@redis-events/streams-driver', topic: this.topic, group: this.group },
+            `the group "${this.group}" had disappeared; created again from 0 (messages are delivered again)`,
+          );
+          this.emit('recreated', { group: this.group });
+        }
         return;
       } catch (again) {
         err = again;
@@ -658,7 +997,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     const delayMs = backoff.next();
     this.#retries++;
     const error = toStreamsError(err, { what: operation, topic: this.topic, group: this.group });
-    this.emit('retry', { operation, attempt: backoff.attempt, delayMs, error });
+    this.#retried({ operation, attempt: backoff.attempt, delayMs, error });
     await delay(delayMs, { signal: this.#state === 'stopping' ? undefined : this.#stop.signal });
   }
 
@@ -670,6 +1009,10 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     clearInterval(this.#renewTimer);
     for (const waiter of this.#waiters.splice(0)) waiter.reject(err);
     this.#wake();
+    this.#logger.error(
+      { package: '@redis-events/streams-driver', err, topic: this.topic, group: this.group, code: err.code },
+      `subscription "${this.group}" on topic "${this.topic}" failed for good: ${err.message}`,
+    );
     if (this.listenerCount('failed') > 0) this.emit('failed', err);
   }
 
@@ -706,6 +1049,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     read.catch(() => {});
     let timer: NodeJS.Timeout | undefined;
     let onClose: (() => void) | undefined;
+    const stop = this.#stop.signal;
     const interrupted = new Promise<never>((_, reject) => {
       const fail = (message: string) =>
         reject(new StreamsError('ERR_STREAMS_TIMEOUT', message, { retryable: true, command: 'XREADGROUP' }));
@@ -713,14 +1057,20 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         reader.disconnect(true);
         fail(`XREADGROUP got no reply within ${waitMs + this.#readTimeoutMs} ms; reconnecting`);
       }, waitMs + this.#readTimeoutMs);
+      // 'close' may come late (ioredis waits up to 2 s for a socket that does not answer its FIN);
+      // a shutdown does not wait for it.
       onClose = () => fail('the connection closed during XREADGROUP');
       reader.once('close', onClose);
+      stop.addEventListener('abort', onClose, { once: true });
     });
     try {
       return await Promise.race([read, interrupted]);
     } finally {
       clearTimeout(timer);
-      if (onClose) reader.off('close', onClose);
+      if (onClose) {
+        reader.off('close', onClose);
+        stop.removeEventListener('abort', onClose);
+      }
     }
   }
 
@@ -796,6 +1146,16 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       try {
         const decoded = decodeEntry(entry.fields, this.#limits);
         message = new Message(this.#settler, entry.id, decoded.body, decoded.metadata, attempt);
+        if (attempt > 1 && redeliveryChannel.hasSubscribers) {
+          redeliveryChannel.publish({
+            destination: this.topic,
+            group: this.group,
+            consumer: this.consumer,
+            messageId: entry.id,
+            deliveryAttempt: attempt,
+            count: 1,
+          });
+        }
       } catch (err) {
         const error = err instanceof StreamsError ? err : protocolError(String(err));
         const detailed = new StreamsError(
@@ -804,7 +1164,19 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
           { topic: this.topic, group: this.group, cause: error },
         );
         this.#malformed++;
-        this.emit('malformed', { id: entry.id, error: detailed, action: this.#noAck ? 'ack' : this.#onMalformed });
+        const action = this.#noAck ? 'ack' : this.#onMalformed;
+        this.#logger.warn(
+          {
+            package: '@redis-events/streams-driver',
+            err: detailed,
+            topic: this.topic,
+            group: this.group,
+            id: entry.id,
+            action,
+          },
+          `entry ${entry.id} cannot be decoded; ${action === 'ack' ? 'acknowledged and dropped' : 'moved to the dead-letter stream'}`,
+        );
+        this.emit('malformed', { id: entry.id, error: detailed, action });
         if (this.#noAck) continue;
         if (this.#onMalformed === 'dead-letter')
           this.#runBackground(this.#deadLetterNow([[entry.id, attempt]], `malformed: ${error.message}`));
@@ -921,7 +1293,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         if (kind === 'no-group') return; // the read loop deals with a missing group
         if (kind === 'transient') {
           this.#retries++;
-          this.emit('retry', {
+          this.#retried({
             operation: 'claim',
             attempt: 1,
             delayMs: this.#claimIntervalMs,
@@ -945,10 +1317,10 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         this.#deleted += deleted.length;
         this.emit('deleted', { ids: deleted });
       }
-      for (const [id, attempts] of dead) {
-        this.#deadLettered++;
-        this.emit('deadLetter', { id, reason: 'max-deliveries', attempts, deadLetterKey: this.deadLetterKey });
-      }
+      for (const [id, attempts] of dead) this.#movedToDeadLetter(id, 'max-deliveries', attempts);
+      // A shutdown began meanwhile: the claimed entries stay pending on this consumer, and its
+      // release step (or another consumer, after the ack deadline) hands them on.
+      if (this.#state !== 'running') return;
       const attempts = new Map(claimed.map((c) => [c.entry.id, c.attempts]));
       this.#deliver(
         claimed.map((c) => c.entry),
@@ -985,6 +1357,19 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   // ---------------------------------------------------------------- settling
 
   #settle(message: Message, how: Settlement, reason?: string): Promise<void> {
+    const channel = how === 'ack' ? ackChannel : how === 'nack' ? nackChannel : undefined;
+    if (channel === undefined || !channel.hasSubscribers) return this.#settleNow(message, how, reason);
+    const context = {
+      destination: this.topic,
+      group: this.group,
+      consumer: this.consumer,
+      messageId: message.id,
+      deliveryAttempt: message.deliveryAttempt,
+    };
+    return channel.tracePromise(() => this.#settleNow(message, how, reason), context);
+  }
+
+  #settleNow(message: Message, how: Settlement, reason?: string): Promise<void> {
     if (this.#noAck) {
       if (how === 'ack') return Promise.resolve();
       return Promise.reject(
@@ -1002,7 +1387,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     // Delivered by a group that no longer exists (see #forgetIncarnation): nothing to settle.
     if (this.#known.get(message.id) !== message) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.#queues[how].push({ message, reason, resolve, reject });
+      this.#queues[how].push(once({ message, reason, resolve, reject }));
       if (!this.#settleScheduled) {
         this.#settleScheduled = true;
         setImmediate(() => {
@@ -1018,6 +1403,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       const queue = this.#queues[how];
       while (queue.length > 0) {
         const batch = queue.splice(0, SETTLE_BATCH);
+        this.#inFlightSettles.add(batch);
         const work = this.#sendSettles(how, batch);
         this.#settling.add(work);
         void work.finally(() => this.#settling.delete(work));
@@ -1064,12 +1450,14 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       if (how === 'nack' || this.#claimWantsRoom) this.#startClaimPass();
     } catch (err) {
       const error = toStreamsError(err, { what: how, topic: this.topic, group: this.group });
+      this.#settleFailures += batch.length;
       for (const p of batch) {
         this.#forget(p.message.id); // still pending in Redis: it comes back after the ack deadline
         p.reject(error);
       }
       if (!error.retryable && error.code !== 'ERR_STREAMS_CLOSED') this.#fail(error);
     } finally {
+      this.#inFlightSettles.delete(batch);
       this.#signalSettled();
     }
   }
@@ -1110,9 +1498,24 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     await this.#retrying('dead-letter', () =>
       runScript(this.#client, DEAD_LETTER, [this.topic, this.deadLetterKey], args),
     );
-    for (const [id, attempts] of entries) {
-      this.#deadLettered++;
-      this.emit('deadLetter', { id, reason, attempts, deadLetterKey: this.deadLetterKey });
+    for (const [id, attempts] of entries) this.#movedToDeadLetter(id, reason, attempts);
+  }
+
+  /** Counts, reports and publishes a message Redis moved to the dead-letter stream. */
+  #movedToDeadLetter(id: string, reason: string, attempts: number): void {
+    this.#deadLettered++;
+    this.emit('deadLetter', { id, reason, attempts, deadLetterKey: this.deadLetterKey });
+    if (deadLetterChannel.hasSubscribers) {
+      deadLetterChannel.publish({
+        destination: this.topic,
+        group: this.group,
+        consumer: this.consumer,
+        messageId: id,
+        reason,
+        deliveryAttempt: attempts,
+        deadLetterKey: this.deadLetterKey,
+        count: 1,
+      });
     }
   }
 
@@ -1146,7 +1549,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       // deliver the message a second time, which at-least-once allows.
       if (classifyFailure(err) === 'transient') {
         this.#retries++;
-        this.emit('retry', {
+        this.#retried({
           operation: 'renew',
           attempt: 1,
           delayMs: Math.max(10, Math.floor(this.#ackDeadlineMs / 3)),
@@ -1184,13 +1587,14 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
         const delayMs = backoff.next();
         if (Date.now() + delayMs > this.#deadline) throw err;
         this.#retries++;
-        this.emit('retry', {
+        this.#retried({
           operation,
           attempt: backoff.attempt,
           delayMs,
           error: toStreamsError(err, { what: operation, topic: this.topic, group: this.group }),
         });
-        await delay(delayMs);
+        await delay(delayMs, { signal: this.#giveUp.signal });
+        if (Date.now() >= this.#deadline) throw err;
       }
     }
   }
@@ -1214,8 +1618,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
           resolve();
         });
       });
-      if (this.#settling.size > 0)
-        await Promise.race([Promise.all(this.#settling), delay(Math.max(0, this.#deadline - Date.now()))]);
+      if (this.#settling.size > 0) await this.#untilDeadline(Promise.all(this.#settling));
     }
   }
 
@@ -1223,7 +1626,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     while (this.#background.size > 0) {
       const left = this.#deadline - Date.now();
       if (left <= 0) return;
-      await Promise.race([Promise.all(this.#background), delay(left)]);
+      await this.#untilDeadline(Promise.all(this.#background));
     }
   }
 
@@ -1238,13 +1641,17 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
             [this.topic],
             [this.group, this.consumer, RELEASED_IDLE_MS, xnack ? '1' : '0', this.#deleteConsumer ? '1' : '0', ...held],
           ),
-          this.#commandTimeoutMs,
+          this.#cleanupBudget(),
           'release script',
         ),
       );
-    } catch {
+    } catch (err) {
       // Unreleased entries stay pending on this consumer and are reclaimed after the ack
       // deadline: nothing is lost, and shutdown must finish.
+      this.#logger.warn(
+        { package: '@redis-events/streams-driver', err, topic: this.topic, group: this.group, consumer: this.consumer },
+        'could not hand entries back at shutdown; they are taken over after the ack deadline',
+      );
     }
   }
 
@@ -1257,14 +1664,6 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   }
 
   #cancelled(signal: AbortSignal): StreamsError {
-    return new StreamsError(
-      'ERR_STREAMS_CANCELLED',
-      `receive() on topic "${this.topic}" was cancelled by its AbortSignal`,
-      {
-        topic: this.topic,
-        group: this.group,
-        cause: signal.reason,
-      },
-    );
+    return abortError(`receive() on topic "${this.topic}"`, signal, { topic: this.topic, group: this.group });
   }
 }

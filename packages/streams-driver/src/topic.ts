@@ -1,8 +1,13 @@
 import { EventEmitter } from 'node:events';
+import { isLogger, type Logger, noopLogger } from '@redis-events/resp';
+import { waitUntilReady } from '@redis-events/resp/ioredis';
+import { abortable, abortError } from './abort.ts';
+import { rejectUnknownFields } from './arguments.ts';
 import { Backoff, type RetryOptions } from './backoff.ts';
-import { type RedisClient, runScript, withTimeout } from './client.ts';
+import { OWNS_CLIENT, type RedisClient, runScript, withTimeout } from './client.ts';
 import { type CodecLimits, DEFAULT_LIMITS, type EncodedMessage, encodeMessage, type OutgoingMessage } from './codec.ts';
-import { classifyFailure, StreamsError, toStreamsError } from './errors.ts';
+import { bodySizeOf, CARRIER_FIELDS, type SendTrace, sendChannel, serverOf } from './diagnostics.ts';
+import { classifyFailure, connectError, StreamsError, toStreamsError } from './errors.ts';
 import { SEND } from './scripts.ts';
 import { minIdForAge } from './stream-id.ts';
 
@@ -52,6 +57,15 @@ export interface TopicOptions {
   readonly retry?: RetryOptions | undefined;
   /** Size limits checked before sending. */
   readonly limits?: Partial<CodecLimits> | undefined;
+  /**
+   * How long sends wait for a client that has not connected yet before they fail with
+   * `ERR_STREAMS_CONNECT` (naming the address and the cause). A wrong password or a missing
+   * permission fails at once. Once the client was connected, an outage is retried for
+   * `sendTimeoutMs`. Default 10 000 ms.
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /** Where background events go: retried sends. Default: nowhere. */
+  readonly logger?: Logger | undefined;
 }
 
 /** Options of {@link Topic.send}. */
@@ -62,6 +76,39 @@ export interface SendOptions {
    */
   readonly signal?: AbortSignal | undefined;
 }
+
+/** Options of {@link Topic.shutdown}. */
+export interface TopicShutdownOptions {
+  /**
+   * How long to wait for pending sends to be stored. Then those not yet written are given up
+   * (their `send()` rejects with ERR_STREAMS_CLOSED), and so are those without a reply (they may
+   * still be stored), and the shutdown rejects with ERR_STREAMS_ABANDONED. Default 10 s.
+   */
+  readonly timeoutMs?: number | undefined;
+  /** Ends the wait early, as if `timeoutMs` had passed. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** Options of {@link Topic.flush}. */
+export interface FlushOptions {
+  /** Stops waiting (an `AbortError`); the sends go on. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+const TOPIC_FIELDS: readonly (keyof TopicOptions)[] = [
+  'create',
+  'retention',
+  'maxBatchSize',
+  'maxBatchBytes',
+  'maxBatchesInFlight',
+  'sendMode',
+  'sendTimeoutMs',
+  'commandTimeoutMs',
+  'retry',
+  'limits',
+  'connectTimeoutMs',
+  'logger',
+];
 
 /** A transient failure that a topic or subscription retries. */
 export interface RetryEvent {
@@ -192,6 +239,11 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
   #closing = false;
   #closed = false;
   #idle: (() => void)[] = [];
+  readonly #connectTimeoutMs: number;
+  readonly #logger: Logger;
+  // Set once the client was seen connected: from then on an outage is retried, not a connect failure.
+  #connected = false;
+  readonly #sending = new Set<PendingSend[]>();
   #sent = 0;
   #failed = 0;
   #batches = 0;
@@ -203,9 +255,13 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
    */
   constructor(client: RedisClient, key: string, options: TopicOptions = {}) {
     super();
+    if (typeof options !== 'object' || options === null) {
+      throw new StreamsError('ERR_STREAMS_ARGUMENT', 'new Topic(client, key, options): options must be an object');
+    }
+    rejectUnknownFields(options, TOPIC_FIELDS, 'new Topic() options');
     this.#client = client;
     this.key = checkName(key, 'the topic key');
-    this.#owned = (options as { ownsClient?: boolean | undefined }).ownsClient === true;
+    this.#owned = (options as { [OWNS_CLIENT]?: boolean })[OWNS_CLIENT] === true;
     this.#create = options.create ?? false;
     this.#retention = checkRetention(options.retention);
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
@@ -221,6 +277,14 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     this.#sendTimeoutMs = positiveInteger(options.sendTimeoutMs, 30_000, 'sendTimeoutMs');
     this.#commandTimeoutMs = positiveInteger(options.commandTimeoutMs, 10_000, 'commandTimeoutMs');
     this.#backoff = new Backoff(options.retry);
+    this.#connectTimeoutMs = positiveInteger(options.connectTimeoutMs, 10_000, 'connectTimeoutMs');
+    if (options.logger !== undefined && !isLogger(options.logger)) {
+      throw new StreamsError(
+        'ERR_STREAMS_ARGUMENT',
+        'logger needs debug, warn and error methods (console and pino have them)',
+      );
+    }
+    this.#logger = options.logger ?? noopLogger;
   }
 
   /** Counters since the topic was opened. */
@@ -239,10 +303,29 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
    * pipelined; order is kept for sends of one topic object, except around a retried failure.
    *
    * @throws {StreamsError} `ERR_STREAMS_ARGUMENT` (bad message), `ERR_STREAMS_NOT_FOUND` (no such
-   * stream and `create` is off), `ERR_STREAMS_CLOSED`, `ERR_STREAMS_CANCELLED`,
+   * stream and `create` is off), `ERR_STREAMS_CLOSED`, `ERR_STREAMS_ABORTED`,
    * `ERR_STREAMS_UNAVAILABLE` (still failing after `sendTimeoutMs`), `ERR_STREAMS_REDIS`.
    */
   send(message: OutgoingMessage, options: SendOptions = {}): Promise<string> {
+    if (!sendChannel.hasSubscribers) return this.#send(message, options);
+    const body = typeof message === 'object' && message !== null ? (message as { body?: unknown }).body : undefined;
+    const context: SendTrace = {
+      destination: this.key,
+      bodySize: bodySizeOf(body),
+      carrier: {},
+      ...serverOf(this.#client),
+    };
+    return sendChannel.tracePromise(
+      () =>
+        this.#send(withCarrier(message, context.carrier), options).then((id) => {
+          context.messageId = id;
+          return id;
+        }),
+      context,
+    );
+  }
+
+  #send(message: OutgoingMessage, options: SendOptions): Promise<string> {
     if (this.#closing) return Promise.reject(this.#closedError());
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(cancelled(this.key, signal));
@@ -287,22 +370,113 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     });
   }
 
-  /** Resolves when every message sent so far is stored or has failed. */
-  flush(): Promise<void> {
+  /**
+   * Resolves when every message sent so far is stored or has failed.
+   *
+   * @example
+   * ```ts
+   * for (const item of items) void topic.send({ body: item }).catch(report);
+   * await topic.flush({ signal: AbortSignal.timeout(5000) });
+   * ```
+   * @throws {StreamsError} an `AbortError` (ERR_STREAMS_ABORTED) when the signal fires.
+   */
+  flush(options: FlushOptions = {}): Promise<void> {
     if (this.#isIdle()) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
+    const idle = new Promise<void>((resolve) => this.#idle.push(resolve));
+    return abortable(idle, options.signal, `flush() of topic "${this.key}"`, { topic: this.key });
   }
 
   /**
-   * Stops accepting sends, flushes what is pending, and closes the client if the topic opened it
-   * (URL openers). A second call fails with ERR_STREAMS_CLOSED.
+   * Stops accepting sends, waits up to `timeoutMs` (or until `signal`) for pending sends to be
+   * stored, and closes the client if the topic opened it (URL openers). Resolves only when every
+   * send was stored or failed on its own; otherwise the sends still pending are given up (their
+   * `send()` rejects with ERR_STREAMS_CLOSED) and the shutdown rejects with ERR_STREAMS_ABANDONED.
+   *
+   * @example
+   * ```ts
+   * await topic.shutdown({ timeoutMs: 2000 });
+   * ```
+   * @throws {StreamsError} `ERR_STREAMS_ABANDONED` with `abandoned.unsent` (never written, not
+   * stored) and `abandoned.unconfirmed` (written without a reply: may be stored);
+   * `ERR_STREAMS_CLOSED` on a second call.
    */
-  async shutdown(): Promise<void> {
+  async shutdown(options: TopicShutdownOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) {
+      throw new StreamsError('ERR_STREAMS_ARGUMENT', 'shutdown() takes an options object: { timeoutMs, signal }');
+    }
+    rejectUnknownFields(options, ['timeoutMs', 'signal'], 'shutdown() options');
     if (this.#closing) throw this.#closedError();
+    const timeoutMs = options.timeoutMs ?? 10_000;
+    if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 0) {
+      throw new StreamsError('ERR_STREAMS_ARGUMENT', `timeoutMs must be an integer >= 0, got ${timeoutMs}`);
+    }
     this.#closing = true;
-    await this.flush();
+    const { signal } = options;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const bound = new Promise<false>((resolve) => {
+      if (signal?.aborted) return resolve(false);
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      onAbort = () => resolve(false);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    const drained = await Promise.race([this.flush().then(() => true as const), bound]);
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    let unsent = 0;
+    let unconfirmed = 0;
+    if (!drained) [unsent, unconfirmed] = this.#abandon();
     this.#closed = true;
-    if (this.#owned) await quit(this.#client);
+    if (this.#owned) await quit(this.#client, drained ? 2000 : 1000);
+    if (unsent + unconfirmed > 0) {
+      throw new StreamsError(
+        'ERR_STREAMS_ABANDONED',
+        `topic "${this.key}" shut down with ${unsent} message(s) never written (not stored) and ${unconfirmed} written without a reply (they may be stored)`,
+        {
+          topic: this.key,
+          abandoned: { ...(unsent > 0 ? { unsent } : {}), ...(unconfirmed > 0 ? { unconfirmed } : {}) },
+        },
+      );
+    }
+  }
+
+  /** Gives up every pending send at the shutdown's bound; returns [never written, without a reply]. */
+  #abandon(): [number, number] {
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
+    let unsent = 0;
+    let unconfirmed = 0;
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const item = this.#queue[i] as PendingSend;
+      if (item.state !== 'queued') continue;
+      item.state = 'done';
+      unsent++;
+      item.reject(
+        new StreamsError(
+          'ERR_STREAMS_CLOSED',
+          `topic "${this.key}" shut down before the message was written; it is not stored`,
+          {
+            topic: this.key,
+          },
+        ),
+      );
+    }
+    this.#head = this.#queue.length;
+    for (const batch of this.#sending) {
+      for (const item of batch) {
+        if (item.state !== 'sending') continue;
+        item.state = 'done';
+        unconfirmed++;
+        item.reject(
+          new StreamsError(
+            'ERR_STREAMS_CLOSED',
+            `topic "${this.key}" shut down while the message was written without a reply yet; it may be stored`,
+            { topic: this.key },
+          ),
+        );
+      }
+    }
+    return [unsent, unconfirmed];
   }
 
   /** Shuts down unless already done, for `await using`. */
@@ -344,7 +518,9 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
       if (batch.length === 0) break;
       this.#inFlight++;
       this.#batches++;
+      this.#sending.add(batch);
       void this.#write(batch).finally(() => {
+        this.#sending.delete(batch);
         this.#inFlight--;
         if (this.#queue.length > this.#head) this.#schedule();
         this.#notifyIdle();
@@ -409,6 +585,26 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
   }
 
   async #write(batch: PendingSend[]): Promise<void> {
+    if (!this.#connected) {
+      if (this.#client.status === 'ready') this.#connected = true;
+      else {
+        try {
+          await waitUntilReady(this.#client, {
+            timeoutMs: this.#connectTimeoutMs,
+            error: (failure) => connectError(failure, { topic: this.key }),
+          });
+          this.#connected = true;
+        } catch (err) {
+          for (const item of batch) {
+            if (item.state === 'done') continue;
+            item.state = 'done';
+            this.#failed++;
+            item.reject(err as StreamsError);
+          }
+          return;
+        }
+      }
+    }
     let results: [Error | null, unknown][] | null = null;
     let failure: unknown;
     try {
@@ -457,12 +653,13 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
       }
       item.state = 'done';
       this.#failed++;
+      // Wrapped once: the cause is what ioredis or the command timer reported, not another StreamsError.
       item.reject(
-        error.retryable
+        error.retryable && !(err instanceof StreamsError)
           ? new StreamsError(
               'ERR_STREAMS_UNAVAILABLE',
-              `could not store the message in topic "${this.key}" within ${this.#sendTimeoutMs} ms: ${error.message}`,
-              { topic: this.key, command: 'XADD', retryable: true, cause: error },
+              `could not store the message in topic "${this.key}" within ${this.#sendTimeoutMs} ms: ${err instanceof Error ? err.message : String(err)}`,
+              { topic: this.key, command: 'XADD', retryable: true, cause: err },
             )
           : error,
       );
@@ -475,12 +672,17 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
     // Retried messages go back to the front, in their order, ahead of later sends.
     this.#queue.splice(this.#head, 0, ...retry);
     const delayMs = this.#backoff.next();
-    this.emit('retry', {
+    const event: RetryEvent = {
       operation: 'send',
       attempt: this.#backoff.attempt,
       delayMs,
       error: lastError as StreamsError,
-    });
+    };
+    this.#logger.warn(
+      { package: '@redis-events/streams-driver', err: event.error, topic: this.key, messages: retry.length, delayMs },
+      `sending to topic "${this.key}" failed (${event.error.message}); trying again in ${delayMs} ms`,
+    );
+    this.emit('retry', event);
     if (!this.#retryTimer) {
       this.#retryTimer = setTimeout(() => {
         this.#retryTimer = undefined;
@@ -491,18 +693,34 @@ export class Topic extends EventEmitter<TopicEvents> implements AsyncDisposable 
 }
 
 function cancelled(topic: string, signal: AbortSignal, note?: string): StreamsError {
-  return new StreamsError(
-    'ERR_STREAMS_CANCELLED',
-    `send to topic "${topic}" was cancelled by its AbortSignal${note ? `; ${note}` : ''}`,
-    { topic, cause: signal.reason },
-  );
+  return abortError(`send() to topic "${topic}"${note ? ` (${note})` : ''}`, signal, { topic });
 }
 
-/** Closes a client the package opened: QUIT when it answers, else a plain disconnect. */
-export async function quit(client: RedisClient): Promise<void> {
+/** Closes a client the package opened: QUIT when it answers within `ms`, else a plain disconnect. */
+export async function quit(client: RedisClient, ms = 2000): Promise<void> {
   try {
-    await withTimeout(client.quit(), 2000, 'QUIT');
+    await withTimeout(client.quit(), ms, 'QUIT');
   } catch {
     client.disconnect();
   }
+}
+
+/**
+ * The message with the trace-context fields a diagnostics subscriber put in `carrier`, as
+ * metadata; the application's own metadata of those names wins. A message `send()` refuses is
+ * left as it is, to be refused the same way.
+ */
+function withCarrier(message: OutgoingMessage, carrier: Record<string, string>): OutgoingMessage {
+  let fields: Record<string, string> | undefined;
+  for (const field of CARRIER_FIELDS) {
+    const value = carrier[field];
+    if (typeof value !== 'string') continue;
+    fields ??= {};
+    fields[field] = value;
+  }
+  if (fields === undefined || typeof message !== 'object' || message === null) return message;
+  const { metadata } = message;
+  if (metadata !== undefined && (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)))
+    return message;
+  return { ...message, metadata: { ...fields, ...metadata } };
 }

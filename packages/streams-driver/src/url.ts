@@ -3,7 +3,7 @@
 //   redis://<group>?topic=<topic>&consumer=<name>     a subscription; the group is host + path
 // The connection is not in these URLs: it comes from REDIS_URL (or a client you pass).
 import { Redis } from 'ioredis';
-import type { RedisClient } from './client.ts';
+import { OWNS_CLIENT, type RedisClient } from './client.ts';
 import { StreamsError } from './errors.ts';
 import { Subscription, type SubscriptionOptions } from './subscription.ts';
 import { Topic, type TopicOptions } from './topic.ts';
@@ -268,7 +268,11 @@ export class URLOpener {
     const { key, options } = parseTopicURL(url);
     const { client, ownsClient } = this.#connect();
     try {
-      return new Topic(client, key, { ...this.#options.topicOptions, ...options, ownsClient } as TopicOptions);
+      return new Topic(client, key, {
+        ...this.#options.topicOptions,
+        ...options,
+        [OWNS_CLIENT]: ownsClient,
+      } as TopicOptions);
     } catch (err) {
       if (ownsClient) client.disconnect();
       throw err;
@@ -276,20 +280,19 @@ export class URLOpener {
   }
 
   /**
-   * Opens `redis://<group>?topic=<stream key>&consumer=<name>&...`. A group it creates starts at
-   * `from=0` unless the URL or the opener's defaults say otherwise.
+   * Opens `redis://<group>?topic=<stream key>&consumer=<name>&...`. A group it creates starts
+   * when this call is made (`from=$`, as for the constructor: what is sent from then on is
+   * delivered, also while the connection is still being made) unless the URL or the opener's
+   * defaults say otherwise (`from=0` for everything retained).
    */
   openSubscription(url: string): Subscription {
     const options = parseSubscriptionURL(url);
     const { client, ownsClient } = this.#connect();
     try {
-      // A URL cannot wait for the group to exist before it returns, so a group it creates
-      // starts at the oldest entry: what was sent before the first receive is not missed.
       return new Subscription(client, {
-        from: '0',
         ...this.#options.subscriptionOptions,
         ...options,
-        ownsClient,
+        [OWNS_CLIENT]: ownsClient,
       } as SubscriptionOptions);
     } catch (err) {
       if (ownsClient) client.disconnect();

@@ -52,7 +52,7 @@ describe('on Redis Cluster', () => {
       const [dead] = await readDeadLetters(client, subs[0]?.deadLetterKey as string);
       expect(dead).toMatchObject({ sourceId: m?.id, reason: 'max-deliveries', group: 'g' });
       expect((await groupInfo(client, key))[0]?.pending).toBe(0);
-      await Promise.all([...subs.map((s) => s.shutdown({ graceMs: 0 })), topic.shutdown()]);
+      await Promise.all([...subs.map((s) => s.shutdown({ timeoutMs: 0 })), topic.shutdown()]);
     }
   });
 
@@ -64,7 +64,7 @@ describe('on Redis Cluster', () => {
     expect(() => new Subscription(prefixed, { topic: 'orders', group: 'g' })).toThrow(/give the topic a hash tag/);
     const tagged = new Subscription(prefixed, { topic: '{orders}', group: 'g' });
     expect(tagged.deadLetterKey).toBe('{orders}:dead');
-    await tagged.shutdown({ graceMs: 0 });
+    await tagged.shutdown({ timeoutMs: 0 });
   });
 
   it('keeps delivering while the topic slot migrates to another master', async () => {
@@ -91,7 +91,7 @@ describe('on Redis Cluster', () => {
     expect(seen.size).toBe(600);
     expect(await cluster.ownerOf(slot)).toBe(target);
     expect(failures).toEqual([]);
-    await sub.shutdown({ graceMs: 1000 });
+    await sub.shutdown({ timeoutMs: 1000 });
     await topic.shutdown();
   });
 });

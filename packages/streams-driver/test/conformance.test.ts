@@ -39,7 +39,7 @@ function harness(clientOptions: RedisOptions) {
   afterEach(async () => {
     // Tests leave messages unsettled on purpose: no grace period for them.
     for (const thing of opened.splice(0)) {
-      if (thing instanceof Subscription) await thing.shutdown({ graceMs: 0 }).catch(() => {});
+      if (thing instanceof Subscription) await thing.shutdown({ timeoutMs: 0 }).catch(() => {});
       else await thing[Symbol.asyncDispose]().catch(() => {});
     }
   });
@@ -176,12 +176,12 @@ for (const [protocolName, clientOptions] of PROTOCOLS) {
       const key = h.name('t');
       const sub = await h.subscribe({ topic: key, group: 'g' });
       const signal = AbortSignal.abort();
-      await expectCode(h.topic(key).send({ body: 'x' }, { signal }), 'ERR_STREAMS_CANCELLED');
-      await expectCode(sub.receive({ signal }), 'ERR_STREAMS_CANCELLED');
+      await expectCode(h.topic(key).send({ body: 'x' }, { signal }), 'ERR_STREAMS_ABORTED');
+      await expectCode(sub.receive({ signal }), 'ERR_STREAMS_ABORTED');
       const later = new AbortController();
       const waiting = sub.receive({ signal: later.signal });
       later.abort();
-      await expectCode(waiting, 'ERR_STREAMS_CANCELLED');
+      await expectCode(waiting, 'ERR_STREAMS_ABORTED');
     });
 
     it('TestNonExistentTopicSucceedsOnOpenButFailsOnSend: NOT_FOUND on send', async () => {
@@ -297,7 +297,7 @@ describe('Watermill universal pub/sub cases', () => {
     await topic.send({ body: 'first' });
     await topic.send({ body: 'second' });
     const [first] = await receiveN(sub, 1);
-    await expectCode(sub.receive({ signal: AbortSignal.timeout(300) }), 'ERR_STREAMS_CANCELLED');
+    await expectCode(sub.receive({ signal: AbortSignal.timeout(300) }), 'ERR_STREAMS_ABORTED');
     await first?.ack();
     const [second] = await receiveN(sub, 1);
     expect(second?.body.toString()).toBe('second');
@@ -318,7 +318,7 @@ describe('Watermill universal pub/sub cases', () => {
         seen.add(m.body.toString());
         void m.ack();
       }
-      await sub.shutdown({ graceMs: 2000 });
+      await sub.shutdown({ timeoutMs: 2000 });
       sub = await h.subscribe({ topic: key, group: 'g', consumer: `c${round}` });
     }
     expect(seen.size).toBe(all.length);
@@ -389,7 +389,7 @@ describe('Watermill universal pub/sub cases', () => {
     await h.topic(k2).send({ body: 'for-2' });
     expect(received(await receiveN(s1, 1))).toEqual(['for-1']);
     expect(received(await receiveN(s2, 1))).toEqual(['for-2']);
-    await expectCode(s1.receive({ signal: AbortSignal.timeout(200) }), 'ERR_STREAMS_CANCELLED');
+    await expectCode(s1.receive({ signal: AbortSignal.timeout(200) }), 'ERR_STREAMS_ABORTED');
   });
 
   it('TestSubscribeCtx: a subscription shut down with messages read ahead hands them back; a new one gets all 20', async () => {
@@ -399,7 +399,10 @@ describe('Watermill universal pub/sub cases', () => {
     const all = bodies(20);
     await Promise.all(all.map((b) => topic.send({ body: b })));
     await receiveN(sub, 1); // the rest is read ahead into the buffer; this one is held, never settled
-    await sub.shutdown({ graceMs: 0 });
+    await expect(sub.shutdown({ timeoutMs: 0 })).rejects.toMatchObject({
+      code: 'ERR_STREAMS_ABANDONED',
+      abandoned: { held: 1 }, // the read-ahead ones were handed back, not abandoned
+    });
     // Long ack deadline: only released messages can arrive quickly; the held one waits for its deadline.
     const next = await h.subscribe({ topic: key, group: 'g', ackDeadlineMs: 60_000 });
     const got = await receiveN(next, 19);

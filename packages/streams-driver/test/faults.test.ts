@@ -75,7 +75,7 @@ describe('a consumer killed mid-batch', () => {
     console.log(
       `kill test: child acked ${ackedByChild.size}, held ${heldByChild.size}; survivor got ${seen.size} (${duplicates.length} duplicates)`,
     );
-    await survivor.shutdown({ graceMs: 0 });
+    await survivor.shutdown({ timeoutMs: 0 });
     await topic.shutdown();
   });
 });
@@ -150,7 +150,7 @@ describe('Redis restarted with AOF under a live topic and subscription', () => {
     expect(((await redis.call('xpending', key, 'g')) as unknown[])[0]).toBe(0);
     const redelivered = received.length - new Set(received).size;
     console.log(`AOF test: ${received.length} deliveries of ${everything.length} messages, ${redelivered} redelivered`);
-    await sub.shutdown({ graceMs: 0 });
+    await sub.shutdown({ timeoutMs: 0 });
     await topic.shutdown();
   });
 });
@@ -201,7 +201,7 @@ describe('connections cut and frozen by a proxy', () => {
     expect(seen.size).toBe(2000);
     expect(proxy.stats.cut).toBeGreaterThan(3);
     expect(failures).toEqual([]);
-    await sub.shutdown({ graceMs: 1000 });
+    await sub.shutdown({ timeoutMs: 1000 });
     await topic.shutdown();
     redis.disconnect();
   });
@@ -227,7 +227,8 @@ describe('connections cut and frozen by a proxy', () => {
     await new Topic(redis, key).send({ body: 'after the freeze' });
     const [m] = await receiveN(sub, 1);
     expect(m?.body.toString()).toBe('after the freeze');
-    await sub.shutdown({ graceMs: 0 });
+    await m?.ack();
+    await sub.shutdown({ timeoutMs: 0 });
   });
 });
 
@@ -276,11 +277,28 @@ function parseCommand(buffer: Buffer): { args: string[]; used: number } | undefi
 }
 
 describe('a server that answers nonsense', () => {
+  it('fails ready() with ERR_STREAMS_PROTOCOL when the group start script gets a reply no Redis sends', async () => {
+    const fake = await fakeRedis(([name = '']) =>
+      name.toLowerCase() === 'eval' ? ':5\r\n' : '-ERR unknown command\r\n',
+    );
+    const port = (fake.address() as { port: number }).port;
+    const { Redis } = await import('ioredis');
+    const client = new Redis({ port, protocol: 2, enableReadyCheck: false, disableClientInfo: true } as never);
+    client.on('error', () => {});
+    const sub = new Subscription(client, { topic: 's', group: 'g' });
+    await expect(sub.ready()).rejects.toMatchObject({ code: 'ERR_STREAMS_PROTOCOL' });
+    await expect(sub.receive()).rejects.toMatchObject({ code: 'ERR_STREAMS_PROTOCOL' });
+    await sub.shutdown({ timeoutMs: 0 });
+    client.disconnect();
+    fake.close();
+  });
+
   it('fails the subscription with ERR_STREAMS_PROTOCOL instead of crashing', async () => {
     const fake = await fakeRedis(([name = '']) => {
       const command = name.toLowerCase();
       if (command === 'xreadgroup') return '*1\r\n*2\r\n$1\r\ns\r\n:42\r\n'; // entries are not a list
       if (command === 'xgroup') return '+OK\r\n';
+      if (command === 'eval') return '*3\r\n$7\r\ncreated\r\n$10\r\n1700000000\r\n$1\r\n0\r\n'; // the group start script
       return '-ERR unknown command\r\n';
     });
     const port = (fake.address() as { port: number }).port;
@@ -291,7 +309,7 @@ describe('a server that answers nonsense', () => {
     const failed = new Promise<StreamsError>((resolve) => sub.once('failed', resolve));
     await expect(sub.receive()).rejects.toSatisfy((e) => (e as StreamsError).code === 'ERR_STREAMS_PROTOCOL');
     expect((await failed).message).toMatch(/not a list/);
-    await sub.shutdown({ graceMs: 0 });
+    await sub.shutdown({ timeoutMs: 0 });
     client.disconnect();
     fake.close();
   });
@@ -302,6 +320,7 @@ describe('a server that answers nonsense', () => {
       const command = name.toLowerCase();
       if (command === 'xreadgroup') return ++reads <= 3 ? undefined : '*-1\r\n'; // three resets, then timeouts
       if (command === 'xgroup') return '+OK\r\n';
+      if (command === 'eval') return '*3\r\n$7\r\ncreated\r\n$10\r\n1700000000\r\n$1\r\n0\r\n'; // the group start script
       if (command === 'xadd') return ':7\r\n';
       return '-ERR unknown command\r\n';
     });
@@ -324,7 +343,7 @@ describe('a server that answers nonsense', () => {
     await expect(topic.send({ body: 'x' })).rejects.toSatisfy(
       (e) => (e as StreamsError).code === 'ERR_STREAMS_PROTOCOL',
     );
-    await sub.shutdown({ graceMs: 0 });
+    await sub.shutdown({ timeoutMs: 0 });
     client.disconnect();
     fake.close();
   });

@@ -44,7 +44,8 @@ describe.each(servers.map((s) => [`${s.version.text} (${s.name})`, s] as const))
       // A consumer that took everything and went away holding it: the live one takes over.
       const dead = new Subscription(redis, { ...base, consumer: 'dead' });
       await receiveN(dead, 3);
-      await dead.shutdown({ graceMs: 0 }); // held messages stay pending on "dead"
+      // held messages stay pending on "dead", and the shutdown says so
+      await expect(dead.shutdown({ timeoutMs: 0 })).rejects.toMatchObject({ abandoned: { held: 3 } });
 
       const sub = new Subscription(redis, { ...base, consumer: 'live', blockMs: 100 });
       await sub.ready();
@@ -62,7 +63,7 @@ describe.each(servers.map((s) => [`${s.version.text} (${s.name})`, s] as const))
       const other = new Subscription(redis, { ...base, group: 'other', consumer: 'o' });
       for (const m of await receiveN(other, 3)) await m.ack();
       await eventually('the stream to empty', async () => (await redis.xlen(key)) === 0);
-      await Promise.all([sub.shutdown({ graceMs: 0 }), other.shutdown({ graceMs: 0 }), topic.shutdown()]);
+      await Promise.all([sub.shutdown({ timeoutMs: 0 }), other.shutdown({ timeoutMs: 0 }), topic.shutdown()]);
     }
   });
 });

@@ -1,15 +1,9 @@
 // Shutdown: never stuck on a BLOCK, waits for handlers and acks, hands back what was read
 // ahead, releases the consumer, and closes what it opened.
+import { startProxy } from '@redis-events/testkit';
 import type { Redis } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
-import {
-  openSubscription,
-  openTopic,
-  RELEASED_CONSUMER,
-  type StreamsError,
-  Subscription,
-  Topic,
-} from '../src/index.ts';
+import { openSubscription, openTopic, RELEASED_CONSUMER, StreamsError, Subscription, Topic } from '../src/index.ts';
 import { eventually, receiveN, sleep, trackTimers, useServer } from './helpers.ts';
 
 const ctx = useServer();
@@ -68,6 +62,28 @@ describe('Subscription.shutdown', () => {
     }
   });
 
+  it('leaves no timer running after a shutdown that waited for a slow claim pass', async () => {
+    const key = ctx.server.keyPrefix();
+    await using proxy = await startProxy({ target: ctx.server });
+    const client = ctx.server.createClient({ port: proxy.port });
+    client.on('error', () => {});
+    const timers = trackTimers();
+    try {
+      const sub = new Subscription(client, { topic: key, group: 'g', consumer: 'c', claimIntervalMs: 20, blockMs: 50 });
+      await sub.ready();
+      proxy.setLatency(150); // a claim pass (every 20 ms) is on the wire when the shutdown starts
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sub.shutdown(); // the default bound: 10 s, far longer than the claim pass
+      client.disconnect();
+      await new Promise((resolve) => setImmediate(resolve));
+      // ioredis' own disconnect timers are not ours; every timer the package made is gone.
+      const ours = (stack: string) => /setTimeout \(node:timers[^\n]*\n[^\n]*streams-driver\/src/.test(stack);
+      expect(timers.pending().filter(ours)).toEqual([]);
+    } finally {
+      timers.stop();
+    }
+  });
+
   it('waits for a message the application still handles, and for its ack, then deletes the consumer', async () => {
     const key = ctx.server.keyPrefix();
     const sub = new Subscription(ctx.redis, { topic: key, group: 'g', consumer: 'worker' });
@@ -106,7 +122,11 @@ describe('Subscription.shutdown', () => {
     await sub.ready();
     await send(key, 3);
     const [m] = await receiveN(sub, 1); // two more were read ahead
-    await sub.shutdown({ graceMs: 100 });
+    await expect(sub.shutdown({ timeoutMs: 100 })).rejects.toMatchObject({
+      name: 'StreamsError',
+      code: 'ERR_STREAMS_ABANDONED',
+      abandoned: { held: 1 },
+    });
     const pending = (await ctx.redis.call('xpending', key, 'g', '-', '+', 10)) as unknown[][];
     expect(pending.map((row) => row[1]).sort()).toEqual([RELEASED_CONSUMER, RELEASED_CONSUMER, 'stuck']);
     expect(pending.find((row) => row[1] === 'stuck')?.[0]).toBe(m?.id);
@@ -175,5 +195,148 @@ describe('Subscription.shutdown', () => {
       if (saved === undefined) delete process.env.REDIS_URL;
       else process.env.REDIS_URL = saved;
     }
+  });
+});
+
+describe('shutdown within a bound, saying what it abandoned', () => {
+  it('Topic: gives up a send without a reply and one never written at timeoutMs, not at sendTimeoutMs', async () => {
+    const key = ctx.server.keyPrefix();
+    await using proxy = await startProxy({ target: ctx.server });
+    const client = ctx.server.createClient({ port: proxy.port });
+    client.on('error', () => {});
+    await client.ping();
+    const topic = new Topic(client, key, { create: true, maxBatchesInFlight: 1 }); // sendTimeoutMs: 30 s
+    proxy.pause();
+    const written = topic.send({ body: 'on the wire' });
+    await eventually('the first batch to be on the wire', () => topic.stats.batches === 1);
+    const queued = topic.send({ body: 'waiting its turn' });
+    await expect(topic.shutdown({ timeoutMs: 200 })).rejects.toMatchObject({
+      code: 'ERR_STREAMS_ABANDONED',
+      abandoned: { unsent: 1, unconfirmed: 1 },
+    });
+    await expect(written).rejects.toMatchObject({
+      code: 'ERR_STREAMS_CLOSED',
+      message: expect.stringMatching(/may be stored/),
+    });
+    await expect(queued).rejects.toMatchObject({
+      code: 'ERR_STREAMS_CLOSED',
+      message: expect.stringMatching(/not stored/),
+    });
+    proxy.resume();
+    client.disconnect();
+  });
+
+  it('Topic: a signal ends the wait too; a shutdown with nothing pending resolves', async () => {
+    const key = ctx.server.keyPrefix();
+    await using proxy = await startProxy({ target: ctx.server });
+    const client = ctx.server.createClient({ port: proxy.port });
+    client.on('error', () => {});
+    await client.ping();
+    const idle = new Topic(client, key, { create: true });
+    await idle.send({ body: 'stored' });
+    await idle.shutdown({ timeoutMs: 0 });
+    const topic = new Topic(client, key);
+    proxy.pause();
+    const sent = topic.send({ body: 'x' });
+    sent.catch(() => {});
+    const controller = new AbortController();
+    const stopping = topic.shutdown({ signal: controller.signal });
+    controller.abort();
+    await expect(stopping).rejects.toMatchObject({ code: 'ERR_STREAMS_ABANDONED', abandoned: { unsent: 1 } });
+    proxy.resume();
+    client.disconnect();
+  });
+
+  it('Topic: a client that never connects fails sends within connectTimeoutMs, naming the address and the cause', async () => {
+    await using proxy = await startProxy({ target: ctx.server });
+    proxy.refuse(true);
+    const client = ctx.server.createClient({ port: proxy.port, retryStrategy: () => 20 });
+    client.on('error', () => {});
+    const topic = new Topic(client, ctx.server.keyPrefix(), { create: true, connectTimeoutMs: 300 });
+    const err = await topic.send({ body: 'x' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_STREAMS_CONNECT', package: '@redis-events/streams-driver' });
+    expect((err as Error).message).toContain(`127.0.0.1:${proxy.port}`);
+    await topic.shutdown({ timeoutMs: 0 });
+    client.disconnect();
+  });
+
+  it('Topic: an outage error is wrapped once, its cause is what the connection reported', async () => {
+    await using proxy = await startProxy({ target: ctx.server });
+    const client = ctx.server.createClient({ port: proxy.port, maxRetriesPerRequest: 0, retryStrategy: () => 20 });
+    client.on('error', () => {});
+    await client.ping();
+    const topic = new Topic(client, ctx.server.keyPrefix(), { create: true, sendTimeoutMs: 300 });
+    await topic.send({ body: 'connected' });
+    proxy.refuse(true);
+    proxy.cut();
+    const err = await topic.send({ body: 'x' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_STREAMS_UNAVAILABLE', retryable: true });
+    expect((err as Error).cause).toBeInstanceOf(Error);
+    expect((err as Error).cause).not.toBeInstanceOf(StreamsError);
+    await topic.shutdown({ timeoutMs: 0 });
+    client.disconnect();
+  });
+
+  it('Subscription: rejects when acks could not reach Redis before the bound', async () => {
+    const key = ctx.server.keyPrefix();
+    await using proxy = await startProxy({ target: ctx.server });
+    const client = ctx.server.createClient({ port: proxy.port });
+    client.on('error', () => {});
+    const sub = new Subscription(client, { topic: key, group: 'g', consumer: 'c' });
+    await sub.ready();
+    await send(key, 2);
+    const got = await receiveN(sub, 2);
+    proxy.pause();
+    const acks = got.map((m) => m.ack()); // not awaited by the application
+    await expect(sub.shutdown({ timeoutMs: 200 })).rejects.toMatchObject({
+      code: 'ERR_STREAMS_ABANDONED',
+      abandoned: { settlements: 2 },
+    });
+    for (const ack of acks) await expect(ack).rejects.toBeInstanceOf(StreamsError);
+    proxy.resume();
+    client.disconnect();
+    // Nothing was acknowledged: both messages are still pending, to be delivered again.
+    expect(await ctx.redis.call('xpending', key, 'g', '-', '+', 10)).toHaveLength(2);
+  });
+
+  it('Subscription: rejects when Redis refuses the acks for good (NOPERM)', async () => {
+    const key = ctx.server.keyPrefix();
+    const user = await ctx.server.createUser({
+      username: `noack-${key.replace(/\W/g, '')}`,
+      password: 'pw',
+      rules: ['~*', '+@all', '-xack'],
+    });
+    const client = ctx.server.createClient({ username: user.username, password: 'pw' });
+    const sub = new Subscription(client, { topic: key, group: 'g', consumer: 'c' });
+    await sub.ready();
+    await send(key, 1);
+    const [m] = await receiveN(sub, 1);
+    const ack = m?.ack();
+    await expect(ack).rejects.toMatchObject({ code: 'ERR_STREAMS_REDIS', message: expect.stringMatching(/NOPERM/) });
+    await expect(sub.shutdown()).rejects.toMatchObject({
+      code: 'ERR_STREAMS_ABANDONED',
+      abandoned: { settlements: 1 },
+    });
+    client.disconnect();
+  });
+
+  it('Subscription: messages({ signal }) ends the loop when the signal fires, without shutting down', async () => {
+    const key = ctx.server.keyPrefix();
+    const sub = new Subscription(ctx.redis, { topic: key, group: 'g' });
+    await sub.ready();
+    await send(key, 1);
+    const controller = new AbortController();
+    const seen: string[] = [];
+    for await (const m of sub.messages({ signal: controller.signal })) {
+      seen.push(m.body.toString());
+      await m.ack();
+      controller.abort(); // the next wait ends the loop
+    }
+    expect(seen).toEqual(['m0']);
+    await send(key, 1);
+    const [again] = await receiveN(sub, 1);
+    expect(again?.body.toString()).toBe('m0'); // still running
+    await again?.ack();
+    await sub.shutdown();
   });
 });

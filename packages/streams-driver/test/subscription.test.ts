@@ -28,7 +28,7 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 afterEach(async () => {
-  for (const s of opened.splice(0)) await s.shutdown({ graceMs: 0 }).catch(() => {});
+  for (const s of opened.splice(0)) await s.shutdown({ timeoutMs: 0 }).catch(() => {});
 });
 
 async function subscribe(options: SubscriptionOptions): Promise<Subscription> {
@@ -62,7 +62,7 @@ describe('Subscription', () => {
     const sub = await subscribe({ topic: key, group: 'g', consumer: 'c', maxInFlight: 5, prefetch: 5 });
     await send(key, 50);
     const first = await receiveN(sub, 5);
-    await rejectsWith(sub.receive({ signal: AbortSignal.timeout(300) }), 'ERR_STREAMS_CANCELLED');
+    await rejectsWith(sub.receive({ signal: AbortSignal.timeout(300) }), 'ERR_STREAMS_ABORTED');
     expect(sub.stats.inFlight).toBe(5);
     expect(await pendingOf(key, 'g', 'c')).toHaveLength(5); // nothing more was read from Redis
     await Promise.all(first.map((m) => m.ack()));
@@ -81,7 +81,7 @@ describe('Subscription', () => {
     const got = await receiveN(sub, 5);
     expect(got.map((m) => m.body.toString())).toEqual(['old0', 'old1', 'old2', 'new0', 'new1']);
     expect(got.map((m) => m.deliveryAttempt)).toEqual([2, 2, 2, 1, 1]);
-    await rejectsWith(sub.receive({ signal: AbortSignal.timeout(300) }), 'ERR_STREAMS_CANCELLED');
+    await rejectsWith(sub.receive({ signal: AbortSignal.timeout(300) }), 'ERR_STREAMS_ABORTED');
   });
 
   it('keeps one copy of a message whose deadline passed while this subscription still holds it', async () => {
@@ -97,7 +97,7 @@ describe('Subscription', () => {
     await send(key, 1);
     const [m] = await receiveN(sub, 1);
     await eventually('a reclaim of the held message', () => sub.stats.duplicatesSuppressed > 0);
-    await rejectsWith(sub.receive({ signal: AbortSignal.timeout(200) }), 'ERR_STREAMS_CANCELLED');
+    await rejectsWith(sub.receive({ signal: AbortSignal.timeout(200) }), 'ERR_STREAMS_ABORTED');
     await m?.ack();
     expect(await pendingOf(key, 'g')).toHaveLength(0);
   });
@@ -309,8 +309,8 @@ describe('Subscription', () => {
     await redis.set(key, 'not a stream');
     const broken = new Subscription(redis, { topic: key, group: 'g' });
     opened.push(broken);
-    await rejectsWith(broken.ready(), 'ERR_STREAMS_REDIS');
-    await rejectsWith(broken.receive(), 'ERR_STREAMS_REDIS');
+    await rejectsWith(broken.ready(), 'ERR_STREAMS_WRONG_TYPE');
+    await rejectsWith(broken.receive(), 'ERR_STREAMS_WRONG_TYPE');
 
     const key2 = server.keyPrefix();
     const sub = await subscribe({ topic: key2, group: 'g', blockMs: 50 });
@@ -318,8 +318,8 @@ describe('Subscription', () => {
     const waiting = sub.receive();
     await redis.del(key2);
     await redis.set(key2, 'now a string');
-    expect((await failed).code).toBe('ERR_STREAMS_REDIS');
-    await rejectsWith(waiting, 'ERR_STREAMS_REDIS');
+    expect((await failed).code).toBe('ERR_STREAMS_WRONG_TYPE');
+    await rejectsWith(waiting, 'ERR_STREAMS_WRONG_TYPE');
   });
 
   it('works behind an ioredis keyPrefix: the stream and dead-letter keys carry it', async () => {

@@ -7,6 +7,7 @@ import {
   deleteTopic,
   groupInfo,
   StreamsError,
+  Subscription,
   Topic,
   topicInfo,
   trimTopic,
@@ -53,7 +54,7 @@ describe('Topic', () => {
     const cancelled = topic.send({ body: 'never' }, { signal: controller.signal });
     const kept = topic.send({ body: 'kept' });
     controller.abort();
-    expect(await codeOf(cancelled)).toBe('ERR_STREAMS_CANCELLED');
+    expect(await codeOf(cancelled)).toBe('ERR_STREAMS_ABORTED');
     await kept;
     await topic.flush();
     expect(await ctx.redis.xlen(key)).toBe(1);
@@ -72,14 +73,24 @@ describe('Topic', () => {
     expect(await codeOf(topic.send({ body: 'late' }))).toBe('ERR_STREAMS_CLOSED');
   });
 
-  it('fails sends to a key of another type with ERR_STREAMS_REDIS, and bad messages before any I/O', async () => {
+  it('fails sends to a key of another type with ERR_STREAMS_WRONG_TYPE, and bad messages and options before any I/O', async () => {
     const key = ctx.server.keyPrefix();
     await ctx.redis.set(key, 'a string');
     const topic = new Topic(ctx.redis, key, { create: true });
     const err = await topic.send({ body: 'x' }).catch((e: StreamsError) => e);
-    expect(err).toMatchObject({ code: 'ERR_STREAMS_REDIS', topic: key, command: 'XADD' });
+    expect(err).toMatchObject({ code: 'ERR_STREAMS_WRONG_TYPE', topic: key, command: 'XADD' });
     expect((err as Error).message).toMatch(/WRONGTYPE/);
     expect(await codeOf(topic.send({ body: 5 as never }))).toBe('ERR_STREAMS_ARGUMENT');
+    // A typo in a message field would send the message without what was meant.
+    const typo = { body: 'x', metdata: { type: 'created' } } as never;
+    await expect(topic.send(typo)).rejects.toMatchObject({
+      code: 'ERR_STREAMS_ARGUMENT',
+      message: expect.stringMatching(/unknown field "metdata"/),
+    });
+    expect(() => new Topic(ctx.redis, 'k', { creat: true } as never)).toThrow(/unknown field "creat"/);
+    expect(() => new Subscription(ctx.redis, { topic: 'k', group: 'g', ackDeadline: 5 } as never)).toThrow(
+      /unknown field "ackDeadline"/,
+    );
     expect(() => new Topic(ctx.redis, '')).toThrow(StreamsError);
     expect(() => new Topic(ctx.redis, 'k', { maxBatchSize: 0 })).toThrow(StreamsError);
     expect(() => new Topic(ctx.redis, 'k', { retention: { maxLen: -1 } })).toThrow(StreamsError);
@@ -110,7 +121,7 @@ describe.each(['pipeline', 'script'] as const)('Topic with sendMode %s', (sendMo
     const results = await Promise.allSettled([wrong.send({ body: 'a' }), wrong.send({ body: 'b' })]);
     for (const r of results) {
       expect(r.status).toBe('rejected');
-      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_STREAMS_REDIS' });
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'ERR_STREAMS_WRONG_TYPE' });
       expect(String((r as PromiseRejectedResult).reason.message)).toMatch(/WRONGTYPE/);
     }
   });
@@ -147,8 +158,8 @@ describe('admin', () => {
     expect(await codeOf(createGroup(ctx.redis, key, 'g', { createTopic: false }))).toBe('ERR_STREAMS_NOT_FOUND');
     expect(await codeOf(createGroup(ctx.redis, key, 'g', { from: 'latest' }))).toBe('ERR_STREAMS_ARGUMENT');
     await ctx.redis.set(key, 'x');
-    expect(await codeOf(createTopic(ctx.redis, key))).toBe('ERR_STREAMS_REDIS');
-    expect(await codeOf(topicInfo(ctx.redis, key))).toBe('ERR_STREAMS_REDIS');
+    expect(await codeOf(createTopic(ctx.redis, key))).toBe('ERR_STREAMS_WRONG_TYPE');
+    expect(await codeOf(topicInfo(ctx.redis, key))).toBe('ERR_STREAMS_WRONG_TYPE');
   });
 
   it('trims on request by length and by age', async () => {

@@ -289,7 +289,7 @@ What runs, side by side:
           consumer: name,
           prefetch: 1,
         });
-        closers.push(() => subscription.shutdown({ graceMs: 500 }));
+        closers.push(() => subscription.shutdown({ timeoutMs: 500 }));
         await unlessStopped(subscription.ready(), stop.signal);
         background.push(
           (async () => {

@@ -192,7 +192,7 @@ Examples:
       if (!signal.aborted) throw err;
     } finally {
       // Acks in flight get a moment; Ctrl-C must end the command within 2 s.
-      await subscription.shutdown({ graceMs: 1_000 }).catch(() => {});
+      await subscription.shutdown({ timeoutMs: 1_000 }).catch(() => {});
       client.disconnect();
     }
     if (signal.aborted)
