@@ -6,7 +6,8 @@
 //
 // Shapes follow Pomerium's storage benchmarks: puts in chunks of 8 records of 128-byte data over
 // 16 types; gets of one record among 1,024.
-import { DataBroker } from '@redis-events/databroker';
+import { subscribe, tracingChannel } from 'node:diagnostics_channel';
+import { DataBroker, DIAGNOSTICS_CHANNELS } from '@redis-events/databroker';
 import { Redis } from 'ioredis';
 import { type BenchCase, benchRedisUrl, runSuite } from '../lib/harness.ts';
 
@@ -57,9 +58,29 @@ async function putSetup(): Promise<PutContext> {
   return { redis, broker: new DataBroker<string>(redis, { name: 'bench-put', expiryMs: 0 }) };
 }
 
-async function luaPutSetup(): Promise<PutContext> {
+function modeSetup(scripting: boolean): () => Promise<PutContext> {
+  return async () => {
+    const redis = client();
+    return { redis, broker: new DataBroker<string>(redis, { name: `bench-put-${scripting}`, expiryMs: 0, scripting }) };
+  };
+}
+
+/** Subscribers on every channel the backend publishes, doing what a tracer would: read the context. */
+let observed = 0;
+async function tracedSetup(): Promise<PutContext> {
+  const count = (context: unknown) => {
+    if (context) observed++;
+  };
+  tracingChannel(DIAGNOSTICS_CHANNELS.put).subscribe({
+    start: count,
+    end: count,
+    asyncStart: count,
+    asyncEnd: count,
+    error: count,
+  });
+  subscribe(DIAGNOSTICS_CHANNELS.sync, count);
   const redis = client();
-  return { redis, broker: new DataBroker<string>(redis, { name: 'bench-put-lua', expiryMs: 0, scripting: true }) };
+  return { redis, broker: new DataBroker<string>(redis, { name: 'bench-put-traced', expiryMs: 0 }) };
 }
 
 async function naiveSetup(): Promise<PutContext> {
@@ -93,9 +114,28 @@ const putCases: BenchCase<PutContext>[] = [
   { group: sequentialGroup, subject: 'ours', setup: putSetup, run: sequentialPuts, teardown },
   {
     group: sequentialGroup,
-    subject: 'ours, Lua puts (scripting: true)',
-    setup: luaPutSetup,
+    subject: 'ours, scripts only (scripting: true)',
+    setup: modeSetup(true),
     run: sequentialPuts,
+    teardown,
+  },
+  {
+    group: sequentialGroup,
+    subject: 'ours, without scripting (scripting: false)',
+    setup: modeSetup(false),
+    run: sequentialPuts,
+    teardown,
+  },
+  {
+    group: sequentialGroup,
+    subject: 'ours, with diagnostics_channel subscribers',
+    setup: tracedSetup,
+    async run(context) {
+      const before = observed;
+      const result = await sequentialPuts(context);
+      check(observed - before === PUT_CHUNKS * 4, 'traced');
+      return result;
+    },
     teardown,
   },
   {
@@ -161,7 +201,7 @@ async function contend(
   return { ops: writers * CONTENDED_PUTS };
 }
 
-function contendSetup(name: string, scripting: boolean): () => ContendContext {
+function contendSetup(name: string, scripting: boolean | 'auto'): () => ContendContext {
   return () => {
     const clients = Array.from({ length: CONTENDERS }, client);
     return { clients, brokers: clients.map((c) => new DataBroker<string>(c, { name, expiryMs: 0, scripting })) };
@@ -178,14 +218,21 @@ const contendCases: BenchCase<ContendContext>[] = [
   {
     group: contendGroup,
     subject: 'ours',
-    setup: contendSetup('bench-contend', false),
+    setup: contendSetup('bench-contend', 'auto'),
     run: contendOurs,
     teardown: contendTeardown,
   },
   {
     group: contendGroup,
-    subject: 'ours, Lua puts (scripting: true)',
-    setup: contendSetup('bench-contend-lua', true),
+    subject: 'ours, scripts only (scripting: true)',
+    setup: contendSetup('bench-contend-scripts', true),
+    run: contendOurs,
+    teardown: contendTeardown,
+  },
+  {
+    group: contendGroup,
+    subject: 'ours, without scripting (scripting: false)',
+    setup: contendSetup('bench-contend-watch', false),
     run: contendOurs,
     teardown: contendTeardown,
   },

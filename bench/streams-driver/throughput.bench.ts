@@ -17,6 +17,7 @@ import { CHANNELS, Subscription, Topic } from '@redis-events/streams-driver';
 import { Redis } from 'ioredis';
 import { observeChannels } from '../lib/diagnostics.ts';
 import { type BenchCase, benchRedisUrl, runSuite } from '../lib/harness.ts';
+import { type BenchTelemetry, instrumentForBench } from '../lib/opentelemetry.ts';
 import { PortSubscription, PortTopic } from './redispubsub-port.ts';
 
 const N = Number(process.env.BENCH_MESSAGES ?? 10_000);
@@ -268,6 +269,27 @@ async function totalCalls(admin: Redis): Promise<number> {
   return calls;
 }
 
+/**
+ * The same contender in a process where the OpenTelemetry SDK and @redis-events/opentelemetry are
+ * installed (each case runs in its own process): what instrumentation costs.
+ */
+function instrumented(
+  make: (consumers: number, key: string) => Contender,
+): (consumers: number, key: string) => Contender {
+  return (consumers, key) => {
+    const telemetry: BenchTelemetry = instrumentForBench();
+    const contender = make(consumers, key);
+    return {
+      ...contender,
+      async close() {
+        await contender.close();
+        const { spans } = await telemetry.close();
+        process.stderr.write(`    with the OpenTelemetry instrumentation: ${spans} spans exported\n`);
+      },
+    };
+  };
+}
+
 function makeCase(
   group: string,
   subject: string,
@@ -317,6 +339,7 @@ for (const consumers of [1, 4]) {
   const group = `${N} messages of 1 KiB, send + receive + ack, ${consumers} consumer${consumers > 1 ? 's' : ''}`;
   cases.push(makeCase(group, 'ours', consumers, ours));
   cases.push(makeCase(group, 'ours, sendMode script', consumers, (c, key) => ours(c, key, 'script')));
+  cases.push(makeCase(group, 'ours, with the OpenTelemetry instrumentation', consumers, instrumented(ours)));
   cases.push(
     makeCase(group, 'ours, observed (a listener on each diagnostics channel)', consumers, (c, key) => {
       observeChannels(
@@ -378,16 +401,25 @@ function sendCase(
 }
 
 const message = Buffer.from(PAYLOAD);
-for (const mode of ['pipeline', 'script'] as const) {
+for (const variant of ['pipeline', 'script', 'instrumented'] as const) {
+  const subject = {
+    pipeline: 'ours',
+    script: 'ours, sendMode script',
+    instrumented: 'ours, with the OpenTelemetry instrumentation',
+  }[variant];
   cases.push(
-    sendCase(mode === 'pipeline' ? 'ours' : 'ours, sendMode script', (redis, key) => {
-      const topic = new Topic(redis, key, { create: true, sendMode: mode });
+    sendCase(subject, (redis, key) => {
+      const telemetry = variant === 'instrumented' ? instrumentForBench() : undefined;
+      const topic = new Topic(redis, key, { create: true, sendMode: variant === 'script' ? 'script' : 'pipeline' });
       return {
         sequential: false,
         send: () => topic.send({ body: message }),
         close: async () => {
           await topic.shutdown();
           redis.disconnect();
+          if (telemetry === undefined) return;
+          const { spans } = await telemetry.close();
+          process.stderr.write(`    send only, with the OpenTelemetry instrumentation: ${spans} spans exported\n`);
         },
       };
     }),

@@ -27,8 +27,21 @@ let server: RedisServer;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'redis-events-readme-'));
   const tarballs = packAll(work);
-  // vitest: the testkit README shows a global setup and a test file
-  project = createConsumer(work, [...tarballs.values()], ['ioredis', '@types/node', 'vitest']);
+  // vitest: the testkit README shows a global setup and a test file; the OpenTelemetry SDK: the
+  // opentelemetry README sets one up
+  project = createConsumer(
+    work,
+    [...tarballs.values()],
+    [
+      'ioredis',
+      '@types/node',
+      'vitest',
+      '@opentelemetry/api',
+      '@opentelemetry/sdk-trace',
+      '@opentelemetry/sdk-metrics',
+      '@opentelemetry/context-async-hooks',
+    ],
+  );
   execFileSync(tsc, ['--init'], { cwd: project, stdio: 'ignore' });
   renameSync(join(project, 'tsconfig.json'), join(project, 'tsconfig.init.json'));
   mkdirSync(join(project, 'blocks'));

@@ -41,6 +41,10 @@ export interface Command {
 export const GLOBAL_OPTIONS: Readonly<Record<string, OptionSpec>> = {
   help: { type: 'boolean', short: 'h', description: 'show this help' },
   'no-color': { type: 'boolean', description: 'never colour the output (also NO_COLOR=1)' },
+  trace: {
+    type: 'boolean',
+    description: 'print what the command did on Redis to stderr as it happens: each operation and command, how long',
+  },
 };
 
 /** Parses a command's arguments; unknown options and missing values are usage errors. */

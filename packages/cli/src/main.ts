@@ -8,6 +8,7 @@ import { streamRecvCommand, streamSendCommand } from './commands/stream.ts';
 import { tailCommand } from './commands/tail.ts';
 import { CliError, ExitCode, stopExitCode } from './errors.ts';
 import { Terminal, type TerminalStreams } from './terminal.ts';
+import { type CommandTrace, startCommandTrace } from './trace.ts';
 
 /** Every command, in the order `redis-events --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -84,6 +85,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       controller.abort(new Error('stdout closed'));
     },
   });
+  let tracing: CommandTrace | undefined;
   try {
     if (argv.length === 0) {
       streams.err.write(generalHelp());
@@ -111,6 +113,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
       streams.out.write(commandHelp(command));
       return ExitCode.ok;
     }
+    if (parsed.options.trace === true) tracing = startCommandTrace((line) => terminal.info(line));
     const code = await command.run({ ...parsed, terminal, signal: controller.signal, env: streams.env });
     if (stdoutClosed) return ExitCode.ok;
     if (controller.signal.aborted) return stopExitCode(controller.signal.reason);
@@ -130,6 +133,7 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     if (streams.env.REDIS_EVENTS_DEBUG) terminal.info(String((err as Error).stack ?? err));
     return ExitCode.failure;
   } finally {
+    tracing?.stop(`redis-events ${findCommand(argv)?.command.name ?? ''}`.trim());
     outer?.removeEventListener('abort', onOuterAbort);
   }
 }

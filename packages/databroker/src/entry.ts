@@ -41,18 +41,35 @@ export interface EntryBody {
   readonly encrypted: boolean;
 }
 
-/** Encodes the body of an entry (type, id, data); {@link encodeEntry} adds the header. */
-export function encodeBody(type: string, id: string, data: Uint8Array | undefined, encrypted: boolean): EntryBody {
-  const typeBytes = Buffer.byteLength(type, 'utf8');
-  const idBytes = Buffer.byteLength(id, 'utf8');
-  const dataBytes = data?.byteLength ?? 0;
+/**
+ * Encodes the body of an entry (type, id, data); {@link encodeEntry} adds the header. Data given
+ * as text is written as UTF-8 straight into the body (the JSON codec's fast path).
+ */
+export function encodeBody(
+  type: string,
+  id: string,
+  data: Uint8Array | string | undefined,
+  encrypted: boolean,
+): EntryBody {
+  const typeBytes = type.length < 64 && isAscii(type) ? type.length : Buffer.byteLength(type, 'utf8');
+  const idBytes = id.length < 64 && isAscii(id) ? id.length : Buffer.byteLength(id, 'utf8');
+  const dataBytes =
+    data === undefined ? 0 : typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
   const bytes = Buffer.allocUnsafe(8 + typeBytes + idBytes + dataBytes);
-  let at = bytes.writeUInt32BE(typeBytes, 0);
-  at += bytes.write(type, at, 'utf8');
-  at = bytes.writeUInt32BE(idBytes, at);
+  bytes.writeUInt32BE(typeBytes, 0);
+  let at = 4 + bytes.write(type, 4, 'utf8');
+  bytes.writeUInt32BE(idBytes, at);
+  at += 4;
   at += bytes.write(id, at, 'utf8');
-  if (data) bytes.set(data, at);
+  if (typeof data === 'string') bytes.write(data, at, 'utf8');
+  else if (data) bytes.set(data, at);
   return { type, id, bytes, hasData: data !== undefined, encrypted: data !== undefined && encrypted };
+}
+
+/** Whether a short string is plain ASCII (its UTF-8 length is its length). */
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** The header flags of an entry with this body, deleted or not. */
@@ -160,4 +177,9 @@ export function decodeEntry(bytes: Buffer): Entry {
  */
 export function recordField(type: string, id: string): string {
   return `${type.length}:${type}:${id}`;
+}
+
+/** The part of a record field before the id: every record of a type shares it. */
+export function fieldPrefix(type: string): string {
+  return `${type.length}:${type}:`;
 }

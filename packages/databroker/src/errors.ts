@@ -35,13 +35,17 @@ export type DataBrokerErrorCode =
   /** Encrypted data was written with a key this backend does not have. */
   | 'ERR_DATABROKER_WRONG_KEY'
   /** Encrypted data failed authentication: it was altered or damaged. */
-  | 'ERR_DATABROKER_TAMPERED';
+  | 'ERR_DATABROKER_TAMPERED'
+  /** The call's `signal` fired before it completed (the error's `name` is `AbortError`). */
+  | 'ERR_DATABROKER_ABORTED'
+  /** `close()` gave up work at its bound; `abandoned` says what and how many. */
+  | 'ERR_DATABROKER_ABANDONED';
 
 /**
  * The one error class of `@redis-events/databroker`, a `RedisEventsError` of
  * `@redis-events/resp`. `code` is stable, `message` says what went wrong and what to do, `cause`
  * holds the underlying error when there is one. `instanceof` works across duplicate installs of
- * the package.
+ * the package. The error of a call whose `signal` fired is named `AbortError`.
  *
  * @example
  * ```ts
@@ -72,4 +76,13 @@ export function argumentError(message: string): DataBrokerError {
 /** Shorthand for a corrupt-data error. */
 export function corruptError(message: string, cause?: unknown): DataBrokerError {
   return new DataBrokerError('ERR_DATABROKER_CORRUPT', message, cause === undefined ? undefined : { cause });
+}
+
+/** The error of a call whose AbortSignal fired: named `AbortError`, the signal's reason as cause. */
+export function abortError(what: string, reason: unknown): DataBrokerError {
+  const why = reason instanceof Error && reason.message ? `: ${reason.message}` : '';
+  return new DataBrokerError('ERR_DATABROKER_ABORTED', `${what} was aborted${why}`, {
+    cause: reason,
+    name: 'AbortError',
+  });
 }

@@ -75,6 +75,8 @@ export interface CompiledFilter {
   readonly types: ReadonlySet<string> | undefined;
   /** Whether the predicate needs the record's data (so a scan must decode it). */
   readonly needsData: boolean;
+  /** The data fields the filter compares (neither id, type nor $index): each must be indexable. */
+  readonly dataFields: ReadonlySet<string>;
 }
 
 /** Deepest nesting of a filter expression. */
@@ -309,7 +311,8 @@ function equalsPredicate(field: string, value: string): Predicate {
 /** Compiles a parsed filter into a predicate, bottom-up without recursion. */
 export function compileFilter(expression: unknown): CompiledFilter {
   const node = parseFilter(expression);
-  if (!node) return { node, test: () => true, ids: undefined, types: undefined, needsData: false };
+  if (!node)
+    return { node, test: () => true, ids: undefined, types: undefined, needsData: false, dataFields: new Set() };
   const order: FilterNode[] = [];
   const stack: FilterNode[] = [node];
   while (stack.length > 0) {
@@ -321,6 +324,7 @@ export function compileFilter(expression: unknown): CompiledFilter {
   const ids = new Map<FilterNode, Set<string> | undefined>();
   const types = new Map<FilterNode, Set<string> | undefined>();
   let needsData = false;
+  const dataFields = new Set<string>();
   for (let i = order.length - 1; i >= 0; i--) {
     const at = order[i] as FilterNode;
     if (at.kind === 'equals') {
@@ -328,6 +332,7 @@ export function compileFilter(expression: unknown): CompiledFilter {
       ids.set(at, at.field === 'id' ? new Set([at.value]) : undefined);
       types.set(at, at.field === 'type' ? new Set([at.value]) : undefined);
       if (at.field !== 'id' && at.field !== 'type') needsData = true;
+      if (at.field !== 'id' && at.field !== 'type' && at.field !== '$index') dataFields.add(at.field);
       continue;
     }
     const children = at.children.map((c) => predicates.get(c) as Predicate);
@@ -346,6 +351,7 @@ export function compileFilter(expression: unknown): CompiledFilter {
     ids: ids.get(node),
     types: types.get(node),
     needsData,
+    dataFields,
   };
 }
 

@@ -1,8 +1,8 @@
 // Record streams: async iterators over records, read page by page so that memory stays bounded.
 // `next()` calls are served one after another; `close()` ends a stream at once, even one that is
 // waiting for changes.
-import { decodeEntry, type Entry } from './entry.ts';
-import type { ChangeNotifier, ChangePush } from './notifier.ts';
+import type { Entry } from './entry.ts';
+import type { ChangeNotifier, ChangePush, ChangeWatch, Wake, WakeReason } from './notifier.ts';
 import type { DataRecord } from './records.ts';
 
 /**
@@ -33,6 +33,8 @@ const DONE: IteratorReturnResult<undefined> = { done: true, value: undefined };
 /** The shared machinery: serialized `next()`, end and failure states, close while waiting. */
 abstract class BaseStream<T> implements RecordStream<T> {
   #queue: Promise<unknown> = Promise.resolve();
+  /** `next()` calls not yet answered. */
+  #waiting = 0;
   #state: 'open' | 'ended' | 'failed' = 'open';
   #error: unknown;
   /** Called when the stream ends or fails, to cut a wait short. */
@@ -62,12 +64,25 @@ abstract class BaseStream<T> implements RecordStream<T> {
   /** The next record, or undefined at the end. */
   protected abstract pull(): Promise<DataRecord<T> | undefined>;
 
+  /** A record already read and ready to hand out without waiting, if there is one. */
+  protected abstract buffered(): DataRecord<T> | undefined;
+
   protected get open(): boolean {
     return this.#state === 'open';
   }
 
   next(): Promise<IteratorResult<DataRecord<T>, undefined>> {
-    const result = this.#queue.then(() => this.#step());
+    // The common case, a page already read: no chain of promises per record.
+    if (this.#waiting === 0 && this.#state === 'open') {
+      const record = this.buffered();
+      if (record !== undefined) return Promise.resolve({ done: false, value: record });
+    }
+    this.#waiting++;
+    const result = this.#queue
+      .then(() => this.#step())
+      .finally(() => {
+        this.#waiting--;
+      });
     this.#queue = result.catch(() => {});
     return result;
   }
@@ -126,8 +141,31 @@ abstract class BaseStream<T> implements RecordStream<T> {
   }
 }
 
+/** A page of the change log: the readable entries, and how far the read went. */
+export interface ChangePage {
+  readonly entries: readonly Entry[];
+  /** The highest version read (entries skipped as damaged included); the cursor's next value. */
+  readonly last: number;
+  /** Whether the page was full, so that more may follow at once. */
+  readonly full: boolean;
+}
+
 /** Reads a page of the change log after `cursor`, checked against the server version. */
-export type ChangeReader = (cursor: number, limit: number) => Promise<Entry[]>;
+export type ChangeReader = (cursor: number) => Promise<ChangePage>;
+
+/** What a sync stream took in one go, for diagnostics. */
+export interface SyncBatch {
+  /** Where the changes came from: a read of the log, or the message of a commit. */
+  readonly source: 'read' | 'push';
+  /** Why the stream was woken before this batch, when it waited. */
+  readonly wake: WakeReason | 'poll' | undefined;
+  /** How long the stream waited before this batch, in ms (0 when it did not wait). */
+  readonly waitedMs: number;
+  /** The changes taken (of every type: the stream filters its type afterwards). */
+  readonly entries: readonly Entry[];
+  /** Whether the stream has read all the log had when it read (a push counts as caught up). */
+  readonly caughtUp: boolean;
+}
 
 /** Options of a {@link SyncStream}. */
 export interface SyncStreamOptions<T> {
@@ -135,17 +173,24 @@ export interface SyncStreamOptions<T> {
   readonly serverVersion: number;
   readonly after: number;
   readonly wait: boolean;
-  readonly batchSize: number;
   readonly pollIntervalMs: number;
   readonly read: ChangeReader;
-  readonly decode: (entry: Entry) => DataRecord<T>;
+  /** The record of an entry; undefined to skip it (damaged, and skipping is on). */
+  readonly decode: (entry: Entry) => DataRecord<T> | undefined;
+  /** Decodes an entry of a push; throws for damaged bytes (the stream then reads the log instead). */
+  readonly decodePushed: (bytes: Buffer) => Entry;
   readonly notifier: ChangeNotifier;
   readonly onEnd: (stream: BaseStream<T>) => void;
+  /** Called with each batch taken, when diagnostics listen. */
+  readonly onBatch?: ((batch: SyncBatch) => void) | undefined;
+  /** Ends the stream when it fires. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /**
  * Every change after a version, in version order; then, when waiting, each new change as it
- * commits. Woken by the notifier, and polls in case a notification was lost.
+ * commits. Woken by the notifier, and polls in case a notification was lost. A full page is
+ * followed by a read of the next one at once, while the first is being consumed.
  */
 export class SyncStream<T> extends BaseStream<T> {
   readonly #options: SyncStreamOptions<T>;
@@ -153,59 +198,107 @@ export class SyncStream<T> extends BaseStream<T> {
   #cursor: number;
   /** Every change of the type up to this version was delivered. */
   #position: number;
-  #buffer: Entry[] = [];
+  #buffer: readonly Entry[] = [];
   #index = 0;
   #caughtUp = false;
+  /** The next page, read ahead. */
+  #ahead: Promise<ChangePage> | undefined;
+  #wake: WakeReason | 'poll' | undefined;
+  #waitedMs = 0;
 
   constructor(options: SyncStreamOptions<T>) {
     super(options.onEnd);
     this.#options = options;
     this.#cursor = options.after;
     this.#position = options.after;
+    const signal = options.signal;
+    if (signal) {
+      if (signal.aborted) void this.close();
+      else {
+        const onAbort = () => void this.close();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.onStop(() => signal.removeEventListener('abort', onAbort));
+      }
+    }
   }
 
   get recordVersion(): number {
     return this.#position;
   }
 
+  protected buffered(): DataRecord<T> | undefined {
+    while (this.#index < this.#buffer.length) {
+      const entry = this.#buffer[this.#index] as Entry;
+      let record: DataRecord<T> | undefined;
+      try {
+        record = this.#options.decode(entry);
+      } catch {
+        return undefined; // pull() meets it again and fails the stream, in order
+      }
+      this.#index++;
+      this.#position = entry.version;
+      if (record) return record;
+    }
+    return undefined;
+  }
+
+  #take(entries: readonly Entry[], source: 'read' | 'push'): void {
+    const { type, onBatch } = this.#options;
+    if (onBatch && entries.length > 0) {
+      const caughtUp = source === 'push' || this.#caughtUp;
+      onBatch({ source, wake: this.#wake, waitedMs: this.#waitedMs, entries, caughtUp });
+    }
+    this.#wake = undefined;
+    this.#waitedMs = 0;
+    this.#buffer = type === undefined ? entries : entries.filter((e) => e.type === type);
+    this.#index = 0;
+  }
+
   protected async pull(): Promise<DataRecord<T> | undefined> {
-    const { type, wait, batchSize, pollIntervalMs, read, decode, notifier } = this.#options;
+    const { wait, pollIntervalMs, read, decode, notifier, serverVersion } = this.#options;
     for (;;) {
-      if (this.#index < this.#buffer.length) {
+      while (this.#index < this.#buffer.length) {
         const entry = this.#buffer[this.#index] as Entry;
-        const record = decode(entry); // throws for damaged data, before the position moves past it
+        const record = decode(entry); // throws for data it must not skip, before the position moves past it
         this.#index++;
         this.#position = entry.version;
-        return record;
+        if (record) return record;
       }
       this.#position = this.#cursor;
       if (this.#caughtUp && !wait) return undefined;
-      const watch = wait ? notifier.watch(this.#cursor) : undefined;
+      const watch = wait ? notifier.watch(this.#cursor, serverVersion) : undefined;
       try {
-        const entries = await read(this.#cursor, batchSize);
+        const ahead = this.#ahead;
+        this.#ahead = undefined;
+        const page = await (ahead ?? read(this.#cursor));
         if (!this.open) return undefined;
-        this.#caughtUp = entries.length < batchSize;
-        if (entries.length > 0) {
-          this.#cursor = (entries[entries.length - 1] as Entry).version;
-          this.#buffer = type === undefined ? entries : entries.filter((e) => e.type === type);
-          this.#index = 0;
+        this.#caughtUp = !page.full;
+        if (page.last > this.#cursor) {
+          this.#cursor = page.last;
+          if (page.full) {
+            this.#ahead = read(this.#cursor);
+            this.#ahead.catch(() => {}); // awaited on the next page; a failure surfaces there
+          }
+          this.#take(page.entries, 'read');
           continue;
         }
         if (!wait) return undefined;
         let timer: NodeJS.Timeout | undefined;
         let forget: (() => void) | undefined;
-        const push = await new Promise<ChangePush | undefined>((resolve) => {
-          (watch as NonNullable<typeof watch>).changed.then(resolve);
+        const since = performance.now();
+        const wake = await new Promise<Wake | undefined>((resolve) => {
+          void (watch as ChangeWatch).changed.then(resolve);
           forget = this.onStop(() => resolve(undefined));
           timer = setTimeout(() => resolve(undefined), pollIntervalMs);
         });
         clearTimeout(timer);
         forget?.();
-        const pushed = push ? this.#fromPush(push) : undefined;
+        this.#waitedMs = performance.now() - since;
+        this.#wake = wake?.reason ?? 'poll';
+        const pushed = wake?.push ? this.#fromPush(wake.push) : undefined;
         if (pushed) {
           this.#cursor = (pushed[pushed.length - 1] as Entry).version;
-          this.#buffer = type === undefined ? pushed : pushed.filter((e) => e.type === type);
-          this.#index = 0;
+          this.#take(pushed, 'push');
         }
       } finally {
         watch?.dispose();
@@ -224,7 +317,7 @@ export class SyncStream<T> extends BaseStream<T> {
     for (const bytes of push.entries) {
       let entry: Entry;
       try {
-        entry = decodeEntry(bytes);
+        entry = this.#options.decodePushed(bytes);
       } catch {
         return undefined; // the log read will report it
       }
@@ -247,14 +340,27 @@ export class LatestStream<T> extends BaseStream<T> {
     recordVersion: number,
     nextPage: () => Promise<DataRecord<T>[] | undefined>,
     onEnd: (stream: BaseStream<T>) => void,
+    signal?: AbortSignal,
   ) {
     super(onEnd);
     this.#version = recordVersion;
     this.#nextPage = nextPage;
+    if (signal) {
+      if (signal.aborted) void this.close();
+      else {
+        const onAbort = () => void this.close();
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.onStop(() => signal.removeEventListener('abort', onAbort));
+      }
+    }
   }
 
   get recordVersion(): number {
     return this.#version;
+  }
+
+  protected buffered(): DataRecord<T> | undefined {
+    return this.#index < this.#buffer.length ? this.#buffer[this.#index++] : undefined;
   }
 
   protected async pull(): Promise<DataRecord<T> | undefined> {

@@ -1,7 +1,8 @@
-// Optimistic transactions without Lua: WATCH the keys, read, decide, then MULTI ... EXEC. A
-// conflict (EXEC returns null) retries after a jittered exponential backoff; a dropped
-// connection before EXEC retries; a dropped connection while EXEC is in flight asks the job
-// whether its writes landed before trying again, so that nothing is applied twice.
+// Commands on the backend's own connection: pipelined reads with retries, Lua scripts with their
+// NOSCRIPT fall-back, and optimistic transactions without Lua (WATCH the keys, read, decide, then
+// MULTI ... EXEC). A conflict (EXEC returns null) retries after a jittered exponential backoff; a
+// dropped connection before EXEC retries; a dropped connection while EXEC or a script is in flight
+// asks the job whether its writes landed before trying again, so that nothing is applied twice.
 //
 // Optimistic transactions can starve: with many writers on one counter, a writer may lose again
 // and again. A writer that lost FAIR_AFTER times takes the turn (SET NX PX on a turn key that
@@ -9,17 +10,17 @@
 // wait instead of competing, so the starved writer commits next and gives the turn back in its
 // EXEC. The turn only orders writers: correctness still rests on WATCH.
 import { randomBytes } from 'node:crypto';
-import { delay, exponentialBackoff, type ReconnectStrategy } from '@redis-events/resp';
-import { isTransientError, type LuaScript, runScript } from '@redis-events/resp/ioredis';
-import type { Redis } from 'ioredis';
-import type { DedicatedConnection } from './connection.ts';
-import { DataBrokerError } from './errors.ts';
+import { delay, ReplyError, type RespConnection } from '@redis-events/resp';
+import { abortError as abortErrorOf, DataBrokerError } from './errors.ts';
+import { abortable, type Link, timedOut } from './link.ts';
+import type { Script } from './script.ts';
+import { CORRUPT_REPLY } from './script.ts';
 
 /** A command: its name, then its arguments. */
 export type Command = readonly [name: string, ...args: (string | Buffer | number)[]];
 
 /**
- * Limits of the retry loop of the optimistic transactions.
+ * Limits of the retry loop of the optimistic transactions (the mode without scripting).
  *
  * @example
  * ```ts
@@ -35,6 +36,9 @@ export interface RetryOptions {
   readonly maxDelayMs?: number | undefined;
 }
 
+/** Reads more while the keys are still watched. */
+export type Read = (commands: readonly Command[]) => Promise<unknown[]>;
+
 /** The writes of one attempt, and what they mean once committed. */
 export interface WritePlan<R> {
   readonly writes: readonly Command[];
@@ -44,7 +48,7 @@ export interface WritePlan<R> {
    * Called when the connection dropped while EXEC was in flight: reads (on a fresh connection)
    * whether the writes were applied. Without it, the job simply runs again.
    */
-  readonly applied?: ((read: (commands: readonly Command[]) => Promise<unknown[]>) => Promise<boolean>) | undefined;
+  readonly applied?: ((read: Read) => Promise<boolean>) | undefined;
 }
 
 /**
@@ -75,7 +79,7 @@ export interface TransactionJob<R> {
    */
   plan(
     replies: unknown[],
-    read: (commands: readonly Command[]) => Promise<unknown[]>,
+    read: Read,
     ageMs: number,
   ): Promise<WritePlan<R> | { readonly result: R }> | WritePlan<R> | { readonly result: R };
   /** The replies of `reads` taken from a prepared snapshot, when it covers them. */
@@ -86,6 +90,32 @@ export interface TransactionJob<R> {
     | undefined;
   /** Whether the job competes with other writers on a hot key, and so takes part in turns. */
   readonly contended?: boolean | undefined;
+  /** Stops retrying when it fires. */
+  readonly signal?: AbortSignal | undefined;
+  /** Conflicts after which the job gives up with a {@link ConflictError} instead of retrying. */
+  readonly conflictLimit?: number | undefined;
+}
+
+/** A job reached its `conflictLimit`: other writers changed its keys (nothing was applied). */
+export class ConflictError extends Error {
+  override readonly name: string = 'ConflictError';
+}
+
+/** A script call, with what to do when its connection dropped while it ran. */
+export interface ScriptJob<R> {
+  readonly label: string;
+  readonly script: Script;
+  readonly keys: readonly string[];
+  readonly args: readonly (string | Buffer | number)[];
+  /** The result from the script's reply. */
+  readonly done: (reply: unknown) => R;
+  /**
+   * Called when the connection dropped while the script was in flight: the result when it ran
+   * (read on a fresh connection), undefined when it did not. Without it, the script runs again.
+   */
+  readonly applied?: ((read: Read) => Promise<R | undefined>) | undefined;
+  /** Stops retrying when it fires. */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** Conflicts of one transaction before it takes the turn. */
@@ -93,49 +123,52 @@ const FAIR_AFTER = 5;
 /** How long a turn lasts at most, should its holder vanish. */
 const TURN_TTL_MS = 1000;
 
-/** A Lua script run on the transaction connection: atomic, so it never conflicts. */
-export interface ScriptJob<R> {
-  readonly label: string;
-  readonly script: LuaScript;
-  readonly keys: readonly string[];
-  readonly args: readonly (string | Buffer | number)[];
-  /** The result from the script's reply. */
-  readonly done: (reply: unknown) => R;
-  /**
-   * Called when the connection dropped while the script was in flight: the result when it ran
-   * (read on a fresh connection), undefined when it did not.
-   */
-  readonly applied: (read: (commands: readonly Command[]) => Promise<unknown[]>) => Promise<R | undefined>;
-}
-
 /** How a failed command should be handled. */
 export type ErrorKind = 'retry' | 'moved' | 'fatal';
 
-const MOVED_REPLIES = /^(MOVED|READONLY)\b/;
+// ASK and TRYAGAIN: the slot is migrating; reading again once it is done gives one node's
+// consistent view, where following ASK per key would mix the two nodes' halves.
+const RETRY_PREFIXES = new Set(['LOADING', 'TRYAGAIN', 'ASK', 'CLUSTERDOWN', 'MASTERDOWN', 'BUSY', 'NOREPLICAS']);
+const MOVED_PREFIXES = new Set(['MOVED', 'READONLY']);
 
-/**
- * Connection trouble retries; an error reply retries only when the server says to try again
- * (resp's transient replies: LOADING, TRYAGAIN, ASK... for ASK and TRYAGAIN the slot is migrating,
- * and reading again once it is done gives one node's consistent view, where following ASK per key
- * would mix the two nodes' halves).
- */
+/** Connection trouble retries; an error reply retries only when the server says to try again. */
 export function classifyError(err: unknown): ErrorKind {
-  if (!(err instanceof Error)) return 'fatal';
-  if (err instanceof DataBrokerError) return err.code === 'ERR_DATABROKER_CONNECTION' ? 'retry' : 'fatal';
-  if (err.name !== 'ReplyError') return 'retry'; // socket errors, "Connection is closed.", MaxRetriesPerRequestError
-  if (MOVED_REPLIES.test(err.message)) return 'moved';
-  return isTransientError(err) ? 'retry' : 'fatal';
+  if (err instanceof ReplyError) {
+    const prefix = err.prefix ?? '';
+    if (MOVED_PREFIXES.has(prefix)) return 'moved';
+    return RETRY_PREFIXES.has(prefix) ? 'retry' : 'fatal';
+  }
+  // The backend's own errors are final: a connection error says the link already waited its bound.
+  if (err instanceof DataBrokerError) return 'fatal';
+  const code = (err as { code?: unknown })?.code;
+  if (code === 'ERR_RESP_ARGUMENT') return 'fatal';
+  return 'retry'; // connection lost, closed, refused, timed out
+}
+
+/** Whether a failed command was written and may have run (the connection dropped after it). */
+function outcomeUnknown(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'ERR_RESP_CONNECTION_LOST';
+}
+
+/** Whether a command got no reply within the bound (the watchdog dropped its connection). */
+function replyTimedOut(err: unknown): boolean {
+  return (err as { code?: unknown })?.code === 'ERR_RESP_TIMEOUT' || timedOut(err);
 }
 
 /** The node a MOVED reply points at (`host:port`), if it is one. */
 export function movedTo(err: unknown): string | undefined {
-  return err instanceof Error ? /^MOVED \d+ (\S+)/.exec(err.message)?.[1] : undefined;
+  return err instanceof ReplyError ? /^MOVED \d+ (\S+)/.exec(err.message)?.[1] : undefined;
 }
 
 /** Wraps an error reply with what was being done. */
 export function redisError(what: string, err: unknown): DataBrokerError {
   if (err instanceof DataBrokerError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (CORRUPT_REPLY.test(message)) {
+    return new DataBrokerError('ERR_DATABROKER_CORRUPT', `${what}: ${message.replace(CORRUPT_REPLY, '')}`, {
+      cause: err,
+    });
+  }
   const hint = /^NOPERM/.test(message)
     ? '; the ACL user lacks a command, key or channel the backend needs (see "Minimal ACL" in the README)'
     : /^WRONGTYPE/.test(message)
@@ -144,30 +177,37 @@ export function redisError(what: string, err: unknown): DataBrokerError {
   return new DataBrokerError('ERR_DATABROKER_REDIS', `${what}: Redis answered ${message}${hint}`, { cause: err });
 }
 
-const RETRYING = new Error('retrying');
+type Outcome = [Error | null, unknown];
 
-type PipelineReplies = [Error | null, unknown][];
+function settled(promise: Promise<unknown>): Promise<Outcome> {
+  return promise.then(
+    (value): Outcome => [null, value],
+    (err: unknown): Outcome => [err instanceof Error ? err : new Error(String(err)), undefined],
+  );
+}
 
 /** Sends commands in one pipeline and returns their replies, throwing the first error. */
-async function pipelineRead(connection: Redis, commands: readonly Command[]): Promise<unknown[]> {
-  const pipeline = connection.pipeline();
-  for (const [name, ...args] of commands) pipeline.callBuffer(name, ...args);
-  const replies = ((await pipeline.exec()) ?? []) as PipelineReplies;
-  return replies.map(([err, reply]) => {
-    if (err) throw err;
-    return reply;
-  });
+export function pipeline(connection: RespConnection<unknown>, commands: readonly Command[]): Promise<unknown[]> {
+  if (commands.length === 1) return connection.send(commands[0] as Command).then((reply) => [reply]);
+  return Promise.all(commands.map((command) => connection.send(command)));
+}
+
+/** The error of an aborted call: the package's own, named AbortError. */
+export function abortError(what: string, signal: AbortSignal): DataBrokerError {
+  return abortErrorOf(what, signal.reason);
 }
 
 /**
- * Runs transaction jobs one at a time on a dedicated connection. One at a time because WATCH
- * belongs to the connection: two interleaved transactions would void each other's WATCH.
+ * Runs commands on the backend's connection. Transactions go one at a time: WATCH belongs to the
+ * connection, and two interleaved transactions would void each other's WATCH. Reads and scripts
+ * may go at any time: a read never disturbs a WATCH, and a script that changes a watched key
+ * only makes that EXEC retry.
  */
 export class TransactionRunner {
-  readonly #connection: DedicatedConnection;
+  readonly #link: Link;
   readonly #maxAttempts: number;
-  /** Full-jitter exponential backoff: attempt n waits up to min(maxDelayMs, initialDelayMs * 2^(n-1)). */
-  readonly #delays: ReconnectStrategy;
+  readonly #initialDelayMs: number;
+  readonly #maxDelayMs: number;
   readonly #timeoutMs: number;
   #tail: Promise<unknown> = Promise.resolve();
   #prepared: Prepared | undefined;
@@ -175,23 +215,18 @@ export class TransactionRunner {
   conflicts = 0;
   /** Transactions that skipped their WATCH round trip thanks to a prepared snapshot. */
   preparedUses = 0;
-
-  /** Key of the turn that starved writers take; none for a runner that only reads. */
+  /** Key of the turn that starved writers take. */
   readonly #turnKey: string | undefined;
   readonly #token: string = randomBytes(8).toString('hex');
   /** Times a transaction waited for another writer's turn. */
   turnWaits = 0;
 
-  constructor(connection: DedicatedConnection, retry: RetryOptions, timeoutMs: number, turnKey?: string) {
-    this.#connection = connection;
+  constructor(link: Link, retry: RetryOptions, timeoutMs: number, turnKey?: string) {
+    this.#link = link;
     this.#turnKey = turnKey;
     this.#maxAttempts = retry.maxAttempts ?? 100;
-    const maxDelay = retry.maxDelayMs ?? 50;
-    this.#delays = exponentialBackoff({
-      initialDelay: Math.min(retry.initialDelayMs ?? 1, maxDelay),
-      maxDelay,
-      jitter: 1,
-    });
+    this.#initialDelayMs = retry.initialDelayMs ?? 1;
+    this.#maxDelayMs = retry.maxDelayMs ?? 50;
     this.#timeoutMs = timeoutMs;
   }
 
@@ -210,28 +245,98 @@ export class TransactionRunner {
     return result;
   }
 
+  /** Resolves once every queued job is done. */
+  idle(): Promise<void> {
+    return this.#tail.then(() => undefined);
+  }
+
   /**
-   * Runs a script now (call it from inside `exclusive` to keep the order of jobs): EVALSHA, then
-   * EVAL when the server does not have it yet. Connection trouble retries, after asking the job
-   * whether a script in flight ran.
+   * Reads, retrying connection trouble and migrations until the timeout. Error replies become
+   * `ERR_DATABROKER_REDIS`, connection trouble `ERR_DATABROKER_CONNECTION`.
+   */
+  async read(what: string, commands: readonly Command[], signal?: AbortSignal): Promise<unknown[]> {
+    const link = this.#link;
+    // The common case first: a ready connection, no waiting for one.
+    const ready = link.current;
+    if (ready && !signal?.aborted) {
+      try {
+        const replies = link.track(pipeline(ready, commands));
+        return await (signal ? abortable(replies, signal) : replies);
+      } catch (err) {
+        if (signal?.aborted) throw abortError(what, signal);
+        const kind = classifyError(err);
+        if (kind === 'fatal') throw redisError(what, err);
+        if (kind === 'moved') link.invalidate(movedTo(err));
+      }
+    }
+    const deadline = performance.now() + this.#timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw abortError(what, signal);
+      try {
+        const connection = await link.ready(deadline, signal);
+        const replies = link.track(pipeline(connection, commands));
+        return await (signal ? abortable(replies, signal) : replies);
+      } catch (err) {
+        if (signal?.aborted) throw abortError(what, signal);
+        const kind = classifyError(err);
+        if (kind === 'fatal') throw redisError(what, err);
+        if (kind === 'moved') link.invalidate(movedTo(err));
+        if (performance.now() >= deadline) throw this.#unavailable(what, err);
+        await delay(this.#backoff(attempt), { signal });
+      }
+    }
+  }
+
+  #unavailable(what: string, err: unknown): DataBrokerError {
+    if (err instanceof DataBrokerError) {
+      return err.message.startsWith(what)
+        ? err
+        : new DataBrokerError(err.code, `${what}: ${err.message}`, { cause: err.cause });
+    }
+    const where = this.#link.address ? ` at ${this.#link.address}` : '';
+    return new DataBrokerError(
+      'ERR_DATABROKER_CONNECTION',
+      `${what}: Redis${where} did not answer within ${this.#timeoutMs} ms (${(err as Error).message}); check that the server is up and reachable`,
+      { cause: err },
+    );
+  }
+
+  /**
+   * Runs a script: EVALSHA, then EVAL when the server does not have it yet. Connection trouble
+   * retries, after asking the job whether a script in flight ran.
    */
   async script<R>(job: ScriptJob<R>): Promise<R> {
-    let lastTrouble: unknown;
-    for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      if (attempt > 1) await delay(this.#backoff(attempt - 1));
-      const connection = await this.#connection.ready();
+    const deadline = performance.now() + this.#timeoutMs;
+    const { script, keys, args, signal } = job;
+    for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw abortError(job.label, signal);
       let reply: unknown;
       try {
-        reply = await runScript(connection, job.script, job.keys, job.args, { buffers: true });
+        const connection = this.#link.current ?? (await this.#link.ready(deadline, signal));
+        const sent = this.#link.track(
+          connection.send(['EVALSHA', script.sha, keys.length, ...keys, ...args]).catch((err: unknown) => {
+            if (!(err instanceof ReplyError && err.prefix === 'NOSCRIPT')) throw err;
+            return connection.send(['EVAL', script.body, keys.length, ...keys, ...args]);
+          }),
+        );
+        reply = await (signal ? abortable(sent, signal) : sent);
       } catch (err) {
+        if (signal?.aborted && !outcomeUnknown(err)) throw abortError(job.label, signal);
         const kind = classifyError(err);
         if (kind === 'fatal') throw redisError(job.label, err);
-        if (kind === 'moved') this.#connection.invalidate(movedTo(err));
-        lastTrouble = err;
-        if ((err as Error).name !== 'ReplyError') {
+        if (kind === 'moved') this.#link.invalidate(movedTo(err));
+        if (replyTimedOut(err)) {
+          // The server may still run it (it was written): asking now would prove nothing.
+          throw new DataBrokerError(
+            'ERR_DATABROKER_COMMIT_UNKNOWN',
+            `${job.label}: Redis did not answer within ${this.#timeoutMs} ms; the commit may still be applied by the server, so it was not retried; read the records to find out`,
+            { cause: err },
+          );
+        }
+        if (outcomeUnknown(err) && job.applied) {
           let result: R | undefined;
           try {
-            result = await job.applied((commands) => this.read(commands));
+            result = await job.applied((commands) => this.read(`${job.label} (was it applied?)`, commands));
           } catch (cause) {
             throw new DataBrokerError(
               'ERR_DATABROKER_COMMIT_UNKNOWN',
@@ -241,37 +346,22 @@ export class TransactionRunner {
           }
           if (result !== undefined) return result;
         }
+        if (signal?.aborted) throw abortError(job.label, signal);
+        if (performance.now() >= deadline) throw this.#unavailable(job.label, err);
+        await delay(this.#backoff(attempt), { signal });
         continue;
       }
       return job.done(reply);
     }
-    throw new DataBrokerError(
-      'ERR_DATABROKER_CONNECTION',
-      `${job.label}: Redis kept failing for ${this.#maxAttempts} attempts (${lastTrouble instanceof Error ? lastTrouble.message : String(lastTrouble)})`,
-      { cause: lastTrouble },
-    );
-  }
-
-  /** Runs reads on the transaction connection (no WATCH), retrying connection trouble. */
-  async read(commands: readonly Command[]): Promise<unknown[]> {
-    const deadline = Date.now() + this.#timeoutMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await pipelineRead(await this.#connection.ready(), commands);
-      } catch (err) {
-        const kind = classifyError(err);
-        if (kind === 'fatal' || Date.now() > deadline) throw err;
-        if (kind === 'moved') this.#connection.invalidate(movedTo(err));
-        await delay(this.#backoff(attempt));
-      }
-    }
   }
 
   #backoff(attempt: number): number {
-    return this.#delays(attempt, RETRYING) || 0;
+    const cap = Math.min(this.#maxDelayMs, this.#initialDelayMs * 2 ** Math.min(attempt - 1, 30));
+    return Math.random() * cap;
   }
 
   async #execute<R>(job: TransactionJob<R>): Promise<R> {
+    const { signal } = job;
     const turnKey = job.contended ? this.#turnKey : undefined;
     // A contended job also watches and reads the turn, after its own reads.
     const watch = turnKey ? [...job.watch, turnKey] : job.watch;
@@ -284,6 +374,7 @@ export class TransactionRunner {
             reads: [...job.prepare.reads, ['GET', turnKey] as Command],
           }
         : job.prepare;
+    const deadline = () => performance.now() + this.#timeoutMs;
     let lastTrouble: unknown;
     let lastWasConflict = false;
     let conflicts = 0;
@@ -291,13 +382,25 @@ export class TransactionRunner {
     let prepared = this.#prepared;
     this.#prepared = undefined;
     let pause = 0; // before the next attempt, in ms
+    let troubleSince: number | undefined;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
-      if (pause > 0) await delay(pause);
+      if (pause > 0) await delay(pause, { signal });
+      if (signal?.aborted) throw abortError(job.label, signal);
       pause = attempt > 1 ? this.#backoff(attempt) : 0;
-      const connection = await this.#connection.ready();
-      const epoch = this.#connection.epoch;
+      let connection: RespConnection<unknown>;
+      try {
+        connection = await this.#link.ready(
+          troubleSince === undefined ? deadline() : troubleSince + this.#timeoutMs,
+          signal,
+        );
+      } catch (err) {
+        if (signal?.aborted) throw abortError(job.label, signal);
+        throw this.#unavailable(job.label, err);
+      }
+      const epoch = this.#link.epoch;
       const snapshot = prepared?.epoch === epoch ? prepared : undefined;
       prepared = undefined;
+      const read: Read = (commands) => this.#link.track(pipeline(connection, commands));
       let plan: WritePlan<R> | { readonly result: R };
       let holdsTurn = false;
       try {
@@ -314,13 +417,13 @@ export class TransactionRunner {
           this.preparedUses++;
         } else {
           // UNWATCH first: a snapshot this job cannot use may have left a WATCH on other keys.
-          const fresh = (await pipelineRead(connection, [['UNWATCH'], ['WATCH', ...watch], ...reads])).slice(2);
+          const fresh = (await read([['UNWATCH'], ['WATCH', ...watch], ...reads])).slice(2);
           replies = turnKey ? fresh.slice(0, -1) : fresh;
           turn = turnKey ? fresh[fresh.length - 1] : undefined;
         }
         if (turnKey && (turn === null || turn === undefined) && conflicts >= FAIR_AFTER) {
           // Starving and the turn is free: take it rather than compete again, then read anew.
-          const [taken] = await pipelineRead(connection, [['SET', turnKey, this.#token, 'NX', 'PX', TURN_TTL_MS]]);
+          const [taken] = await read([['SET', turnKey, this.#token, 'NX', 'PX', TURN_TTL_MS]]);
           attempt--;
           pause = taken === null || taken === undefined ? 2 + Math.random() * 2 : 0;
           continue;
@@ -339,74 +442,85 @@ export class TransactionRunner {
             }
             this.turnWaits++;
             attempt--; // waiting is not losing
-            connection.call('UNWATCH').catch(() => {});
+            connection.send(['UNWATCH']).catch(() => {});
             pause = 2 + Math.random() * 2; // the holder commits within a round trip or two
             continue;
           }
         }
-        plan = await job.plan(replies, (commands) => pipelineRead(connection, commands), ageMs);
+        plan = await job.plan(replies, read, ageMs);
+        troubleSince = undefined;
       } catch (err) {
-        if (err instanceof DataBrokerError && err.code === 'ERR_DATABROKER_RETRIES_EXHAUSTED') throw err;
+        if (err instanceof DataBrokerError && err.code !== 'ERR_DATABROKER_CONNECTION') throw err;
         const kind = classifyError(err);
         if (kind === 'fatal') {
-          connection.call('UNWATCH').catch(() => {});
+          connection.send(['UNWATCH']).catch(() => {});
           throw redisError(job.label, err);
         }
-        if (kind === 'moved') this.#connection.invalidate(movedTo(err));
+        if (kind === 'moved') this.#link.invalidate(movedTo(err));
         lastTrouble = err;
         lastWasConflict = false;
+        troubleSince ??= performance.now();
+        if (performance.now() - troubleSince >= this.#timeoutMs) throw this.#unavailable(job.label, err);
         continue;
       }
       if ('result' in plan) {
-        connection.call('UNWATCH').catch(() => {});
+        connection.send(['UNWATCH']).catch(() => {});
         return plan.result;
       }
       // The WATCH lives on this connection only: if it dropped since, writing would be blind.
-      if (this.#connection.epoch !== epoch || connection.status !== 'ready') continue;
-      const pipeline = connection.pipeline();
-      pipeline.callBuffer('MULTI');
-      for (const [name, ...args] of plan.writes) pipeline.callBuffer(name, ...args);
-      // The turn is watched and was read as ours: giving it back in the EXEC is safe.
-      if (holdsTurn && turnKey) pipeline.callBuffer('DEL', turnKey);
-      pipeline.callBuffer('EXEC');
-      const execAt = plan.writes.length + (holdsTurn && turnKey ? 2 : 1);
-      if (prepare) {
-        pipeline.callBuffer('WATCH', ...prepare.watch);
-        for (const [name, ...args] of prepare.reads) pipeline.callBuffer(name, ...args);
+      if (this.#link.epoch !== epoch || connection.status !== 'ready') continue;
+      if (signal?.aborted) {
+        connection.send(['UNWATCH']).catch(() => {});
+        throw abortError(job.label, signal);
       }
-      const replies = ((await pipeline.exec()) ?? []) as PipelineReplies;
-      const [execError, execReply] = replies[execAt] ?? [new Error('no reply to EXEC'), undefined];
+      const sent: Promise<Outcome>[] = [settled(connection.send(['MULTI']))];
+      for (const command of plan.writes) sent.push(settled(connection.send(command)));
+      // The turn is watched and was read as ours: giving it back in the EXEC is safe.
+      if (holdsTurn && turnKey) sent.push(settled(connection.send(['DEL', turnKey])));
+      const execAt = sent.length;
+      sent.push(settled(connection.send(['EXEC'])));
+      if (prepare) {
+        sent.push(settled(connection.send(['WATCH', ...prepare.watch])));
+        for (const command of prepare.reads) sent.push(settled(connection.send(command)));
+      }
+      const replies = await this.#link.track(Promise.all(sent));
+      const [execError, execReply] = replies[execAt] as Outcome;
       const next = prepare ? this.#snapshot(prepare, replies.slice(execAt + 1), epoch) : undefined;
       if (execError) {
         // EXECABORT: a queued command was refused and nothing was applied; its error tells why.
-        const refused = /^EXECABORT/.test(execError.message)
-          ? (replies.slice(1, execAt).find(([err]) => err)?.[0] ?? execError)
-          : execError;
+        const refused =
+          execError instanceof ReplyError && execError.prefix === 'EXECABORT'
+            ? (replies.slice(1, execAt).find(([err]) => err)?.[0] ?? execError)
+            : execError;
         const kind = classifyError(refused);
         if (kind === 'fatal') throw redisError(job.label, refused);
-        if (kind === 'moved') this.#connection.invalidate(movedTo(refused));
+        if (kind === 'moved') this.#link.invalidate(movedTo(refused));
         lastTrouble = refused;
         lastWasConflict = false;
-        if (refused.name !== 'ReplyError') {
-          if (/timed out/i.test(refused.message)) {
-            // The client's commandTimeout: the server may still run this EXEC later, so asking
-            // it now could not prove the writes will never land. Say so, do not retry.
-            this.#connection.invalidate();
-            throw new DataBrokerError(
-              'ERR_DATABROKER_COMMIT_UNKNOWN',
-              `${job.label}: the commit timed out (the client's commandTimeout); it may still be applied by the server, so it was not retried; read the records to find out`,
-              { cause: refused },
-            );
-          }
+        if (replyTimedOut(refused)) {
+          // The server may still run this EXEC later, so asking it now could not prove the
+          // writes will never land. Say so, do not retry.
+          throw new DataBrokerError(
+            'ERR_DATABROKER_COMMIT_UNKNOWN',
+            `${job.label}: Redis did not answer the commit within ${this.#timeoutMs} ms; it may still be applied by the server, so it was not retried; read the records to find out`,
+            { cause: refused },
+          );
+        }
+        if (outcomeUnknown(refused) && plan.applied) {
           // The connection dropped with EXEC in flight: the writes may or may not have landed.
-          if (!plan.applied) continue;
           if (await this.#wasApplied(job, plan)) return plan.committed();
         }
+        troubleSince ??= performance.now();
+        if (performance.now() - troubleSince >= this.#timeoutMs) throw this.#unavailable(job.label, refused);
         continue;
       }
       if (execReply === null || execReply === undefined) {
         this.conflicts++;
         lastWasConflict = true;
+        if (job.conflictLimit !== undefined && conflicts + 1 >= job.conflictLimit) {
+          this.#prepared = next;
+          throw new ConflictError(`${job.label}: another writer committed first`);
+        }
         prepared = next; // read after the conflicting write: the next attempt starts from it
         if (turnKey && ++conflicts >= FAIR_AFTER && !holdsTurn) prepared = undefined; // take the turn next
         continue; // a watched key changed: EXEC applied nothing
@@ -418,33 +532,29 @@ export class TransactionRunner {
       this.#prepared = next;
       return plan.committed();
     }
-    if (!lastWasConflict && lastTrouble !== undefined) {
-      throw new DataBrokerError(
-        'ERR_DATABROKER_CONNECTION',
-        `${job.label}: Redis kept failing for ${this.#maxAttempts} attempts (${lastTrouble instanceof Error ? lastTrouble.message : String(lastTrouble)})`,
-        { cause: lastTrouble },
-      );
-    }
+    if (!lastWasConflict && lastTrouble !== undefined) throw this.#unavailable(job.label, lastTrouble);
     throw new DataBrokerError(
       'ERR_DATABROKER_RETRIES_EXHAUSTED',
-      `${job.label}: transaction reached maximum number of retries (${this.#maxAttempts}): other writers kept changing the same keys; raise retry.maxAttempts or write less concurrently`,
+      `${job.label}: transaction reached maximum number of retries (${this.#maxAttempts}): other writers kept changing the same keys; raise retry.maxAttempts, write less concurrently, or allow scripting in the ACL`,
     );
   }
 
   /** The prepared snapshot from the replies after EXEC, when every one of them came back. */
   #snapshot(
     prepare: NonNullable<TransactionJob<unknown>['prepare']>,
-    replies: PipelineReplies,
+    replies: Outcome[],
     epoch: number,
   ): Prepared | undefined {
     if (replies.length !== prepare.reads.length + 1) return undefined;
-    if (replies.some(([err]) => err) || this.#connection.epoch !== epoch) return undefined;
+    if (replies.some(([err]) => err) || this.#link.epoch !== epoch) return undefined;
     return { key: prepare.key, epoch, replies: replies.slice(1).map(([, reply]) => reply), at: performance.now() };
   }
 
   async #wasApplied<R>(job: TransactionJob<R>, plan: WritePlan<R>): Promise<boolean> {
     try {
-      return await (plan.applied as NonNullable<WritePlan<R>['applied']>)((commands) => this.read(commands));
+      return await (plan.applied as NonNullable<WritePlan<R>['applied']>)((commands) =>
+        this.read(`${job.label} (was it applied?)`, commands),
+      );
     } catch (err) {
       throw new DataBrokerError(
         'ERR_DATABROKER_COMMIT_UNKNOWN',

@@ -1,10 +1,12 @@
-// The README's minimal ACL, exactly: the backend needs nothing more (no scripting, no admin).
-// Also Pomerium's recommended ACL, which forbids scripting, dangerous and connection commands.
+// The README's minimal ACL, exactly: the backend needs nothing more (no scripting, no admin), and
+// with the default scripting: 'auto' it finds out by itself that scripts are refused and commits
+// with WATCH/MULTI. With the scripting additions it uses scripts. Also Pomerium's recommended ACL,
+// which forbids scripting, dangerous and connection commands.
 import { type SpawnedRedis, spawnRedis, startCluster } from '@redis-events/testkit';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisClient } from '../src/connection.ts';
 import { DataBroker } from '../src/index.ts';
+import type { RedisClient } from '../src/link.ts';
 import { collect, rejection, take, uniqueName } from './helpers.ts';
 
 /** The rules printed in the README under "Minimal ACL", for a backend named `name`. */
@@ -18,16 +20,18 @@ function minimalAcl(name: string): string[] {
     '+hget',
     '+hmget',
     '+hset',
+    '+hsetnx',
     '+hdel',
+    '+hincrby',
     '+sadd',
     '+smembers',
     '+zadd',
     '+zrem',
     '+zcard',
     '+zrange',
+    '+zrangebylex',
     '+zrangebyscore',
     '+zremrangebyscore',
-    '+zscore',
     '+time',
     '+watch',
     '+unwatch',
@@ -44,14 +48,19 @@ beforeAll(async () => {
 });
 afterAll(() => server.stop());
 
-async function everything(client: () => RedisClient, name: string, extra: { scripting?: boolean } = {}): Promise<void> {
+async function everything(
+  client: () => RedisClient,
+  name: string,
+  extra: { scripting?: boolean },
+  mode: 'script' | 'watch',
+): Promise<void> {
   const backgroundErrors: Error[] = [];
   const db = new DataBroker(client(), {
     name,
     expiryMs: 60_000,
     cleanupIntervalMs: 50,
     pollIntervalMs: 60_000,
-    onBackgroundError: (err) => backgroundErrors.push(err),
+    logger: { debug() {}, warn() {}, error: (context) => backgroundErrors.push((context as { err: Error }).err) },
     ...extra,
   });
   const other = new DataBroker(client(), { name, expiryMs: 0, ...extra });
@@ -63,6 +72,7 @@ async function everything(client: () => RedisClient, name: string, extra: { scri
       { type: 't', id: 'b', data: { k: 2 } },
       { type: 't', id: 'c', data: { k: 3 } },
     ]);
+    expect(db.stats.commitMode).toBe(mode);
     expect(await db.get('t', 'a')).toBeUndefined(); // evicted by capacity
     expect((await db.get('t', 'c'))?.data).toEqual({ k: 3 });
     expect(await db.listTypes()).toEqual(['t']);
@@ -89,21 +99,27 @@ async function everything(client: () => RedisClient, name: string, extra: { scri
   }
 }
 
+function users(rules: string[], username: string): Promise<() => Redis> & { clients: Redis[] } {
+  const clients: Redis[] = [];
+  const made = server.createUser({ username, password: 'pw', rules }).then((user) => () => {
+    // INFO is not in the minimal ACL: the ready check would only warn, so it is turned off.
+    const c = new Redis({ ...user.connection, enableReadyCheck: false });
+    clients.push(c);
+    return c;
+  });
+  return Object.assign(made, { clients });
+}
+
+const SCRIPTING = ['+evalsha', '+eval', '+lpush', '+ltrim', '+lrange'];
+
 describe('with the README minimal ACL', () => {
-  it('runs every operation, Pub/Sub wake-ups and the background cleanup included', async () => {
+  it('runs every operation, falling back to WATCH/MULTI on its own (scripting refused)', async () => {
     const name = uniqueName('acl');
-    const user = await server.createUser({ username: 'databroker', password: 'pw', rules: minimalAcl(name) });
-    const clients: Redis[] = [];
-    const client = () => {
-      // INFO is not in the minimal ACL: the ready check would only warn, so it is turned off.
-      const c = new Redis({ ...user.connection, enableReadyCheck: false });
-      clients.push(c);
-      return c;
-    };
+    const made = users(minimalAcl(name), 'databroker');
     try {
-      await everything(client, name);
+      await everything(await made, name, {}, 'watch');
     } finally {
-      for (const c of clients) c.disconnect();
+      for (const c of made.clients) c.disconnect();
     }
   });
 
@@ -123,28 +139,60 @@ describe('with the README minimal ACL', () => {
   });
 });
 
-describe('with the README minimal ACL and its additions for Lua puts', () => {
-  it('runs every operation with scripting: true', async () => {
+describe('with the README minimal ACL and its additions for scripting', () => {
+  it('runs every operation with scripts, by default and with scripting: true', async () => {
     const name = uniqueName('acl');
-    const rules = [...minimalAcl(name), '+evalsha', '+eval', '+lpush', '+ltrim', '+lrange'];
-    const user = await server.createUser({ username: 'scripted', password: 'pw', rules });
-    const clients: Redis[] = [];
+    const made = users([...minimalAcl(name), ...SCRIPTING], 'scripted');
     try {
-      await everything(
-        () => {
-          const c = new Redis({ ...user.connection, enableReadyCheck: false });
-          clients.push(c);
-          return c;
-        },
-        name,
-        { scripting: true },
-      );
+      await everything(await made, name, {}, 'script');
+      await everything(await made, name, { scripting: true }, 'script');
     } finally {
-      for (const c of clients) c.disconnect();
+      for (const c of made.clients) c.disconnect();
     }
   });
 
-  it('without them, says that the ACL lacks scripting', async () => {
+  it('uses WATCH/MULTI when one command the scripts need is refused, and writes nothing half', async () => {
+    const name = uniqueName('acl');
+    const made = users([...minimalAcl(name), '+evalsha', '+eval', '+lrange'], 'halfscripted'); // no LPUSH
+    try {
+      await everything(await made, name, {}, 'watch');
+      const strict = new DataBroker((await made)(), { name, expiryMs: 0, scripting: true });
+      const err = await rejection(strict.put([{ type: 't', id: 'x', data: 1 }]));
+      expect(err.code).toBe('ERR_DATABROKER_REDIS');
+      expect(err.message).toMatch(/may not run LPUSH, LTRIM.*scripting: true/);
+      expect(await strict.get('t', 'x').catch(() => undefined)).toBeUndefined();
+      await strict.close();
+    } finally {
+      for (const c of made.clients) c.disconnect();
+    }
+  });
+
+  it('falls back to WATCH/MULTI when scripting is taken away at run time', async () => {
+    const name = uniqueName('acl');
+    const rules = [...minimalAcl(name), ...SCRIPTING];
+    const made = users(rules, 'revoked');
+    const warnings: string[] = [];
+    const db = new DataBroker((await made)(), {
+      name,
+      expiryMs: 0,
+      logger: { debug() {}, warn: (_, message) => warnings.push(message), error() {} },
+    });
+    try {
+      expect(await db.lease('l', 'me', 10_000)).toBe(true); // by script
+      expect(db.stats.commitMode).toBe('script');
+      await server.command('ACL', 'SETUSER', 'revoked', '-evalsha', '-eval');
+      expect(await db.lease('l', 'me', 10_000)).toBe(true); // refused as a script, done by WATCH/MULTI
+      expect(db.stats.commitMode).toBe('watch');
+      expect(warnings.join('\n')).toMatch(/scripting was refused.*WATCH\/MULTI from now on/);
+      await db.put([{ type: 't', id: 'a', data: 1 }]);
+      expect((await db.get('t', 'a'))?.data).toBe(1);
+    } finally {
+      await db.close();
+      for (const c of made.clients) c.disconnect();
+    }
+  });
+
+  it('without them, says that the ACL lacks scripting when scripting: true', async () => {
     const name = uniqueName('acl');
     const user = await server.createUser({ username: 'unscripted', password: 'pw', rules: minimalAcl(name) });
     const client = new Redis({ ...user.connection, enableReadyCheck: false });
@@ -152,10 +200,26 @@ describe('with the README minimal ACL and its additions for Lua puts', () => {
     try {
       const err = await rejection(db.put([{ type: 't', id: 'a', data: 1 }]));
       expect(err.code).toBe('ERR_DATABROKER_REDIS');
-      expect(err.message).toMatch(/NOPERM.*evalsha.*Minimal ACL/i);
+      expect(err.message).toMatch(/may not run EVAL.*scripting: true.*Minimal ACL/);
     } finally {
       await db.close();
       client.disconnect();
+    }
+  });
+});
+
+describe('a script cache emptied under the backend (SCRIPT FLUSH, a restart, a failover)', () => {
+  it('loads the scripts again (NOSCRIPT, then EVAL) and goes on', async () => {
+    const db = new DataBroker(server.createClient(), { name: uniqueName('noscript'), expiryMs: 0, scripting: true });
+    try {
+      await db.put([{ type: 't', id: 'a', data: 1 }]);
+      await server.command('SCRIPT', 'FLUSH');
+      const { records } = await db.put([{ type: 't', id: 'b', data: 2 }]);
+      expect(records[0]?.version).toBe(2);
+      await server.command('SCRIPT', 'FLUSH');
+      expect(await db.lease('l', 'me', 1000)).toBe(true);
+    } finally {
+      await db.close();
     }
   });
 });
@@ -168,13 +232,18 @@ describe('with the README minimal ACL on a cluster (plus what a Cluster client n
     for (const node of cluster.nodes) await node.createUser({ username: 'databroker', password: 'pw', rules });
     const clients: Cluster[] = [];
     try {
-      await everything(() => {
-        const c = new Cluster(cluster.startupNodes, {
-          redisOptions: { username: 'databroker', password: 'pw', enableReadyCheck: false },
-        } as never);
-        clients.push(c);
-        return c;
-      }, name);
+      await everything(
+        () => {
+          const c = new Cluster(cluster.startupNodes, {
+            redisOptions: { username: 'databroker', password: 'pw', enableReadyCheck: false },
+          } as never);
+          clients.push(c);
+          return c;
+        },
+        name,
+        {},
+        'watch',
+      );
     } finally {
       for (const c of clients) c.disconnect();
     }
@@ -191,11 +260,16 @@ describe("with Pomerium's recommended ACL (no scripting, dangerous, admin or con
     });
     const clients: Redis[] = [];
     try {
-      await everything(() => {
-        const c = new Redis({ ...user.connection, enableReadyCheck: false });
-        clients.push(c);
-        return c;
-      }, name);
+      await everything(
+        () => {
+          const c = new Redis({ ...user.connection, enableReadyCheck: false });
+          clients.push(c);
+          return c;
+        },
+        name,
+        {},
+        'watch',
+      );
     } finally {
       for (const c of clients) c.disconnect();
     }

@@ -334,13 +334,18 @@ describe.each(topologies())('conformance on $label', (topology) => {
           { type, id: 't4', data: { string_field: 's2', proto_field: { another_string_field: 'ss1' } } },
           { type, id: 't5', data: { string_field: 's1', proto_field: { another_string_field: 'ss2' } } },
         ]);
-        expect(await latest({ 'proto_field.another_string_field': 'ss1' })).toEqual([]); // not indexable yet
-        expect(await latest({ version: '' })).toEqual([]); // a non-indexed field matches nothing, no error
+        // A field that is not indexable is refused, naming the fields that are (it used to match
+        // nothing, silently).
+        for (const filter of [{ 'proto_field.another_string_field': 'ss1' }, { version: '' }]) {
+          const err = await rejection(latest(filter));
+          expect(err.code).toBe('ERR_DATABROKER_ARGUMENT');
+          expect(err.message).toMatch(/not an indexable field.*id, type, \$index, string_field/);
+        }
         await db.setOptions(type, { indexableFields: ['string_field', 'proto_field.another_string_field'] });
         expect(await latest({ string_field: 's1' })).toEqual(['t3', 't5']);
         expect(await latest({ proto_field: { another_string_field: 'ss1' } })).toEqual(['t3', 't4']);
         await db.setOptions(type, { indexableFields: ['proto_field.another_string_field'] });
-        expect(await latest({ string_field: 's1' })).toEqual([]);
+        expect((await rejection(latest({ string_field: 's1' }))).message).toMatch(/"string_field"/); // no longer indexable
         expect(await latest({ 'proto_field.another_string_field': 'ss2' })).toEqual(['t5']);
       } finally {
         await db.close();

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { LocalNotifier, MAX_PUSH_BYTES, pushMessage, readPush } from '../src/notifier.ts';
+import { LocalNotifier, MAX_PUSH_BYTES, pushMessage, readMessage, readPush, versionMessage } from '../src/notifier.ts';
 
 describe('change pushes', () => {
   it('round-trip the changes of a small commit', () => {
@@ -20,10 +20,13 @@ describe('change pushes', () => {
     );
   });
 
-  it('publish only the version for a large commit', () => {
+  it('publish only the server version and the last version for a large commit', () => {
     const big = [Buffer.alloc(MAX_PUSH_BYTES)];
-    expect(pushMessage(1, big, 42)).toBe('42');
-    expect(readPush(Buffer.from('42'))).toBeUndefined();
+    const message = pushMessage(2 ** 40 + 3, big, 2 ** 33 + 42);
+    expect(message.equals(versionMessage(2 ** 40 + 3, 2 ** 33 + 42))).toBe(true);
+    expect(readMessage(message)).toEqual({ kind: 'version', serverVersion: 2 ** 40 + 3, version: 2 ** 33 + 42 });
+    expect(readPush(message)).toBeUndefined();
+    expect(readMessage(Buffer.from('42'))).toBeUndefined();
   });
 
   it('ignore any truncation or extension instead of misreading it', () => {
@@ -36,7 +39,7 @@ describe('change pushes', () => {
             5,
             raw.map((e) => Buffer.from(e)),
             1,
-          ) as Buffer;
+          );
           const end = cut % message.length;
           expect(readPush(message.subarray(0, end))).toBeUndefined();
           expect(readPush(Buffer.concat([message, Buffer.from([1])]))).toBeUndefined();
@@ -48,11 +51,11 @@ describe('change pushes', () => {
 
   it('wake only the waiters behind the signalled version, with the push', async () => {
     const notifier = new LocalNotifier();
-    const behind = notifier.watch(4);
-    const ahead = notifier.watch(9);
+    const behind = notifier.watch(4, 1);
+    const ahead = notifier.watch(9, 1);
     const push = { serverVersion: 1, entries: [Buffer.from('x')] };
-    notifier.notify(5, push);
-    expect(await behind.changed).toBe(push);
+    notifier.notify(5, 1, push);
+    expect((await behind.changed).push).toBe(push);
     let woke = false;
     void ahead.changed.then(() => {
       woke = true;
@@ -60,8 +63,33 @@ describe('change pushes', () => {
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(woke).toBe(false);
     ahead.dispose();
-    notifier.notify(10);
+    notifier.notify(10, 1);
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(woke).toBe(false); // disposed
+  });
+});
+
+describe('wake-ups across a server-version reset', () => {
+  it('wake a waiter at or past the signalled version when the server version differs', async () => {
+    const notifier = new LocalNotifier();
+    const waiter = notifier.watch(1, 111); // blocked at version 1 of server version 111
+    notifier.notify(1, 222); // Redis was flushed: another writer is at version 1 of 222
+    expect(await waiter.changed).toMatchObject({ reason: 'server-version', version: 1 });
+  });
+
+  it('keep a waiter of the same server version waiting for a newer version', async () => {
+    const notifier = new LocalNotifier();
+    const waiter = notifier.watch(3, 111);
+    let woke = false;
+    void waiter.changed.then(() => {
+      woke = true;
+    });
+    notifier.notify(3, 111);
+    notifier.notify(2, 111);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(woke).toBe(false);
+    notifier.notify(4, 111);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(woke).toBe(true);
   });
 });

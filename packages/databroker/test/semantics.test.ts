@@ -142,13 +142,35 @@ describe('capacity', () => {
     for (const id of ['a', 'b', 'c']) await db.put([{ type: 't', id, data: `${id}0` }]);
     await db.put([{ type: 't', id: 'a', data: 'a1' }]); // a is now the most recent
     const { records } = await db.put([{ type: 't', id: 'd', data: 'd0' }]);
-    expect(await latestIds(db, 't')).toEqual(['c', 'a', 'd']);
+    expect(await latestIds(db, 't')).toEqual(['a', 'c', 'd']); // snapshots come in id order
     const changes = await log(db);
     const eviction = changes[changes.length - 1];
     expect(eviction).toMatchObject({ id: 'b', data: 'b0', version: (records[0]?.version ?? 0) + 1 });
     expect(eviction?.deletedAt).toBeInstanceOf(Date);
     await db.close();
   });
+
+  it.each([
+    ['scripts', 'auto'],
+    ['WATCH/MULTI', false],
+  ] as const)(
+    'set on a type that already holds records, keeps exactly the most recently modified (%s)',
+    async (_, scripting) => {
+      const db = broker(server.createClient(), { scripting });
+      // More records than one step of filling the recency index, written before any capacity.
+      for (let c = 0; c < 25; c++) {
+        await db.put(Array.from({ length: 100 }, (_, i) => ({ type: 't', id: `r${c * 100 + i}`, data: i })));
+      }
+      await db.put([{ type: 't', id: 'r0', data: 'rewritten' }]); // the oldest, now among the newest
+      const writing = db.put([{ type: 't', id: 'zz', data: 1 }]); // sent before setOptions: the newest
+      await db.setOptions('t', { capacity: 3 });
+      await writing;
+      expect((await latestIds(db, 't')).sort()).toEqual(['r0', 'r2499', 'zz']);
+      const changes = await log(db);
+      expect(changes.filter((c) => c.deletedAt)).toHaveLength(2500 + 1 - 3);
+      await db.close();
+    },
+  );
 
   it('applies to a batch larger than the capacity, to 0, and at once when lowered', async () => {
     const db = broker(server.createClient());
@@ -275,22 +297,21 @@ describe('sync', () => {
 });
 
 describe('syncLatest', () => {
-  it('pages through a type in modification order; updates during the scan are not lost', async () => {
+  it('pages through a type in id order, each record once; updates during the scan are not lost', async () => {
     const db = broker(server.createClient(), { batchSize: 7 });
-    await db.put(Array.from({ length: 100 }, (_, i) => ({ type: 't', id: `${i}`, data: 0 })));
+    await db.put(Array.from({ length: 100 }, (_, i) => ({ type: 't', id: `${i}`.padStart(3, '0'), data: 0 })));
+    await db.put([{ type: 'u', id: '000', data: 0 }]); // another type right after: not in t's pages
     const { stream } = await db.syncLatest('t');
-    const seen = new Map<string, number>();
+    const seen: string[] = [];
     let n = 0;
     for await (const r of stream) {
-      seen.set(r.id, (seen.get(r.id) ?? 0) + 1);
-      // Move records not read yet and records already read to the end while scanning.
-      if (n++ % 10 === 0) await db.put([{ type: 't', id: `${(n * 7) % 100}`, data: n }]);
+      seen.push(r.id);
+      // Rewrite records not read yet and records already read while scanning.
+      if (n++ % 10 === 0) await db.put([{ type: 't', id: `${(n * 7) % 100}`.padStart(3, '0'), data: n }]);
     }
-    expect(seen.size).toBe(100);
-    expect([...seen.values()].every((count) => count <= 2)).toBe(true);
-    const again = await collect((await db.syncLatest('t')).stream);
-    expect(again).toHaveLength(100);
-    expect(again.map((r) => r.version)).toEqual([...again.map((r) => r.version)].sort((a, b) => a - b));
+    expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => `${i}`.padStart(3, '0')));
+    const all = await collect((await db.syncLatest()).stream);
+    expect(all.map((r) => `${r.type}${r.id}`)).toEqual([...seen.map((id) => `t${id}`), 'u000']);
     await db.close();
   });
 
@@ -530,9 +551,11 @@ describe('bad input and damaged data', () => {
     await raw.hset(db.keys.records, '1:t:a', 'garbage');
     expect((await rejection(db.get('t', 'a'))).code).toBe('ERR_DATABROKER_CORRUPT');
     await raw.zadd(db.keys.changes, 2, Buffer.from([1, 0, 0, 0]));
-    const err = await rejection(collect(db.sync('', serverVersion, 0, { wait: false })));
+    const strict = broker(server.createClient(), { name: db.keys.name, onCorruptEntry: 'fail' });
+    const err = await rejection(collect(strict.sync('', serverVersion, 0, { wait: false })));
     expect(err.code).toBe('ERR_DATABROKER_CORRUPT');
-    await raw.set(db.keys.lastVersion, 'not a number');
+    await strict.close();
+    await raw.hset(db.keys.meta, 'last', 'not a number');
     expect((await rejection(db.put([{ type: 't', id: 'b', data: 1 }]))).code).toBe('ERR_DATABROKER_CORRUPT');
     await db.close();
   });
@@ -550,7 +573,8 @@ describe('bad input and damaged data', () => {
     const client = server.createClient({ keyPrefix: 'app:' });
     const db = broker(client);
     const { serverVersion } = await db.put([{ type: 't', id: 'a', data: 1 }]);
-    expect(await raw.exists(`app:${db.keys.records}`)).toBe(1);
+    expect(db.keys.records).toBe(`app:{${db.keys.name}}:records`);
+    expect(await raw.exists(db.keys.records)).toBe(1);
     const stream = db.sync('', serverVersion, 1);
     const got = take(stream, 1);
     await db.put([{ type: 't', id: 'b', data: 2 }]);

@@ -27,6 +27,7 @@ export {
 } from './diagnostics.ts';
 export { StreamsError, type StreamsErrorCode, type StreamsErrorContext } from './errors.ts';
 export type { ServerFeatures } from './features.ts';
+export { GROUPS_CHANNEL, type GroupCensus, type GroupProbe, type GroupState } from './group-census.ts';
 export { Message, type Settlement } from './message.ts';
 export { DEAD_LETTER_FIELDS, RELEASED_CONSUMER } from './scripts.ts';
 export {

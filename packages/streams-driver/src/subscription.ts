@@ -27,6 +27,7 @@ import {
 } from './diagnostics.ts';
 import { classifyFailure, connectError, StreamsError, toStreamsError } from './errors.ts';
 import { detectFeatures, type ServerFeatures } from './features.ts';
+import { joinGroupCensus } from './group-census.ts';
 import { defaultDeadLetterKey, keySlot } from './key-slot.ts';
 import { Message, type Settlement, type Settler } from './message.ts';
 import { asCount, asText, parseEntry, protocolError, type RawEntry, streamEntries, toList } from './replies.ts';
@@ -346,6 +347,8 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
 
   #state: State = 'starting';
   #failure: StreamsError | undefined;
+  /** Leaves the census of consumer groups (redis-events:streams-driver:groups) at shutdown or failure. */
+  readonly #leaveCensus: () => void;
   #features: ServerFeatures = { readClaim: false, xnack: false, xackdel: false };
   #reader: RedisClient | undefined;
   readonly #stop = new AbortController();
@@ -475,6 +478,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
       settle: (message, how, reason) => this.#settle(message, how, reason),
       extend: (message) => this.#extend(message),
     };
+    this.#leaveCensus = joinGroupCensus(client, this.topic, this.group, this.consumer);
     this.#ready = this.#startup();
     this.#ready.catch(() => {}); // reported through receive() and ready()
     this.#loop = this.#ready.then(
@@ -694,6 +698,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
     const timeoutMs = integer(options.timeoutMs, 10_000, 0, 3_600_000, 'timeoutMs');
     const { signal } = options;
     this.#state = 'stopping';
+    this.#leaveCensus();
     this.#deadline = Date.now() + timeoutMs;
     const giveUp = () => {
       this.#deadline = Date.now();
@@ -1004,6 +1009,7 @@ export class Subscription extends EventEmitter<SubscriptionEvents> implements As
   #fail(err: StreamsError): void {
     if (this.#failure || this.#state === 'closed') return;
     this.#failure = err;
+    this.#leaveCensus();
     if (this.#state === 'starting' || this.#state === 'running') this.#state = 'failed';
     clearInterval(this.#claimTimer);
     clearInterval(this.#renewTimer);
