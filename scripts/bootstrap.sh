@@ -5,7 +5,9 @@
 #   2. pnpm at the version pinned in package.json#packageManager, into .tools/pnpm when missing;
 #   3. workspace dependencies with a frozen lockfile (skipped when nothing changed);
 #   4. a redis-server for the tests and the demo: Debian's package through apt when missing and
-#      we are root (skipped when REDIS_URL or REDIS_SERVER_BIN already selects a server).
+#      we are root (skipped when REDIS_URL or REDIS_SERVER_BIN already selects a server);
+#   5. tmux, the pseudo-terminal of the CLI's journey tests (e2e/journeys), and jq, which the CLI
+#      README pipes into (e2e/commands runs those pipelines), with apt likewise.
 # Sourced by ./run; prints what it does on stderr, keeps stdout for the command.
 
 RE_ROOT="${RE_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
@@ -78,6 +80,23 @@ re_ensure_redis() {
   re_log "  or install redis-server (e.g. 'sudo apt-get install redis-server')."
 }
 
+re_ensure_terminal_tools() {
+  local missing=()
+  command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+  command -v jq >/dev/null 2>&1 || missing+=(jq)
+  if [ "${#missing[@]}" -eq 0 ]; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    re_log "installing Debian's ${missing[*]} with apt (the CLI's journey tests and documented pipelines)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2 || re_die "apt-get update failed"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || re_die "apt-get install ${missing[*]} failed"
+    return 0
+  fi
+  re_log "warning: no ${missing[*]} found and cannot install (not root, or no apt); the CLI journey"
+  re_log "  tests (e2e/journeys, tmux) and documented pipelines (e2e/commands, jq) need them:"
+  re_log "  install them (e.g. 'sudo apt-get install ${missing[*]}')."
+}
+
 # Node and npm trust their bundled CA list, not the system's. Behind a TLS-inspecting proxy (or
 # any private CA added to the system store) registry downloads then fail, so trust the system
 # store as well when the caller has not chosen otherwise.
@@ -92,5 +111,6 @@ bootstrap() {
   re_ensure_pnpm
   re_ensure_deps
   re_ensure_redis
+  re_ensure_terminal_tools
   export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 }

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { RedisEventStore } from '@redis-events/event-store';
 import { type RedisCluster, type RedisServer, spawnRedis, startCluster } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DocumentedCommand, documentedCommands } from '../../scripts/documented-commands.ts';
@@ -17,8 +18,13 @@ type Exercise =
       /** The argv to run (a shell is never used: the words are split here). */
       readonly run: readonly string[];
       readonly stdin?: string | undefined;
-      /** Send SIGINT after this many ms (a command that runs until stopped). */
-      readonly interruptAfterMs?: number | undefined;
+      /** The command its output is piped into, as documented (`| jq ...`). */
+      readonly pipeTo?: readonly string[] | undefined;
+      /**
+       * A command that runs until stopped: SIGINT once it is at work, as a person presses Ctrl-C
+       * once it runs. A command that ends by itself before must end with 0.
+       */
+      readonly interruptAtWork?: AtWork | undefined;
       /** Extra checks of the output. */
       readonly expect?: ((out: RunResult) => void) | undefined;
       readonly timeoutMs?: number | undefined;
@@ -31,11 +37,22 @@ type Exercise =
       readonly verify: () => void;
     };
 
+/**
+ * How a command that runs until stopped shows it is at work: on these servers, a new connection
+ * of its is a replica, a subscriber or blocked in a read; or a check of its output (for one that
+ * polls, which the server cannot tell from idle).
+ */
+type AtWork =
+  | readonly RedisServer[]
+  | { readonly check: (stdout: string) => Promise<boolean>; readonly close: () => Promise<void> };
+
 interface RunResult {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stdout: string;
   readonly stderr: string;
+  /** SIGINT was sent (the command was at work). */
+  readonly interrupted: boolean;
 }
 
 interface Rule {
@@ -75,9 +92,31 @@ function shellWords(line: string): string[] {
   return words;
 }
 
-/** The redis-events part of a pipeline, and stdin standing in for what feeds it. */
-function pipeline(command: string): { words: string[]; stdin: string | undefined } {
-  const parts = command.split(/\s\|\s/).map((p) => p.trim());
+/** The commands of a shell pipeline: split at each `|` outside quotes (a jq filter has its own). */
+function pipelineParts(command: string): string[] {
+  const parts: string[] = [];
+  let quote: string | undefined;
+  let start = 0;
+  for (let i = 0; i < command.length; i++) {
+    const c = command[i];
+    if (quote) {
+      if (c === quote) quote = undefined;
+    } else if (c === "'" || c === '"') quote = c;
+    else if (c === '|' && command[i + 1] !== '|' && command[i - 1] !== '|') {
+      parts.push(command.slice(start, i).trim());
+      start = i + 1;
+    }
+  }
+  parts.push(command.slice(start).trim());
+  return parts;
+}
+
+/**
+ * The redis-events part of a pipeline, stdin standing in for what feeds it, and the command it
+ * feeds (run as written: `jq` is a tool the check installs, see scripts/bootstrap.sh).
+ */
+function pipeline(command: string): { words: string[]; stdin: string | undefined; pipeTo: string[] | undefined } {
+  const parts = pipelineParts(command);
   const at = parts.findIndex((p) => /^(redis-events|npx redis-events)\s/.test(p));
   const words = shellWords(parts[at] ?? command);
   const feeder = at > 0 ? shellWords(parts[at - 1] as string) : [];
@@ -85,7 +124,10 @@ function pipeline(command: string): { words: string[]; stdin: string | undefined
   if (feeder[0] === 'seq') stdin = Array.from({ length: Number(feeder[1]) }, (_, i) => `${i + 1}\n`).join('');
   else if (feeder[0] === 'tail') stdin = 'a log line\nanother log line\n';
   else if (feeder.length > 0) throw new Error(`no stand-in for "${feeder.join(' ')}" feeding: ${command}`);
-  return { words, stdin };
+  const rest = parts.slice(at + 1).map(shellWords);
+  if (rest.length > 1 || (rest[0] && rest[0][0] !== 'jq'))
+    throw new Error(`only one jq may read the output of redis-events here: ${command}`);
+  return { words, stdin, pipeTo: rest[0] };
 }
 
 /** The test server in place of a documented URL (hosts of the reader's, or the default). */
@@ -102,7 +144,9 @@ const rules: Rule[] = [
       covered: 'CI runs it: .ci/run executes ./run check, which runs pnpm run check',
       verify: () => {
         expect(readFileSync(join(root, '.ci', 'run'), 'utf8')).toMatch(/exec \.\/run check\n/);
-        expect(readFileSync(join(root, 'run'), 'utf8')).toMatch(/demo \| check\) cmd="\$1"/);
+        expect(readFileSync(join(root, 'run'), 'utf8')).toMatch(
+          /\n {2}check\) shift; exec pnpm run --silent check "\$@" ;;\n/,
+        );
         expect(pkg.scripts.check).toMatch(/^turbo run build typecheck lint check:pack && turbo run test e2e /);
       },
     }),
@@ -261,19 +305,39 @@ const rules: Rule[] = [
     match: /^redis-events sub .*--cluster/,
     exercise: (words) => ({
       run: [cli, ...withTestServer(words.slice(1), `redis://127.0.0.1:${cluster.masters[0]?.port}`)],
-      interruptAfterMs: 2000,
+      interruptAtWork: cluster.masters,
     }),
   },
   {
-    // commands that run until stopped: Ctrl-C after a moment
-    match: /^redis-events (tail|sub(?!.*--cluster)|events \S+ .*--follow|stream recv)\b/,
-    exercise: (words) => ({ run: [cli, ...withTestServer(words.slice(1), server.url)], interruptAfterMs: 2000 }),
+    // events --follow: events stored while it runs show in its output (the timeline layout polls)
+    match: /^redis-events events \S+ .*--follow/,
+    exercise: (words) => ({ run: [cli, ...words.slice(1)], interruptAtWork: followedEvents(words) }),
+  },
+  {
+    // commands that run until stopped: Ctrl-C once they are at work
+    match: /^redis-events (tail|sub(?!.*--cluster)|stream recv)\b/,
+    exercise: (words) => ({ run: [cli, ...withTestServer(words.slice(1), server.url)], interruptAtWork: [server] }),
   },
   {
     match: /(^|\| )redis-events (rdb|pub|events(?!.*--follow)|stream send)\b/,
     exercise: (_words, command) => {
-      const { words, stdin } = pipeline(command.command);
-      return { run: [cli, ...withTestServer(words.slice(1), server.url)], stdin };
+      const { words, stdin, pipeTo } = pipeline(command.command);
+      return {
+        run: [cli, ...withTestServer(words.slice(1), server.url)],
+        stdin,
+        pipeTo,
+        // jq's filters select from the test data (a hash user:1 {name: Ada}): each prints it
+        expect: pipeTo
+          ? (out) => {
+              const values = out.stdout
+                .trim()
+                .split('\n')
+                .map((line) => JSON.parse(line) as unknown);
+              expect(values).toHaveLength(1);
+              expect(JSON.stringify(values[0])).toMatch(/"key":"user:1"|^\{"name":"Ada"\}$/);
+            }
+          : undefined,
+      };
     },
   },
 ];
@@ -342,7 +406,7 @@ describe('documented commands', () => {
     async (_name, command) => {
       const [rule] = ruleFor(command);
       if (!rule) throw new Error(`no rule for ${command.command}`);
-      const segments = command.command.split(/\s\|\s/);
+      const segments = pipelineParts(command.command);
       const ours = segments.find((p) => /^(\.\/run|pnpm|npm|npx|redis-events|redis-cli)(\s|$)/.test(p.trim()));
       const exercise = rule.exercise(shellWords(ours ?? command.command), command);
       if ('covered' in exercise) {
@@ -353,7 +417,7 @@ describe('documented commands', () => {
       const parseError = /Unknown option|Unexpected argument|ERR_PARSE_ARGS|unknown option|Usage:.*\n.*error/i;
       expect(`${result.stderr}`).not.toMatch(parseError);
       const accepted = exercise.acceptFailure?.output.test(`${result.stdout}${result.stderr}`) ?? false;
-      if (exercise.interruptAfterMs !== undefined) expect([0, 130]).toContain(result.code);
+      if (exercise.interruptAtWork !== undefined) expect(result.code).toBe(result.interrupted ? 130 : 0);
       else if (!accepted) expect({ code: result.code, stderr: result.stderr.slice(-1500) }).toMatchObject({ code: 0 });
       exercise.expect?.(result);
     },
@@ -361,38 +425,119 @@ describe('documented commands', () => {
   );
 });
 
-function run(exercise: Extract<Exercise, { run: readonly string[] }>): Promise<RunResult> {
+/**
+ * Proof that `redis-events events <name> --follow ...` follows: events of that name are stored
+ * (with the store options the command names) until one stored after its first line of output
+ * shows up; what was stored before may come from the backlog it prints first.
+ */
+function followedEvents(words: readonly string[]): AtWork {
+  const option = (name: string) => {
+    const at = words.indexOf(`--${name}`);
+    return at >= 0 ? words[at + 1] : undefined;
+  };
+  const name = words[2] as string;
+  const layout = option('layout') === 'timeline' ? 'timeline' : 'stream';
+  const store = new RedisEventStore(server.createClient(), { prefix: option('prefix') ?? 'mediator:events', layout });
+  let stored = 0;
+  let lastStoreAt = 0;
+  let storedBeforeOutput: number | undefined;
+  return {
+    async check(stdout) {
+      if (stdout.trim() !== '') storedBeforeOutput ??= stored;
+      const printed = [...stdout.matchAll(/"n":(\d+)/g)].map((m) => Number(m[1]));
+      if (storedBeforeOutput !== undefined && printed.some((n) => n > (storedBeforeOutput as number))) return true;
+      if (performance.now() - lastStoreAt >= 200) {
+        lastStoreAt = performance.now();
+        await store.storeEvent({ name, payload: { n: ++stored } });
+      }
+      return false;
+    },
+    close: () => store.close(),
+  };
+}
+
+/** The highest client id each server has given so far: a newer one is a new connection. */
+async function newestClientIds(servers: readonly RedisServer[]): Promise<number[]> {
+  return Promise.all(
+    servers.map(async (s) => {
+      const list = String(await s.command('CLIENT', 'LIST'));
+      return Math.max(0, ...[...list.matchAll(/\bid=(\d+)/g)].map((m) => Number(m[1])));
+    }),
+  );
+}
+
+/** Whether a connection newer than `since` is a replica (S), a subscriber (P) or blocked (b). */
+async function atWork(servers: readonly RedisServer[], since: readonly number[]): Promise<boolean> {
+  for (const [i, s] of servers.entries()) {
+    const list = String(await s.command('CLIENT', 'LIST'));
+    for (const line of list.split('\n')) {
+      const id = Number(/\bid=(\d+)/.exec(line)?.[1] ?? 0);
+      if (id > (since[i] ?? 0) && /\bflags=\w*[SPb]/.test(line)) return true;
+    }
+  }
+  return false;
+}
+
+async function run(exercise: Extract<Exercise, { run: readonly string[] }>): Promise<RunResult> {
   const [file, ...args] = exercise.run;
   const cwd = file === cli || file === 'redis-cli' ? work : root;
+  const atWorkOn = exercise.interruptAtWork;
+  const before = Array.isArray(atWorkOn) ? await newestClientIds(atWorkOn) : [];
   return new Promise((resolve, reject) => {
     const child = spawn(file as string, args, {
       cwd,
       env: { ...process.env, REDIS_URL: server.url, NO_COLOR: '1' },
       stdio: [exercise.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    const consumer = exercise.pipeTo
+      ? spawn(exercise.pipeTo[0] as string, exercise.pipeTo.slice(1), { cwd, stdio: ['pipe', 'pipe', 'pipe'] })
+      : undefined;
     let stdout = '';
     let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
+    let interrupted = false;
+    let ended = false;
+    const output = consumer?.stdout ?? child.stdout;
+    if (consumer) child.stdout?.pipe(consumer.stdin);
+    output?.on('data', (chunk: Buffer) => {
       stdout += chunk;
     });
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk;
-    });
+    for (const from of [child.stderr, consumer?.stderr])
+      from?.on('data', (chunk: Buffer) => {
+        stderr += chunk;
+      });
     if (exercise.stdin !== undefined) child.stdin?.end(exercise.stdin);
     const limit = exercise.timeoutMs ?? 60_000;
     const killer = setTimeout(() => {
       child.kill('SIGKILL');
+      consumer?.kill('SIGKILL');
       reject(new Error(`${exercise.run.join(' ')} did not end within ${limit} ms:\n${stdout}\n${stderr}`));
     }, limit);
-    const interrupt =
-      exercise.interruptAfterMs === undefined
-        ? undefined
-        : setTimeout(() => child.kill('SIGINT'), exercise.interruptAfterMs);
+    const working = !atWorkOn
+      ? undefined
+      : Array.isArray(atWorkOn)
+        ? () => atWork(atWorkOn as readonly RedisServer[], before)
+        : () => (atWorkOn as Exclude<AtWork, readonly RedisServer[]>).check(stdout);
+    if (working)
+      void (async () => {
+        while (!ended && !(await working())) await new Promise((r) => setTimeout(r, 25));
+        if (ended) return;
+        interrupted = true;
+        child.kill('SIGINT');
+      })().catch(reject);
+    const consumerEnded = consumer
+      ? new Promise<number | null>((done) => consumer.on('close', (code) => done(code)))
+      : Promise.resolve(0);
     child.on('error', reject);
+    consumer?.on('error', reject);
     child.on('close', (code, signal) => {
+      ended = true;
       clearTimeout(killer);
-      clearTimeout(interrupt);
-      resolve({ code, signal, stdout, stderr });
+      const closed =
+        atWorkOn && !Array.isArray(atWorkOn) ? (atWorkOn as { close(): Promise<void> }).close() : undefined;
+      void Promise.all([consumerEnded, closed]).then(([consumerCode]) => {
+        if (consumerCode !== 0) stderr += `\n${exercise.pipeTo?.join(' ')} exited ${consumerCode}`;
+        resolve({ code: consumerCode === 0 ? code : consumerCode, signal, stdout, stderr, interrupted });
+      });
     });
   });
 }

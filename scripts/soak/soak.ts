@@ -93,9 +93,27 @@ while (Date.now() < endAt) {
 }
 
 log('stopping the producers and draining');
-const running = [...workers.values()].filter((w) => w.child.exitCode === null && w.child.connected);
-for (const w of running) w.child.send({ type: 'stop' });
-await Promise.all(running.map((w) => new Promise((resolve) => w.child.once('exit', resolve))));
+// Draining is bounded: a worker that has not ended a minute after the stop failed (a client that
+// cannot shut down is a finding of the soak, not a reason for the soak to hang).
+const DRAIN_MS = 60_000;
+const running = [...workers.entries()].filter(([, w]) => w.child.exitCode === null && w.child.connected);
+for (const [, w] of running) w.child.send({ type: 'stop' });
+await Promise.all(
+  running.map(
+    ([kind, w]) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          w.error ??= `did not stop within ${DRAIN_MS / 1000} s after the stop; last counters ${JSON.stringify(w.last ?? {})}`;
+          log(`${kind} ${w.error}; killing it`);
+          w.child.kill('SIGKILL');
+        }, DRAIN_MS);
+        w.child.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  ),
+);
 await proxy.close();
 await server.stop();
 

@@ -4,7 +4,7 @@ import { DataBroker } from '@redis-events/databroker';
 import { Redis } from 'ioredis';
 import { runWorker } from './worker.ts';
 
-await runWorker('databroker', async ({ proxyUrl, stopSignal, report }) => {
+await runWorker('databroker', async ({ proxyUrl, stopSignal, onStop, report }) => {
   const client = () => {
     const c = new Redis(proxyUrl, { maxRetriesPerRequest: null } as never);
     c.on('error', () => {});
@@ -27,7 +27,7 @@ await runWorker('databroker', async ({ proxyUrl, stopSignal, report }) => {
   const reading = (async () => {
     let position = recordVersion;
     const drained = new AbortController();
-    stopSignal.addEventListener('abort', () => {
+    onStop(() => {
       const deadline = Date.now() + 60_000;
       const check = setInterval(() => {
         const missing = [...confirmed].some((v) => !seen.has(v));

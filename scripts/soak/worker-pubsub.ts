@@ -4,7 +4,7 @@
 import { createPubSubClient } from '@redis-events/pubsub';
 import { runWorker } from './worker.ts';
 
-await runWorker('pubsub', async ({ proxyUrl, directUrl, stopSignal, report }) => {
+await runWorker('pubsub', async ({ proxyUrl, directUrl, stopSignal, onStop, report }) => {
   const subscriber = createPubSubClient({ url: proxyUrl, healthCheckInterval: 1_000, healthCheckTimeout: 1_000 });
   const publisher = createPubSubClient({ url: directUrl });
   const subscription = await subscriber.subscribe('soak:chat');
@@ -36,7 +36,7 @@ await runWorker('pubsub', async ({ proxyUrl, directUrl, stopSignal, report }) =>
 
   const receiving = (async () => {
     const stop = () => void subscription.close();
-    stopSignal.addEventListener('abort', () => setTimeout(stop, 2_000)); // let the last messages arrive
+    onStop(() => setTimeout(stop, 2_000)); // let the last messages arrive
     for await (const event of subscription) {
       if (event.kind === 'gap') {
         gaps++;

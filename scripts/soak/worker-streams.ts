@@ -4,7 +4,7 @@ import { Subscription, Topic } from '@redis-events/streams-driver';
 import { Redis } from 'ioredis';
 import { runWorker } from './worker.ts';
 
-await runWorker('streams', async ({ proxyUrl, stopSignal, report }) => {
+await runWorker('streams', async ({ proxyUrl, stopSignal, onStop, report }) => {
   const client = () => {
     const c = new Redis(proxyUrl, { maxRetriesPerRequest: null } as never);
     c.on('error', () => {});
@@ -52,7 +52,7 @@ await runWorker('streams', async ({ proxyUrl, stopSignal, report }) => {
 
   const consuming = (async () => {
     const drainSignal = new AbortController();
-    stopSignal.addEventListener('abort', () => {
+    onStop(() => {
       // After the producer stops, keep consuming until every confirmed message arrived (or 60 s).
       const deadline = Date.now() + 60_000;
       const check = setInterval(() => {

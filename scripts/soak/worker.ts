@@ -5,6 +5,12 @@ export interface WorkerContext {
   readonly directUrl: string;
   /** Aborted when the parent asks the worker to stop producing and drain. */
   readonly stopSignal: AbortSignal;
+  /**
+   * Runs `fn` once the stop is asked, or at once when it already was: a stop can come while a
+   * worker is still setting up (a short soak on a loaded machine), and a listener added to an
+   * aborted signal never runs.
+   */
+  onStop(fn: () => void): void;
   report(counters: Record<string, number>): void;
 }
 
@@ -33,6 +39,10 @@ export async function runWorker(
       proxyUrl: process.argv[2] ?? '',
       directUrl: process.argv[3] ?? '',
       stopSignal: stop.signal,
+      onStop: (fn) => {
+        if (stop.signal.aborted) fn();
+        else stop.signal.addEventListener('abort', fn, { once: true });
+      },
       report: (counters) => send({ type: 'stats', name, counters, memory: memory() }),
     });
     send({ type: 'final', name, counters: final, memoryStart: startMemory.value, memoryEnd: memory() });

@@ -64,16 +64,36 @@ export function parseCommandArgs(
       ...(spec.multiple ? { multiple: true } : {}),
     };
   }
+  // `--db -1`: parseArgs takes -1 for an option; a number after an option that takes a value is
+  // that value, so that the option's own check can say what is wrong with it.
+  const args: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    const spec = arg.startsWith('--')
+      ? all[arg.slice(2)]
+      : /^-[a-zA-Z]$/.test(arg)
+        ? Object.values(all).find((o) => o.short === arg.slice(1))
+        : undefined;
+    if (spec?.type === 'string' && next !== undefined && /^-\d/.test(next)) {
+      args.push(`${arg}=${next}`);
+      i++;
+    } else args.push(arg);
+  }
   try {
-    const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
+    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
     const values: Record<string, string | boolean | string[] | undefined> = {};
     for (const [name, spec] of Object.entries(all))
       values[name] = (parsed.values as Record<string, string | boolean | string[] | undefined>)[name] ?? spec.default;
     return { positionals: parsed.positionals, options: values };
   } catch (err) {
-    throw usage(
-      `${(err as Error).message.replace(/\. To specify a positional argument.*$/s, '')} (see redis-events ${command.name} --help)`,
-    );
+    // Node's messages run over several lines with advice for its own API: one line of ours.
+    const text = (err as Error).message
+      .replace(/\. To specify a positional argument.*$/s, '')
+      .replace(/\. Did you forget.*$/s, '')
+      .replace(/\s+/g, ' ')
+      .trim();
+    throw usage(`${text} (see redis-events ${command.name} --help)`);
   }
 }
 

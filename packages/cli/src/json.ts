@@ -1,7 +1,8 @@
 // How binary-safe values become JSON: Redis keys and values are bytes, JSON has only text.
 // Valid UTF-8 becomes a string; other bytes become { "base64": "..." }; bigint becomes a decimal
 // string; Infinity, -Infinity and NaN (sorted-set scores) become "inf", "-inf" and "nan", as
-// Redis writes them; Maps become objects when every key is text, else arrays of pairs.
+// Redis writes them; Maps become objects when every key is text, else arrays of pairs. Object
+// keys are defined, never assigned, so that a key named __proto__ is kept as data.
 import { isUtf8 } from 'node:buffer';
 
 /** A JSON value. */
@@ -43,7 +44,10 @@ export function toJson(value: unknown): Json {
     return entries.map(([k, v]) => [toJson(k), toJson(v)]);
   }
   if (value instanceof Set) return [...value].map(toJson);
-  const out: Record<string, Json> = {};
-  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJson(v);
-  return out;
+  // Object.fromEntries defines properties: "__proto__" stays an ordinary key.
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => [k, toJson(v)]),
+  );
 }

@@ -9,7 +9,7 @@ import { rdbCommand } from './commands/rdb.ts';
 import { streamRecvCommand, streamSendCommand } from './commands/stream.ts';
 import { syncCommand } from './commands/sync.ts';
 import { tailCommand } from './commands/tail.ts';
-import { CliError, ExitCode } from './errors.ts';
+import { CliError, ExitCode, stopExitCode } from './errors.ts';
 import { Terminal, type TerminalStreams } from './terminal.ts';
 import { type CommandTrace, startCommandTrace } from './trace.ts';
 
@@ -46,8 +46,9 @@ function generalHelp(): string {
     '  -h, --help     help for redis-events, or for a command: redis-events <command> --help',
     '  -v, --version  the version',
     '',
-    'Data goes to stdout, messages and progress to stderr. Colour only on a terminal, never with',
-    'NO_COLOR. Exit codes: 0 done, 1 failed, 2 wrong usage, 130 stopped by Ctrl-C.',
+    'Data goes to stdout, messages and progress to stderr. Colour on a terminal; NO_COLOR or',
+    '--no-color turn it off, FORCE_COLOR=1 on. Exit codes: 0 done, 1 failed, 2 wrong usage,',
+    '130 stopped by Ctrl-C, 143 stopped by SIGTERM.',
     '',
   ].join('\n');
 }
@@ -121,12 +122,12 @@ export async function main(argv: readonly string[], options: MainOptions = {}): 
     if (parsed.options.trace === true) tracing = startCommandTrace((line) => terminal.info(line));
     const code = await command.run({ ...parsed, terminal, signal: controller.signal, env: streams.env });
     if (stdoutClosed) return ExitCode.ok;
-    if (controller.signal.aborted) return ExitCode.interrupted;
+    if (controller.signal.aborted) return stopExitCode(controller.signal.reason);
     return code ?? ExitCode.ok;
   } catch (err) {
     terminal.clearProgress();
     if (stdoutClosed) return ExitCode.ok;
-    if (controller.signal.aborted && !(err instanceof CliError)) return ExitCode.interrupted;
+    if (controller.signal.aborted && !(err instanceof CliError)) return stopExitCode(controller.signal.reason);
     const name = findCommand(argv)?.command.name;
     const where = name ? `redis-events ${name}` : 'redis-events';
     if (err instanceof CliError) {

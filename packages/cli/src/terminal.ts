@@ -7,20 +7,83 @@ export interface TerminalStreams {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/** Options of {@link Terminal}. */
+export interface TerminalOptions {
+  /** `--no-color` was given: no colour whatever the environment says. */
+  readonly noColor?: boolean | undefined;
+  /** Called once when stdout is closed by its reader (`| head`). */
+  readonly onClosed?: (() => void) | undefined;
+  /** The clock of progress rates, in ms (tests give their own). Default `performance.now`. */
+  readonly now?: (() => number) | undefined;
+}
+
 const MiB = 1024 * 1024;
 
 /** Formats a byte count for people: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.20 GiB`. */
 export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
+  if (n < 1024) return `${Math.round(n)} B`;
   if (n < MiB) return `${(n / 1024).toFixed(1)} KiB`;
   if (n < 1024 * MiB) return `${(n / MiB).toFixed(1)} MiB`;
   return `${(n / 1024 / MiB).toFixed(2)} GiB`;
 }
 
+/** Formats a duration for people: `4 s`, `2 min 5 s`, `1 h 3 min`. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** `1 key`, `2 keys`: a count with its noun, singular or plural. */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 /**
- * The command's view of the terminal. Colour only when the stream is a terminal, `NO_COLOR` is
- * unset (https://no-color.org) and `--no-color` was not given; progress bars only on a terminal
- * stderr. Writing to a closed pipe (`redis-events rdb dump.rdb | head`) ends the command quietly.
+ * Whether colour is on for a stream, by the usual conventions, strongest first: `--no-color`;
+ * `FORCE_COLOR` (`0` or `false` turns colour off, any other non-empty value on, even into a pipe:
+ * https://force-color.org); `NO_COLOR` non-empty turns it off (https://no-color.org); else colour
+ * on a terminal whose `TERM` is not `dumb`.
+ */
+export function colorEnabled(
+  stream: { isTTY?: boolean | undefined },
+  env: NodeJS.ProcessEnv,
+  noColorFlag = false,
+): boolean {
+  if (noColorFlag) return false;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined && force !== '') return force !== '0' && force.toLowerCase() !== 'false';
+  if (env.NO_COLOR) return false;
+  return Boolean(stream.isTTY) && env.TERM !== 'dumb';
+}
+
+/** What a progress bar counts: bytes (`12.0 MiB`, `3.1 MiB/s`) or things (`1,200 keys`, `300 keys/s`). */
+export type ProgressUnit = 'bytes' | { readonly one: string; readonly many: string };
+
+function formatAmount(n: number, unit: ProgressUnit): string {
+  return unit === 'bytes' ? formatBytes(n) : Math.round(n).toLocaleString('en-US');
+}
+
+interface ProgressState {
+  label: string;
+  unit: ProgressUnit;
+  /** Start of the measurement window: time and amount done then. */
+  startAt: number;
+  startDone: number;
+  /** Bytes per second, smoothed. */
+  rate: number | undefined;
+  lastAt: number;
+  lastDone: number;
+  /** The last call's arguments, to redraw after a data line. */
+  done: number;
+  total: number | undefined;
+}
+
+/**
+ * The command's view of the terminal. Colour by {@link colorEnabled}; progress bars only on a
+ * terminal stderr. Writing to a closed pipe (`redis-events rdb dump.rdb | head`) ends the
+ * command quietly.
  */
 export class Terminal {
   readonly streams: TerminalStreams;
@@ -30,17 +93,16 @@ export class Terminal {
   /** Set when stdout was closed by its reader; commands stop producing. */
   closed = false;
   readonly #onClosed: () => void;
+  readonly #now: () => number;
   #progressShown = false;
+  #progress: ProgressState | undefined;
 
-  constructor(
-    streams: TerminalStreams,
-    options: { noColor?: boolean | undefined; onClosed?: (() => void) | undefined } = {},
-  ) {
+  constructor(streams: TerminalStreams, options: TerminalOptions = {}) {
     this.streams = streams;
-    const allowed = !options.noColor && !streams.env.NO_COLOR && streams.env.TERM !== 'dumb';
-    this.colorOut = allowed && Boolean(streams.out.isTTY);
-    this.colorErr = allowed && Boolean(streams.err.isTTY);
+    this.colorOut = colorEnabled(streams.out, streams.env, options.noColor === true);
+    this.colorErr = colorEnabled(streams.err, streams.env, options.noColor === true);
     this.#onClosed = options.onClosed ?? (() => {});
+    this.#now = options.now ?? (() => performance.now());
     streams.out.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') {
         this.closed = true;
@@ -62,7 +124,8 @@ export class Terminal {
   /** Writes one line of data to stdout, waiting when the reader is slower than we are. */
   async line(text: string): Promise<void> {
     if (this.closed) return;
-    this.clearProgress();
+    // A bar on the same terminal would be torn by the line; into a file or a pipe it stays.
+    if (this.streams.out.isTTY) this.clearProgress();
     if (!this.streams.out.write(`${text}\n`)) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -82,6 +145,11 @@ export class Terminal {
     this.streams.err.write(`${text}\n`);
   }
 
+  /** A dim note for a person at a terminal (what the command waits for); nothing into a pipe. */
+  status(text: string): void {
+    if (this.streams.err.isTTY) this.info(this.styleErr(2, text));
+  }
+
   /** A warning on stderr. */
   warn(text: string): void {
     this.info(this.styleErr(33, `warning: ${text}`));
@@ -89,39 +157,100 @@ export class Terminal {
 
   /** Whether progress bars are drawn (stderr is a terminal). */
   get showsProgress(): boolean {
-    return Boolean(this.streams.err.isTTY);
+    return Boolean(this.streams.err.isTTY) && this.streams.env.TERM !== 'dumb';
   }
 
-  /** Draws (or redraws) a progress bar on stderr; a no-op when stderr is not a terminal. */
-  progress(label: string, done: number, total: number | undefined): void {
-    if (!this.showsProgress) return;
-    const width = Math.max(10, Math.min(40, (this.streams.err.columns ?? 80) - 50));
-    let bar = '';
-    let figures = formatBytes(done);
-    if (total && total > 0) {
-      const ratio = Math.min(1, done / total);
-      const filled = Math.round(ratio * width);
-      bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}% `;
-      figures = `${formatBytes(done)} of ${formatBytes(total)}`;
+  /**
+   * Draws (or redraws) a progress bar on stderr, with the rate and, when the total is known, the
+   * time left: `reading dump.rdb [####......]  41% 39.4 MiB of 96.0 MiB, 31.2 MiB/s, 2 s left`.
+   * A no-op when stderr is not a terminal. A new label, or a count going back, starts a new
+   * measurement.
+   */
+  progress(label: string, done: number, total: number | undefined, unit: ProgressUnit = 'bytes'): void {
+    const now = this.#now();
+    let p = this.#progress;
+    if (!p || p.label !== label || done < p.lastDone || unitName(p.unit) !== unitName(unit)) {
+      p = { label, unit, startAt: now, startDone: done, rate: undefined, lastAt: now, lastDone: done, done, total };
+      this.#progress = p;
     }
-    this.streams.err.write(`\r\x1b[2K${label} ${bar}${figures}`);
+    // The rate over the whole run, once a quarter second has passed, so that a slow start or a
+    // pause reads as what it is; it is exact enough for "time left" and never jumps.
+    const elapsed = now - p.startAt;
+    if (elapsed >= 250) p.rate = ((done - p.startDone) * 1000) / elapsed;
+    p.lastAt = now;
+    p.lastDone = done;
+    p.done = done;
+    p.total = total;
+    if (!this.showsProgress) return;
+    this.streams.err.write(`\r\x1b[2K${this.#render(p)}`);
     this.#progressShown = true;
   }
 
   /** A one-line status on stderr, redrawn in place (like a progress bar); a no-op when stderr is not a terminal. */
-  status(text: string): void {
+  liveStatus(text: string): void {
     if (!this.showsProgress) return;
     const width = Math.max(20, (this.streams.err.columns ?? 100) - 1);
     this.streams.err.write(`\r\x1b[2K${text.length > width ? `${text.slice(0, width - 1)}…` : text}`);
     this.#progressShown = true;
   }
 
-  /** Removes the progress bar. */
+  /** The text of the bar, without drawing it (for tests and summaries). */
+  progressText(): string | undefined {
+    return this.#progress ? this.#render(this.#progress) : undefined;
+  }
+
+  #render(p: ProgressState): string {
+    const columns = this.streams.err.columns ?? 80;
+    const figures: string[] = [];
+    let bar = '';
+    if (p.total && p.total > 0) {
+      const ratio = Math.min(1, p.done / p.total);
+      const width = Math.max(10, Math.min(30, columns - 75));
+      const filled = Math.round(ratio * width);
+      bar = ` [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(ratio * 100).toFixed(0).padStart(3)}%`;
+      figures.push(`${formatAmount(p.done, p.unit)} of ${formatAmount(p.total, p.unit)}${noun(p.total, p.unit)}`);
+    } else figures.push(`${formatAmount(p.done, p.unit)}${noun(p.done, p.unit)}`);
+    if (p.rate !== undefined && p.rate > 0) {
+      figures.push(`${formatAmount(p.rate, p.unit)}${p.unit === 'bytes' ? '' : ` ${p.unit.many}`}/s`);
+      if (p.total && p.total > p.done) figures.push(`${formatDuration(((p.total - p.done) * 1000) / p.rate)} left`);
+    } else if (p.rate === undefined) figures.push('measuring rate');
+    // Never wrap (a wrapped bar cannot be redrawn in place): the bar goes first, then the label
+    // shrinks from the left; the figures (rate, time left) stay.
+    const tail = ` ${figures.join(', ')}`;
+    if (p.label.length + bar.length + tail.length < columns) return `${p.label}${bar}${tail}`;
+    const room = columns - 1 - tail.length;
+    if (room >= p.label.length) return `${p.label}${tail}`;
+    return room > 1 ? `…${p.label.slice(p.label.length - room + 1)}${tail}` : tail.slice(1, columns);
+  }
+
+  /** Redraws the last bar (after a message cleared it). */
+  redrawProgress(): void {
+    const p = this.#progress;
+    if (!p || !this.showsProgress || this.#progressShown) return;
+    this.streams.err.write(`\r\x1b[2K${this.#render(p)}`);
+    this.#progressShown = true;
+  }
+
+  /** Removes the progress bar from the screen. */
   clearProgress(): void {
     if (!this.#progressShown) return;
     this.streams.err.write('\r\x1b[2K');
     this.#progressShown = false;
   }
+
+  /** Removes the bar and forgets its measurement (the work it measured is over). */
+  endProgress(): void {
+    this.clearProgress();
+    this.#progress = undefined;
+  }
+}
+
+function unitName(unit: ProgressUnit): string {
+  return unit === 'bytes' ? 'bytes' : unit.many;
+}
+
+function noun(n: number, unit: ProgressUnit): string {
+  return unit === 'bytes' ? '' : ` ${n === 1 ? unit.one : unit.many}`;
 }
 
 /** Calls `fn` at most every `ms`, plus a final call on `flush()`. */
@@ -129,11 +258,11 @@ export function throttle<A extends unknown[]>(
   ms: number,
   fn: (...args: A) => void,
 ): ((...args: A) => void) & { flush(): void } {
-  let last = 0;
+  let last = Number.NEGATIVE_INFINITY;
   let pending: A | undefined;
   const call = (...args: A) => {
     pending = args;
-    const now = Date.now();
+    const now = performance.now();
     if (now - last >= ms) {
       last = now;
       pending = undefined;

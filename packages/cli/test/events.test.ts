@@ -1,9 +1,9 @@
 import { RedisEventStore } from '@redis-events/event-store';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
 
-describe('redis-events events', () => {
+describe('redis-events events', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   let store: RedisEventStore;
   beforeAll(async () => {
@@ -63,7 +63,7 @@ describe('redis-events events', () => {
     cli.kill('SIGINT');
     const { code, stderr } = await cli.output;
     expect(code).toBe(130);
-    expect(stderr).toBe('');
+    expect(stderr).toBe('events stopped by Ctrl-C: 2 new events printed\n');
     expect(lines().map((l) => (JSON.parse(l) as { payload: { order: number } }).payload.order)).toEqual([5, 6, 7]);
   });
 

@@ -54,8 +54,15 @@ export function jsonLines(stdout: string): unknown[] {
     .map((l) => JSON.parse(l) as unknown);
 }
 
+/**
+ * The timeout of a test that runs the CLI as processes: each start of Node takes seconds on a
+ * machine whose cores are shared by many jobs, and some tests start several. The tests wait for
+ * conditions; this bound only ends a test that hangs.
+ */
+export const CLI_TEST_TIMEOUT = 180_000;
+
 /** Polls until `check` holds (at most `timeoutMs`). */
-export async function waitUntil(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+export async function waitUntil(check: () => boolean, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error('timed out waiting for the CLI');

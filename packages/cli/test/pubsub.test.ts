@@ -1,8 +1,8 @@
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
 
-describe('redis-events sub / pub', () => {
+describe('redis-events sub / pub', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   beforeAll(async () => {
     server = await spawnRedis();
@@ -56,9 +56,10 @@ describe('redis-events sub / pub', () => {
     await new Promise((resolve) => pub.once('close', resolve));
     await waitUntil(() => sub.stdoutSoFar.includes('second line'));
     sub.kill('SIGINT');
-    const { code, stdout } = await sub.output;
+    const { code, stdout, stderr } = await sub.output;
     expect(code).toBe(130);
     expect(stdout).toBe('logs first line\nlogs second line\n');
+    expect(stderr).toBe('sub stopped by Ctrl-C: 2 messages received\n');
     expect(await subscribers('logs')).toBe(0); // the subscription was closed, not abandoned
   });
 
@@ -74,6 +75,23 @@ describe('redis-events sub / pub', () => {
     expect(jsonLines(stdout)).toEqual([{ kind: 'message', channel: 'resilient', payload: 'after' }]);
     expect(stderr).toMatch(/reconnecting/);
     expect(stderr).toMatch(/gap/);
+  });
+
+  it('prints a payload that is not UTF-8 as base64, as tail does, and says how many it got on Ctrl-C', async () => {
+    const sub = startCli(['sub', 'bytes', '--url', server.url]);
+    for (let i = 0; i < 100 && (await subscribers('bytes')) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    const client = server.createClient();
+    await client.publish('bytes', Buffer.from([0xff, 0xfe, 0x41]));
+    await client.publish('bytes', 'héllo');
+    await waitUntil(() => sub.stdoutSoFar.includes('héllo'));
+    sub.kill('SIGTERM');
+    const { code, stdout, stderr } = await sub.output;
+    expect(jsonLines(stdout)).toEqual([
+      { kind: 'message', channel: 'bytes', payload: { base64: Buffer.from([0xff, 0xfe, 0x41]).toString('base64') } },
+      { kind: 'message', channel: 'bytes', payload: 'héllo' },
+    ]);
+    expect(stderr).toBe('sub stopped by SIGTERM: 2 messages received\n');
+    expect(code).toBe(143);
   });
 
   it('says what is wrong', async () => {

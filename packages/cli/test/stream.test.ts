@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type SpawnedRedis, spawnRedis } from '@redis-events/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
+import { CLI_TEST_TIMEOUT, jsonLines, runCli, startCli, waitUntil } from './helpers.ts';
 
-describe('redis-events stream send / recv', () => {
+describe('redis-events stream send / recv', { timeout: CLI_TEST_TIMEOUT }, () => {
   let server: SpawnedRedis;
   beforeAll(async () => {
     server = await spawnRedis();

@@ -4,7 +4,7 @@ import { TestkitError } from './errors.ts';
 import { freePort } from './ports.ts';
 import type { ConnectionOptions } from './server.ts';
 import { type SpawnedRedis, type SpawnRedisOptions, spawnRedis } from './spawned.ts';
-import { waitFor } from './wait.ts';
+import { type WaitOptions, waitFor, waitOptions } from './wait.ts';
 
 /** Options of {@link startCluster}: the spawn options apply to every node. */
 export interface RedisClusterOptions extends Omit<SpawnRedisOptions, 'port' | 'replicaOf'> {
@@ -160,8 +160,12 @@ export class RedisCluster implements AsyncDisposable {
     return out;
   }
 
-  /** Waits until every running node reports `cluster_state:ok` and knows every other node. */
-  async waitForState(timeoutMs = 30_000): Promise<void> {
+  /**
+   * Waits until every running node reports `cluster_state:ok` and knows every other node: at
+   * most `timeoutMs` (30 s by default; a number, or `{ timeoutMs, signal }`).
+   */
+  async waitForState(options?: number | WaitOptions | undefined): Promise<void> {
+    const { timeoutMs, signal } = waitOptions(options, 30_000);
     await waitFor(
       'cluster_state:ok on every node',
       async () => {
@@ -175,6 +179,8 @@ export class RedisCluster implements AsyncDisposable {
         return true;
       },
       timeoutMs,
+      50,
+      signal,
     );
   }
 
@@ -222,6 +228,7 @@ function parseInfoLine(text: string, field: string): string | undefined {
  */
 export async function startCluster(options: RedisClusterOptions = {}): Promise<RedisCluster> {
   const { masters = 3, replicasPerMaster = 0, nodeTimeoutMs = 2000, ...spawnOptions } = options;
+  const { signal } = options;
   if (!Number.isInteger(masters) || masters < 1 || !Number.isInteger(replicasPerMaster) || replicasPerMaster < 0) {
     throw new TestkitError(
       'ERR_TESTKIT_ARGUMENT',
@@ -266,36 +273,48 @@ export async function startCluster(options: RedisClusterOptions = {}): Promise<R
       const bus = Number(((await node.command('CONFIG', 'GET', 'cluster-port')) as string[])[1]);
       await first.command('CLUSTER', 'MEET', node.host, node.port, bus);
     }
-    await waitFor('every node to know every other node', async () => {
-      for (const node of nodes) {
-        const known = parseNodes((await node.command('CLUSTER', 'NODES')) as string);
-        if (
-          known.length !== nodes.length ||
-          known.some((l) => l.flags.includes('handshake') || l.flags.includes('noaddr'))
-        )
-          return false;
-      }
-      return true;
-    });
+    await waitFor(
+      'every node to know every other node',
+      async () => {
+        for (const node of nodes) {
+          const known = parseNodes((await node.command('CLUSTER', 'NODES')) as string);
+          if (
+            known.length !== nodes.length ||
+            known.some((l) => l.flags.includes('handshake') || l.flags.includes('noaddr'))
+          )
+            return false;
+        }
+        return true;
+      },
+      20_000,
+      50,
+      signal,
+    );
     for (let r = masters; r < total; r++) {
       const master = nodes[(r - masters) % masters] as SpawnedRedis;
       const replica = nodes[r] as SpawnedRedis;
       await replica.command('CLUSTER', 'REPLICATE', await cluster.nodeId(master));
     }
-    await cluster.waitForState();
+    await cluster.waitForState({ signal });
     const replicaCount = total - masters;
     // CLUSTER SLOTS (what cluster clients read) lists a replica only once gossip has carried a
     // non-zero replication offset for it; the short ping period above makes that quick.
-    await waitFor('every node to list every replica in CLUSTER SLOTS, and replica links up', async () => {
-      for (const node of nodes) {
-        const slots = (await node.command('CLUSTER', 'SLOTS')) as unknown[][];
-        if (slots.reduce((n, range) => n + range.length - 3, 0) !== replicaCount) return false;
-      }
-      for (const replica of cluster.replicas) {
-        if ((await replica.info('replication')).master_link_status !== 'up') return false;
-      }
-      return true;
-    });
+    await waitFor(
+      'every node to list every replica in CLUSTER SLOTS, and replica links up',
+      async () => {
+        for (const node of nodes) {
+          const slots = (await node.command('CLUSTER', 'SLOTS')) as unknown[][];
+          if (slots.reduce((n, range) => n + range.length - 3, 0) !== replicaCount) return false;
+        }
+        for (const replica of cluster.replicas) {
+          if ((await replica.info('replication')).master_link_status !== 'up') return false;
+        }
+        return true;
+      },
+      20_000,
+      50,
+      signal,
+    );
     return cluster;
   } catch (err) {
     await Promise.all(nodes.map((n) => n.stop()));

@@ -6,6 +6,8 @@ export type TestkitErrorCode =
   | 'ERR_TESTKIT_START'
   /** A wait (readiness, replication link, cluster state) ran out of time. */
   | 'ERR_TESTKIT_TIMEOUT'
+  /** The caller's AbortSignal ended a start or a wait (the error's `name` is `'AbortError'`). */
+  | 'ERR_TESTKIT_ABORTED'
   /** The operation is not possible for this kind of server (for example restarting a REDIS_URL server). */
   | 'ERR_TESTKIT_UNSUPPORTED'
   /** FLUSHALL was refused on a server the testkit does not own. */
@@ -47,8 +49,13 @@ export class TestkitError extends Error {
   /** Never set: the testkit has no close that abandons work (a `RedisEventsError` field). */
   readonly abandoned: Readonly<Record<string, number>> | undefined = undefined;
 
-  constructor(code: TestkitErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options);
+  constructor(
+    code: TestkitErrorCode,
+    message: string,
+    options?: (ErrorOptions & { readonly name?: 'AbortError' | undefined }) | undefined,
+  ) {
+    super(message, options !== undefined && 'cause' in options ? { cause: options.cause } : undefined);
+    if (options?.name) this.name = options.name;
     this.code = code;
     Object.defineProperty(this, brand, { value: true });
     Object.defineProperty(this, sharedBrand, { value: true });
@@ -57,4 +64,17 @@ export class TestkitError extends Error {
   static override [Symbol.hasInstance](value: unknown): boolean {
     return typeof value === 'object' && value !== null && brand in value;
   }
+}
+
+/**
+ * The error of a start or a wait that the caller's AbortSignal ended: `ERR_TESTKIT_ABORTED`,
+ * `name` `'AbortError'`, the signal's reason as the cause.
+ */
+export function abortedError(what: string, reason: unknown): TestkitError {
+  return new TestkitError('ERR_TESTKIT_ABORTED', `${what} was aborted`, { cause: reason, name: 'AbortError' });
+}
+
+/** Throws {@link abortedError} when `signal` has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw abortedError(what, signal.reason);
 }

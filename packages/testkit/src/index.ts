@@ -7,6 +7,7 @@ export {
   startContainerRedis,
 } from './container.ts';
 export { TestkitError, type TestkitErrorCode } from './errors.ts';
+export { type Logger, noopLogger } from './logger.ts';
 export { freePort } from './ports.ts';
 export { type ProxyDirection, type ProxyOptions, type ProxyStats, startProxy, TcpProxy } from './proxy.ts';
 export { ReplicaSet, type ReplicaSetOptions, startReplicaSet } from './replica-set.ts';
@@ -32,4 +33,4 @@ export {
   versionFromBanner,
   versionFromInfo,
 } from './version.ts';
-export { waitFor } from './wait.ts';
+export { type WaitOptions, waitFor } from './wait.ts';

@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 // Every process the testkit starts is recorded three ways, so none outlives the test run:
-// 1. in memory, ended by pid on process exit and on SIGINT/SIGTERM/SIGHUP;
+// 1. in memory, ended by pid on process exit, and on SIGINT/SIGTERM/SIGHUP when nothing else
+//    handles the signal (a program that does owns its shutdown: its servers stay up until it
+//    stops them or exits);
 // 2. on Linux, started under `setpriv --pdeathsig KILL`, so the kernel kills it if the thread that
 //    spawned it dies (a runner killed with SIGKILL, a vitest worker torn down);
 // 3. in a pid file, so the next run reaps what a crashed run left behind.
@@ -84,16 +86,20 @@ function killAllSync(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // Someone else handles the signal: a graceful shutdown that may still need the servers. They
+  // end with the process ('exit' below), or by pdeathsig if it dies harder.
+  if (process.listenerCount(signal) > 1) return;
+  // Nobody does: the default action (death by the signal) follows, with the servers ended first.
   killAllSync();
-  // Keep the default behaviour (exit) unless someone else handles the signal.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  process.off(signal, onSignal);
+  process.kill(process.pid, signal);
 }
 
 function hookExit(): void {
   if (hooked) return;
   hooked = true;
   process.on('exit', killAllSync);
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, onSignal);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 }
 
 let setprivPath: string | null | undefined;
@@ -124,7 +130,9 @@ export interface SpawnTrackedOptions {
 
 /**
  * Spawns a long-running process that the testkit ends at teardown whatever happens. Standard
- * input is closed; stdout and stderr are pipes for the caller to read.
+ * input is closed; stdout and stderr are pipes for the caller to read. It runs in a session of
+ * its own, so that a Ctrl-C typed at the terminal reaches the program that owns it (which then
+ * stops it in order) and not the server directly.
  */
 export function spawnTracked(bin: string, args: readonly string[], options: SpawnTrackedOptions = {}): ChildProcess {
   reapStale();
@@ -135,8 +143,9 @@ export function spawnTracked(bin: string, args: readonly string[], options: Spaw
         cwd: options.cwd,
         env: options.env,
         stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
       })
-    : spawn(bin, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    : spawn(bin, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const pid = child.pid;
   if (pid === undefined) return child; // spawn failed; the 'error' event tells why
   mkdirSync(registryDir, { recursive: true });
@@ -161,17 +170,21 @@ export function trackedPids(): number[] {
 
 /**
  * Sends `signal` to a child and resolves once it has exited; escalates to SIGKILL after
- * `graceMs`.
+ * `graceMs` (calling `onKill` first).
  */
 export async function endProcess(
   child: ChildProcess,
   signal: NodeJS.Signals = 'SIGTERM',
   graceMs = 10_000,
+  onKill?: (() => void) | undefined,
 ): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  const timer = setTimeout(() => {
+    if (signal !== 'SIGKILL') onKill?.();
+    child.kill('SIGKILL');
+  }, graceMs);
   try {
     await exited;
   } finally {

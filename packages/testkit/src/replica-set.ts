@@ -1,6 +1,6 @@
 import { TestkitError } from './errors.ts';
 import { type SpawnedRedis, type SpawnRedisOptions, spawnRedis } from './spawned.ts';
-import { waitFor } from './wait.ts';
+import { type WaitOptions, waitFor, waitOptions } from './wait.ts';
 
 /** Options of {@link startReplicaSet}: the spawn options apply to every server. */
 export interface ReplicaSetOptions extends Omit<SpawnRedisOptions, 'port' | 'replicaOf'> {
@@ -32,8 +32,12 @@ export class ReplicaSet implements AsyncDisposable {
     return [this.master, ...this.replicas];
   }
 
-  /** Waits until every replica has a live link and has processed the master's current offset. */
-  async waitForSync(timeoutMs = 20_000): Promise<void> {
+  /**
+   * Waits until every replica has a live link and has processed the master's current offset: at
+   * most `timeoutMs` per replica (20 s by default; a number, or `{ timeoutMs, signal }`).
+   */
+  async waitForSync(options?: number | WaitOptions | undefined): Promise<void> {
+    const { timeoutMs, signal } = waitOptions(options, 20_000);
     const target = Number((await this.master.info('replication')).master_repl_offset ?? 0);
     for (const replica of this.replicas) {
       await waitFor(
@@ -43,6 +47,8 @@ export class ReplicaSet implements AsyncDisposable {
           return info.master_link_status === 'up' && Number(info.slave_repl_offset ?? -1) >= target;
         },
         timeoutMs,
+        50,
+        signal,
       );
     }
   }
@@ -66,8 +72,12 @@ export class ReplicaSet implements AsyncDisposable {
     return replica;
   }
 
-  /** Waits until every replica reports `master_link_status:up` against the current master. */
-  async waitForLinks(timeoutMs = 20_000): Promise<void> {
+  /**
+   * Waits until every replica reports `master_link_status:up` against the current master: at most
+   * `timeoutMs` per replica (20 s by default; a number, or `{ timeoutMs, signal }`).
+   */
+  async waitForLinks(options?: number | WaitOptions | undefined): Promise<void> {
+    const { timeoutMs, signal } = waitOptions(options, 20_000);
     for (const replica of this.replicas) {
       await waitFor(
         `replica on port ${replica.port} to link to its master`,
@@ -76,6 +86,8 @@ export class ReplicaSet implements AsyncDisposable {
           return info.master_link_status === 'up' && info.master_port === String(this.master.port);
         },
         timeoutMs,
+        50,
+        signal,
       );
     }
   }
@@ -101,7 +113,7 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
     for (let i = 0; i < count; i++)
       replicas.push(await spawnRedis({ ...spawnOptions, binary: master.binary, replicaOf: master }));
     const set = new ReplicaSet(master, replicas);
-    await set.waitForLinks();
+    await set.waitForLinks({ signal: options.signal });
     return set;
   } catch (err) {
     await Promise.all([master, ...replicas].map((s) => s.stop()));

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { TestkitError } from './errors.ts';
+import { abortedError, TestkitError, throwIfAborted } from './errors.ts';
 import type { TlsMaterial } from './tls.ts';
 import { type ServerVersion, versionFromInfo } from './version.ts';
 
@@ -87,6 +87,7 @@ export abstract class RedisServer implements AsyncDisposable {
 
   readonly #clients = new Set<Redis>();
   #admin: Redis | undefined;
+  #adminError: Error | undefined;
 
   /** A URL for this server: `redis://` or `rediss://`, with the password when there is one. */
   get url(): string {
@@ -115,13 +116,28 @@ export abstract class RedisServer implements AsyncDisposable {
     return client;
   }
 
-  /** Runs one command on the testkit's own admin connection (RESP2 replies). */
+  /**
+   * Runs one command on the testkit's own admin connection (RESP2 replies). When the connection
+   * fails, the rejection is the connection's own error (ECONNREFUSED, a timeout, WRONGPASS), not
+   * ioredis' "Connection is closed.", which names no cause.
+   */
   async command(name: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
     if (!this.#admin) {
-      this.#admin = newRedis({ ...this.connectionOptions(), ...ADMIN_OPTIONS });
-      this.#admin.on('error', () => {}); // failures reach the caller through the command's rejection
+      const admin = newRedis({ ...this.connectionOptions(), ...ADMIN_OPTIONS });
+      this.#admin = admin;
+      this.#adminError = undefined;
+      // Failures reach the caller through the command's rejection; the last one names the cause.
+      admin.on('error', (err: Error) => {
+        if (this.#admin === admin) this.#adminError = err;
+      });
     }
-    return this.#admin.call(name, ...args);
+    try {
+      return await this.#admin.call(name, ...args);
+    } catch (err) {
+      const cause = this.#adminError;
+      if (cause && err instanceof Error && /Connection is closed/.test(err.message)) throw cause;
+      throw err;
+    }
   }
 
   /** `INFO [section]` as a record of fields. */
@@ -207,6 +223,13 @@ export interface ConnectRedisOptions {
   readonly allowFlush?: boolean | undefined;
   /** PEM material when the URL is `rediss://` with a private CA. */
   readonly tls?: TlsMaterial | undefined;
+  /**
+   * The bound on connecting and reading the version, in ms (a server that accepts the
+   * connection but never answers is found out by it). Default 10 s.
+   */
+  readonly connectTimeoutMs?: number | undefined;
+  /** Ends the connect early with `ERR_TESTKIT_ABORTED` (`name` `'AbortError'`). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** A server the testkit did not start: it can be used, never restarted, and flushed only when allowed. */
@@ -280,19 +303,33 @@ export class ExternalRedis extends RedisServer {
     return `${this.#secure ? 'rediss' : 'redis'}://${auth}${this.host}:${this.port}${this.db ? `/${this.db}` : ''}`;
   }
 
-  /** @internal Connects and reads the version. */
-  async connect(): Promise<this> {
+  /** @internal Connects and reads the version, within `connectTimeoutMs`, or until `signal`. */
+  async connect(options: Pick<ConnectRedisOptions, 'connectTimeoutMs' | 'signal'> = {}): Promise<this> {
+    const timeoutMs = options.connectTimeoutMs ?? 10_000;
+    const { signal } = options;
+    throwIfAborted(signal, 'connectRedis()');
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
     try {
-      this.#version = await this.readVersion();
+      this.#version = await Promise.race([
+        this.readVersion(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
+          onAbort = () => reject(abortedError('connectRedis()', signal?.reason));
+          signal?.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
     } catch (err) {
       this.closeClients();
+      if (err instanceof TestkitError) throw err;
       throw new TestkitError(
         'ERR_TESTKIT_START',
-        `cannot reach the server at REDIS_URL (${this.host}:${this.port}): ${(err as Error).message}`,
-        {
-          cause: err,
-        },
+        `cannot reach the server at ${this.host}:${this.port}: ${(err as Error).message}`,
+        { cause: err },
       );
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
     return this;
   }
@@ -342,5 +379,5 @@ export async function connectRedis(
 ): Promise<ExternalRedis> {
   if (!url)
     throw new TestkitError('ERR_TESTKIT_ARGUMENT', 'connectRedis() needs a URL, or REDIS_URL in the environment');
-  return new ExternalRedis(url, options).connect();
+  return new ExternalRedis(url, options).connect(options);
 }

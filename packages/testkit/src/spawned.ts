@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { binaryVersion, findServer, type ServerBinary } from './binaries.ts';
-import { TestkitError } from './errors.ts';
+import { abortedError, TestkitError, throwIfAborted } from './errors.ts';
+import { type Logger, noopLogger } from './logger.ts';
 import { freePort } from './ports.ts';
 import { endProcess, spawnTracked } from './processes.ts';
 import { RedisServer, type ServerKind } from './server.ts';
@@ -32,8 +33,18 @@ export interface SpawnRedisOptions {
   readonly replicaOf?: RedisServer | undefined;
   /** More configuration, passed as `--name value` (arrays give several values). */
   readonly config?: Readonly<Record<string, string | number | readonly (string | number)[]>> | undefined;
-  /** How long to wait for "Ready to accept connections". Default 20 s. */
+  /**
+   * How long to wait for "Ready to accept connections". Default 20 s. A server that is not ready
+   * by then is killed and the start fails with `ERR_TESTKIT_START` and its last log lines.
+   */
   readonly startTimeoutMs?: number | undefined;
+  /**
+   * Ends the start early (the process is killed, its folder removed) with `ERR_TESTKIT_ABORTED`,
+   * `name` `'AbortError'`. It concerns this call only: later restarts take their own.
+   */
+  readonly signal?: AbortSignal | undefined;
+  /** Told about starts and stops (debug) and a server killed because it would not stop (warn). */
+  readonly logger?: Logger | undefined;
 }
 
 const LOG_LINES = 400;
@@ -51,7 +62,8 @@ export class SpawnedRedis extends RedisServer {
   readonly tls: TlsMaterial | undefined;
   readonly password: string | undefined;
   readonly persistence: Persistence;
-  readonly #options: SpawnRedisOptions;
+  readonly #options: Omit<SpawnRedisOptions, 'signal'>;
+  readonly #logger: Logger;
   #port: number;
   #portFixed: boolean;
   #child: ChildProcess | undefined;
@@ -67,7 +79,9 @@ export class SpawnedRedis extends RedisServer {
     this.tls = tls;
     this.password = options.password;
     this.persistence = options.persistence ?? 'none';
-    this.#options = options;
+    const { signal: _signal, ...kept } = options;
+    this.#options = kept;
+    this.#logger = options.logger ?? noopLogger;
     this.dir = mkdtempSync(join(tmpdir(), 'redis-events-server-'));
   }
 
@@ -136,13 +150,17 @@ export class SpawnedRedis extends RedisServer {
     if (this.#logs.length > LOG_LINES) this.#logs.splice(0, this.#logs.length - LOG_LINES);
   }
 
-  /** Starts the process and resolves once it accepts connections. */
-  async start(): Promise<void> {
+  /**
+   * Starts the process and resolves once it accepts connections, within `startTimeoutMs`.
+   * `signal` ends the start early: the process is killed and the call rejects with
+   * `ERR_TESTKIT_ABORTED`.
+   */
+  async start(options: { signal?: AbortSignal | undefined } = {}): Promise<void> {
     if (this.pid !== undefined) return;
     this.#stopped = false;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#launch();
+        await this.#launch(options.signal);
         return;
       } catch (err) {
         const portTaken = this.#logs.some((l) => /Address already in use/i.test(l));
@@ -152,8 +170,11 @@ export class SpawnedRedis extends RedisServer {
     }
   }
 
-  async #launch(): Promise<void> {
+  async #launch(signal: AbortSignal | undefined): Promise<void> {
+    const what = `starting ${this.binary.version.text} on port ${this.#port}`;
+    throwIfAborted(signal, what);
     const timeoutMs = this.#options.startTimeoutMs ?? 20_000;
+    const began = performance.now();
     const child = spawnTracked(this.binary.path, this.#args(), { cwd: this.dir, dirs: [this.dir] });
     this.#child = child;
     const mark = this.#logs.length;
@@ -168,9 +189,15 @@ export class SpawnedRedis extends RedisServer {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
         if (err) reject(err);
         else resolve();
       };
+      const onAbort = () => {
+        child.kill('SIGKILL');
+        finish(abortedError(what, signal?.reason));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         finish(describe(`did not become ready within ${timeoutMs} ms`));
@@ -187,17 +214,40 @@ export class SpawnedRedis extends RedisServer {
         ),
       );
       // Let readline flush the last lines before reporting an early exit.
-      child.once('close', (code, signal) => finish(describe(`exited while starting (${signal ?? `code ${code}`})`)));
+      child.once('close', (code, killedBy) =>
+        finish(describe(`exited while starting (${killedBy ?? `code ${code}`})`)),
+      );
     });
+    this.#logger.debug(
+      {
+        port: this.#port,
+        pid: child.pid,
+        version: this.binary.version.text,
+        ms: Math.round(performance.now() - began),
+      },
+      'redis-server started',
+    );
+  }
+
+  /** Ends the process with `signal`, and SIGKILL after `graceMs` (with a warning). */
+  async #end(signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
+    if (!this.#child) return;
+    const child = this.#child;
+    await endProcess(child, signal, graceMs, () =>
+      this.#logger.warn(
+        { port: this.#port, pid: child.pid, graceMs },
+        `redis-server did not end on ${signal} within ${graceMs} ms; killed with SIGKILL`,
+      ),
+    );
   }
 
   /** Sends SIGTERM (the server saves what its persistence mode keeps) and waits for the exit. */
   async #terminate(): Promise<void> {
     this.dropAdmin();
-    if (this.#child) await endProcess(this.#child, 'SIGTERM');
+    await this.#end('SIGTERM', 10_000);
   }
 
-  async restart(options: { keepData?: boolean | undefined } = {}): Promise<void> {
+  async restart(options: { keepData?: boolean | undefined; signal?: AbortSignal | undefined } = {}): Promise<void> {
     const keepData = options.keepData ?? true;
     if (keepData && this.persistence === 'none' && this.pid !== undefined) await this.command('SAVE');
     await this.#terminate();
@@ -205,12 +255,12 @@ export class SpawnedRedis extends RedisServer {
       for (const name of ['dump.rdb', 'appendonlydir', 'appendonly.aof'])
         rmSync(join(this.dir, name), { recursive: true, force: true });
     }
-    await this.start();
+    await this.start({ signal: options.signal });
   }
 
   async kill(): Promise<void> {
     this.dropAdmin();
-    if (this.#child) await endProcess(this.#child, 'SIGKILL');
+    await this.#end('SIGKILL');
   }
 
   /** Freezes the process (SIGSTOP): connections stay open but nothing answers. */
@@ -229,7 +279,8 @@ export class SpawnedRedis extends RedisServer {
     this.closeClients();
     if (this.#child) {
       this.#child.kill('SIGCONT'); // a suspended process cannot handle SIGTERM
-      await endProcess(this.#child, 'SIGTERM', 5_000);
+      await this.#end('SIGTERM', 5_000);
+      this.#logger.debug({ port: this.#port }, 'redis-server stopped');
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -247,9 +298,12 @@ export class SpawnedRedis extends RedisServer {
  * await server.kill();   // kill -9
  * await server.start();  // same port, the AOF brings k back
  * ```
- * @throws {TestkitError} `ERR_TESTKIT_NO_SERVER` without a binary, `ERR_TESTKIT_START` when it fails to start.
+ * @throws {TestkitError} `ERR_TESTKIT_NO_SERVER` without a binary, `ERR_TESTKIT_START` when it fails to
+ * start (within `startTimeoutMs`, with the server's last log lines), `ERR_TESTKIT_ABORTED` when
+ * `signal` fires first.
  */
 export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<SpawnedRedis> {
+  throwIfAborted(options.signal, 'spawnRedis()');
   let binary: ServerBinary;
   if (typeof options.binary === 'string') {
     binary = { name: options.binary, path: options.binary, version: await binaryVersion(options.binary) };
@@ -257,9 +311,10 @@ export async function spawnRedis(options: SpawnRedisOptions = {}): Promise<Spawn
     binary = options.binary ?? (await findServer());
   }
   const tls = options.tls ? await testCertificates() : undefined;
+  throwIfAborted(options.signal, 'spawnRedis()');
   const server = new SpawnedRedis(binary, options.port ?? (await freePort()), tls, options);
   try {
-    await server.start();
+    await server.start({ signal: options.signal });
   } catch (err) {
     await server.stop();
     throw err;

@@ -1,16 +1,12 @@
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
-import { DataBroker } from '@redis-events/databroker';
-import { Mediator, RedisEventStore } from '@redis-events/event-store';
-import { createPubSubClient } from '@redis-events/pubsub';
-import { type CommandEvent, ReplicaListener } from '@redis-events/replication';
-import { Subscription, Topic } from '@redis-events/streams-driver';
-import { findServer, type RedisServer, spawnRedis, startContainerRedis } from '@redis-events/testkit';
-import { Redis } from 'ioredis';
+import type { CommandEvent } from '@redis-events/replication';
+import type { RedisServer } from '@redis-events/testkit';
+import type { Redis } from 'ioredis';
 import { type Command, intOption } from '../command.ts';
-import { CliError } from '../errors.ts';
-import { redact, redisUrl, URL_OPTION } from '../redis-url.ts';
-import type { Terminal } from '../terminal.ts';
+import { CliError, stopName } from '../errors.ts';
+import { connectTimeoutMs, probeRedis, redact, redisUrl, URL_OPTION } from '../redis-url.ts';
+import { formatDuration, plural, type Terminal } from '../terminal.ts';
 import { viewKeys } from './tail.ts';
 
 type Events = { 'order.created': { orderId: number; amount: number } };
@@ -36,6 +32,32 @@ function logger(terminal: Terminal) {
 function short(text: string, max = 60): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
+
+/** Resolves with the promise's value, or with undefined as soon as `signal` fires. */
+function unlessStopped<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.resolve(undefined);
+  }
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) resolve(undefined);
+        else reject(err);
+      },
+    );
+  });
+}
+
+/** Shutdown gets this long in all before what is left is cut: the demo must end within 2 s of Ctrl-C. */
+const SHUTDOWN_MS = 1_200;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -69,8 +91,12 @@ function argsSuffix(n: number): string {
   return ` (+${n} arg${n === 1 ? '' : 's'})`;
 }
 
-/** The embedded Redis: a spawned redis-server, else a container. */
-async function embeddedRedis(): Promise<RedisServer> {
+/**
+ * The embedded Redis: a spawned redis-server, else a container. `signal` ends a spawn at once
+ * (the server is killed); undefined when it did.
+ */
+async function embeddedRedis(signal: AbortSignal): Promise<RedisServer | undefined> {
+  const { findServer, spawnRedis, startContainerRedis, TestkitError } = await import('@redis-events/testkit');
   try {
     await findServer();
   } catch {
@@ -83,7 +109,12 @@ async function embeddedRedis(): Promise<RedisServer> {
       );
     }
   }
-  return spawnRedis();
+  try {
+    return await spawnRedis({ signal });
+  } catch (err) {
+    if (err instanceof TestkitError && err.code === 'ERR_TESTKIT_ABORTED') return undefined;
+    throw err;
+  }
 }
 
 export const demoCommand: Command = {
@@ -109,7 +140,9 @@ What runs, side by side:
   replica  a replication listener shows every write the others make, as Redis replicates it`,
   async run({ options, terminal, signal, env }) {
     const seconds = intOption(options.duration, 'duration', { min: 1 });
+    const timeoutMs = connectTimeoutMs(options);
     const log = logger(terminal);
+    const began = performance.now();
     const id = randomBytes(3).toString('hex');
     const ns = `demo:${id}`;
     const brokerName = `demo-${id}`;
@@ -125,15 +158,33 @@ What runs, side by side:
       replicated: 0,
     };
 
+    // Every other command loads only what it uses; the demo uses every package, loaded while its
+    // first lines are on the screen and the embedded Redis starts (a cold start reads them from disk).
+    const libraries = Promise.all([
+      import('@redis-events/databroker'),
+      import('@redis-events/event-store'),
+      import('@redis-events/pubsub'),
+      import('@redis-events/replication'),
+      import('@redis-events/streams-driver'),
+      import('ioredis'),
+    ]);
+    libraries.catch(() => {}); // awaited below; a failure is reported there
     const external = typeof options.url === 'string' || Boolean(env.REDIS_URL && options.url !== undefined);
     let server: RedisServer | undefined;
     let url: string;
     if (typeof options.url === 'string') {
       url = redisUrl(options, env);
+      await probeRedis(url, { timeoutMs, signal });
       await log('redis', `using ${redact(url)}; everything lives under ${ns}:* and {${brokerName}}:*`);
     } else {
       const started = performance.now();
-      server = await embeddedRedis();
+      await log('redis', terminal.style(2, 'starting an embedded Redis...'));
+      server = await embeddedRedis(signal);
+      if (!server || signal.aborted) {
+        await server?.stop();
+        terminal.info(`demo stopped by ${stopName(signal.reason)} while starting; the embedded Redis is stopped`);
+        return undefined;
+      }
       url = server.url;
       await log(
         'redis',
@@ -141,9 +192,17 @@ What runs, side by side:
       );
     }
 
+    const [
+      { DataBroker },
+      { Mediator, RedisEventStore },
+      { createPubSubClient },
+      { ReplicaListener },
+      { Subscription, Topic },
+      { Redis },
+    ] = await libraries;
     const clients: Redis[] = [];
     const client = () => {
-      const c = new Redis(url, { maxRetriesPerRequest: null } as never);
+      const c = new Redis(url, { maxRetriesPerRequest: null, connectTimeout: timeoutMs } as never);
       c.on('error', () => {});
       clients.push(c);
       return c;
@@ -151,8 +210,11 @@ What runs, side by side:
     const stop = new AbortController();
     const onAbort = () => stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted) stop.abort(); // a stop that came while the libraries loaded
     const background: Promise<unknown>[] = [];
     const closers: (() => Promise<unknown>)[] = [];
+    const replica: { state: 'starting' | 'listening' | 'failed' } = { state: 'starting' };
+    let newestText = '';
 
     try {
       // replica: a listener that sees every write the others make.
@@ -193,16 +255,19 @@ What runs, side by side:
                 else await log('replica', terminal.style(2, `db${event.db} ${text}`));
               }
             } catch (err) {
+              replica.state = 'failed';
               resolve();
               if (!stop.signal.aborted)
-                await log('replica', `cannot listen as a replica here: ${(err as Error).message}`);
+                await log('replica', `cannot listen as a replica here: ${(err as Error).message}; going on without`);
             }
           })(),
         );
       });
       await Promise.race([replicaReady, sleep(10_000, stop.signal)]);
-      if (!stop.signal.aborted)
+      if (!stop.signal.aborted && replica.state === 'starting') {
+        replica.state = 'listening';
         await log('replica', 'listening as a replica: every write below is what Redis replicates');
+      }
 
       // events: a mediator with a Redis event store.
       const store = new RedisEventStore(client(), { prefix: `${ns}:events`, eventTtl: 3_600_000 });
@@ -224,8 +289,8 @@ What runs, side by side:
           consumer: name,
           prefetch: 1,
         });
-        closers.push(() => subscription.shutdown({ timeoutMs: 1_000 }));
-        await subscription.ready();
+        closers.push(() => subscription.shutdown({ timeoutMs: 500 }));
+        await unlessStopped(subscription.ready(), stop.signal);
         background.push(
           (async () => {
             while (!stop.signal.aborted) {
@@ -242,25 +307,30 @@ What runs, side by side:
       // pubsub: a subscriber and a publisher.
       const pubsub = createPubSubClient({ url, name: 'redis-events-demo' });
       closers.push(() => pubsub.close());
-      const chat = await pubsub.subscribe(`${ns}:chat`);
-      background.push(
-        (async () => {
-          for await (const event of chat) {
-            if (event.kind === 'gap') continue;
-            counts.heard++;
-            await log('pubsub', `subscriber heard on ${event.channel.slice(ns.length + 1)}: ${String(event.payload)}`);
-          }
-        })(),
-      );
+      const chat = await unlessStopped(pubsub.subscribe(`${ns}:chat`), stop.signal);
+      if (chat)
+        background.push(
+          (async () => {
+            for await (const event of chat) {
+              if (event.kind === 'gap') continue;
+              counts.heard++;
+              await log(
+                'pubsub',
+                `subscriber heard on ${event.channel.slice(ns.length + 1)}: ${String(event.payload)}`,
+              );
+            }
+          })(),
+        );
 
       // broker: records with versions, followed by a watcher.
       const broker = new DataBroker(client(), { name: brokerName });
       closers.push(() => broker.close());
-      const { serverVersion, recordVersion } = await broker.syncLatest('user');
-      const changes = broker.sync('user', serverVersion, recordVersion);
-      closers.push(() => changes.close());
+      const latest = await unlessStopped(broker.syncLatest('user'), stop.signal);
+      const changes = latest ? broker.sync('user', latest.serverVersion, latest.recordVersion) : undefined;
+      if (changes) closers.push(() => changes.close());
       background.push(
         (async () => {
+          if (!changes) return;
           try {
             for await (const change of changes) {
               counts.synced++;
@@ -284,18 +354,24 @@ What runs, side by side:
             orderId: ++counts.events,
             amount: Math.round((5 + ((counts.events * 7.31) % 95)) * 100) / 100,
           };
-          await mediator.publish({ name: 'order.created', payload: order });
-          await topic.send({ body: JSON.stringify(order), metadata: { type: 'order.created' } });
-          counts.sent++;
+          await unlessStopped(mediator.publish({ name: 'order.created', payload: order }), stop.signal);
+          const sent = await unlessStopped(
+            topic.send({ body: JSON.stringify(order), metadata: { type: 'order.created' } }, { signal: stop.signal }),
+            stop.signal,
+          );
+          if (sent !== undefined) counts.sent++;
         }
-        if (tick % 5 === 1) {
+        if (tick % 5 === 1 && !stop.signal.aborted) {
           counts.chat++;
-          await pubsub.publish(`${ns}:chat`, `hello #${counts.chat} from the demo`);
+          await unlessStopped(pubsub.publish(`${ns}:chat`, `hello #${counts.chat} from the demo`), stop.signal);
         }
-        if (tick % 7 === 3) {
+        if (tick % 7 === 3 && !stop.signal.aborted) {
           const user = users[counts.puts % users.length] ?? 'ada';
-          counts.puts++;
-          await broker.put([{ type: 'user', id: user, data: { name: user, visits: counts.puts } }]);
+          const put = await unlessStopped(
+            broker.put([{ type: 'user', id: user, data: { name: user, visits: counts.puts + 1 } }]),
+            stop.signal,
+          );
+          if (put !== undefined) counts.puts++;
         }
         await sleep(200, stop.signal);
       }
@@ -306,20 +382,26 @@ What runs, side by side:
         if ((counts.acked[0] ?? 0) + (counts.acked[1] ?? 0) >= counts.sent && counts.synced >= counts.puts) break;
         await sleep(100, stop.signal);
       }
-      const newest = await store.getEvents<Events['order.created']>('order.created', 3);
-      await log(
-        'events',
-        `the store's newest events: ${newest.map((e) => `#${e.payload.orderId}`).join(', ')} (of ${await store.count('order.created')})`,
-      );
+      if (!stop.signal.aborted) {
+        const newest = await store.getEvents<Events['order.created']>('order.created', 3);
+        newestText = `${newest.map((e) => `#${e.payload.orderId}`).join(', ')} (of ${await store.count('order.created')})`;
+        await log('events', `the store's newest events: ${newestText}`);
+      }
     } finally {
       stop.abort();
       signal.removeEventListener('abort', onAbort);
-      for (const close of closers.reverse()) await close().catch(() => {});
-      await Promise.allSettled(background);
+      // Everything closes at once, within a bound: after Ctrl-C a person waits for nothing.
+      const cut = new AbortController();
+      const bounded = (work: Promise<unknown>) => unlessStopped(work, cut.signal);
+      const deadline = setTimeout(() => cut.abort(), SHUTDOWN_MS);
+      await bounded(Promise.allSettled(closers.reverse().map((close) => close())));
+      await bounded(Promise.allSettled(background));
+      clearTimeout(deadline);
+      for (const c of clients) c.disconnect();
       if (server) {
         await server.stop();
       } else {
-        const cleaner = new Redis(url, { maxRetriesPerRequest: 1 } as never);
+        const cleaner = new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: timeoutMs } as never);
         cleaner.on('error', () => {});
         try {
           for (const pattern of [`${ns}:*`, `{${brokerName}}*`]) {
@@ -336,22 +418,38 @@ What runs, side by side:
           cleaner.disconnect();
         }
       }
-      for (const c of clients) c.disconnect();
     }
 
+    const ran = formatDuration(performance.now() - began);
+    const [tag, bold] = [
+      (name: keyof typeof TAGS) => terminal.style(TAGS[name][1], TAGS[name][0].padEnd(7)),
+      (t: string) => terminal.style(1, t),
+    ];
     await terminal.line('');
-    await terminal.line(terminal.style(1, 'what happened'));
-    await terminal.line(`  events   ${counts.events} published, ${counts.handled} handled, kept in the event store`);
     await terminal.line(
-      `  streams  ${counts.sent} sent, acked by billing-a ${counts.acked[0]} and billing-b ${counts.acked[1]}`,
+      bold(signal.aborted ? `what happened in ${ran}, until ${stopName(signal.reason)}` : `what happened in ${ran}`),
     );
-    await terminal.line(`  pubsub   ${counts.chat} published, ${counts.heard} heard`);
-    await terminal.line(`  broker   ${counts.puts} records put, ${counts.synced} synced to the watcher`);
-    await terminal.line(`  replica  ${counts.replicated} writes seen as Redis replicated them`);
+    await terminal.line(
+      `  ${tag('events')}  ${plural(counts.events, 'order event')} published through the Mediator, ${counts.handled} handled, all kept in the Redis event store${newestText ? ` (newest ${newestText})` : ''}`,
+    );
+    await terminal.line(
+      `  ${tag('streams')}  ${plural(counts.sent, 'message')} sent to a topic; the group's two consumers shared them: billing-a acked ${counts.acked[0]}, billing-b ${counts.acked[1]}`,
+    );
+    await terminal.line(
+      `  ${tag('pubsub')}  ${plural(counts.chat, 'chat message')} published, ${counts.heard} heard by the subscriber`,
+    );
+    await terminal.line(
+      `  ${tag('broker')}  ${plural(counts.puts, 'record')} put with versions, ${counts.synced} synced to the watcher`,
+    );
+    await terminal.line(
+      replica.state === 'failed'
+        ? `  ${tag('replica')}  could not listen as a replica on this server (see above)`
+        : `  ${tag('replica')}  ${plural(counts.replicated, 'write')} seen as Redis replicated them`,
+    );
     await terminal.line(
       server
-        ? '  the embedded Redis is stopped; nothing is left running'
-        : `  the demo's keys are deleted from ${redact(url)}`,
+        ? `  ${tag('redis')}  the embedded Redis is stopped; nothing is left running`
+        : `  ${tag('redis')}  the demo's keys are deleted from ${redact(url)}`,
     );
     return undefined;
   },

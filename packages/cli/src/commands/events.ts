@@ -1,9 +1,8 @@
-import { RedisEventStore } from '@redis-events/event-store';
 import { type Command, choiceOption, intOption } from '../command.ts';
-import { usage } from '../errors.ts';
+import { stopName, usage } from '../errors.ts';
 import { toJson } from '../json.ts';
-import { connectClient, redisUrl, URL_OPTION } from '../redis-url.ts';
-import type { Terminal } from '../terminal.ts';
+import { connectClient, connectTimeoutMs, redisUrl, URL_OPTION } from '../redis-url.ts';
+import { plural, type Terminal } from '../terminal.ts';
 
 interface StoredEvent {
   readonly name: string;
@@ -69,12 +68,16 @@ Examples:
     }
     const pretty = options.pretty === true;
     const follow = options.follow === true;
+    const { RedisEventStore } = await import('@redis-events/event-store');
     const client = await connectClient(redisUrl(options, env), {
+      timeoutMs: connectTimeoutMs(options),
+      signal,
       follow,
       onReconnect: (attempt, error) =>
         terminal.warn(`connection lost (${error || 'closed'}); reconnecting, attempt ${attempt}`),
     });
     const store = new RedisEventStore(client, { prefix: String(options.prefix), layout });
+    let followed = 0;
     try {
       const newest = (await store.read(name, {
         limit,
@@ -89,11 +92,13 @@ Examples:
       const backlog = [...newest].reverse();
       for (const event of backlog) await print(terminal, event, pretty);
       const after = backlog.at(-1)?.id;
+      terminal.status(`following ${name}: new events print as they are stored (Ctrl-C stops)`);
       for await (const event of store.tail(name, {
         signal,
         ...(after ? { after } : {}),
       }) as AsyncIterable<StoredEvent>) {
         await print(terminal, event, pretty);
+        followed++;
         if (terminal.closed) break;
       }
       return undefined;
@@ -101,6 +106,8 @@ Examples:
       if (signal.aborted) return undefined;
       throw err;
     } finally {
+      if (signal.aborted)
+        terminal.info(`events stopped by ${stopName(signal.reason)}: ${plural(followed, 'new event')} printed`);
       await store.close();
       client.disconnect();
     }

@@ -1,9 +1,9 @@
 import { createInterface } from 'node:readline';
-import { createPubSubClient } from '@redis-events/pubsub';
 import { type Command, intOption } from '../command.ts';
-import { usage } from '../errors.ts';
+import { stopName, usage } from '../errors.ts';
 import { toJson } from '../json.ts';
-import { redact, redisUrl, URL_OPTION } from '../redis-url.ts';
+import { connectTimeoutMs, probeRedis, redact, redisUrl, URL_OPTION } from '../redis-url.ts';
+import { plural } from '../terminal.ts';
 import { STDIN } from './stream.ts';
 
 /** A channel name is a pattern when it holds a glob special (`*`, `?`, `[`). */
@@ -27,6 +27,8 @@ A name with *, ? or [ is a pattern (PSUBSCRIBE), others are channels. Pub/Sub is
 after a reconnect (subscriptions are restored automatically) or when this reader falls behind,
 a gap line says that messages may be missing, on stderr.
 
+A payload that is not UTF-8 prints as {"base64":"..."}.
+
 JSON lines: {"kind":"message","channel":"orders","payload":"..."}
             {"kind":"pmessage","channel":"audit:login","pattern":"audit:*","payload":"..."}
 
@@ -39,9 +41,15 @@ Examples:
     const count =
       options.count === undefined ? Number.POSITIVE_INFINITY : intOption(options.count, 'count', { min: 1 });
     const url = redisUrl(options, env);
+    const timeoutMs = connectTimeoutMs(options);
+    await probeRedis(url, { timeoutMs, signal });
+    const { createPubSubClient } = await import('@redis-events/pubsub');
     const client = createPubSubClient({
       url,
       name: 'redis-events-cli',
+      // Payloads are bytes: printed as text when they are UTF-8, else as {"base64":...}, never mangled.
+      payloads: 'buffer',
+      connectTimeout: timeoutMs,
       ...(options.cluster === true ? { cluster: true } : {}),
     });
     let received = 0;
@@ -56,6 +64,7 @@ Examples:
           : await client.psubscribe(...patterns);
       if (!shard && channels.length > 0 && patterns.length > 0) await subscription.psubscribe(...patterns);
       subscription.on('reconnecting', () => terminal.warn(`connection to ${redact(url)} lost; reconnecting`));
+      terminal.status(`subscribed to ${positionals.join(', ')}; waiting for messages (Ctrl-C stops)`);
       const stop = () => void subscription.close();
       signal.addEventListener('abort', stop, { once: true });
       try {
@@ -92,6 +101,8 @@ Examples:
     } finally {
       await client.close();
     }
+    if (signal.aborted)
+      terminal.info(`sub stopped by ${stopName(signal.reason)}: ${plural(received, 'message')} received`);
     return undefined;
   },
 };
@@ -114,21 +125,38 @@ Examples:
   async run({ positionals, options, terminal, signal, env }) {
     const [channel, ...messages] = positionals;
     if (!channel) throw usage('pub needs a channel (see redis-events pub --help)');
+    const url = redisUrl(options, env);
+    const timeoutMs = connectTimeoutMs(options);
+    await probeRedis(url, { timeoutMs, signal });
+    const { createPubSubClient } = await import('@redis-events/pubsub');
     const client = createPubSubClient({
-      url: redisUrl(options, env),
+      url,
       name: 'redis-events-cli',
+      connectTimeout: timeoutMs,
       ...(options.cluster === true ? { cluster: true } : {}),
     });
+    let published = 0;
     const publish = (message: string) =>
       options.shard === true ? client.spublish(channel, message) : client.publish(channel, message);
     try {
       if (messages.length > 0) {
-        for (const message of messages) await terminal.line(JSON.stringify({ receivers: await publish(message) }));
+        for (const message of messages) {
+          await terminal.line(JSON.stringify({ receivers: await publish(message) }));
+          published++;
+        }
       } else {
+        if (STDIN.stream.isTTY) terminal.info('reading messages from stdin, one per line (Ctrl-D ends)');
         const lines = createInterface({ input: STDIN.stream, crlfDelay: Number.POSITIVE_INFINITY });
-        for await (const line of lines) {
-          if (signal.aborted || terminal.closed) break;
-          await terminal.line(JSON.stringify({ receivers: await publish(line) }));
+        const closeLines = () => lines.close();
+        signal.addEventListener('abort', closeLines, { once: true });
+        try {
+          for await (const line of lines) {
+            if (signal.aborted || terminal.closed) break;
+            await terminal.line(JSON.stringify({ receivers: await publish(line) }));
+            published++;
+          }
+        } finally {
+          signal.removeEventListener('abort', closeLines);
         }
       }
     } catch (err) {
@@ -136,6 +164,8 @@ Examples:
     } finally {
       await client.close();
     }
+    if (signal.aborted)
+      terminal.info(`pub stopped by ${stopName(signal.reason)}: ${plural(published, 'message')} published`);
     return undefined;
   },
 };

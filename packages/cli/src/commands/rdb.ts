@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
-import { parseRdbFile, type RdbEntryEvent, RdbError, type RdbEvent } from '@redis-events/replication';
+import { basename } from 'node:path';
+import type { RdbEntryEvent, RdbEvent } from '@redis-events/replication';
 import { type Command, choiceOption, intOption } from '../command.ts';
-import { CliError, usage } from '../errors.ts';
+import { CliError, stopName, usage } from '../errors.ts';
 import { globMatcher } from '../glob.ts';
 import { toJson } from '../json.ts';
-import { formatBytes, throttle } from '../terminal.ts';
+import { formatBytes, plural, throttle } from '../terminal.ts';
 
 const TYPES = ['string', 'list', 'set', 'zset', 'hash', 'stream', 'module'] as const;
 type EntryType = (typeof TYPES)[number];
@@ -50,27 +51,17 @@ export function entryJson(entry: RdbEntryEvent): Record<string, unknown> {
   for (const [name, v] of Object.entries(rest))
     if (name !== 'db' && name !== 'type' && v !== undefined) line[name] = toJson(v);
   if (entry.type === 'hash') {
-    // A hash reads best as an object; field expiries go beside it.
-    const fields: Record<string, unknown> = {};
-    const expiries: Record<string, number> = {};
-    const pairs: unknown[] = [];
-    let textual = true;
-    for (const f of entry.value) {
-      const name = toJson(f.field);
-      if (typeof name !== 'string') textual = false;
-      pairs.push([name, toJson(f.value)]);
-      if (typeof name === 'string') {
-        fields[name] = toJson(f.value);
-        if (f.expireAt !== undefined) expiries[name] = f.expireAt;
-      }
-    }
-    line.value = textual ? fields : pairs;
-    if (textual && Object.keys(expiries).length > 0) line.fieldExpireAt = expiries;
+    // Pairs, not an object: a field name may be any bytes (not a JSON key), or __proto__. A
+    // field with its own expiry carries it third: [field, value, expireAtMs].
+    line.value = entry.value.map((f) =>
+      f.expireAt === undefined ? [toJson(f.field), toJson(f.value)] : [toJson(f.field), toJson(f.value), f.expireAt],
+    );
   } else if (entry.type === 'stream') {
+    // Pairs in order, as XADD got them: Redis keeps repeated field names.
     line.value = {
       entries: entry.value.entries.map((item) => ({
         id: item.id,
-        fields: Object.fromEntries(item.fields.map(([f, v]) => [String(toJson(f)), toJson(v)])),
+        fields: item.fields.map(([f, v]) => [toJson(f), toJson(v)]),
       })),
       ...(entry.value.meta ? { meta: toJson(entry.value.meta) } : {}),
     };
@@ -133,8 +124,10 @@ The file is streamed: memory stays flat whatever its size. A key too large for o
 (over 1 MiB, or 1024 elements) comes as several JSON lines with "part" and "last".
 A progress bar (bytes read of the file's size) shows on stderr when it is a terminal.
 
-JSON lines: {"db":0,"key":"user:1","type":"hash","value":{"name":"Ada"},"expireAt":1767225600000}
-Bytes that are not UTF-8 print as {"base64":"..."}; scores inf, -inf and nan as strings.
+JSON lines: {"db":0,"key":"user:1","type":"hash","value":[["name","Ada"]],"expireAt":1767225600000}
+Hash and stream fields are [name, value] pairs (a hash field's own expiry third), so that any
+name survives. Bytes that are not UTF-8 print as {"base64":"..."}; scores inf, -inf and nan as
+strings. Ctrl-C prints what was read so far (the report, marked partial) and exits 130.
 
 Examples:
   redis-events rdb dump.rdb | jq -c 'select(.type == "hash")'
@@ -163,7 +156,9 @@ Examples:
         `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
       );
     }
-    const progress = throttle(100, (offset: number) => terminal.progress(`reading ${file}`, offset, size));
+    const { parseRdbFile, RdbError } = await import('@redis-events/replication');
+    const progress = throttle(100, (offset: number) => terminal.progress(`reading ${basename(file)}`, offset, size));
+    let offset = 0;
     const report = new Map<
       string,
       { db: number; type: EntryType; keys: number; expiring: number; elements: number; bytes: number }
@@ -178,6 +173,7 @@ Examples:
 
     try {
       for await (const event of parseRdbFile(file, { signal, verifyChecksum: options['no-checksum'] !== true })) {
+        offset = event.offset;
         progress(event.offset);
         if (terminal.closed) break;
         if (event.kind !== 'entry') {
@@ -228,21 +224,30 @@ Examples:
         }
       }
     } catch (err) {
-      terminal.clearProgress();
-      if (signal.aborted) return undefined;
-      if (err instanceof RdbError) {
-        throw new CliError('ERR_CLI_FAILURE', `${file}: ${err.message}`, { cause: err });
+      terminal.endProgress();
+      if (!signal.aborted) {
+        if (err instanceof RdbError) throw new CliError('ERR_CLI_FAILURE', `${file}: ${err.message}`, { cause: err });
+        throw err;
       }
-      throw err;
     }
     progress.flush();
-    terminal.clearProgress();
+    terminal.endProgress();
 
+    // Stopped in the middle, a report still shows what was read: it says it is partial.
     if (memory) await printMemory(terminal, [...report.values()], options.json === true);
-    if (biggest) await printBiggest(terminal, biggest.items, options.json === true);
+    if (biggest) {
+      finishKey();
+      await printBiggest(terminal, biggest.items, options.json === true);
+    }
+    if (signal.aborted) {
+      terminal.info(
+        `rdb stopped by ${stopName(signal.reason)} after ${plural(keys, 'key')}, ${formatBytes(offset)} of ${formatBytes(size)} read (${size > 0 ? Math.floor((offset / size) * 100) : 100}%)${memory || biggest ? '; the report above covers only that part' : ''}`,
+      );
+      return undefined;
+    }
     if (end) {
       terminal.info(
-        `${file}: ${keys} keys, ${formatBytes(end.size)}, checksum ${end.checksumVerified ? 'verified' : end.checksum === 0n ? 'not stored' : 'not checked'}`,
+        `${file}: ${plural(keys, 'key')}, ${formatBytes(end.size)}, checksum ${end.checksumVerified ? 'verified' : end.checksum === 0n ? 'not stored' : 'not checked'}`,
       );
     }
     return undefined;

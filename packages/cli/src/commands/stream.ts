@@ -1,11 +1,11 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { type Message, Subscription, Topic } from '@redis-events/streams-driver';
+import type { Message } from '@redis-events/streams-driver';
 import { type Command, intOption } from '../command.ts';
-import { usage } from '../errors.ts';
+import { stopName, usage } from '../errors.ts';
 import { toJson } from '../json.ts';
-import { connectClient, redisUrl, URL_OPTION } from '../redis-url.ts';
-import type { Terminal } from '../terminal.ts';
+import { connectClient, connectTimeoutMs, redisUrl, URL_OPTION } from '../redis-url.ts';
+import { plural, type Terminal } from '../terminal.ts';
 
 /** `key=value` pairs from repeated `--metadata` options. */
 function metadataOf(values: unknown): Record<string, string> {
@@ -49,48 +49,53 @@ Examples:
     if (!topicKey) throw usage('stream send needs a topic (see redis-events stream send --help)');
     const metadata = metadataOf(options.metadata);
     const maxLen = options.maxlen === undefined ? undefined : intOption(options.maxlen, 'maxlen', { min: 1 });
-    const client = await connectClient(redisUrl(options, env));
+    const { Topic } = await import('@redis-events/streams-driver');
+    const client = await connectClient(redisUrl(options, env), { timeoutMs: connectTimeoutMs(options), signal });
     const topic = new Topic(client, topicKey, {
       create: options['no-create'] !== true,
       ...(maxLen ? { retention: { maxLen } } : {}),
     });
+    // Counts messages whose ID Redis returned: a message is "sent" only once it is confirmed.
     let sent = 0;
+    const lines =
+      messages.length === 0 ? createInterface({ input: STDIN.stream, crlfDelay: Number.POSITIVE_INFINITY }) : undefined;
+    // Ctrl-C ends the wait for the next stdin line too.
+    const closeLines = () => lines?.close();
+    signal.addEventListener('abort', closeLines, { once: true });
     try {
       const sendAll = async (bodies: AsyncIterable<string> | Iterable<string>) => {
         // Keep a window of sends in flight: the topic batches them into pipelines.
         const window: Promise<string>[] = [];
+        const confirm = async (pending: Promise<string>) => {
+          const id = await pending;
+          sent++;
+          await terminal.line(JSON.stringify({ id }));
+        };
         for await (const body of bodies) {
           if (signal.aborted || terminal.closed) break;
           window.push(topic.send({ body, metadata }, { signal }));
-          if (window.length >= 256) await terminal.line(JSON.stringify({ id: await window.shift() }));
+          if (window.length >= 256) await confirm(window.shift() as Promise<string>);
         }
-        for (const pending of window) await terminal.line(JSON.stringify({ id: await pending }));
+        for (const pending of window) await confirm(pending);
       };
-      if (messages.length > 0) {
+      if (!lines) {
         await sendAll(messages);
-        sent = messages.length;
       } else {
         if (STDIN.stream.isTTY) terminal.info('reading messages from stdin, one per line (Ctrl-D ends)');
-        const lines = createInterface({ input: STDIN.stream, crlfDelay: Number.POSITIVE_INFINITY });
-        let count = 0;
-        await sendAll(
-          (async function* () {
-            for await (const line of lines) {
-              count++;
-              yield line;
-            }
-          })(),
-        );
-        sent = count;
+        await sendAll(lines);
       }
     } catch (err) {
-      if (signal.aborted) return undefined;
-      throw err;
+      if (!signal.aborted) throw err;
     } finally {
+      signal.removeEventListener('abort', closeLines);
       await topic.shutdown().catch(() => {});
       client.disconnect();
     }
-    terminal.info(`sent ${sent} message${sent === 1 ? '' : 's'} to ${topicKey}`);
+    terminal.info(
+      signal.aborted
+        ? `stream send stopped by ${stopName(signal.reason)}: ${plural(sent, 'message')} sent to ${topicKey}`
+        : `sent ${plural(sent, 'message')} to ${topicKey}`,
+    );
     return undefined;
   },
 };
@@ -157,7 +162,10 @@ Examples:
     const count =
       options.count === undefined ? Number.POSITIVE_INFINITY : intOption(options.count, 'count', { min: 1 });
     const ack = options['no-ack'] !== true;
+    const { Subscription } = await import('@redis-events/streams-driver');
     const client = await connectClient(redisUrl(options, env), {
+      timeoutMs: connectTimeoutMs(options),
+      signal,
       follow: true,
       onReconnect: (attempt, error) =>
         terminal.warn(`connection lost (${error || 'closed'}); reconnecting, attempt ${attempt}`),
@@ -173,6 +181,7 @@ Examples:
     let received = 0;
     try {
       await subscription.ready();
+      terminal.status(`waiting for messages of ${topicKey} as ${String(options.group)} (Ctrl-C stops)`);
       while (received < count && !signal.aborted && !terminal.closed) {
         const message = await subscription.receive({ signal });
         await printMessage(terminal, message, options.pretty === true);
@@ -182,9 +191,14 @@ Examples:
     } catch (err) {
       if (!signal.aborted) throw err;
     } finally {
-      await subscription.shutdown({ timeoutMs: 2_000 }).catch(() => {});
+      // Acks in flight get a moment; Ctrl-C must end the command within 2 s.
+      await subscription.shutdown({ timeoutMs: 1_000 }).catch(() => {});
       client.disconnect();
     }
+    if (signal.aborted)
+      terminal.info(
+        `stream recv stopped by ${stopName(signal.reason)}: ${plural(received, 'message')} received${ack ? ' and acknowledged' : ' (left pending)'}`,
+      );
     return undefined;
   },
 };

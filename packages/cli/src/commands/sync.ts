@@ -160,7 +160,7 @@ Examples:
     sync.on('topology', (e) => terminal.info(terminal.styleErr(2, `source cluster: ${e.kind} ${e.shard.master}`)));
     sync.on('progress', (p) => {
       if (options.json === true) void terminal.line(JSON.stringify({ progress: p }));
-      else terminal.status(statusLine(p));
+      else terminal.liveStatus(statusLine(p));
     });
     const running = sync.run();
     let stopping: Promise<void> | undefined;

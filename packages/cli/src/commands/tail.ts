@@ -1,17 +1,11 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import {
-  type CommandEvent,
-  type CommandView,
-  ReplicaListener,
-  type ReplicationCheckpoint,
-  ReplicationError,
-} from '@redis-events/replication';
+import type { CommandEvent, CommandView, ReplicationCheckpoint } from '@redis-events/replication';
 import { type Command, intOption } from '../command.ts';
-import { CliError, usage } from '../errors.ts';
+import { CliError, stopName, usage } from '../errors.ts';
 import { globMatcher } from '../glob.ts';
 import { toJson } from '../json.ts';
-import { redact, redisUrl, URL_OPTION } from '../redis-url.ts';
-import { throttle } from '../terminal.ts';
+import { connectionCause, connectTimeoutMs, probeRedis, redact, redisUrl, URL_OPTION } from '../redis-url.ts';
+import { plural, throttle } from '../terminal.ts';
 import { entryJson } from './rdb.ts';
 
 /** The keys a replicated command writes, from its typed view (first argument when unknown). */
@@ -69,8 +63,13 @@ export const tailCommand: Command = {
   details: `
 The Redis sees an ordinary replica (it needs the PSYNC and REPLCONF commands, and, for a user
 with ACLs, +psync +replconf). It sends its snapshot first: skipped unless --snapshot, with a
-progress bar on stderr (bytes of total) when stderr is a terminal. Then every write is printed
-with its database and its replication offset.
+progress bar on stderr when stderr is a terminal (bytes of the announced size, else keys of the
+server's key count, with the rate and the time left). Then every write is printed with its
+database and its replication offset.
+
+Until the first sync the command gives up at the first failure (refused, no answer within
+--connect-timeout, wrong password, no PSYNC right) and exits 1; once following, it reconnects
+after a lost connection, with a warning, and resumes where it was.
 
 With --state-file, the position is saved every second and on exit; the next run resumes from
 it without a new snapshot while the master's backlog still holds it (repl-backlog-size).
@@ -96,17 +95,41 @@ Examples:
     const saved = stateFile ? loadState(stateFile) : undefined;
     const snapshot = options.snapshot === true;
     const pretty = options.pretty === true;
+    const timeoutMs = connectTimeoutMs(options);
 
+    const probe = await probeRedis(url, { timeoutMs, signal, keys: snapshot });
+    const { ReplicaListener, ReplicationError } = await import('@redis-events/replication');
+    const { exponentialBackoff } = await import('@redis-events/resp');
+    // Until a sync is under way, a failure ends the command (exit 1); after, it is an outage to ride out.
+    let synced = false;
+    const backoff = exponentialBackoff({ initialDelay: 100, maxDelay: 5_000 });
     const listener = new ReplicaListener({
       url,
       name: 'redis-events-tail',
       discardRdb: !snapshot,
       signal,
+      connectTimeout: timeoutMs,
+      progressInterval: 200,
+      reconnect: (attempt, cause) => (synced ? backoff(attempt, cause) : false),
       ...(saved ?? {}),
     });
-    const progress = throttle(100, (bytes: number, total: number | undefined) =>
-      terminal.progress('snapshot', bytes, total),
-    );
+    let writes = 0;
+    let snapshotKeys = 0;
+    let announced: number | undefined;
+    // The bar is redrawn from the listener's own count, a few times a second, whatever the events do.
+    const drawProgress = () => {
+      const now = listener.progress;
+      if (!now) return;
+      const total = now.total ?? announced;
+      if (total !== undefined || !snapshot || probe.keys === undefined) terminal.progress('snapshot', now.bytes, total);
+      else terminal.progress('snapshot', snapshotKeys, probe.keys, { one: 'key', many: 'keys' });
+    };
+    let ticker: ReturnType<typeof setInterval> | undefined;
+    const stopTicker = () => {
+      if (ticker) clearInterval(ticker);
+      ticker = undefined;
+      terminal.endProgress();
+    };
     const save = stateFile ? throttle(1_000, () => saveState(stateFile, listener.checkpoint)) : undefined;
 
     const keep = (event: CommandEvent): boolean => {
@@ -131,19 +154,30 @@ Examples:
             );
             break;
           case 'full-sync-start':
+            synced = true;
+            announced = event.size;
             terminal.info(
-              terminal.styleErr(2, `full sync (${event.diskless ? 'diskless' : `${event.size ?? '?'} bytes`})`),
+              terminal.styleErr(
+                2,
+                `full sync (${event.diskless ? 'diskless' : `${event.size ?? '?'} bytes`})${snapshot ? '' : ', skipping the snapshot'}`,
+              ),
             );
+            if (terminal.showsProgress && !ticker) ticker = setInterval(drawProgress, 200);
             break;
           case 'sync-progress':
-            progress(event.bytes, event.total);
+            drawProgress();
             break;
           case 'snapshot-done':
-            progress.flush();
-            terminal.clearProgress();
-            terminal.info(terminal.styleErr(2, 'snapshot done; following writes'));
+            stopTicker();
+            terminal.info(
+              terminal.styleErr(
+                2,
+                `snapshot done${snapshot ? ` (${plural(snapshotKeys, 'key')})` : ''}; following writes`,
+              ),
+            );
             break;
           case 'continued':
+            synced = true;
             terminal.info(terminal.styleErr(2, `resumed at offset ${event.offset} without a snapshot`));
             break;
           case 'reconnecting':
@@ -151,6 +185,7 @@ Examples:
             break;
           case 'entry': {
             if (!snapshot) break;
+            if (event.part === 0) snapshotKeys++;
             if (db !== undefined && event.db !== db) break;
             if (matchKey && !matchKey(event.key)) break;
             await terminal.line(JSON.stringify(entryJson(event)));
@@ -158,6 +193,7 @@ Examples:
           }
           case 'command': {
             if (!keep(event)) break;
+            writes++;
             if (pretty) {
               const args = event.args.map((a) => {
                 const j = toJson(a);
@@ -188,15 +224,22 @@ Examples:
         save?.();
       }
     } catch (err) {
-      terminal.clearProgress();
+      stopTicker();
       if (!signal.aborted) {
         if (err instanceof ReplicationError)
-          throw new CliError('ERR_CLI_FAILURE', `${redact(url)}: ${err.message}`, { cause: err });
+          throw new CliError('ERR_CLI_FAILURE', `${redact(url)}: ${connectionCause(err, timeoutMs)}`, { cause: err });
         throw err;
       }
     } finally {
+      stopTicker();
       if (stateFile) saveState(stateFile, listener.checkpoint);
       await listener.close();
+    }
+    if (signal.aborted) {
+      const at = listener.checkpoint;
+      terminal.info(
+        `tail stopped by ${stopName(signal.reason)}: ${plural(writes, 'write')} printed${at ? `, at offset ${at.replOffset}` : ''}${stateFile && at ? `; position saved to ${stateFile}` : ''}`,
+      );
     }
     return undefined;
   },
