@@ -241,7 +241,16 @@ const rules: Rule[] = [
     }),
   },
   {
-    match: /^pnpm bench [\w-]+$/,
+    // the on-demand fuzzer, for one second, its findings (if any) in a temporary folder
+    match: /^pnpm fuzz( [\w-]+)*$/,
+    exercise: (words) => ({
+      run: [...words, '--seconds', '1', '--out', join(tmpdir(), `fuzz-findings-${process.pid}`)],
+      timeoutMs: 120_000,
+      expect: (out) => expect(out.stdout).toMatch(/^\{"fuzz":"redis-events","ok":true,"seconds":1,/m),
+    }),
+  },
+  {
+    match: /^pnpm bench [\w/-]+$/,
     exercise: (words) => ({
       run: ['pnpm', 'bench', '--', words[2] as string, '--dry-run'],
       timeoutMs: 120_000,
@@ -285,7 +294,7 @@ const rules: Rule[] = [
         run: [cli, ...args],
         timeoutMs: 120_000,
         // long enough for a loaded machine to start Node and reach the live phase
-        ...(follows ? { interruptAfterMs: 15_000 } : {}),
+        ...(follows ? { interruptAtWork: [server] } : {}),
         ...(words[1] === 'compare'
           ? {
               acceptFailure: {

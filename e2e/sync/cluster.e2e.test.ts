@@ -101,6 +101,8 @@ describe('a Cluster as the target', () => {
     await cluster.moveSlot(slot, cluster.masters.find((m) => m !== owner) as SpawnedRedis);
     writing = false;
     await writer;
+    // Writes to the moved slot after the move: the sync's stale slot map must be redirected.
+    await writeChanges(client, 's:', 50_003);
     await sync.caughtUp({ timeoutMs: 60_000 });
     expect(sync.stats.target.redirections).toBeGreaterThan(0);
     expect(sync.stats.live.refetched).toBeGreaterThanOrEqual(2);

@@ -559,8 +559,19 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
     }
     const goals = new Map<Shard, number>();
     for (const shard of this.#shards.values()) {
-      const offset = await source.masterOffset(shard.ref);
-      if (offset !== undefined) goals.set(shard, offset);
+      // A shard's master can be gone for a moment (a failover in progress): ask again, within
+      // the bound, until its new master answers.
+      for (;;) {
+        const master = shard.ref.master;
+        try {
+          const offset = await source.masterOffset(shard.ref);
+          if (offset !== undefined) goals.set(shard, offset);
+          break;
+        } catch (err) {
+          check(`${master} to tell its offset (${(err as Error).message})`);
+          await pause();
+        }
+      }
     }
     for (const [shard, goal] of goals) {
       while ((shard.applied?.replOffset ?? -1) < goal) {
@@ -1663,6 +1674,9 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
   }
 
   #topology(event: ClusterTopologyEvent): void {
+    // The shard keeps its name; its offset is asked of the new master from now on.
+    const known = event.kind === 'failover' ? this.#shards.get(event.shard.id) : undefined;
+    if (known) (known as { ref: SourceShard }).ref = event.shard;
     this.#log(
       'warn',
       { kind: event.kind, master: event.shard.master },
