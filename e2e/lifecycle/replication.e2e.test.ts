@@ -49,6 +49,9 @@ function linkError(err: RedisEventsError, phase: string, message: RegExp): void 
   expect(err).toBeInstanceOf(ReplicationLinkError);
   expect(err).toMatchObject({ master: seen.master, phase });
   expect(err.message).toMatch(message);
+  // The master and phase are said once, at the end.
+  expect(err.message.split('(master ').length - 1).toBe(1);
+  expect(err.message).toMatch(new RegExp(`\\(master ${seen.master.replace(/\./g, '\\.')}, ${phase}\\)$`));
 }
 
 /** A loopback server that accepts connections and never answers; `connected` resolves on the first. */

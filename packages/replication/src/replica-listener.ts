@@ -764,7 +764,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
    * the attempts in the message (not wrapped: its code says what kind of failure it was).
    */
   #firstConnectFailure(last: ReplicationError, attempts: number): ReplicationError {
-    const message = `could not reach the master within connectTimeout ${this.#handshake.connectTimeout} ms (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}); the last failure: ${last.message}`;
+    const message = `could not reach the master within connectTimeout ${this.#handshake.connectTimeout} ms (${attempts} ${attempts === 1 ? 'attempt' : 'attempts'}); the last failure: ${ownWords(last)}`;
     return last instanceof ReplicationLinkError
       ? new ReplicationLinkError(last.code, message, last.master, last.phase, { cause: last.cause })
       : new ReplicationError(last.code, message, { cause: last.cause });
@@ -774,7 +774,7 @@ export class ReplicaListener extends EventEmitter<ReplicaListenerEvents> impleme
   #gaveUp(last: ReplicationError, attempts: number): ReplicationError {
     return new ReplicationLinkError(
       'ERR_REPLICATION_GAVE_UP',
-      `gave up reconnecting after ${attempts} attempts; the last failure (${last.code}): ${last.message}`,
+      `gave up reconnecting after ${attempts} attempts; the last failure (${last.code}): ${ownWords(last)}`,
       this.master,
       last instanceof ReplicationLinkError ? last.phase : 'connect',
       { cause: last.cause },
@@ -1151,4 +1151,11 @@ function describe(err: unknown): string {
 function asReplicationError(err: unknown): ReplicationError | undefined {
   if (err === undefined || err instanceof ReplicationError) return err;
   return new ReplicationError('ERR_REPLICATION_PROTOCOL', `unexpected failure: ${describe(err)}`, { cause: err });
+}
+
+/** An error's message without the `(master …, phase)` that a link error adds, for a new link error that adds its own. */
+function ownWords(err: ReplicationError): string {
+  if (!(err instanceof ReplicationLinkError)) return err.message;
+  const suffix = ` (master ${err.master}, ${err.phase})`;
+  return err.message.endsWith(suffix) ? err.message.slice(0, -suffix.length) : err.message;
 }
