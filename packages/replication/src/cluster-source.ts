@@ -12,7 +12,12 @@ import { EventEmitter } from 'node:events';
 import { abortable, type Logger, RespConnection } from '@redis-events/resp';
 import { abortError, ReplicationError } from './errors.ts';
 import { rejectUnknownOptions } from './options.ts';
-import { ReplicaListener, type ReplicaListenerOptions, type ReplicationCheckpoint } from './replica-listener.ts';
+import {
+  LISTENER_OPTIONS,
+  ReplicaListener,
+  type ReplicaListenerOptions,
+  type ReplicationCheckpoint,
+} from './replica-listener.ts';
 import type { ReplicationEvent } from './replication-events.ts';
 import { connectionOptions, resolveEndpoint } from './sink/endpoint.ts';
 import { type ClusterMaster, parseClusterSlots } from './sink/slots.ts';
@@ -94,33 +99,12 @@ interface ShardState {
   ended: boolean;
 }
 
+// Every shard listener's option, less those that name one node or one position, plus the cluster's own.
+const PER_NODE = new Set(['path', 'replId', 'replOffset', 'db']);
 const LISTENER_KEYS: readonly string[] = [
-  'url',
-  'host',
-  'port',
-  'username',
-  'password',
-  'tls',
-  'name',
-  'discardRdb',
-  'aof',
-  'connectTimeout',
-  'readTimeout',
-  'writeTimeout',
-  'reconnect',
-  'ackInterval',
-  'progressInterval',
-  'maxQueuedEvents',
-  'maxQueuedBytes',
-  'announcePort',
-  'announceIp',
-  'announceVersion',
-  'rdb',
-  'maxArgumentBytes',
+  ...LISTENER_OPTIONS.filter((key) => !PER_NODE.has(key)),
   'checkpoint',
   'refreshInterval',
-  'signal',
-  'logger',
 ];
 
 function overlaps(a: readonly (readonly [number, number])[], b: readonly (readonly [number, number])[]): number {

@@ -143,7 +143,7 @@ export interface ReplicaListenerOptions {
 }
 
 /** The names {@link ReplicaListenerOptions} has, for rejecting a typo. */
-const LISTENER_OPTIONS: readonly string[] = [
+export const LISTENER_OPTIONS: readonly string[] = [
   'url',
   'host',
   'port',
