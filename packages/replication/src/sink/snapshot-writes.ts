@@ -46,7 +46,8 @@ export class SnapshotWriter {
   /** The policy for keys already on the target (`replace` after the first full sync of a state). */
   policy: ExistingKeyPolicy;
   readonly counters: SnapshotCounters = { keys: 0, parts: 0, filtered: 0, skipped: 0, expired: 0 };
-  #current: Current | undefined;
+  /** The key being written, per source (the shards of a Cluster send their snapshots interleaved). */
+  readonly #current = new Map<string, Current>();
   #now = Date.now();
 
   constructor(ctx: WriteContext, policy: ExistingKeyPolicy) {
@@ -54,18 +55,19 @@ export class SnapshotWriter {
     this.policy = policy;
   }
 
-  /** A new snapshot starts: a key interrupted mid-way is abandoned. */
-  reset(): void {
-    this.#current = undefined;
+  /** A new snapshot of `source` starts: its key interrupted mid-way is abandoned. */
+  reset(source = ''): void {
+    this.#current.delete(source);
     this.#now = Date.now();
   }
 
   /**
    * Writes one entry part. Returns a promise when the next part must wait for a reply (the
    * first part of a large key, or a stream, under the `skip` and `fail` policies). With
-   * `targetDb`, the filter was already applied and the key goes to that database.
+   * `targetDb`, the filter was already applied and the key goes to that database. `source` names
+   * the snapshot the part belongs to (a shard), so that interleaved snapshots keep their keys apart.
    */
-  entry(e: RdbEntryEvent, targetDb?: number): Promise<void> | undefined {
+  entry(e: RdbEntryEvent, targetDb?: number, source = ''): Promise<void> | undefined {
     const ctx = this.#ctx;
     if (e.part === 0) {
       if ((this.counters.keys & 1023) === 0) this.#now = Date.now();
@@ -80,7 +82,8 @@ export class SnapshotWriter {
         entries: 0,
         moduleItems: undefined,
       };
-      this.#current = e.last ? undefined : current;
+      if (e.last) this.#current.delete(source);
+      else this.#current.set(source, current);
       if (!keep) {
         this.counters.filtered++;
         return undefined;
@@ -96,14 +99,14 @@ export class SnapshotWriter {
       }
       return this.#first(e, current);
     }
-    const current = this.#current;
+    const current = this.#current.get(source);
     if (current === undefined || !current.key.equals(e.key)) {
       throw new ReplicationError(
         'ERR_SYNC_UNSUPPORTED',
         `part ${e.part} of key ${e.key.toString('latin1').slice(0, 64)} came without its first part`,
       );
     }
-    if (e.last) this.#current = undefined;
+    if (e.last) this.#current.delete(source);
     if (current.skip) return undefined;
     this.counters.parts++;
     this.#more(e, current);

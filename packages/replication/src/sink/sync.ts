@@ -902,7 +902,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
       case 'command':
         return this.#command(shard, event);
       case 'entry':
-        return (this.#snapshot as SnapshotWriter).entry(event);
+        return (this.#snapshot as SnapshotWriter).entry(event, undefined, ref.id);
       case 'full-sync-start': {
         this.#fullSyncs++;
         if (shard.resumed || shard.phase === 'live')
@@ -916,7 +916,7 @@ export class RedisSync extends EventEmitter<RedisSyncEvents> implements AsyncDis
         shard.replId = event.replId === '?' ? undefined : event.replId;
         this.#snapshotBytes = 0;
         this.#snapshotTotal = event.size;
-        (this.#snapshot as SnapshotWriter).reset();
+        (this.#snapshot as SnapshotWriter).reset(ref.id);
         this.#setPhase('snapshot');
         if (!this.#started) {
           this.#started = true;
